@@ -1,0 +1,73 @@
+"""Admin for the pipeline's models: embeddings, model versions, predictions, jobs and leases."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from active_learning import models
+
+
+@admin.register(models.Embedding)
+class EmbeddingAdmin(admin.ModelAdmin):
+    list_display = ("content_hash", "model_name", "dim", "created_at")
+    list_filter = ("model_name",)
+    search_fields = ("content_hash",)
+    exclude = ("vector",)
+    show_full_result_count = False
+
+
+@admin.register(models.ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = (
+        "project",
+        "number",
+        "status",
+        "estimator",
+        "calibration",
+        "n_train",
+        "n_eval",
+        "created_at",
+    )
+    list_filter = ("status", "project", "estimator")
+    search_fields = ("project__name", "decision_reason")
+    readonly_fields = ("snapshot_hash", "created_at", "trained_at", "promoted_at")
+
+
+@admin.register(models.Prediction)
+class PredictionAdmin(admin.ModelAdmin):
+    list_display = (
+        "case",
+        "model_version",
+        "predicted_label",
+        "confidence",
+        "uncertainty",
+        "label_issue_score",
+    )
+    list_filter = ("model_version__project", "model_version")
+    search_fields = ("case__external_id",)
+    raw_id_fields = ("case", "model_version", "predicted_label")
+    list_select_related = ("case", "model_version__project", "predicted_label")
+    show_full_result_count = False
+
+
+@admin.register(models.Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "kind",
+        "project",
+        "status",
+        "progress",
+        "message",
+        "heartbeat_at",
+        "created_at",
+    )
+    list_filter = ("status", "kind", "project")
+    search_fields = ("kind", "message", "error", "celery_task_id")
+
+
+@admin.register(models.Lease)
+class LeaseAdmin(admin.ModelAdmin):
+    list_display = ("name", "holder", "job", "expires_at", "acquired_at")
+    search_fields = ("name", "holder")
+    raw_id_fields = ("job",)

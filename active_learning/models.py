@@ -1,0 +1,171 @@
+"""Embeddings, model versions, predictions, jobs and leases: the pipeline's durable state.
+
+Vectors are float32 bytes keyed by (model name, content hash), so a text is embedded once however
+many cases carry it. Everything a worker needs lives here or under WORKBENCH_DATA_DIR.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from labeling.models import Case, LabelClass, Project
+from workbench.db import choices_check
+
+
+class Embedding(models.Model):
+    model_name = models.CharField(max_length=200)
+    content_hash = models.CharField(max_length=64)
+    dim = models.PositiveSmallIntegerField()
+    vector = models.BinaryField(help_text="float32, little-endian, `dim` values")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_name", "content_hash"], name="embedding_model_hash_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_name}:{self.content_hash[:12]}"
+
+
+class ModelStatus(models.TextChoices):
+    TRAINING = "training", "Training"
+    READY = "ready", "Ready"
+    CHAMPION = "champion", "Champion"
+    RETIRED = "retired", "Retired"
+    FAILED = "failed", "Failed"
+
+
+class ModelVersion(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
+    number = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=16, choices=ModelStatus.choices, default=ModelStatus.TRAINING
+    )
+    embedding_model = models.CharField(max_length=200, blank=True)
+    estimator = models.CharField(max_length=64, blank=True)
+    calibration = models.CharField(max_length=32, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    snapshot_hash = models.CharField(max_length=64, blank=True)
+    snapshot_case_ids = models.JSONField(default=list, blank=True)
+    n_train = models.PositiveIntegerField(default=0)
+    n_eval = models.PositiveIntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True)
+    decision = models.JSONField(
+        default=dict, blank=True, help_text="Promotion decision and values."
+    )
+    decision_reason = models.TextField(blank=True)
+    artifact_path = models.CharField(max_length=500, blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    trained_at = models.DateTimeField(null=True, blank=True)
+    promoted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["project", "-number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "number"], name="modelversion_number_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["project"],
+                condition=Q(status="champion"),
+                name="modelversion_one_champion",
+            ),
+            choices_check("status", ModelStatus, "modelversion_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug} v{self.number} ({self.status})"
+
+
+class Prediction(models.Model):
+    """A model's view of a case: full rows (top-k) for candidates, eval and stop set; compact else."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="predictions")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="predictions"
+    )
+    predicted_label = models.ForeignKey(
+        LabelClass, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    confidence = models.FloatField()
+    uncertainty = models.FloatField(null=True, blank=True)
+    top_k = models.JSONField(null=True, blank=True, help_text="[[class_id, probability], ...]")
+    label_issue_score = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_version", "case"], name="prediction_version_case_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["case", "model_version"], name="prediction_case_version")]
+
+    def __str__(self) -> str:
+        return f"v{self.model_version_id} on {self.case_id}: {self.predicted_label_id}"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Job(models.Model):
+    """A long step the UI can follow: progress 0..1, a message, and a heartbeat."""
+
+    kind = models.CharField(max_length=64)
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
+    )
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.FloatField(default=0.0)
+    message = models.CharField(max_length=500, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    celery_task_id = models.CharField(max_length=255, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            choices_check("status", JobStatus, "job_status_valid"),
+            models.CheckConstraint(
+                condition=Q(progress__gte=0, progress__lte=1), name="job_progress_unit"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["status", "heartbeat_at"],
+                condition=Q(status="running"),
+                name="job_running_heartbeat",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} ({self.status})"
+
+
+class Lease(models.Model):
+    """A named database lock with an expiry, e.g. `retrain:<project id>`; a dead holder's runs out."""
+
+    name = models.CharField(max_length=200, unique=True)
+    holder = models.CharField(max_length=200)
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL)
+    expires_at = models.DateTimeField()
+    acquired_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} held by {self.holder}"

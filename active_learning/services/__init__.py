@@ -1,0 +1,1 @@
+"""Everything in the pipeline that writes: jobs, schedules, and (with their issues) the steps."""

@@ -1,0 +1,117 @@
+"""Admin for every labeling model: searchable, filterable, with related rows inline where useful."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from labeling import models
+
+
+class LabelClassInline(admin.TabularInline):
+    model = models.LabelClass
+    extra = 0
+    fields = ("name", "display_name", "tier", "shortcut_key", "order")
+
+
+class MembershipInline(admin.TabularInline):
+    model = models.ProjectMembership
+    extra = 0
+    autocomplete_fields = ("user",)
+
+
+@admin.register(models.Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "strategy", "overlap", "evaluation_fraction", "blind_mode")
+    list_filter = ("strategy", "blind_mode", "classes_fixed")
+    search_fields = ("name", "slug", "description")
+    prepopulated_fields = {"slug": ("name",)}
+    readonly_fields = ("split_seed", "labels_since_training", "created_at", "updated_at")
+    inlines = (LabelClassInline, MembershipInline)
+
+
+@admin.register(models.ProjectMembership)
+class ProjectMembershipAdmin(admin.ModelAdmin):
+    list_display = ("user", "project", "role", "created_at")
+    list_filter = ("role", "project")
+    search_fields = ("user__username", "project__name")
+    autocomplete_fields = ("user", "project")
+
+
+@admin.register(models.LabelClass)
+class LabelClassAdmin(admin.ModelAdmin):
+    list_display = ("name", "display_name", "project", "tier", "shortcut_key", "order")
+    list_filter = ("tier", "project")
+    search_fields = ("name", "display_name", "description")
+
+
+@admin.register(models.Case)
+class CaseAdmin(admin.ModelAdmin):
+    list_display = ("external_id", "project", "split", "given_label", "imported_at")
+    list_filter = ("split", "project")
+    search_fields = ("external_id", "text")
+    raw_id_fields = ("given_label",)
+    readonly_fields = ("content_hash", "imported_at", "updated_at")
+    list_select_related = ("project", "given_label")
+    show_full_result_count = False
+
+
+@admin.register(models.SyntheticTruth)
+class SyntheticTruthAdmin(admin.ModelAdmin):
+    list_display = ("case", "true_label", "noise_kind")
+    list_filter = ("noise_kind", "true_label__project")
+    search_fields = ("case__external_id",)
+    raw_id_fields = ("case", "true_label")
+    list_select_related = ("case__project", "true_label")
+
+
+@admin.register(models.QueueItem)
+class QueueItemAdmin(admin.ModelAdmin):
+    list_display = ("id", "case", "slot", "status", "is_evaluation", "priority", "assigned_to")
+    list_filter = ("status", "is_evaluation", "project")
+    search_fields = ("case__external_id", "assigned_to__username")
+    raw_id_fields = ("case", "model_version", "assigned_to")
+    list_select_related = ("case__project", "assigned_to")
+    show_full_result_count = False
+
+
+@admin.register(models.Annotation)
+class AnnotationAdmin(admin.ModelAdmin):
+    list_display = (
+        "id",
+        "case",
+        "annotator",
+        "label",
+        "noise_flag",
+        "ambiguous",
+        "skipped",
+        "source",
+        "created_at",
+    )
+    list_filter = ("source", "noise_flag", "ambiguous", "skipped", "case__project")
+    search_fields = ("case__external_id", "annotator__username", "comment")
+    raw_id_fields = ("case", "queue_item", "label", "superseded_by")
+    list_select_related = ("case__project", "annotator", "label")
+    readonly_fields = ("submission_id", "content_hash", "created_at")
+
+
+@admin.register(models.ResolvedLabel)
+class ResolvedLabelAdmin(admin.ModelAdmin):
+    list_display = ("case", "label", "source", "confidence", "doubtful", "excluded")
+    list_filter = ("source", "doubtful", "excluded", "case__project")
+    search_fields = ("case__external_id",)
+    raw_id_fields = ("case", "label")
+    list_select_related = ("case__project", "label")
+
+
+@admin.register(models.AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "actor", "action", "object_type", "object_id", "project")
+    list_filter = ("action", "object_type", "project")
+    search_fields = ("object_id", "action", "actor__username")
+    readonly_fields = [f.name for f in models.AuditEvent._meta.fields]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False

@@ -1,0 +1,394 @@
+"""Projects, label classes, cases, annotations, the queue and resolved labels.
+
+Invariants DESIGN.md states are database constraints here, so no code path can break them:
+unique external ids per project, unique submission ids, shortcut keys unique per project and never
+reserved, one analyst never holding two items of one case, and valid enum values.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+from workbench.db import choices_check, unit_interval_check
+
+# The queue page's own keys; a label class can never take one (DESIGN "Reserved queue keys").
+RESERVED_KEYS: tuple[str, ...] = ("Enter", "n", "a", "c", "s", "u", "g", "?")
+# Keys offered to label classes, in order: digits first, then the free letters.
+SHORTCUT_KEY_ORDER: tuple[str, ...] = tuple("123456789") + tuple(
+    k for k in "bdefhijklmopqrtvwxyz" if k not in RESERVED_KEYS
+)
+
+
+def _new_split_seed() -> int:
+    return secrets.randbelow(2**31)
+
+
+class Strategy(models.TextChoices):
+    RANDOM = "random", "Random"
+    LEAST_CONFIDENCE = "least_confidence", "Least confidence"
+    MARGIN = "margin", "Margin"
+    ENTROPY = "entropy", "Entropy"
+    COMMITTEE = "committee", "Query by committee"
+    DIVERSITY = "diversity", "Margin with k-means diversity"
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, through="ProjectMembership", related_name="projects", blank=True
+    )
+    batch_size = models.PositiveIntegerField(default=50, validators=[MinValueValidator(1)])
+    retrain_after_n = models.PositiveIntegerField(
+        default=50,
+        help_text="Retrain after this many new labels.",
+        validators=[MinValueValidator(1)],
+    )
+    strategy = models.CharField(max_length=32, choices=Strategy.choices, default=Strategy.DIVERSITY)
+    overlap = models.PositiveSmallIntegerField(
+        default=1,
+        help_text="Labels wanted per overlapped case (k).",
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+    )
+    overlap_fraction = models.FloatField(
+        default=0.0,
+        help_text="Share of cases that get `overlap` labels; the rest get one.",
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+    )
+    evaluation_fraction = models.FloatField(
+        default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    target_precision = models.FloatField(
+        default=0.99, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
+    given_label_weight = models.FloatField(
+        default=0.5,
+        help_text="Weight of imported labels in training, 0 (analysts only) to 1.",
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+    )
+    classes_fixed = models.BooleanField(
+        default=True, help_text="Imports may not create new label classes."
+    )
+    blind_mode = models.BooleanField(
+        default=False, help_text="Hide suggestions and given labels from analysts."
+    )
+    split_seed = models.BigIntegerField(default=_new_split_seed, editable=False)
+    labels_since_training = models.PositiveIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            choices_check("strategy", Strategy, "project_strategy_valid"),
+            unit_interval_check("overlap_fraction", "project_overlap_fraction_unit"),
+            unit_interval_check("evaluation_fraction", "project_evaluation_fraction_unit"),
+            unit_interval_check("target_precision", "project_target_precision_unit"),
+            unit_interval_check("given_label_weight", "project_given_label_weight_unit"),
+            models.CheckConstraint(
+                condition=Q(overlap__gte=1, overlap__lte=10), name="project_overlap_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProjectRole(models.TextChoices):
+    ANALYST = "analyst", "Analyst"
+    REVIEWER = "reviewer", "Reviewer"
+    ADMIN = "admin", "Admin"
+
+
+class ProjectMembership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=16, choices=ProjectRole.choices, default=ProjectRole.ANALYST)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user"], name="membership_unique"),
+            choices_check("role", ProjectRole, "membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} ({self.role})"
+
+
+class Tier(models.TextChoices):
+    SUPPORTABLE = "supportable", "Supportable"
+    RESTRICTED = "restricted", "Restricted"
+    PROHIBITED = "prohibited", "Prohibited"
+
+
+class LabelClass(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="label_classes")
+    name = models.CharField(max_length=100)
+    display_name = models.CharField(max_length=200, blank=True)
+    tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.SUPPORTABLE)
+    description = models.TextField(
+        blank=True, help_text="Shown to analysts; also feeds the zero-shot cold start."
+    )
+    guideline = models.TextField(blank=True, help_text="How to decide, with examples.")
+    examples = models.JSONField(default=list, blank=True, help_text="Example texts (list).")
+    shortcut_key = models.CharField(max_length=1)
+    order = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["project", "order", "name"]
+        verbose_name_plural = "label classes"
+        constraints = [
+            models.UniqueConstraint(fields=["project", "name"], name="labelclass_name_unique"),
+            models.UniqueConstraint(
+                fields=["project", "shortcut_key"], name="labelclass_shortcut_unique"
+            ),
+            models.CheckConstraint(
+                condition=~Q(shortcut_key__in=RESERVED_KEYS) & Q(shortcut_key__regex=r"^[0-9a-z]$"),
+                name="labelclass_shortcut_not_reserved",
+            ),
+            choices_check("tier", Tier, "labelclass_tier_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or self.name
+
+
+class Split(models.TextChoices):
+    POOL = "pool", "Pool"
+    EVAL = "eval", "Evaluation"
+
+
+class Case(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="cases")
+    external_id = models.CharField(max_length=200)
+    text = models.TextField()
+    metadata = models.JSONField(default=dict, blank=True)
+    given_label = models.ForeignKey(
+        LabelClass, null=True, blank=True, on_delete=models.PROTECT, related_name="given_cases"
+    )
+    split = models.CharField(max_length=8, choices=Split.choices, default=Split.POOL)
+    content_hash = models.CharField(max_length=64, db_index=True)
+    imported_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["project", "external_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "external_id"], name="case_external_id_unique"
+            ),
+            choices_check("split", Split, "case_split_valid"),
+        ]
+        indexes = [models.Index(fields=["project", "split"], name="case_project_split")]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug}:{self.external_id}"
+
+
+class SyntheticTruth(models.Model):
+    """The true label of a generated case: read by benchmarks and demo figures, never by analysts."""
+
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="synthetic_truth")
+    true_label = models.ForeignKey(LabelClass, on_delete=models.CASCADE, related_name="+")
+    noise_kind = models.CharField(max_length=16, blank=True, help_text="none, uniform or neighbour")
+
+    class Meta:
+        verbose_name_plural = "synthetic truths"
+
+    def __str__(self) -> str:
+        return f"{self.case} is {self.true_label}"
+
+
+class QueueStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CLAIMED = "claimed", "Claimed"
+    DONE = "done", "Done"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class QueueItem(models.Model):
+    """One wanted label of a case: overlap k gives k items with slots 0..k-1."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="queue_items")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="queue_items")
+    slot = models.PositiveSmallIntegerField(default=0)
+    is_evaluation = models.BooleanField(default=False)
+    priority = models.FloatField(default=0.0, help_text="Higher is served first.")
+    reason = models.JSONField(default=dict, blank=True, help_text="Strategy, score, top classes.")
+    model_version = models.ForeignKey(
+        "active_learning.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL
+    )
+    similar_cases = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=16, choices=QueueStatus.choices, default=QueueStatus.OPEN)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="queue_items",
+    )
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            choices_check("status", QueueStatus, "queueitem_status_valid"),
+            # One analyst never holds or labels two items of the same case.
+            models.UniqueConstraint(
+                fields=["case", "assigned_to"],
+                condition=Q(status__in=["claimed", "done"]) & Q(assigned_to__isnull=False),
+                name="queueitem_one_per_analyst_case",
+            ),
+            models.UniqueConstraint(
+                fields=["case", "slot"],
+                condition=~Q(status="cancelled"),
+                name="queueitem_case_slot_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open") | Q(assigned_to__isnull=False) | Q(status="cancelled"),
+                name="queueitem_claimed_has_assignee",
+            ),
+        ]
+        indexes = [
+            # The claim query reads only open items, best first.
+            models.Index(
+                fields=["project", "is_evaluation", "-priority", "id"],
+                condition=Q(status="open"),
+                name="queueitem_open_claim",
+            ),
+            models.Index(
+                fields=["lease_expires_at"],
+                condition=Q(status="claimed"),
+                name="queueitem_claimed_lease",
+            ),
+            models.Index(fields=["assigned_to", "status"], name="queueitem_assignee_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"item {self.pk} of {self.case_id} ({self.status})"
+
+
+class AnnotationSource(models.TextChoices):
+    QUEUE = "queue", "Queue"
+    REVIEW = "review", "Review"
+    ADJUDICATION = "adjudication", "Adjudication"
+
+
+class Annotation(models.Model):
+    """One analyst's answer; never deleted: an edit or undo supersedes it."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="annotations")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations"
+    )
+    queue_item = models.ForeignKey(
+        QueueItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="annotations"
+    )
+    label = models.ForeignKey(
+        LabelClass, null=True, blank=True, on_delete=models.PROTECT, related_name="annotations"
+    )
+    skipped = models.BooleanField(default=False)
+    skip_reason = models.CharField(max_length=500, blank=True)
+    noise_flag = models.BooleanField(default=False, help_text="The given label is wrong.")
+    ambiguous = models.BooleanField(default=False)
+    comment = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    shown = models.JSONField(
+        default=dict, blank=True, help_text="Suggestion, its model version, given label, blind."
+    )
+    source = models.CharField(
+        max_length=16, choices=AnnotationSource.choices, default=AnnotationSource.QUEUE
+    )
+    submission_id = models.UUIDField(unique=True)
+    content_hash = models.CharField(max_length=64)
+    superseded_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="supersedes"
+    )
+    superseded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [choices_check("source", AnnotationSource, "annotation_source_valid")]
+        indexes = [
+            models.Index(
+                fields=["case"], condition=Q(superseded_at__isnull=True), name="annotation_current"
+            ),
+            models.Index(fields=["annotator", "-created_at"], name="annotation_by_annotator"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} on {self.case_id}: {self.label_id}"
+
+
+class ResolutionSource(models.TextChoices):
+    GIVEN = "given", "Given"
+    ANNOTATION = "annotation", "Annotation"
+    CONSENSUS = "consensus", "Consensus"
+    REVIEW = "review", "Review"
+    ADJUDICATED = "adjudicated", "Adjudicated"
+
+
+class ResolvedLabel(models.Model):
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="resolved")
+    label = models.ForeignKey(
+        LabelClass, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    source = models.CharField(
+        max_length=16, choices=ResolutionSource.choices, default=ResolutionSource.GIVEN
+    )
+    confidence = models.FloatField(null=True, blank=True)
+    agreement = models.FloatField(null=True, blank=True)
+    doubtful = models.BooleanField(
+        default=False, help_text="A given label with an open high-score issue or a noise flag."
+    )
+    excluded = models.BooleanField(default=False, help_text="Kept out of training.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            choices_check("source", ResolutionSource, "resolved_source_valid"),
+            models.CheckConstraint(
+                condition=Q(confidence__isnull=True) | Q(confidence__gte=0, confidence__lte=1),
+                name="resolved_confidence_unit",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}: {self.label_id} ({self.source})"
+
+
+class AuditEvent(models.Model):
+    """Who did what to which object, with the before and after state."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    project = models.ForeignKey(
+        Project, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    before = models.JSONField(null=True, blank=True)
+    after = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["object_type", "object_id"], name="audit_object")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.object_type}:{self.object_id}"

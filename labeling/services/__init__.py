@@ -1,0 +1,1 @@
+"""Everything in the labeling app that writes, one module per sub-domain."""

@@ -1,0 +1,30 @@
+"""Audit events: every service that changes a label, a resolution, a model or settings calls this."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+
+from labeling.models import AuditEvent, Project
+
+
+def audit_record(
+    *,
+    actor: Any,
+    action: str,
+    obj: models.Model,
+    project: Project | None = None,
+    before: Any = None,
+    after: Any = None,
+) -> AuditEvent:
+    """Write one event; call it inside the transaction that makes the change."""
+    return AuditEvent.objects.create(
+        actor=actor if getattr(actor, "pk", None) else None,
+        project=project,
+        action=action,
+        object_type=obj._meta.label_lower,
+        object_id=str(obj.pk),
+        before=before,
+        after=after,
+    )

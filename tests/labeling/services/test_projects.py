@@ -1,0 +1,113 @@
+"""create_project: a whole project from YAML, or a clear error and nothing written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from labeling.models import AuditEvent, LabelClass, Project
+
+pytestmark = pytest.mark.django_db
+
+GOOD = """
+name: Merchant risk
+description: Decide whether merchants are supportable.
+overlap: 2
+overlap_fraction: 0.2
+evaluation_fraction: 0.15
+target_precision: 0.98
+given_label_weight: 0.3
+strategy: margin
+batch_size: 25
+retrain_after_n: 40
+blind_mode: true
+classes:
+  - name: retail
+    tier: supportable
+    description: Ordinary retail shops.
+    guideline: Physical goods with no restrictions.
+    examples: ["A bakery selling bread."]
+    shortcut_key: "1"
+  - name: gambling
+    display_name: Gambling
+    tier: restricted
+    description: Games of chance for money.
+  - name: weapons
+    tier: prohibited
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "classes.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_create_project_from_yaml(tmp_path: Path, capsys) -> None:
+    call_command("create_project", "merchant-risk", "--classes", str(_write(tmp_path, GOOD)))
+    project = Project.objects.get(slug="merchant-risk")
+    assert project.name == "Merchant risk"
+    assert (project.overlap, project.overlap_fraction, project.evaluation_fraction) == (
+        2,
+        0.2,
+        0.15,
+    )
+    assert (project.target_precision, project.given_label_weight) == (0.98, 0.3)
+    assert (project.strategy, project.batch_size, project.retrain_after_n) == ("margin", 25, 40)
+    assert project.blind_mode is True
+    classes = list(project.label_classes.values_list("name", "tier", "shortcut_key"))
+    # Missing keys are given the next free ones, digits first, never a reserved key.
+    assert classes == [
+        ("retail", "supportable", "1"),
+        ("gambling", "restricted", "2"),
+        ("weapons", "prohibited", "3"),
+    ]
+    assert LabelClass.objects.get(name="retail").examples == ["A bakery selling bread."]
+    assert AuditEvent.objects.filter(action="project.create", object_id=str(project.pk)).exists()
+    assert "Created project 'merchant-risk' with 3 classes." in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("classes: []", "'classes' must be a non-empty list"),
+        (
+            "classes:\n  - {name: a, tier: banned}",
+            "class #1 ('a'), field 'tier': 'banned' is not one of",
+        ),
+        (
+            "classes:\n  - {name: a, shortcut_key: n}",
+            "field 'shortcut_key': 'n' is reserved by the queue",
+        ),
+        (
+            "classes:\n  - {name: a, shortcut_key: '1'}\n  - {name: b, shortcut_key: '1'}",
+            "class #2 ('b'), field 'shortcut_key': '1' is used by another class",
+        ),
+        (
+            "classes:\n  - {name: a}\n  - {name: a}",
+            "class #2 ('a'), field 'name': duplicate class name",
+        ),
+        ("classes:\n  - {tier: restricted}", "class #1 (''), field 'name': is required"),
+        ("colour: red\nclasses:\n  - {name: a}", "unknown setting 'colour'"),
+        ("evaluation_fraction: 3\nclasses:\n  - {name: a}", "setting 'evaluation_fraction'"),
+        ("classes: [unclosed", "not valid YAML"),
+    ],
+)
+def test_bad_file_names_the_problem_and_writes_nothing(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(CommandError) as exc:
+        call_command("create_project", "p", "--classes", str(path))
+    assert message in str(exc.value)
+    assert str(path) in str(exc.value)
+    assert not Project.objects.exists() and not LabelClass.objects.exists()
+
+
+def test_existing_slug_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, GOOD)
+    call_command("create_project", "dup", "--classes", str(path))
+    with pytest.raises(CommandError, match="already exists"):
+        call_command("create_project", "dup", "--classes", str(path))

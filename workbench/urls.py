@@ -1,0 +1,17 @@
+"""URL map: admin, login/logout, the status page and each app's pages."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+
+from workbench import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("status/", views.status, name="status"),
+    path("healthz", views.healthz, name="healthz"),
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("", include("labeling.urls")),
+]
