@@ -1,12 +1,21 @@
-"""Jobs the UI can follow, with a heartbeat; a job whose heartbeat stops is failed by the reaper."""
+"""Jobs the UI can follow, with a heartbeat; a job whose heartbeat stops is failed by the reaper.
+
+Use `job_running(job)` around a long step: it marks the job running, beats from a thread every
+JOB_HEARTBEAT_SECONDS while the step runs (so a long fit is never mistaken for a dead worker),
+and records success or the error. Progress goes through `job_progress`.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import traceback
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from active_learning.models import Job, JobStatus, Lease
@@ -21,14 +30,87 @@ def job_create(
     return Job.objects.create(kind=kind, project=project, params=params or {})
 
 
+def job_progress(*, job_id: int, progress: float, message: str | None = None) -> None:
+    """Record progress in [0, 1] (clamped) and optionally a message; also counts as a heartbeat."""
+    fields: dict[str, Any] = {
+        "progress": min(1.0, max(0.0, float(progress))),
+        "heartbeat_at": timezone.now(),
+    }
+    if message is not None:
+        fields["message"] = message[:500]
+    Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(**fields)
+
+
+def _beat_forever(job_id: int, interval: float, stop: threading.Event) -> None:
+    try:
+        while not stop.wait(interval):
+            try:
+                Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+            except DatabaseError:
+                # e.g. SQLite busy behind the step's own long write: try again next beat.
+                connection.close()
+    finally:
+        connection.close()  # this thread's own connection
+
+
+@contextlib.contextmanager
+def job_heartbeat(*, job_id: int, interval: float | None = None) -> Iterator[None]:
+    """Beat for `job_id` from a daemon thread until the block exits."""
+    stop = threading.Event()
+    beat = threading.Thread(
+        target=_beat_forever,
+        args=(job_id, float(interval or settings.JOB_HEARTBEAT_SECONDS), stop),
+        name=f"job-{job_id}-heartbeat",
+        daemon=True,
+    )
+    beat.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        beat.join(timeout=5)
+
+
+@contextlib.contextmanager
+def job_running(job: Job) -> Iterator[Job]:
+    """Run the block as `job`: running + heartbeat, then succeeded, or failed with the error."""
+    now = timezone.now()
+    Job.objects.filter(pk=job.pk).update(
+        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, error=""
+    )
+    job.refresh_from_db()
+    try:
+        with job_heartbeat(job_id=job.pk):
+            yield job
+    except BaseException as exc:
+        Job.objects.filter(pk=job.pk).update(
+            status=JobStatus.FAILED,
+            finished_at=timezone.now(),
+            error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"[:20000],
+        )
+        raise
+    Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+        status=JobStatus.SUCCEEDED, progress=1.0, finished_at=timezone.now()
+    )
+    job.refresh_from_db()
+
+
+def job_set_result(*, job_id: int, result: dict[str, Any], message: str | None = None) -> None:
+    fields: dict[str, Any] = {"result": result}
+    if message is not None:
+        fields["message"] = message[:500]
+    Job.objects.filter(pk=job_id).update(**fields)
+
+
 def job_reap_stale(*, now: Any = None) -> list[int]:
     """Fail running jobs whose heartbeat is older than JOB_STALE_SECONDS and free their leases.
 
     Returns the ids of the jobs it failed.
     """
     now = now or timezone.now()
-    stale_after = float(settings.JOB_STALE_SECONDS)
-    cutoff = now - timedelta(seconds=stale_after)
+    cutoff = now - timedelta(seconds=float(settings.JOB_STALE_SECONDS))
     reaped: list[int] = []
     with transaction.atomic():
         stale = Job.objects.select_for_update().filter(

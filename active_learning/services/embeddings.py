@@ -1,0 +1,222 @@
+"""Embeddings of case texts: stored once per (model, content hash) in the database, plus a
+per-model float32 matrix file under WORKBENCH_DATA_DIR for fast scoring.
+
+The database is the source of truth. The matrix file is a cache any worker rebuilds from it when
+missing or stale: `vectors.f32` (rows × dim, float32), `hashes.txt` (one content hash per row)
+and `manifest.json` (rows, dim, the highest Embedding id included), written last, so a crash
+mid-append leaves extra bytes that readers ignore.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db.models import Max
+
+from active_learning.ml.embeddings import SentenceTransformerEncoder
+from active_learning.models import Embedding
+from active_learning.services.leases import lease_acquire, lease_release
+from labeling.models import Case, Project
+
+_BATCH = 2000
+_encoder: SentenceTransformerEncoder | None = None
+
+
+def encoder_get() -> SentenceTransformerEncoder:
+    """This process's encoder, built on first use (never before a prefork worker forks)."""
+    global _encoder
+    if _encoder is None:
+        _encoder = SentenceTransformerEncoder(
+            settings.EMBEDDING_MODEL_PATH or None,
+            model_name=settings.EMBEDDING_MODEL,
+            num_threads=settings.WORKER_THREADS,
+        )
+    return _encoder
+
+
+def model_name_current() -> str:
+    return str(settings.EMBEDDING_MODEL)
+
+
+def _to_bytes(vector: np.ndarray) -> bytes:
+    return np.asarray(vector, dtype="<f4").tobytes()
+
+
+class DatabaseEmbeddingCache:
+    """The ml layer's `EmbeddingCache`, backed by `Embedding` rows."""
+
+    def get_many(self, model_name: str, hashes: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(hashes), _BATCH):
+            rows = Embedding.objects.filter(
+                model_name=model_name, content_hash__in=hashes[start : start + _BATCH]
+            ).values_list("content_hash", "vector")
+            for digest, blob in rows:
+                found[digest] = np.frombuffer(bytes(blob), dtype="<f4")
+        return found
+
+    def put_many(self, model_name: str, vectors: Mapping[str, np.ndarray]) -> None:
+        rows = [
+            Embedding(
+                model_name=model_name, content_hash=h, dim=int(v.shape[0]), vector=_to_bytes(v)
+            )
+            for h, v in vectors.items()
+        ]
+        Embedding.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+
+
+def hashes_missing(*, project: Project, model_name: str) -> list[str]:
+    """Distinct content hashes of the project's cases with no embedding for `model_name`."""
+    have = Embedding.objects.filter(model_name=model_name).values("content_hash")
+    return list(
+        Case.objects.filter(project=project)
+        .exclude(content_hash__in=have)
+        .order_by()
+        .values_list("content_hash", flat=True)
+        .distinct()
+    )
+
+
+def embed_hashes(
+    *, project: Project, hashes: Sequence[str], progress: Callable[[int, int], None] | None = None
+) -> int:
+    """Encode the texts behind `hashes` (one case's text each) and store them; returns the count."""
+    if not hashes:
+        return 0
+    texts: dict[str, str] = {}
+    for start in range(0, len(hashes), _BATCH):
+        for digest, text in Case.objects.filter(
+            project=project, content_hash__in=hashes[start : start + _BATCH]
+        ).values_list("content_hash", "text"):
+            texts.setdefault(digest, text)
+    encoder = encoder_get()
+    ordered = [h for h in hashes if h in texts]
+    encoder.encode([texts[h] for h in ordered], cache=DatabaseEmbeddingCache(), progress=progress)
+    return len(ordered)
+
+
+# --- the matrix file -------------------------------------------------------------------------
+
+
+@dataclass
+class Matrix:
+    """A read-only view of a model's matrix file: `vectors[index[h]]` is the vector of hash h."""
+
+    vectors: np.ndarray
+    index: dict[str, int]
+
+    def rows_for(self, hashes: Iterable[str]) -> np.ndarray:
+        """Row numbers of `hashes`, -1 where a hash has no vector yet."""
+        return np.fromiter((self.index.get(h, -1) for h in hashes), dtype=np.int64)
+
+
+def matrix_dir(model_name: str) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model_name)
+    return Path(settings.WORKBENCH_DATA_DIR) / "embeddings" / safe
+
+
+def _read_manifest(folder: Path) -> dict[str, int] | None:
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        return {k: int(v) for k, v in manifest.items()}
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json_atomic(path: Path, data: object) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with tmp.open("w") as out:
+        json.dump(data, out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+
+
+def matrix_sync(*, model_name: str | None = None) -> dict[str, int]:
+    """Bring the matrix file up to date with the database, appending only new rows.
+
+    A missing, unreadable or inconsistent file is rebuilt from scratch. Returns the manifest.
+    """
+    model_name = model_name or model_name_current()
+    folder = matrix_dir(model_name)
+    folder.mkdir(parents=True, exist_ok=True)
+    holder = uuid.uuid4().hex
+    lock = f"matrix:{model_name}"
+    while not lease_acquire(name=lock, holder=holder, seconds=600):
+        time.sleep(0.2)
+    try:
+        manifest = _read_manifest(folder)
+        vectors_path, hashes_path = folder / "vectors.f32", folder / "hashes.txt"
+        if manifest is not None and not _consistent(folder, manifest):
+            manifest = None
+        if manifest is None:
+            manifest = {"rows": 0, "dim": 0, "max_id": 0}
+            for path in (vectors_path, hashes_path):
+                path.unlink(missing_ok=True)
+        last = Embedding.objects.filter(model_name=model_name).aggregate(m=Max("id"))["m"] or 0
+        if last <= manifest["max_id"]:
+            return manifest
+        new = Embedding.objects.filter(model_name=model_name, id__gt=manifest["max_id"]).order_by(
+            "id"
+        )
+        with (
+            vectors_path.open("r+b" if vectors_path.exists() else "wb") as vec_out,
+            hashes_path.open("r+" if hashes_path.exists() else "w") as hash_out,
+        ):
+            # Anything past the manifest is a torn append: overwrite it.
+            vec_out.seek(manifest["rows"] * manifest["dim"] * 4)
+            vec_out.truncate()
+            hash_out.seek(manifest["rows"] * 65)
+            hash_out.truncate()
+            for start in range(manifest["max_id"], last, 50_000):
+                chunk = list(
+                    new.filter(id__gt=start, id__lte=start + 50_000).values_list(
+                        "id", "content_hash", "dim", "vector"
+                    )
+                )
+                for _, digest, dim, blob in chunk:
+                    manifest["dim"] = manifest["dim"] or dim
+                    vec_out.write(bytes(blob))
+                    hash_out.write(f"{digest}\n")
+                manifest["rows"] += len(chunk)
+            vec_out.flush()
+            hash_out.flush()
+            os.fsync(vec_out.fileno())
+            os.fsync(hash_out.fileno())
+        manifest["max_id"] = last
+        _write_json_atomic(folder / "manifest.json", manifest)
+        return manifest
+    finally:
+        lease_release(name=lock, holder=holder)
+
+
+def _consistent(folder: Path, manifest: dict[str, int]) -> bool:
+    try:
+        vec_size = (folder / "vectors.f32").stat().st_size
+        hash_size = (folder / "hashes.txt").stat().st_size
+    except OSError:
+        return manifest["rows"] == 0
+    return vec_size >= manifest["rows"] * manifest["dim"] * 4 and hash_size >= manifest["rows"] * 65
+
+
+def matrix_load(*, model_name: str | None = None) -> Matrix:
+    """The up-to-date matrix (synced first), memory-mapped read-only."""
+    model_name = model_name or model_name_current()
+    manifest = matrix_sync(model_name=model_name)
+    folder = matrix_dir(model_name)
+    rows, dim = manifest["rows"], manifest["dim"]
+    if rows == 0:
+        return Matrix(np.zeros((0, dim or 1), dtype=np.float32), {})
+    vectors = np.memmap(folder / "vectors.f32", dtype="<f4", mode="r", shape=(rows, dim))
+    with (folder / "hashes.txt").open() as lines:
+        index = {line.rstrip("\n"): i for i, line in zip(range(rows), lines, strict=False)}
+    return Matrix(vectors, index)

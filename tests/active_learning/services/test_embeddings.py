@@ -1,0 +1,92 @@
+"""Embeddings are stored once per text and mirrored in a matrix file any worker can rebuild."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from active_learning.models import Embedding
+from active_learning.services.embeddings import (
+    embed_hashes,
+    hashes_missing,
+    matrix_dir,
+    matrix_load,
+    matrix_sync,
+    model_name_current,
+)
+from tests.factories import CaseFactory, ProjectFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def data_dir(settings, tmp_path):
+    settings.WORKBENCH_DATA_DIR = tmp_path
+    return tmp_path
+
+
+def test_each_distinct_text_is_embedded_once(data_dir) -> None:
+    project = ProjectFactory()
+    CaseFactory(project=project, text="Online casino with live roulette.")
+    CaseFactory(project=project, text="Online casino with live roulette.")
+    CaseFactory(project=project, text="Bakery selling sourdough bread.")
+    model = model_name_current()
+    missing = hashes_missing(project=project, model_name=model)
+    assert len(missing) == 2
+    assert embed_hashes(project=project, hashes=missing) == 2
+    assert Embedding.objects.filter(model_name=model).count() == 2
+    assert hashes_missing(project=project, model_name=model) == []
+    row = Embedding.objects.first()
+    vector = np.frombuffer(bytes(row.vector), dtype="<f4")
+    assert row.dim == vector.shape[0] == 384
+    assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-4
+
+
+def _store(n: int, start: int = 0, dim: int = 4) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(start)
+    out = {}
+    for i in range(start, start + n):
+        v = rng.normal(size=dim).astype(np.float32)
+        out[f"{i:064x}"] = v / np.linalg.norm(v)
+    Embedding.objects.bulk_create(
+        Embedding(model_name="m", content_hash=h, dim=dim, vector=v.astype("<f4").tobytes())
+        for h, v in out.items()
+    )
+    return out
+
+
+def test_matrix_matches_database_and_grows_incrementally(data_dir) -> None:
+    first = _store(5)
+    matrix = matrix_load(model_name="m")
+    assert matrix.vectors.shape == (5, 4)
+    for h, v in first.items():
+        np.testing.assert_array_equal(matrix.vectors[matrix.index[h]], v)
+    second = _store(3, start=5)
+    manifest = matrix_sync(model_name="m")
+    assert manifest["rows"] == 8
+    matrix = matrix_load(model_name="m")
+    for h, v in {**first, **second}.items():
+        np.testing.assert_array_equal(matrix.vectors[matrix.index[h]], v)
+    assert list(matrix.rows_for([next(iter(second)), "f" * 64])) == [5, -1]
+
+
+def test_deleted_matrix_file_is_rebuilt_from_the_database(data_dir) -> None:
+    stored = _store(6)
+    matrix_load(model_name="m")
+    (matrix_dir("m") / "vectors.f32").unlink()
+    matrix = matrix_load(model_name="m")
+    assert matrix.vectors.shape == (6, 4)
+    for h, v in stored.items():
+        np.testing.assert_array_equal(matrix.vectors[matrix.index[h]], v)
+
+
+def test_torn_append_past_the_manifest_is_ignored(data_dir) -> None:
+    stored = _store(4)
+    matrix_load(model_name="m")
+    with (matrix_dir("m") / "vectors.f32").open("ab") as out:
+        out.write(b"garbage!" * 3)  # a crash after writing bytes but before the manifest
+    more = _store(2, start=4)
+    matrix = matrix_load(model_name="m")
+    assert matrix.vectors.shape == (6, 4)
+    for h, v in {**stored, **more}.items():
+        np.testing.assert_array_equal(matrix.vectors[matrix.index[h]], v)
