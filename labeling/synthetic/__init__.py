@@ -4,13 +4,8 @@ Pure Python + numpy (no Django): ``iter_records(n, seed, noise)`` streams ``Merc
 a known ``true_label`` and a noisy ``given_label``; ``label_class_specs()`` gives the classes.
 """
 
-from labeling.synthetic.generator import (
-    BORDERLINE_RATE,
-    MerchantRecord,
-    NoiseKind,
-    generate,
-    iter_records,
-)
+from labeling.synthetic.generator import BORDERLINE_RATE, generate, iter_records
+from labeling.synthetic.records import MerchantRecord, NoiseKind
 from labeling.synthetic.taxonomy import (
     CATEGORIES,
     NEIGHBOUR_PAIRS,

@@ -111,7 +111,6 @@ ADJECTIVES = (
     "fast-growing ",
     "local ",
     "premium ",
-    "UK-registered ",
     "licensed ",
     "women-owned ",
 )
