@@ -71,3 +71,20 @@ class LeaseAdmin(admin.ModelAdmin):
     list_display = ("name", "holder", "job", "expires_at", "acquired_at")
     search_fields = ("name", "holder")
     raw_id_fields = ("job",)
+
+
+@admin.register(models.LabelIssue)
+class LabelIssueAdmin(admin.ModelAdmin):
+    list_display = (
+        "case",
+        "given_label",
+        "suggested_label",
+        "score",
+        "in_prune_set",
+        "detected_at",
+    )
+    list_filter = ("in_prune_set", "project")
+    search_fields = ("case__external_id",)
+    raw_id_fields = ("case", "given_label", "suggested_label", "job")
+    list_select_related = ("case", "given_label", "suggested_label")
+    show_full_result_count = False

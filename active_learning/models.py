@@ -169,3 +169,36 @@ class Lease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder}"
+
+
+class LabelIssue(models.Model):
+    """The latest label-issue detection for a case's given label: one row per scored case.
+
+    `score` is higher when the given label is more likely wrong; `in_prune_set` is confident
+    learning's verdict (prune by both); `suggested_label` is the out-of-fold argmax.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="label_issues")
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="label_issue")
+    given_label = models.ForeignKey(
+        LabelClass, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    suggested_label = models.ForeignKey(
+        LabelClass, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    score = models.FloatField()
+    self_confidence = models.FloatField()
+    in_prune_set = models.BooleanField(default=False)
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL)
+    detected_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["project", "-score"], name="labelissue_project_score"),
+            models.Index(
+                fields=["project"], condition=Q(in_prune_set=True), name="labelissue_prune_set"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"issue on {self.case_id}: {self.score:.2f}"

@@ -2,12 +2,46 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from typing import Any
 
-from active_learning.services.jobs import job_reap_stale
+from celery import shared_task
 
 
 @shared_task(name="active_learning.pipeline_tick", ignore_result=True)
-def pipeline_tick() -> list[int]:
-    """Every minute (beat): fail jobs whose heartbeat stopped and free their leases."""
-    return job_reap_stale()
+def pipeline_tick() -> dict[str, Any]:
+    """Every minute (beat): reap stale jobs, start due retrains, resend lost ones."""
+    from active_learning.services.retrain import retrain_due_check
+
+    return retrain_due_check()
+
+
+@shared_task(
+    name="active_learning.retrain_project",
+    ignore_result=True,
+    # The job row, not the broker, is the record: a lost message is resent by the tick.
+    acks_late=False,
+)
+def retrain_project(job_id: int) -> dict[str, Any]:
+    from active_learning.models import Job
+    from active_learning.services.retrain import retrain_project as run
+
+    job = Job.objects.select_related("project").filter(pk=job_id).first()
+    if job is None:
+        return {"skipped": "no such job"}
+    return run(job=job)
+
+
+@shared_task(
+    name="active_learning.embed_chunk",
+    ignore_result=True,
+    acks_late=True,  # idempotent: a rerun skips what is already embedded
+    autoretry_for=(ConnectionError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def embed_chunk(project_id: int, hashes: list[str]) -> int:
+    from active_learning.services.embeddings import embed_chunk as run
+    from labeling.models import Project
+
+    project = Project.objects.filter(pk=project_id).first()
+    return 0 if project is None else run(project=project, hashes=hashes)

@@ -115,3 +115,22 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
+
+
+@admin.register(models.QueueCursor)
+class QueueCursorAdmin(admin.ModelAdmin):
+    list_display = ("analyst", "project", "claims")
+    list_filter = ("project",)
+    search_fields = ("analyst__username",)
+    raw_id_fields = ("analyst",)
+    list_select_related = ("analyst", "project")
+
+
+@admin.register(models.QueueAction)
+class QueueActionAdmin(admin.ModelAdmin):
+    list_display = ("id", "analyst", "project", "kind", "annotation", "created_at", "undone_at")
+    list_filter = ("kind", "project")
+    search_fields = ("analyst__username",)
+    raw_id_fields = ("analyst", "annotation", "previous")
+    list_select_related = ("analyst", "project", "annotation")
+    readonly_fields = ("created_at",)

@@ -7,6 +7,7 @@ reserved, one analyst never holding two items of one case, and valid enum values
 
 from __future__ import annotations
 
+import random
 import secrets
 
 from django.conf import settings
@@ -26,6 +27,11 @@ SHORTCUT_KEY_ORDER: tuple[str, ...] = tuple("123456789") + tuple(
 
 def _new_split_seed() -> int:
     return secrets.randbelow(2**31)
+
+
+def _new_random_key() -> float:
+    # Services set a seeded key (labeling.services.queue); this default covers other writers.
+    return random.random()
 
 
 class Strategy(models.TextChoices):
@@ -239,6 +245,15 @@ class QueueItem(models.Model):
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    random_key = models.FloatField(
+        default=_new_random_key,
+        help_text="Uniform in [0, 1), fixed at creation: evaluation items are served in this order.",
+    )
+    front_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set when an undo returns the item to its analyst: served before other held items.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -268,6 +283,12 @@ class QueueItem(models.Model):
                 condition=Q(status="open"),
                 name="queueitem_open_claim",
             ),
+            # Evaluation items are served in random order, never by priority.
+            models.Index(
+                fields=["project", "random_key", "id"],
+                condition=Q(status="open", is_evaluation=True),
+                name="queueitem_open_eval",
+            ),
             models.Index(
                 fields=["lease_expires_at"],
                 condition=Q(status="claimed"),
@@ -278,6 +299,27 @@ class QueueItem(models.Model):
 
     def __str__(self) -> str:
         return f"item {self.pk} of {self.case_id} ({self.status})"
+
+
+class QueueCursor(models.Model):
+    """Per analyst and project: how many items they have claimed, which seeds the eval draw.
+
+    The claim locks this row first, so one analyst's concurrent claims (two tabs) run one at a time.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    analyst = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    claims = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "analyst"], name="queuecursor_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.analyst_id} in {self.project_id}: {self.claims} claims"
 
 
 class AnnotationSource(models.TextChoices):
@@ -331,6 +373,40 @@ class Annotation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.annotator} on {self.case_id}: {self.label_id}"
+
+
+class QueueActionKind(models.TextChoices):
+    LABEL = "label", "Label"
+    EDIT = "edit", "Edit"
+    SKIP = "skip", "Skip"
+
+
+class QueueAction(models.Model):
+    """One entry of an analyst's undo stack: the annotation an action wrote (and what it replaced).
+
+    Only the newest UNDO_DEPTH entries per analyst and project can be undone; rows are history.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    analyst = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    kind = models.CharField(max_length=8, choices=QueueActionKind.choices)
+    annotation = models.ForeignKey(Annotation, on_delete=models.CASCADE, related_name="+")
+    previous = models.ForeignKey(
+        Annotation, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    undone_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [choices_check("kind", QueueActionKind, "queueaction_kind_valid")]
+        indexes = [
+            models.Index(fields=["analyst", "project", "-id"], name="queueaction_stack"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} by {self.analyst_id} ({self.annotation_id})"
 
 
 class ResolutionSource(models.TextChoices):

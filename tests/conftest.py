@@ -12,6 +12,12 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+# One BLAS/OpenMP thread, as in the workers: with torch loaded beside scikit-learn, 2-thread
+# fits on these 2-core machines ran 10-80x slower than 1-thread ones (measured).
+from threadpoolctl import threadpool_limits
+
+threadpool_limits(1)
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

@@ -68,3 +68,34 @@ class AnnotationFactory(factory.django.DjangoModelFactory):
     annotator = factory.SubFactory(UserFactory)
     submission_id = factory.LazyFunction(uuid.uuid4)
     content_hash = factory.LazyAttribute(lambda o: o.case.content_hash)
+
+
+def queued_items(
+    project: models.Project,
+    n: int,
+    *,
+    split: str = models.Split.POOL,
+    priorities: list[float] | None = None,
+    slots: int = 1,
+) -> list[models.QueueItem]:
+    """`n` new cases of `project` with `slots` open items each (priority from `priorities`)."""
+    items = []
+    for i in range(n):
+        case = CaseFactory(project=project, split=split)
+        for slot in range(slots):
+            items.append(
+                QueueItemFactory(
+                    case=case,
+                    slot=slot,
+                    is_evaluation=split == models.Split.EVAL,
+                    priority=priorities[i] if priorities else 0.0,
+                )
+            )
+    return items
+
+
+class AnalystFactory(UserFactory):
+    """A user with an unusable password: no hashing, so tests may create many of them."""
+
+    username = factory.Sequence(lambda n: f"analyst{n}")
+    password = "!"

@@ -8,8 +8,8 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from active_learning.models import Embedding, Job, Lease, ModelVersion, Prediction
-from labeling.models import ResolvedLabel, SyntheticTruth
+from active_learning.models import Embedding, Job, LabelIssue, Lease, ModelVersion, Prediction
+from labeling.models import QueueAction, QueueCursor, ResolvedLabel, SyntheticTruth
 from labeling.services.audit import audit_record
 from tests.factories import (
     AnnotationFactory,
@@ -30,7 +30,9 @@ def populated(db):
     user = UserFactory(username="alice")
     project.memberships.create(user=user, role="analyst")
     QueueItemFactory(case=case)
-    AnnotationFactory(case=case, annotator=user, label=label, comment="looks fine")
+    annotation = AnnotationFactory(case=case, annotator=user, label=label, comment="looks fine")
+    QueueCursor.objects.create(project=project, analyst=user, claims=3)
+    QueueAction.objects.create(project=project, analyst=user, kind="label", annotation=annotation)
     SyntheticTruth.objects.create(case=case, true_label=label, noise_kind="none")
     ResolvedLabel.objects.create(case=case, label=label, source="annotation", confidence=1.0)
     audit_record(actor=user, action="test.event", obj=case, project=project)
@@ -42,6 +44,16 @@ def populated(db):
         case=case, model_version=version, predicted_label=label, confidence=0.9
     )
     job = Job.objects.create(kind="retrain", project=project, message="hello")
+    LabelIssue.objects.create(
+        project=project,
+        case=case,
+        given_label=label,
+        suggested_label=label,
+        score=0.7,
+        self_confidence=0.3,
+        in_prune_set=True,
+        job=job,
+    )
     from django.utils import timezone
 
     Lease.objects.create(

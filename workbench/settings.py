@@ -193,6 +193,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = (
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),
         "store_processed": False,
     }
     if CELERY_BROKER_URL.startswith("filesystem")
@@ -215,9 +216,14 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=10.0)
 JOB_STALE_SECONDS = env.float("JOB_STALE_SECONDS", default=60.0)
 
+# Queue: a claimed item is the analyst's for this long; the page renews it on activity.
+QUEUE_LEASE_SECONDS = env.int("QUEUE_LEASE_SECONDS", default=600)
+
 EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", default="all-MiniLM-L6-v2")
 EMBEDDING_MODEL_PATH = env.str("EMBEDDING_MODEL_PATH", default="")  # empty: the bundled model
 WORKER_THREADS = env.int("WORKER_THREADS", default=1)
+# Heavy pipeline steps send their chunks as a Celery group so other workers can help.
+PIPELINE_FANOUT = env.bool("PIPELINE_FANOUT", default=True)
 
 LOGGING = {
     "version": 1,

@@ -9,6 +9,7 @@ mid-append leaves extra bytes that readers ignore.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -163,7 +164,9 @@ def matrix_sync(*, model_name: str | None = None) -> dict[str, int]:
             for path in (vectors_path, hashes_path):
                 path.unlink(missing_ok=True)
         last = Embedding.objects.filter(model_name=model_name).aggregate(m=Max("id"))["m"] or 0
-        if last <= manifest["max_id"]:
+        if last < manifest["max_id"]:  # the database was reset or restored: start again
+            manifest = {"rows": 0, "dim": 0, "max_id": 0}
+        if last == manifest["max_id"]:
             return manifest
         new = Embedding.objects.filter(model_name=model_name, id__gt=manifest["max_id"]).order_by(
             "id"
@@ -220,3 +223,68 @@ def matrix_load(*, model_name: str | None = None) -> Matrix:
     with (folder / "hashes.txt").open() as lines:
         index = {line.rstrip("\n"): i for i, line in zip(range(rows), lines, strict=False)}
     return Matrix(vectors, index)
+
+
+# --- fan-out ---------------------------------------------------------------------------------
+
+EMBED_CHUNK = 512
+
+
+def _chunk_lease(model_name: str, chunk: Sequence[str]) -> str:
+    return f"embed:{model_name}:{chunk[0][:16]}:{len(chunk)}"
+
+
+def embed_chunk(*, project: Project, hashes: Sequence[str]) -> int:
+    """Embed one chunk unless another worker holds it; returns how many texts this call encoded.
+
+    Idempotent: texts embedded meanwhile (by anyone) are skipped.
+    """
+    model_name = model_name_current()
+    name, holder = _chunk_lease(model_name, hashes), uuid.uuid4().hex
+    if not lease_acquire(name=name, holder=holder, seconds=600):
+        return 0
+    try:
+        have = set(DatabaseEmbeddingCache().get_many(model_name, list(hashes)))
+        return embed_hashes(project=project, hashes=[h for h in hashes if h not in have])
+    finally:
+        lease_release(name=name, holder=holder)
+
+
+def embed_missing(
+    *,
+    project: Project,
+    hashes: Sequence[str],
+    progress: Callable[[int, int], None] | None = None,
+    wait_seconds: float = 3600,
+) -> int:
+    """Embed `hashes` in chunks shared with other workers (a Celery group), returns the count.
+
+    This worker sends the chunks as a group, then works through them itself, skipping chunks
+    another worker holds; so one worker finishes alone and every extra worker adds throughput.
+    """
+    chunks = [list(hashes[i : i + EMBED_CHUNK]) for i in range(0, len(hashes), EMBED_CHUNK)]
+    if len(chunks) > 1 and settings.PIPELINE_FANOUT:
+        from celery import group
+
+        from active_learning.tasks import embed_chunk as task
+
+        # With the broker down, this worker simply does every chunk itself.
+        with contextlib.suppress(Exception):
+            group(task.s(project.pk, c) for c in chunks[1:]).apply_async()
+    model_name = model_name_current()
+    deadline = time.monotonic() + wait_seconds
+    pending = list(range(len(chunks)))
+    while pending and time.monotonic() < deadline:
+        still = []
+        for i in pending:
+            embed_chunk(project=project, hashes=chunks[i])
+            have = DatabaseEmbeddingCache().get_many(model_name, chunks[i])
+            if len(have) < len(set(chunks[i])):
+                still.append(i)  # another worker holds it: come back to it
+        if progress:
+            done = len(hashes) - sum(len(chunks[i]) for i in still)
+            progress(done, len(hashes))
+        if still:
+            time.sleep(0.5)
+        pending = still
+    return len(hashes)

@@ -1,4 +1,6 @@
-"""The demo's users, roles and project, created idempotently (`make demo` may run twice)."""
+"""The demo's users, roles, project and generated cases, created idempotently (`make demo` may
+run twice): 5,000 synthetic merchants with 20% label noise load only into an empty project.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from django.contrib.auth.models import Group
 from django.db import transaction
 
 from labeling.models import Project, ProjectRole
+from labeling.services.demo_data import demo_data_ensure
 from labeling.services.projects import membership_set, project_create
 from labeling.synthetic.taxonomy import label_class_specs
 
@@ -52,7 +55,8 @@ def demo_users_ensure(*, credentials_path: Path) -> dict[str, str]:
 
 @transaction.atomic
 def demo_project_ensure() -> Project:
-    """The demo project with the synthetic taxonomy's classes, every demo user a member."""
+    """The demo project with the synthetic taxonomy's classes, every demo user a member, and
+    5,000 generated cases when it has none."""
     project = Project.objects.filter(slug=DEMO_SLUG).first()
     if project is None:
         classes = [
@@ -85,4 +89,5 @@ def demo_project_ensure() -> Project:
     user_model = get_user_model()
     for name, role in DEMO_USERS.items():
         membership_set(project=project, user=user_model.objects.get(username=name), role=role)
+    demo_data_ensure(project=project)
     return project

@@ -1,0 +1,284 @@
+"""Probability calibration (temperature, sigmoid, isotonic) and calibration measures.
+
+Vocabulary: ``proba`` has shape (n_samples, n_classes), rows summing to one; ``y_true`` holds
+labels (mapped to columns through ``classes``) or, without ``classes``, column indices. ECE and MCE
+are top-label, over equal-width confidence bins (15 by default, Guo et al. 2017).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import softmax
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.model_selection import StratifiedKFold
+from sklearn.utils.validation import check_is_fitted, has_fit_parameter
+
+__all__ = [
+    "CALIBRATION_METHODS",
+    "CalibratedClassifier",
+    "CalibrationSummary",
+    "ReliabilityBin",
+    "brier_score",
+    "calibration_summary",
+    "expected_calibration_error",
+    "maximum_calibration_error",
+    "predict_scores",
+    "reliability_bins",
+]
+
+CALIBRATION_METHODS = ("temperature", "sigmoid", "isotonic")
+FEWER_FOLDS_REASON = "{cv} folds wanted, {n} used: the rarest class has {n} labels"
+SINGLETONS_REASON = (
+    "classes with one label kept in every training fold and out of calibration: {classes}; "
+    "ensemble of {n} fold models"
+)
+UNCALIBRATED_REASON = "not calibrated: {why}"
+
+
+class CalibratedClassifier(ClassifierMixin, BaseEstimator):
+    """``CalibratedClassifierCV`` that degrades gracefully when labels are scarce.
+
+    With ``cv`` folds wanted and the rarest class holding fewer labels, fewer folds are used
+    (at least 2). Classes with a single label stay in every training fold and out of the
+    calibration folds (which then form an ensemble of fold models). With fewer than
+    ``min_samples`` calibration labels or fewer than two classes with two labels each, the
+    estimator is fitted uncalibrated. ``fallback_reason_`` records what happened (None when not).
+    An estimator with a ``tune(X, y, sample_weight)`` method (e.g. ``TunedLogisticRegression``)
+    chooses its hyperparameters once on all labels, not inside every fold.
+
+    Parameters
+    ----------
+    estimator : classifier
+    method : {"temperature", "sigmoid", "isotonic"}, default="temperature"
+    cv : int, default=5
+    ensemble : bool, default=False
+        False: one estimator fitted on all labels plus a calibrator fitted on out-of-fold
+        predictions (temperature then keeps the estimator's argmax).
+    min_samples : int, default=20
+    random_state : int, RandomState or None
+        Shuffles the folds.
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        *,
+        method: str = "temperature",
+        cv: int = 5,
+        ensemble: bool = False,
+        min_samples: int = 20,
+        random_state: Any = None,
+    ) -> None:
+        self.estimator = estimator
+        self.method = method
+        self.cv = cv
+        self.ensemble = ensemble
+        self.min_samples = min_samples
+        self.random_state = random_state
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> CalibratedClassifier:
+        """Fit and calibrate on X (n_samples, n_features), y (n_samples,)."""
+        if self.method not in CALIBRATION_METHODS:
+            raise ValueError(f"Unknown method {self.method!r}; expected {CALIBRATION_METHODS}.")
+        X, y = np.asarray(X), np.asarray(y)
+        base = clone(self.estimator)
+        if hasattr(base, "tune"):
+            base = base.tune(X, y, sample_weight)
+        labels, counts = np.unique(y, return_counts=True)
+        single = np.isin(y, labels[counts < 2])
+        n_splits = min(self.cv, int(counts[counts >= 2].min(initial=self.cv)))
+        self.fallback_reason_: str | None = None
+        why = None
+        if len(labels) < 2 or np.sum(counts >= 2) < 2:
+            why = "fewer than two classes with two labels each"
+        elif (~single).sum() < self.min_samples:
+            why = f"{int((~single).sum())} labels for calibration, {self.min_samples} needed"
+        if why is not None:
+            self.fallback_reason_ = UNCALIBRATED_REASON.format(why=why)
+            self.method_, self.n_folds_ = "none", 0
+            self.estimator_ = _fit(base, X, y, sample_weight)
+            self.classes_ = self.estimator_.classes_
+            return self
+        folds = StratifiedKFold(n_splits, shuffle=True, random_state=self.random_state)
+        cv: Any = folds
+        ensemble = self.ensemble
+        if single.any():
+            # CalibratedClassifierCV refuses a class with fewer labels than folds: pass explicit
+            # splits that keep one-label samples in every training part.
+            rest, keep = np.flatnonzero(~single), np.flatnonzero(single)
+            cv = [
+                (np.concatenate([rest[tr], keep]), rest[te])
+                for tr, te in folds.split(X[rest], y[rest])
+            ]
+            ensemble = True  # the test parts no longer cover all samples
+            self.fallback_reason_ = SINGLETONS_REASON.format(
+                classes=labels[counts < 2].tolist(), n=n_splits
+            )
+        elif n_splits < self.cv:
+            self.fallback_reason_ = FEWER_FOLDS_REASON.format(cv=self.cv, n=n_splits)
+        model = CalibratedClassifierCV(base, method=self.method, cv=cv, ensemble=ensemble)
+        self.estimator_ = model.fit(X, y, sample_weight=sample_weight)
+        # Prediction does not need the splits: storing the fold count keeps model files small
+        # and free of splitter types that the persistence allow-list would have to trust.
+        self.estimator_.cv = n_splits
+        self.method_, self.n_folds_ = self.method, n_splits
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Calibrated probabilities, shape (n_samples, n_classes), in ``classes_`` order."""
+        check_is_fitted(self)
+        if hasattr(self.estimator_, "predict_proba"):
+            return np.asarray(self.estimator_.predict_proba(X))
+        return predict_scores(self.estimator_, X)
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most probable class, shape (n_samples,)."""
+        return np.asarray(self.classes_[np.argmax(self.predict_proba(X), axis=1)])
+
+
+def predict_scores(estimator: Any, X: Any) -> np.ndarray:
+    """Class probabilities of a fitted estimator, or a softmax of its decision function.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_estimator_classes)
+    """
+    if hasattr(estimator, "predict_proba"):
+        return np.asarray(estimator.predict_proba(X))
+    scores = np.asarray(estimator.decision_function(X), dtype=float)
+    if scores.ndim == 1:  # binary: margin of the second class
+        scores = np.column_stack([-scores, scores]) / 2.0
+    return np.asarray(softmax(scores, axis=1))
+
+
+def _fit(estimator: Any, X: Any, y: Any, sample_weight: Any) -> Any:
+    if sample_weight is not None and has_fit_parameter(estimator, "sample_weight"):
+        return estimator.fit(X, y, sample_weight=sample_weight)
+    return estimator.fit(X, y)
+
+
+def _label_indices(y_true: Any, proba: np.ndarray, classes: Sequence[Any] | None) -> np.ndarray:
+    y_true = np.asarray(y_true)
+    if classes is None:
+        return y_true.astype(int)
+    index = {c: i for i, c in enumerate(np.asarray(classes).tolist())}
+    return np.array([index[c] for c in y_true.tolist()], dtype=int)
+
+
+@dataclass(frozen=True)
+class ReliabilityBin:
+    """One confidence bin of a reliability diagram (``count`` 0: accuracy/confidence are 0)."""
+
+    lower: float
+    upper: float
+    count: int
+    mean_confidence: float
+    accuracy: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def reliability_bins(
+    y_true: Any, proba: Any, *, classes: Sequence[Any] | None = None, n_bins: int = 15
+) -> list[ReliabilityBin]:
+    """Top-label reliability-diagram data over ``n_bins`` equal-width bins of [0, 1].
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+    proba : array-like of shape (n_samples, n_classes)
+    classes : sequence of length n_classes, optional
+        Column labels; without it ``y_true`` holds column indices.
+    n_bins : int, default=15
+
+    Returns
+    -------
+    list of ReliabilityBin, length n_bins
+    """
+    proba = np.asarray(proba, dtype=float)
+    truth = _label_indices(y_true, proba, classes)
+    confidence = proba.max(axis=1)
+    correct = (proba.argmax(axis=1) == truth).astype(float)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    # Bin b holds confidences in (edges[b], edges[b+1]]; a confidence of 0 falls in bin 0.
+    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
+    bins = []
+    for b in range(n_bins):
+        mask = which == b
+        n = int(mask.sum())
+        bins.append(
+            ReliabilityBin(
+                lower=float(edges[b]),
+                upper=float(edges[b + 1]),
+                count=n,
+                mean_confidence=float(confidence[mask].mean()) if n else 0.0,
+                accuracy=float(correct[mask].mean()) if n else 0.0,
+            )
+        )
+    return bins
+
+
+def expected_calibration_error(
+    y_true: Any, proba: Any, *, classes: Sequence[Any] | None = None, n_bins: int = 15
+) -> float:
+    """Top-label ECE: sum over bins of (bin share) * |accuracy - mean confidence|.
+
+    Shapes as in :func:`reliability_bins`. Returns a float in [0, 1].
+    """
+    bins = reliability_bins(y_true, proba, classes=classes, n_bins=n_bins)
+    total = sum(b.count for b in bins)
+    return float(sum(b.count * abs(b.accuracy - b.mean_confidence) for b in bins) / total)
+
+
+def maximum_calibration_error(
+    y_true: Any, proba: Any, *, classes: Sequence[Any] | None = None, n_bins: int = 15
+) -> float:
+    """Top-label MCE: the largest |accuracy - mean confidence| over non-empty bins."""
+    bins = reliability_bins(y_true, proba, classes=classes, n_bins=n_bins)
+    return float(max(abs(b.accuracy - b.mean_confidence) for b in bins if b.count))
+
+
+def brier_score(y_true: Any, proba: Any, *, classes: Sequence[Any] | None = None) -> float:
+    """Multiclass Brier score: mean over samples of sum_k (p_k - 1[y = k])^2, in [0, 2].
+
+    Shapes as in :func:`reliability_bins`.
+    """
+    proba = np.asarray(proba, dtype=float)
+    onehot = np.zeros_like(proba)
+    onehot[np.arange(len(proba)), _label_indices(y_true, proba, classes)] = 1.0
+    return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+
+
+@dataclass(frozen=True)
+class CalibrationSummary:
+    """ECE, MCE, Brier score and reliability bins of one set of predictions."""
+
+    ece: float
+    mce: float
+    brier: float
+    n_samples: int
+    bins: list[ReliabilityBin]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def calibration_summary(
+    y_true: Any, proba: Any, *, classes: Sequence[Any] | None = None, n_bins: int = 15
+) -> CalibrationSummary:
+    """All calibration measures at once (shapes as in :func:`reliability_bins`)."""
+    kwargs: dict[str, Any] = {"classes": classes, "n_bins": n_bins}
+    return CalibrationSummary(
+        ece=expected_calibration_error(y_true, proba, **kwargs),
+        mce=maximum_calibration_error(y_true, proba, **kwargs),
+        brier=brier_score(y_true, proba, classes=classes),
+        n_samples=len(np.asarray(y_true)),
+        bins=reliability_bins(y_true, proba, **kwargs),
+    )

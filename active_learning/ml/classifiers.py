@@ -1,0 +1,264 @@
+"""Classifiers on embeddings: one factory, a C-tuned logistic regression and a class-aligned wrapper.
+
+Vocabulary: X has shape (n_samples, n_features); y holds class labels (str or int); ``classes`` is
+the project's full, ordered class list, and every ``predict_proba`` here returns columns in that
+order, shape (n_samples, n_classes), with zero for classes that had no training label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.neural_network import MLPClassifier
+from sklearn.svm import LinearSVC
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.validation import check_is_fitted, has_fit_parameter, validate_data
+
+from active_learning.ml.calibration import (
+    CALIBRATION_METHODS,
+    CalibratedClassifier,
+    predict_scores,
+)
+
+__all__ = [
+    "CLASSIFIER_KINDS",
+    "DEFAULT_CS",
+    "AlignedClassifier",
+    "TunedLogisticRegression",
+    "make_classifier",
+    "predict_scores",
+]
+
+CLASSIFIER_KINDS = ("logreg", "linear_svm", "mlp")
+# On L2-normalized MiniLM embeddings C=1 underfits (Banking77: 0.908 test accuracy, C=10: 0.929).
+DEFAULT_CS = (1.0, 3.0, 10.0, 30.0, 100.0)
+DEFAULT_C = 10.0
+UNKNOWN_LABELS_MESSAGE = "Labels not in the class list: {labels}."
+UNKNOWN_KIND_MESSAGE = "Unknown classifier kind {kind!r}; expected one of {kinds}."
+
+
+class TunedLogisticRegression(ClassifierMixin, BaseEstimator):
+    """Logistic regression whose C is chosen by cheap stratified cross-validation.
+
+    The grid is scored by (weighted) held-out accuracy on the samples of classes with at least
+    ``cv`` labels; CV is skipped, and ``default_C`` used, when fewer than ``min_samples`` such
+    samples or fewer than two such classes exist.
+
+    Parameters
+    ----------
+    Cs : sequence of float, default=DEFAULT_CS
+    cv : int, default=3
+    default_C : float, default=10.0
+    min_samples : int, default=30
+    max_iter : int, default=1000
+    random_state : int, RandomState or None
+        Shuffles the CV folds.
+    """
+
+    def __init__(
+        self,
+        Cs: Sequence[float] = DEFAULT_CS,
+        *,
+        cv: int = 3,
+        default_C: float = DEFAULT_C,
+        min_samples: int = 30,
+        max_iter: int = 1000,
+        random_state: Any = None,
+    ) -> None:
+        self.Cs = Cs
+        self.cv = cv
+        self.default_C = default_C
+        self.min_samples = min_samples
+        self.max_iter = max_iter
+        self.random_state = random_state
+
+    def _logreg(self, C: float) -> LogisticRegression:
+        return LogisticRegression(C=C, max_iter=self.max_iter)
+
+    def tune(self, X: Any, y: Any, sample_weight: Any = None) -> LogisticRegression:
+        """Choose C and return an unfitted ``LogisticRegression`` with it.
+
+        Sets ``C_``, ``cv_scores_`` ({C: mean held-out accuracy}) and ``cv_skipped_reason_``.
+        """
+        X, y = np.asarray(X), np.asarray(y)
+        w = np.ones(len(y)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        labels, counts = np.unique(y, return_counts=True)
+        eligible = np.isin(y, labels[counts >= self.cv])
+        self.cv_scores_: dict[float, float] = {}
+        self.cv_skipped_reason_: str | None = None
+        n_eligible_classes = int(np.sum(counts >= self.cv))
+        if len(self.Cs) < 2:
+            self.cv_skipped_reason_ = "a single C was given"
+        elif eligible.sum() < self.min_samples or n_eligible_classes < 2:
+            self.cv_skipped_reason_ = (
+                f"too few labels for {self.cv}-fold CV: {int(eligible.sum())} labels in "
+                f"{n_eligible_classes} classes with at least {self.cv} labels each"
+            )
+        if self.cv_skipped_reason_ is not None:
+            self.C_ = float(self.Cs[0]) if len(self.Cs) == 1 else float(self.default_C)
+            return self._logreg(self.C_)
+        Xe, ye, we = X[eligible], y[eligible], w[eligible]
+        folds = StratifiedKFold(self.cv, shuffle=True, random_state=self.random_state)
+        totals = dict.fromkeys(map(float, self.Cs), 0.0)
+        for train, test in folds.split(Xe, ye):
+            for C in totals:
+                model = self._logreg(C).fit(Xe[train], ye[train], sample_weight=we[train])
+                hits = model.predict(Xe[test]) == ye[test]
+                totals[C] += float(np.sum(we[test] * hits) / np.sum(we[test]))
+        self.cv_scores_ = {C: total / self.cv for C, total in totals.items()}
+        # Ties go to the smaller C (stronger regularization).
+        self.C_ = max(self.cv_scores_, key=lambda C: (round(self.cv_scores_[C], 12), -C))
+        return self._logreg(self.C_)
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> TunedLogisticRegression:
+        """Choose C, then fit on all of X, y (shapes (n_samples, n_features), (n_samples,))."""
+        X, y = validate_data(self, X, y)
+        self.estimator_ = self.tune(X, y, sample_weight).fit(X, y, sample_weight=sample_weight)
+        self.classes_ = self.estimator_.classes_
+        return self
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Logits, shape (n_samples, n_classes) (or (n_samples,) for two classes)."""
+        check_is_fitted(self)
+        return np.asarray(self.estimator_.decision_function(X))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Probabilities, shape (n_samples, n_classes), columns in ``classes_`` order."""
+        check_is_fitted(self)
+        return np.asarray(self.estimator_.predict_proba(X))
+
+    def predict(self, X: Any) -> np.ndarray:
+        check_is_fitted(self)
+        return np.asarray(self.estimator_.predict(X))
+
+
+class AlignedClassifier(ClassifierMixin, BaseEstimator):
+    """Wraps a classifier so its probabilities always cover a fixed class list.
+
+    Classes without labels get probability zero; a single labelled class gets probability one.
+    Class imbalance is handled here, for any estimator, by multiplying sample weights with
+    ``compute_sample_weight(class_weight, y)``.
+
+    Parameters
+    ----------
+    estimator : classifier
+        Needs ``predict_proba`` or ``decision_function``.
+    classes : sequence, length n_classes
+        The full class list; ``classes_`` keeps its order.
+    class_weight : "balanced", dict or None, default=None
+    """
+
+    def __init__(self, estimator: Any, *, classes: Sequence[Any], class_weight: Any = None) -> None:
+        self.estimator = estimator
+        self.classes = classes
+        self.class_weight = class_weight
+
+    def fit(self, X: Any, y: Any, sample_weight: Any = None) -> AlignedClassifier:
+        """Fit on X (n_samples, n_features) and labels y (n_samples,), optionally weighted."""
+        X, y = validate_data(self, X, y, ensure_min_samples=1)
+        self.classes_ = np.asarray(self.classes)
+        unknown = sorted(set(np.unique(y).tolist()) - set(self.classes_.tolist()))
+        if unknown:
+            raise ValueError(UNKNOWN_LABELS_MESSAGE.format(labels=unknown))
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
+        if self.class_weight is not None:
+            balance = compute_sample_weight(self.class_weight, y)
+            weights = balance if weights is None else weights * balance
+        seen = np.unique(y)
+        index = {c: i for i, c in enumerate(self.classes_.tolist())}
+        if len(seen) == 1:
+            self.estimator_ = None
+            self.columns_ = np.array([index[seen[0].item()]])
+            return self
+        estimator = clone(self.estimator)
+        if weights is not None and has_fit_parameter(estimator, "sample_weight"):
+            estimator.fit(X, y, sample_weight=weights)
+        else:
+            estimator.fit(X, y)
+        self.estimator_ = estimator
+        self.columns_ = np.array([index[c] for c in estimator.classes_.tolist()])
+        return self
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Probabilities, shape (n_samples, n_classes), columns in ``classes`` order."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        proba = np.zeros((X.shape[0], len(self.classes_)))
+        if self.estimator_ is None:
+            proba[:, self.columns_[0]] = 1.0
+        else:
+            proba[:, self.columns_] = predict_scores(self.estimator_, X)
+        return proba
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most probable class, shape (n_samples,)."""
+        return np.asarray(self.classes_[np.argmax(self.predict_proba(X), axis=1)])
+
+
+def make_classifier(
+    kind: str = "logreg",
+    *,
+    classes: Sequence[Any],
+    calibration: str | None = "temperature",
+    C: float | None = None,
+    class_weight: Any = None,
+    calibration_cv: int = 5,
+    hidden_layer_sizes: tuple[int, ...] = (256,),
+    random_state: Any = None,
+) -> AlignedClassifier:
+    """Build an unfitted classifier whose ``predict_proba`` columns follow ``classes``.
+
+    Parameters
+    ----------
+    kind : {"logreg", "linear_svm", "mlp"}
+        ``logreg`` (default): multinomial logistic regression, C chosen by CV unless given.
+        ``linear_svm``: ``LinearSVC`` (probabilities from calibration, else a softmax of margins).
+        ``mlp``: one hidden ReLU layer, Adam, L2 ``alpha=1e-3``.
+    classes : sequence, length n_classes
+        The project's full class list.
+    calibration : {"temperature", "sigmoid", "isotonic"} or None, default="temperature"
+        See :class:`~active_learning.ml.calibration.CalibratedClassifier`.
+    C : float, optional
+        Fixed inverse regularization (logreg, linear_svm); default: CV (logreg) or 1.0 (SVM).
+    class_weight : "balanced", dict or None, default=None
+        Reweights classes; note that it shifts probabilities toward rare classes.
+    calibration_cv : int, default=5
+    hidden_layer_sizes : tuple of int, default=(256,)
+    random_state : int, RandomState or None
+
+    Returns
+    -------
+    AlignedClassifier
+    """
+    base: Any
+    if kind == "logreg":
+        base = (
+            TunedLogisticRegression(random_state=random_state)
+            if C is None
+            else LogisticRegression(C=C, max_iter=1000)
+        )
+    elif kind == "linear_svm":
+        base = LinearSVC(C=1.0 if C is None else C, random_state=random_state)
+    elif kind == "mlp":
+        base = MLPClassifier(
+            hidden_layer_sizes=hidden_layer_sizes,
+            alpha=1e-3,
+            max_iter=100,
+            random_state=random_state,
+        )
+    else:
+        raise ValueError(UNKNOWN_KIND_MESSAGE.format(kind=kind, kinds=CLASSIFIER_KINDS))
+    if calibration not in (None, "none"):
+        if calibration not in CALIBRATION_METHODS:
+            raise ValueError(
+                f"Unknown calibration {calibration!r}; expected {CALIBRATION_METHODS}."
+            )
+        base = CalibratedClassifier(
+            base, method=calibration, cv=calibration_cv, random_state=random_state
+        )
+    return AlignedClassifier(base, classes=classes, class_weight=class_weight)

@@ -1,0 +1,237 @@
+"""Refilling the pool part of the queue from the champion's scores, or by cold start.
+
+Open pool items whose case nobody has started are replaced; claimed items, evaluation items and
+the remaining slots of overlapped cases are kept. Each new item carries its reason (strategy,
+score, the two closest classes with probabilities) and the 5 most similar labelled cases.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from django.db import transaction
+from django.db.models import Exists, OuterRef
+
+from active_learning.ml.coldstart import kmeans_medoids, select_zero_shot
+from active_learning.ml.strategies import (
+    Selection,
+    committee_member_proba,
+    fit_bagged_committee,
+    select_committee,
+    select_density_weighted,
+    select_diverse,
+    select_random,
+    select_uncertainty,
+)
+from active_learning.selectors import analyst_labels, project_classes, training_set
+from active_learning.services.embeddings import encoder_get, matrix_load
+from active_learning.services.scoring import Scores
+from labeling.models import Case, Project, QueueItem, QueueStatus, Split, Strategy
+from labeling.services.queue import QueueEntry, queue_items_create
+
+TARGET_FACTOR = 4  # keep about 4 batches of open pool items
+SIMILAR = 5
+SIM_CHUNK = 20_000
+
+
+def target_size(project: Project) -> int:
+    return max(20, TARGET_FACTOR * project.batch_size)
+
+
+def _busy_case_ids(project: Project) -> set[int]:
+    """Cases someone is working on or has labelled through the queue: not candidates."""
+    return set(
+        QueueItem.objects.filter(
+            project=project, status__in=[QueueStatus.CLAIMED, QueueStatus.DONE]
+        ).values_list("case_id", flat=True)
+    )
+
+
+@transaction.atomic
+def _cancel_untouched_open_items(project: Project) -> int:
+    """Cancel open pool items of cases with no claimed or done item (no label started)."""
+    started = QueueItem.objects.filter(
+        case=OuterRef("case"), status__in=[QueueStatus.CLAIMED, QueueStatus.DONE]
+    )
+    return (
+        QueueItem.objects.filter(project=project, status=QueueStatus.OPEN, is_evaluation=False)
+        .exclude(Exists(started))
+        .update(status=QueueStatus.CANCELLED)
+    )
+
+
+def _select(
+    project: Project, scores: Scores, candidates: np.ndarray, n: int, X: np.ndarray
+) -> Selection:
+    """Rows (indices into `candidates`) picked by the project's strategy."""
+    proba = scores.proba[candidates]
+    strategy = project.strategy
+    if strategy == Strategy.RANDOM:
+        return select_random(len(candidates), n, random_state=0)
+    if strategy in (Strategy.LEAST_CONFIDENCE, Strategy.MARGIN, Strategy.ENTROPY):
+        return select_uncertainty(proba, n, measure=strategy, random_state=0)
+    if strategy == Strategy.COMMITTEE:
+        return _select_committee(project, proba, X, n)
+    if strategy == "density":
+        return select_density_weighted(proba, X, n, random_state=0)
+    return select_diverse(proba, X, n, measure="margin", random_state=0)
+
+
+def _select_committee(project: Project, proba: np.ndarray, X: np.ndarray, n: int) -> Selection:
+    """Query by bagging on the 10n most uncertain candidates (never the whole pool)."""
+    pre = select_uncertainty(proba, min(len(proba), 10 * n), measure="margin", random_state=0)
+    labels = training_set(project=project)
+    matrix = matrix_load()
+    X_train = np.asarray(matrix.vectors[matrix.rows_for(labels.hashes)])
+    classes = [c.pk for c in project_classes(project=project)]
+    y = np.searchsorted(np.array(classes), labels.labels)
+    members = fit_bagged_committee(X_train, y, n_members=5, random_state=0)
+    member_proba = committee_member_proba(members, X[pre.indices], n_classes=len(classes))
+    picked = select_committee(member_proba, n, random_state=0)
+    return Selection(pre.indices[picked.indices], picked.scores, picked.reasons)
+
+
+def similar_labelled(
+    *, project: Project, X_query: np.ndarray, exclude_case_ids: np.ndarray
+) -> list[list[dict[str, Any]]]:
+    """For each query row, the SIMILAR most similar labelled pool cases (cosine, chunked)."""
+    labels = training_set(project=project)
+    if len(labels) == 0 or X_query.shape[0] == 0:
+        return [[] for _ in range(X_query.shape[0])]
+    matrix = matrix_load()
+    rows = matrix.rows_for(labels.hashes)
+    best_sim = np.full((X_query.shape[0], SIMILAR), -np.inf, dtype=np.float32)
+    best_idx = np.full((X_query.shape[0], SIMILAR), -1, dtype=np.int64)
+    for start in range(0, len(rows), SIM_CHUNK):
+        block = np.asarray(matrix.vectors[rows[start : start + SIM_CHUNK]])
+        sims = X_query @ block.T
+        idx = np.broadcast_to(np.arange(start, start + block.shape[0]), sims.shape)
+        all_sims = np.concatenate([best_sim, sims], axis=1)
+        all_idx = np.concatenate([best_idx, idx], axis=1)
+        keep = np.argsort(-all_sims, axis=1)[:, :SIMILAR]
+        best_sim = np.take_along_axis(all_sims, keep, axis=1)
+        best_idx = np.take_along_axis(all_idx, keep, axis=1)
+    out = []
+    for sims, idx in zip(best_sim, best_idx, strict=True):
+        out.append(
+            [
+                {
+                    "case_id": int(labels.case_ids[i]),
+                    "label_id": int(labels.labels[i]),
+                    "similarity": round(float(s), 4),
+                    "from_analyst": bool(labels.from_analyst[i]),
+                }
+                for s, i in zip(sims, idx, strict=True)
+                if i >= 0
+            ]
+        )
+    return out
+
+
+def refresh_queue(*, project: Project, scores: Scores | None) -> dict[str, Any]:
+    """Rebuild the open pool part of the queue; cold start when there is no champion."""
+    cancelled = _cancel_untouched_open_items(project)
+    busy = _busy_case_ids(project)
+    if scores is None:
+        return _cold_start(project=project, busy=busy, cancelled=cancelled)
+    available = ~scores.is_eval & ~np.isin(scores.case_ids, np.fromiter(busy, dtype=np.int64))
+    labelled = set(analyst_labels(project=project, split=str(Split.POOL)))
+    if labelled:
+        available &= ~np.isin(scores.case_ids, np.fromiter(labelled, dtype=np.int64))
+    candidates = np.flatnonzero(available)
+    n = min(target_size(project), len(candidates))
+    if n == 0:
+        return {"created": 0, "cancelled": cancelled, "strategy": project.strategy}
+    matrix = matrix_load()
+    X = np.asarray(matrix.vectors[scores.rows[candidates]])
+    picked = _select(project, scores, candidates, n, X)
+    rows = candidates[picked.indices]
+    similar = similar_labelled(
+        project=project, X_query=X[picked.indices], exclude_case_ids=scores.case_ids[rows]
+    )
+    class_ids = scores.class_ids
+    entries = []
+    for rank, (row, reason) in enumerate(zip(rows, picked.reasons, strict=True)):
+        reason = _named_reason(reason, class_ids)
+        priority = float(len(rows) - rank)  # the strategy's order, best first
+        entries.append(
+            QueueEntry(
+                int(scores.case_ids[row]), priority, reason, scores.version.pk, similar[rank]
+            )
+        )
+    created = queue_items_create(project=project, entries=entries)
+    return {"created": len(created), "cancelled": cancelled, "strategy": project.strategy}
+
+
+def _named_reason(reason: dict[str, Any], class_ids: list[int]) -> dict[str, Any]:
+    """Class indices in a reason become LabelClass ids (the page turns them into names)."""
+    out: dict[str, Any] = {
+        k: (float(v) if isinstance(v, np.floating) else v) for k, v in reason.items()
+    }
+    if "classes" in out:
+        out["class_ids"] = [class_ids[int(i)] for i in out.pop("classes")]
+    if "probas" in out:
+        out["probas"] = [round(float(p), 4) for p in out["probas"]]
+    return out
+
+
+def _cold_start(*, project: Project, busy: set[int], cancelled: int) -> dict[str, Any]:
+    """No model yet: half zero-shot seeds per class description, half k-means medoids."""
+    cases = list(
+        Case.objects.filter(project=project, split=Split.POOL)
+        .exclude(pk__in=busy)
+        .order_by("id")
+        .values_list("id", "content_hash")
+    )
+    if not cases:
+        return {"created": 0, "cancelled": cancelled, "strategy": "cold_start"}
+    matrix = matrix_load()
+    rows = matrix.rows_for(c[1] for c in cases)
+    have = np.flatnonzero(rows >= 0)
+    X = np.asarray(matrix.vectors[rows[have]])
+    n = min(target_size(project), len(have))
+    classes = project_classes(project=project)
+    descriptions = [f"{c.display_name or c.name}: {c.description}" for c in classes]
+    class_vectors = encoder_get().encode(descriptions)
+    zero_shot = select_zero_shot(X, class_vectors, n // 2 or 1, random_state=0)
+    taken = np.zeros(len(have), dtype=bool)
+    taken[zero_shot.indices] = True
+    medoids = (
+        kmeans_medoids(X, max(0, n - len(zero_shot)), exclude=taken, random_state=0)
+        if n > len(zero_shot)
+        else None
+    )
+    picks = [(int(i), r) for i, r in zip(zero_shot.indices, zero_shot.reasons, strict=True)]
+    if medoids is not None:
+        picks += [(int(i), r) for i, r in zip(medoids.indices, medoids.reasons, strict=True)]
+    class_ids = [c.pk for c in classes]
+    entries = [
+        QueueEntry(
+            cases[have[i]][0], float(len(picks) - rank), _named_reason(r, class_ids), None, []
+        )
+        for rank, (i, r) in enumerate(picks)
+    ]
+    created = queue_items_create(project=project, entries=entries)
+    return {"created": len(created), "cancelled": cancelled, "strategy": "cold_start"}
+
+
+def eval_items_top_up(*, project: Project) -> int:
+    """Keep about a batch of open evaluation items (random eval-split cases, never model-picked)."""
+    if project.evaluation_fraction <= 0:
+        return 0
+    want = max(10, project.batch_size)
+    have = QueueItem.objects.filter(
+        project=project, status=QueueStatus.OPEN, is_evaluation=True
+    ).count()
+    if have >= want:
+        return 0
+    has_item = QueueItem.objects.filter(case=OuterRef("pk")).exclude(status=QueueStatus.CANCELLED)
+    ids = list(
+        Case.objects.filter(project=project, split=Split.EVAL)
+        .exclude(Exists(has_item))
+        .order_by("content_hash")  # a fixed pseudo-random order, cheap on an index
+        .values_list("pk", flat=True)[: want - have]
+    )
+    entries = [QueueEntry(i, 0.0, {"strategy": "evaluation"}) for i in ids]
+    return len(queue_items_create(project=project, entries=entries))

@@ -1,0 +1,157 @@
+"""Training the deciding model: pool labels only, calibrated, evaluated on the evaluation split.
+
+Each run makes a `ModelVersion` with its label snapshot (a hash of the (case, label, weight)
+rows, and the case ids in a file beside the model), metrics on the analysts' evaluation labels,
+timings, and a skops file written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db.models import Max
+from django.utils import timezone
+
+from active_learning.ml.classifiers import make_classifier
+from active_learning.ml.metrics import evaluate
+from active_learning.ml.persistence import load_model, save_model
+from active_learning.models import ModelStatus, ModelVersion
+from active_learning.selectors import LabelSet, evaluation_set, project_classes, training_set
+from active_learning.services.embeddings import matrix_load, model_name_current
+from active_learning.services.faults import fault_point
+from labeling.models import LabelClass, Project
+
+ESTIMATOR = "logreg"
+CALIBRATION = "temperature"
+SNAPSHOT_IDS_IN_DB = 100_000  # above this, the ids live only in the snapshot file
+ERR_NOT_EMBEDDED = "{n} cases have no embedding yet: run embed_cases first."
+
+
+def models_dir(project: Project) -> Path:
+    return Path(settings.WORKBENCH_DATA_DIR) / "models" / f"project-{project.pk}"
+
+
+def features_for(hashes: list[str]) -> np.ndarray:
+    """Embedding rows of `hashes` from the matrix file, shape (len(hashes), dim)."""
+    matrix = matrix_load()
+    rows = matrix.rows_for(hashes)
+    if (rows < 0).any():
+        raise RuntimeError(ERR_NOT_EMBEDDED.format(n=int((rows < 0).sum())))
+    if rows.size == 0:
+        return np.zeros((0, matrix.vectors.shape[1]), dtype=np.float32)
+    return np.asarray(matrix.vectors[rows], dtype=np.float32)
+
+
+def snapshot_hash(labels: LabelSet) -> str:
+    digest = hashlib.sha256()
+    for case_id, label, weight in zip(labels.case_ids, labels.labels, labels.weights, strict=True):
+        digest.update(f"{case_id}:{label}:{weight:.6f}\n".encode())
+    return digest.hexdigest()
+
+
+def tiers_of(classes: list[LabelClass]) -> dict[int, str]:
+    return {c.pk: c.tier for c in classes}
+
+
+def evaluate_model(*, model: Any, project: Project, classes: list[LabelClass]) -> dict[str, Any]:
+    """Metrics of `model` on today's evaluation labels (empty when there are none)."""
+    labels = evaluation_set(project=project)
+    if len(labels) == 0:
+        return {"n_samples": 0}
+    proba = model.predict_proba(features_for(labels.hashes))
+    report = evaluate(
+        labels.labels,
+        proba,
+        classes=[c.pk for c in classes],
+        tiers=tiers_of(classes),
+        target_precision=project.target_precision,
+        n_bootstrap=200,
+        random_state=0,
+    )
+    out = report.to_dict()
+    out["eval_labels_per_class"] = {str(c.pk): int((labels.labels == c.pk).sum()) for c in classes}
+    return out
+
+
+def load_version(version: ModelVersion) -> Any:
+    return load_model(version.artifact_path)
+
+
+def train_model(*, project: Project) -> ModelVersion | None:
+    """Fit, calibrate and evaluate a challenger; None when there is nothing to train on."""
+    labels = training_set(project=project)
+    if np.unique(labels.labels).size < 2:
+        return None
+    classes = project_classes(project=project)
+    started = time.perf_counter()
+    number = (ModelVersion.objects.filter(project=project).aggregate(m=Max("number"))["m"] or 0) + 1
+    version = ModelVersion.objects.create(
+        project=project,
+        number=number,
+        status=ModelStatus.TRAINING,
+        embedding_model=model_name_current(),
+        estimator=ESTIMATOR,
+        calibration=CALIBRATION,
+        n_train=len(labels),
+        snapshot_hash=snapshot_hash(labels),
+    )
+    folder = models_dir(project)
+    folder.mkdir(parents=True, exist_ok=True)
+    ids_path = folder / f"v{number}.snapshot.npy"
+    np.save(ids_path, labels.case_ids)
+    X = features_for(labels.hashes)
+    loaded = time.perf_counter()
+    model = make_classifier(
+        ESTIMATOR, classes=[c.pk for c in classes], calibration=CALIBRATION, random_state=0
+    )
+    fault_point("train")  # crash tests kill the worker here, mid-fit
+    model.fit(X, labels.labels, sample_weight=labels.weights)
+    fitted = time.perf_counter()
+    metrics = evaluate_model(model=model, project=project, classes=classes)
+    evaluated = time.perf_counter()
+    artifact = save_model(model, folder / f"v{number}.skops")
+    version.artifact_path = str(artifact)
+    version.status = ModelStatus.READY
+    version.metrics = metrics
+    version.n_eval = int(metrics.get("n_samples", 0))
+    version.snapshot_case_ids = (
+        labels.case_ids.tolist() if len(labels) <= SNAPSHOT_IDS_IN_DB else []
+    )
+    version.params = {
+        "given_label_weight": project.given_label_weight,
+        "n_from_analysts": int(labels.from_analyst.sum()),
+        "n_given": int((~labels.from_analyst).sum()),
+        "snapshot_ids_file": str(ids_path),
+        "calibration_fallback": _fallback_reason(model),
+    }
+    version.timings = {
+        "features_s": round(loaded - started, 3),
+        "fit_s": round(fitted - loaded, 3),
+        "evaluate_s": round(evaluated - fitted, 3),
+        "total_s": round(time.perf_counter() - started, 3),
+    }
+    version.trained_at = timezone.now()
+    version.save()
+    return version
+
+
+def _fallback_reason(model: Any) -> str | None:
+    inner = getattr(model, "estimator_", None)
+    return getattr(inner, "fallback_reason_", None)
+
+
+def model_versions_fail_stale(*, project: Project) -> int:
+    """Versions left `training` by a dead worker become `failed`; their temp files go too."""
+    failed = ModelVersion.objects.filter(project=project, status=ModelStatus.TRAINING).update(
+        status=ModelStatus.FAILED, error="the worker training it stopped"
+    )
+    folder = models_dir(project)
+    if folder.exists():
+        for tmp in folder.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+    return failed

@@ -1,0 +1,130 @@
+"""Shared benchmark helpers: read Banking77 in place, cache embeddings, write JSON results and plots.
+
+Banking77 is read from ``../shared/datasets/banking77`` (override with ``BANKING77_DIR``) and never
+copied. Results go to ``bench/results/<name>.json`` and ``.png``; embedding caches to
+``bench/results/.cache/`` (float32 ``.npy`` files named by model and content hash).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS_DIR = ROOT / "bench" / "results"
+CACHE_DIR = RESULTS_DIR / ".cache"
+DATASET_DIR = Path(
+    os.environ.get("BANKING77_DIR", ROOT.parent / "shared" / "datasets" / "banking77")
+)
+
+if str(ROOT) not in sys.path:  # run as `python bench/x.py` from the project root
+    sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def load_banking77(split: str) -> tuple[list[str], list[str]]:
+    """Return ``(texts, labels)`` of Banking77's ``train`` or ``test`` split (read-only)."""
+    path = DATASET_DIR / f"{split}.csv"
+    with path.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return [r["text"] for r in rows], [r["category"] for r in rows]
+
+
+def cached_embeddings(
+    texts: Sequence[str], model_name: str, encode: Callable[[Sequence[str]], np.ndarray]
+) -> np.ndarray:
+    """Embeddings of ``texts`` from the cache, computing and storing them on a miss.
+
+    Returns
+    -------
+    ndarray of shape (len(texts), dimension), float32
+    """
+    digest = hashlib.sha256("\x1f".join(texts).encode("utf-8")).hexdigest()[:16]
+    path = CACHE_DIR / f"{model_name}-{digest}.npy"
+    if path.exists():
+        return np.load(path)
+    vectors = np.asarray(encode(texts), dtype=np.float32)
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, vectors)
+    os.replace(tmp, path)
+    return vectors
+
+
+@contextmanager
+def timer() -> Iterator[dict[str, float]]:
+    """Measure wall time: ``with timer() as t: ...`` then ``t["seconds"]``."""
+    out: dict[str, float] = {}
+    start = time.perf_counter()
+    try:
+        yield out
+    finally:
+        out["seconds"] = time.perf_counter() - start
+
+
+def environment() -> dict[str, Any]:
+    """Machine facts recorded next to every result."""
+    import sklearn
+
+    return {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "numpy": np.__version__,
+        "sklearn": sklearn.__version__,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+
+
+def write_result(name: str, payload: dict[str, Any]) -> Path:
+    """Write ``bench/results/<name>.json`` (with the environment) and return its path."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.json"
+    body = {"benchmark": name, "environment": environment(), **payload}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(body, indent=2, default=_jsonable) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def new_figure(*args: Any, **kwargs: Any) -> tuple[Any, Any]:
+    """``plt.subplots`` on the non-interactive Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*args, **kwargs)
+
+
+def save_figure(fig: Any, name: str) -> Path:
+    """Save ``bench/results/<name>.png`` and close the figure."""
+    import matplotlib.pyplot as plt
+
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{name}.png"
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")

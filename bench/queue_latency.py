@@ -1,0 +1,343 @@
+"""Queue latency on PostgreSQL: submit-and-claim-next service time at 10,000 and 1,000,000 cases.
+
+A scratch database (default `bench_queue` on postgres://postgres@127.0.0.1:5432/, created and
+dropped here) is migrated with `manage.py migrate`, then bulk-loaded with COPY: N cases and N queue
+items as after months of use (80% done with an annotation, 2% cancelled, 3% claimed with an
+expired lease, 15% open; 10% evaluation split). Each scenario runs analysts as threads that
+submit the current item and claim the next (the page's one round trip), with no think time
+(saturation) or 3-5 s per case (realistic), and checks that no item is ever held twice.
+Times are milliseconds of service time. Writes bench/results/queue_latency.json and .png.
+
+    .venv/bin/python bench/queue_latency.py [--quick] [--sizes 10000 1000000] [--duration 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import defaultdict
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SERVER = os.environ.get("BENCH_PG_SERVER", "postgres://postgres@127.0.0.1:5432")
+DB_NAME = os.environ.get("BENCH_PG_DB", "bench_queue")
+os.environ["DATABASE_URL"] = f"{SERVER}/{DB_NAME}"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workbench.settings")
+
+from bench.common import new_figure, save_figure, write_result  # noqa: E402
+
+ANALYSTS = 20
+# Label Studio's published next-task p50 (ms) at 10k / 100k / 1M tasks, for scale.
+LABEL_STUDIO_P50_MS = {10_000: 124, 100_000: 392, 1_000_000: 2208}
+SCENARIOS = [  # name, analysts, think-time range in seconds
+    ("1 analyst, no think time", 1, None),
+    ("5 analysts, no think time", 5, None),
+    ("20 analysts, no think time", 20, None),
+    ("20 analysts, 3-5 s per case", 20, (3.0, 5.0)),
+]
+
+
+def _psql(sql: str) -> None:
+    subprocess.run(
+        ["psql", f"{SERVER}/postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql],
+        check=True,
+        capture_output=True,
+    )
+
+
+def create_database() -> None:
+    _psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+    _psql(f"CREATE DATABASE {DB_NAME}")
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True, env=os.environ
+    )
+
+
+def drop_database() -> None:
+    from django.db import connections
+
+    connections.close_all()
+    _psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+
+
+def load(n: int, seed: int = 0) -> dict:
+    """Truncate and COPY-load `n` cases and items; returns the project, analysts and label."""
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.utils import timezone
+
+    from labeling.models import Annotation, Case, LabelClass, Project, QueueItem
+
+    t0 = time.perf_counter()
+    tables = [m._meta.db_table for m in (Annotation, QueueItem, Case, LabelClass, Project)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(tables)}, auth_user RESTART IDENTITY CASCADE")
+    project = Project.objects.create(
+        name="Bench", slug="bench", evaluation_fraction=0.1, batch_size=50
+    )
+    label = LabelClass.objects.create(project=project, name="ok", shortcut_key="1")
+    user_model = get_user_model()
+    analysts = user_model.objects.bulk_create(
+        user_model(username=f"analyst{i}", password="!") for i in range(ANALYSTS)
+    )
+    rng = np.random.default_rng(seed)
+    kind = rng.choice(4, size=n, p=[0.80, 0.02, 0.03, 0.15])  # done, cancelled, expired, open
+    is_eval = rng.random(n) < 0.1
+    priority = rng.random(n)
+    random_key = rng.random(n)
+    who = rng.integers(0, ANALYSTS, size=n)
+    now = timezone.now()
+    long_ago, expired = now - timedelta(days=90), now - timedelta(hours=1)
+    status = np.array(["done", "cancelled", "claimed", "open"])[kind]
+    digest = "0" * 64
+    raw = connection.cursor().cursor
+    with raw.copy(
+        f"COPY {Case._meta.db_table} (id, project_id, external_id, text, metadata, split,"
+        " content_hash, imported_at, updated_at) FROM STDIN"
+    ) as copy:
+        for i in range(n):
+            split = "eval" if is_eval[i] else "pool"
+            text = f"Merchant {i} sells goods online"
+            copy.write_row((i + 1, project.pk, f"M{i:08d}", text, "{}", split, digest, now, now))
+    with raw.copy(
+        f"COPY {QueueItem._meta.db_table} (id, project_id, case_id, slot, is_evaluation,"
+        " priority, reason, similar_cases, status, assigned_to_id, lease_expires_at, claimed_at,"
+        " completed_at, random_key, created_at, updated_at) FROM STDIN"
+    ) as copy:
+        for i in range(n):
+            held = kind[i] in (0, 2)
+            copy.write_row(
+                (
+                    i + 1,
+                    project.pk,
+                    i + 1,
+                    0,
+                    bool(is_eval[i]),
+                    float(priority[i]),
+                    "{}",
+                    "[]",
+                    status[i],
+                    analysts[who[i]].pk if held else None,
+                    expired if kind[i] == 2 else None,
+                    long_ago if held else None,
+                    long_ago if kind[i] == 0 else None,
+                    float(random_key[i]),
+                    long_ago,
+                    long_ago,
+                )
+            )
+    with raw.copy(
+        f"COPY {Annotation._meta.db_table} (case_id, annotator_id, queue_item_id, label_id,"
+        " skipped, skip_reason, noise_flag, ambiguous, comment, shown, source, submission_id,"
+        " content_hash, created_at) FROM STDIN"
+    ) as copy:
+        for i in np.flatnonzero(kind == 0):
+            row = (int(i) + 1, analysts[who[i]].pk, int(i) + 1, label.pk, False, "", False)
+            copy.write_row(
+                (*row, False, "", "{}", "queue", uuid.UUID(int=int(i) + 1), digest, long_ago)
+            )
+    with connection.cursor() as cursor:
+        for model in (Case, QueueItem):
+            table = model._meta.db_table
+            cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {n + 1})")
+    connection.close()
+    _vacuum()
+    return {
+        "project": project,
+        "label": label,
+        "analysts": analysts,
+        "load_seconds": time.perf_counter() - t0,
+        "open": int((kind == 3).sum()),
+    }
+
+
+def _vacuum() -> None:
+    import psycopg
+
+    with psycopg.connect(f"{SERVER}/{DB_NAME}", autocommit=True) as conn:
+        conn.execute("VACUUM ANALYZE")
+
+
+def run_scenario(env: dict, n_analysts: int, think: tuple | None, duration: float) -> dict:
+    """Analyst threads loop submit + claim-next until `duration` or the op budget is spent."""
+    from django.db import connection
+
+    from labeling.services.annotations import annotation_submit
+    from labeling.services.queue import queue_claim_next
+
+    project, label = env["project"], env["label"]
+    budget = int(env["open"] * 0.6)  # stop before a small (10k) queue runs dry
+    latencies: list[float] = []
+    holders: dict[int, set[int]] = defaultdict(set)
+    lock = threading.Lock()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(n_analysts)
+
+    def analyst_loop(analyst, rng: random.Random) -> None:
+        try:
+            held = queue_claim_next(project=project, analyst=analyst)
+            barrier.wait()
+            if think:  # analysts at a human pace are out of step, not all at one instant
+                stop.wait(rng.uniform(0, think[1]))
+            while not stop.is_set() and held.current is not None:
+                t0 = time.perf_counter()
+                annotation_submit(
+                    item_or_case=held.current,
+                    analyst=analyst,
+                    submission_id=uuid.uuid4(),
+                    label=label,
+                    duration_ms=4000,
+                )
+                held = queue_claim_next(project=project, analyst=analyst)
+                elapsed = time.perf_counter() - t0
+                with lock:
+                    latencies.append(elapsed * 1000)
+                    for item in (held.current, held.next):
+                        if item is not None:
+                            holders[item.pk].add(analyst.pk)
+                    if len(latencies) >= budget:
+                        stop.set()
+                if think:
+                    stop.wait(rng.uniform(*think))
+        except BaseException as exc:
+            errors.append(exc)
+            stop.set()
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=analyst_loop, args=(a, random.Random(i)))
+        for i, a in enumerate(env["analysts"][:n_analysts])
+    ]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    stop.wait(duration)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    wall = time.perf_counter() - start
+    if errors:
+        raise errors[0]
+    lat = np.array(latencies)
+    duplicates = sum(1 for who in holders.values() if len(who) > 1)
+    return {
+        "analysts": n_analysts,
+        "think_seconds": list(think) if think else None,
+        "operations": len(lat),
+        "seconds": round(wall, 1),
+        "throughput_per_s": round(len(lat) / wall, 1),
+        "p50_ms": round(float(np.percentile(lat, 50)), 2),
+        "p95_ms": round(float(np.percentile(lat, 95)), 2),
+        "p99_ms": round(float(np.percentile(lat, 99)), 2),
+        "max_ms": round(float(lat.max()), 2),
+        "duplicate_claims": duplicates,
+        "double_labels": _double_labels(),
+        # Other work on the machine inflates these times; the load average says how much.
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+
+
+def _double_labels() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM (SELECT queue_item_id FROM labeling_annotation "
+            "WHERE superseded_at IS NULL AND NOT skipped GROUP BY queue_item_id "
+            "HAVING count(*) > 1) d"
+        )
+        return int(cursor.fetchone()[0])
+
+
+def reap_once() -> float:
+    """The one-off release of the loaded expired claims (in steady state claims do it)."""
+    from labeling.services.queue import queue_release_expired
+
+    t0 = time.perf_counter()
+    queue_release_expired()
+    return (time.perf_counter() - t0) * 1000
+
+
+def plot(results: dict) -> Path:
+    fig, ax = new_figure(figsize=(9, 4.5))
+    names = [s[0] for s in SCENARIOS]
+    width = 0.4
+    for k, (size, block) in enumerate(results.items()):
+        p50 = [block["scenarios"][s]["p50_ms"] for s in names]
+        p95 = [block["scenarios"][s]["p95_ms"] for s in names]
+        x = np.arange(len(names)) + (k - 0.5) * width
+        ax.bar(x, p95, width, label=f"{int(size):,} cases: p95", alpha=0.55)
+        ax.scatter(x, p50, marker="_", s=300, color="k", zorder=3)
+    ax.axhline(20, color="red", linestyle="--", linewidth=1, label="target p95 20 ms")
+    ax.set_xticks(np.arange(len(names)), [n.replace(", ", "\n") for n in names], fontsize=8)
+    ax.set_ylabel("submit + claim next, ms (bar p95, tick p50)")
+    ax.set_title("Queue service time on PostgreSQL (Label Studio next-task p50 at 1M: 2,208 ms)")
+    ax.legend(fontsize=8)
+    return save_figure(fig, "queue_latency")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 1_000_000])
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds per scenario")
+    parser.add_argument("--quick", action="store_true", help="20 s per scenario")
+    parser.add_argument("--keep-db", action="store_true", help="do not drop the scratch DB")
+    args = parser.parse_args()
+    duration = 20.0 if args.quick else args.duration
+    create_database()
+    import django
+
+    django.setup()
+    results: dict[str, dict] = {}
+    try:
+        for size in args.sizes:
+            env = load(size)
+            block = {
+                "load_seconds": round(env["load_seconds"], 1),
+                "release_loaded_expired_ms": round(reap_once(), 1),
+                "scenarios": {},
+            }
+            print(f"\n{size:,} cases, {size:,} items (loaded in {block['load_seconds']} s)")
+            for name, n_analysts, think in SCENARIOS:
+                if name != SCENARIOS[0][0] and size < 100_000:
+                    env = load(size)  # small queues are refilled; large ones have items to spare
+                reap_once()
+                figures = run_scenario(env, n_analysts, think, duration)
+                block["scenarios"][name] = figures
+                print(
+                    f"  {name:30s} n={figures['operations']:6d} "
+                    f"{figures['throughput_per_s']:7.1f}/s  p50 {figures['p50_ms']:6.2f}  "
+                    f"p95 {figures['p95_ms']:6.2f}  p99 {figures['p99_ms']:6.2f} ms  "
+                    f"duplicates {figures['duplicate_claims']} double labels "
+                    f"{figures['double_labels']}"
+                )
+            results[str(size)] = block
+    finally:
+        if not args.keep_db:
+            drop_database()
+    path = write_result(
+        "queue_latency",
+        {
+            "measure": "service time of annotation_submit + queue_claim_next, milliseconds",
+            "duration_per_scenario_s": duration,
+            "label_studio_next_task_p50_ms": LABEL_STUDIO_P50_MS,
+            "results": results,
+        },
+    )
+    print(f"\nwrote {path} and {plot(results)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""The write pass: every row of a validated file in ONE transaction, or none of them.
+
+New cases go in with `COPY` on PostgreSQL (psycopg 3 `cursor.copy`) and batched `executemany`
+inserts elsewhere; with update, existing cases whose text, metadata or given label changed are
+rewritten in batches, each change audited. Annotations keep the content hash of the text they
+were made on, so a changed text makes them stale (DESIGN) without touching them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from active_learning.ml.hashing import content_hash
+from labeling.models import AuditEvent, Case, LabelClass, Project
+from labeling.services.audit import audit_record
+from labeling.services.imports.readers import Record
+from labeling.services.imports.report import ImportReport
+from labeling.services.imports.validate import (
+    PROGRESS_EVERY,
+    CaseRow,
+    Columns,
+    Progress,
+    Validated,
+    normalize,
+)
+from labeling.services.projects import next_free_shortcut_key
+from labeling.splits import split_function
+
+INSERT_BATCH = 2000
+UPDATE_BATCH = 500
+_COLUMNS = (
+    "project",
+    "external_id",
+    "text",
+    "metadata",
+    "given_label",
+    "split",
+    "content_hash",
+    "imported_at",
+    "updated_at",
+)
+
+
+def _rows(
+    records: Iterable[Record], columns: Columns, total: int, phase: str, progress: Progress | None
+) -> Iterator[CaseRow]:
+    """The validated records again, as CaseRows (the validation pass found no problem)."""
+    for count, (line, values, _broken) in enumerate(records, start=1):
+        if progress is not None and count % PROGRESS_EVERY == 0:
+            progress(phase, count / max(1, total))
+        row, _problems = normalize(line, values or {}, columns)
+        if row is not None:
+            yield row
+
+
+def _classes_ensure(*, project: Project, new_labels: list[str], report: ImportReport) -> dict:
+    """Create the file's new labels as classes (open projects); name -> id of every class."""
+    if new_labels:
+        existing = list(project.label_classes.values_list("shortcut_key", "order"))
+        taken = {key for key, _ in existing}
+        order = max((o for _, o in existing), default=-1) + 1
+        created = []
+        for offset, name in enumerate(new_labels):
+            key = next_free_shortcut_key(taken)
+            taken.add(key)
+            display = name.replace("_", " ").capitalize()
+            created.append(
+                LabelClass(
+                    project=project,
+                    name=name,
+                    display_name=display,
+                    shortcut_key=key,
+                    order=order + offset,
+                )
+            )
+        LabelClass.objects.bulk_create(created)
+        report.new_classes = list(new_labels)
+    return dict(project.label_classes.values_list("name", "id"))
+
+
+def _insert_new(
+    *, project: Project, rows: Iterable[CaseRow], skip: set[str], label_ids: dict, now: Any
+) -> int:
+    split = split_function(
+        split_seed=project.split_seed, evaluation_fraction=project.evaluation_fraction
+    )
+    dumps, pid, created = json.dumps, project.pk, 0
+    table = connection.ops.quote_name(Case._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(Case._meta.get_field(f).column) for f in _COLUMNS)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            from psycopg.copy import QueuedLibpqWriter
+
+            # The queued writer sends from a thread, so the server inserts (and updates the
+            # indexes) while Python prepares the next rows.
+            pg = cursor.cursor
+            sql = f"COPY {table} ({names}) FROM STDIN"
+            with pg.copy(sql, writer=QueuedLibpqWriter(pg)) as copy:
+                write = copy.write_row
+                for row in rows:
+                    if row.external_id in skip:
+                        continue
+                    ext, text = row.external_id, row.text
+                    meta = dumps(row.metadata, ensure_ascii=False)
+                    label = label_ids.get(row.label)
+                    write((pid, ext, text, meta, label, split(ext), content_hash(text), now, now))
+                    created += 1
+            return created
+        stamp = connection.ops.adapt_datetimefield_value(now)
+        sql = f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
+        batch: list[tuple[Any, ...]] = []
+        for row in rows:
+            if row.external_id in skip:
+                continue
+            ext, text = row.external_id, row.text
+            meta = dumps(row.metadata, ensure_ascii=False)
+            label = label_ids.get(row.label)
+            batch.append(
+                (pid, ext, text, meta, label, split(ext), content_hash(text), stamp, stamp)
+            )
+            if len(batch) >= INSERT_BATCH:
+                cursor.executemany(sql, batch)
+                created += len(batch)
+                batch.clear()
+        if batch:
+            cursor.executemany(sql, batch)
+            created += len(batch)
+    return created
+
+
+def _update_batch(
+    *,
+    project: Project,
+    batch: list[CaseRow],
+    label_ids: dict[str, int],
+    actor: Any,
+    now: Any,
+    report: ImportReport,
+) -> None:
+    names = {pk: name for name, pk in label_ids.items()}
+    cases = {
+        c.external_id: c
+        for c in Case.objects.filter(
+            project=project, external_id__in=[r.external_id for r in batch]
+        ).only("external_id", "text", "metadata", "given_label_id", "content_hash")
+    }
+    changed: list[Case] = []
+    events: list[AuditEvent] = []
+    for row in batch:
+        case = cases[row.external_id]
+        new_hash = content_hash(row.text)
+        # An empty label in the file keeps the given label (a texts-only file drops none).
+        label_id = label_ids[row.label] if row.label else case.given_label_id
+        text_changed = new_hash != case.content_hash
+        if not text_changed and row.metadata == case.metadata and label_id == case.given_label_id:
+            report.unchanged += 1
+            continue
+        before = {"content_hash": case.content_hash, "given_label": names.get(case.given_label_id)}
+        case.text, case.content_hash, case.metadata = row.text, new_hash, row.metadata
+        case.given_label_id, case.updated_at = label_id, now
+        after = {"content_hash": new_hash, "given_label": names.get(label_id), "line": row.line}
+        events.append(
+            AuditEvent(
+                actor=actor if getattr(actor, "pk", None) else None,
+                project=project,
+                action="case.update",
+                object_type=Case._meta.label_lower,
+                object_id=str(case.pk),
+                before=before,
+                after=after,
+            )
+        )
+        changed.append(case)
+        if text_changed:
+            report.changed_case_ids.append(case.pk)
+    fields = ["text", "content_hash", "metadata", "given_label", "updated_at"]
+    Case.objects.bulk_update(changed, fields, batch_size=UPDATE_BATCH)
+    AuditEvent.objects.bulk_create(events, batch_size=UPDATE_BATCH)
+    report.updated += len(changed)
+
+
+def write_records(
+    *,
+    project: Project,
+    records: Callable[[], Iterable[Record]],
+    columns: Columns,
+    validated: Validated,
+    report: ImportReport,
+    actor: Any = None,
+    progress: Progress | None = None,
+    on_written: Callable[[], None] | None = None,
+) -> None:
+    """Write what `validate_records` accepted, all in one transaction.
+
+    `records()` is called once per sweep (twice with existing ids) and must give the same
+    records as the validation pass did. `on_written` runs inside the transaction, last.
+    """
+    now = timezone.now()
+    existing = validated.existing
+    with transaction.atomic():
+        label_ids = _classes_ensure(project=project, new_labels=validated.new_labels, report=report)
+        rows = _rows(records(), columns, report.rows, "write", progress)
+        report.created = _insert_new(
+            project=project, rows=rows, skip=existing, label_ids=label_ids, now=now
+        )
+        if existing:
+            batch: list[CaseRow] = []
+            for row in _rows(records(), columns, report.rows, "update", progress):
+                if row.external_id not in existing:
+                    continue
+                batch.append(row)
+                if len(batch) >= UPDATE_BATCH:
+                    _update_batch(
+                        project=project,
+                        batch=batch,
+                        label_ids=label_ids,
+                        actor=actor,
+                        now=now,
+                        report=report,
+                    )
+                    batch = []
+            if batch:
+                _update_batch(
+                    project=project,
+                    batch=batch,
+                    label_ids=label_ids,
+                    actor=actor,
+                    now=now,
+                    report=report,
+                )
+        audit_record(
+            actor=actor,
+            action="case.import",
+            obj=project,
+            project=project,
+            after={
+                "file": report.file,
+                "created": report.created,
+                "updated": report.updated,
+                "unchanged": report.unchanged,
+                "new_classes": report.new_classes,
+            },
+        )
+        if on_written is not None:
+            on_written()

@@ -1,0 +1,228 @@
+"""Claiming the next item atomically, renewing and releasing leases.
+
+A claim is one statement, `UPDATE ... WHERE id = (SELECT ... LIMIT 1 FOR UPDATE SKIP LOCKED)
+RETURNING id` on PostgreSQL (SQLite runs the same statement without the lock clause, serialized by
+its IMMEDIATE transactions). Times are aware datetimes; leases last QUEUE_LEASE_SECONDS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from labeling.models import Annotation, Project, QueueCursor, QueueItem, QueueStatus
+from labeling.services.queue.draws import draw_is_evaluation
+
+ITEMS_SHOWN = 2  # the current item and the pre-claimed next one
+CLAIM_ATTEMPTS = 3  # tries when the (case, analyst) constraint rejects a racing claim
+
+_QI = QueueItem._meta.db_table
+_ANN = Annotation._meta.db_table
+_CUR = QueueCursor._meta.db_table
+
+# Open items of one kind, best first, that this analyst may take: none of a case they hold, did
+# or skipped (the unique (case, assigned_to) constraint is the backstop for the first two).
+_CLAIM_SQL = f"""
+UPDATE {_QI} SET status = 'claimed', assigned_to_id = %(analyst)s, lease_expires_at = %(lease)s,
+       claimed_at = %(now)s, front_at = NULL, updated_at = %(now)s
+WHERE id = (
+    SELECT q.id FROM {_QI} q
+    WHERE q.project_id = %(project)s AND q.status = 'open' AND q.is_evaluation = {{kind}}
+      AND NOT EXISTS (
+          SELECT 1 FROM {_QI} m WHERE m.case_id = q.case_id AND m.assigned_to_id = %(analyst)s
+          AND m.status IN ('claimed', 'done'))
+      AND NOT EXISTS (
+          SELECT 1 FROM {_ANN} s WHERE s.case_id = q.case_id AND s.annotator_id = %(analyst)s
+          AND s.skipped AND s.superseded_at IS NULL)
+    ORDER BY {{order}}
+    LIMIT 1 {{lock}}
+) AND status = 'open'
+RETURNING id
+"""
+_ORDER = {True: "q.random_key, q.id", False: "q.priority DESC, q.id"}
+
+_RELEASE_SQL = f"""
+UPDATE {_QI} SET status = 'open', assigned_to_id = NULL, lease_expires_at = NULL,
+       claimed_at = NULL, front_at = NULL, updated_at = %(now)s
+WHERE id IN (
+    SELECT id FROM {_QI} WHERE status = 'claimed' AND lease_expires_at < %(now)s {{project}}
+    {{lock}}
+)
+"""
+
+_HELD_SQL = f"""
+UPDATE {_QI} SET lease_expires_at = %(lease)s, updated_at = %(now)s
+WHERE project_id = %(project)s AND assigned_to_id = %(analyst)s AND status = 'claimed'
+RETURNING id
+"""
+
+# Locks the analyst's cursor row for the transaction, so one analyst's claims run one at a time.
+_CURSOR_SQL = f"""
+INSERT INTO {_CUR} (project_id, analyst_id, claims) VALUES (%(project)s, %(analyst)s, 0)
+ON CONFLICT (project_id, analyst_id) DO UPDATE SET claims = {_CUR}.claims
+RETURNING claims
+"""
+
+
+@dataclass(frozen=True)
+class ClaimResult:
+    """What the queue page shows: the current item and the next one, both held by the analyst."""
+
+    current: QueueItem | None
+    next: QueueItem | None
+
+
+def lease_seconds() -> int:
+    return int(getattr(settings, "QUEUE_LEASE_SECONDS", 600))
+
+
+def _lock_clause() -> str:
+    return "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
+
+
+def _db_time(value: datetime) -> Any:
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _claim_one(*, evaluation: bool, params: dict) -> int | None:
+    sql = _CLAIM_SQL.format(
+        kind="TRUE" if evaluation else "FALSE", order=_ORDER[evaluation], lock=_lock_clause()
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return int(row[0]) if row else None
+
+
+def _relaxed_commit(cursor: Any, *, outermost: bool) -> None:
+    # A claim is a lease, not data: if a crash loses it the item is simply open again, so its
+    # commit need not wait for the WAL flush. Only in its own transaction: never a label's.
+    if outermost and connection.vendor == "postgresql":
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def _held_order(item: QueueItem) -> tuple:
+    # Items an undo returned come first (latest undo first), then by claim time.
+    front = -item.front_at.timestamp() if item.front_at else float("inf")
+    claimed = item.claimed_at.timestamp() if item.claimed_at else 0.0
+    return (front, claimed, item.pk)
+
+
+def queue_claim_next(
+    *, project: Project, analyst: Any, now: datetime | None = None, refill: bool = True
+) -> ClaimResult:
+    """The analyst's current and next items, claiming what is missing; reloads leak nothing.
+
+    Items the analyst already holds come back first (their leases renewed); expired claims of
+    other analysts return to the queue in the same transaction. Each new claim draws evaluation
+    or pool from a seed of (project, analyst, claim count) at the project's evaluation fraction,
+    taking the other kind when one is exhausted. With `refill`, a queue running low is topped up
+    with random cases after commit (until the pipeline chooses cases).
+    """
+    now = now or timezone.now()
+    for attempt in range(CLAIM_ATTEMPTS):
+        try:
+            ordered = _claim(project=project, analyst=analyst, now=now, refill=refill)
+            break
+        except IntegrityError:
+            # The (case, assigned_to) constraint caught a race with this analyst's own concurrent
+            # write (a late submit or undo on the chosen case): the next attempt skips that case.
+            if attempt == CLAIM_ATTEMPTS - 1 or transaction.get_connection().in_atomic_block:
+                raise
+    if not ordered and refill and _refill(project_id=project.pk):
+        return queue_claim_next(project=project, analyst=analyst, now=now, refill=False)
+    shown: list[QueueItem | None] = [*ordered, None, None]
+    return ClaimResult(current=shown[0], next=shown[1])
+
+
+def _claim(*, project: Project, analyst: Any, now: datetime, refill: bool) -> list[QueueItem]:
+    params: dict[str, Any] = {
+        "project": project.pk,
+        "analyst": analyst.pk,
+        "now": _db_time(now),
+        "lease": _db_time(now + timedelta(seconds=lease_seconds())),
+    }
+    outermost = not connection.in_atomic_block
+    with transaction.atomic(), connection.cursor() as cursor:
+        _relaxed_commit(cursor, outermost=outermost)
+        cursor.execute(_CURSOR_SQL, params)
+        claims = int(cursor.fetchone()[0])
+        cursor.execute(_HELD_SQL, params)
+        held_ids = [int(r[0]) for r in cursor.fetchall()]
+        if len(held_ids) < ITEMS_SHOWN:
+            _release(cursor, now=now, project_id=project.pk)
+        new_ids: list[int] = []
+        while len(held_ids) + len(new_ids) < ITEMS_SHOWN:
+            evaluation = draw_is_evaluation(
+                split_seed=project.split_seed,
+                analyst_id=analyst.pk,
+                claim_number=claims + len(new_ids),
+                evaluation_fraction=project.evaluation_fraction,
+            )
+            item_id = _claim_one(evaluation=evaluation, params=params)
+            if item_id is None:
+                item_id = _claim_one(evaluation=not evaluation, params=params)
+            if item_id is None:
+                break
+            new_ids.append(item_id)
+        if new_ids:
+            QueueCursor.objects.filter(project_id=project.pk, analyst_id=analyst.pk).update(
+                claims=claims + len(new_ids)
+            )
+            if refill and _is_low(cursor, project=project):
+                transaction.on_commit(partial(_refill, project_id=project.pk))
+        rows = QueueItem.objects.select_related("case").in_bulk(held_ids + new_ids)
+    return sorted((rows[i] for i in held_ids), key=_held_order) + [rows[i] for i in new_ids]
+
+
+def _is_low(cursor: Any, *, project: Project) -> bool:
+    threshold = 2 * project.batch_size
+    cursor.execute(
+        f"SELECT 1 FROM {_QI} WHERE project_id = %s AND status = 'open' LIMIT 1 OFFSET %s",
+        [project.pk, threshold - 1],
+    )
+    return cursor.fetchone() is None
+
+
+def _refill(*, project_id: int) -> int:
+    from labeling.services.queue.fill import queue_fill_random
+
+    project = Project.objects.filter(pk=project_id).first()
+    return queue_fill_random(project=project) if project else 0
+
+
+def _release(cursor: Any, *, now: datetime, project_id: int | None) -> int:
+    sql = _RELEASE_SQL.format(
+        project="AND project_id = %(project)s" if project_id else "", lock=_lock_clause()
+    )
+    cursor.execute(sql, {"now": _db_time(now), "project": project_id})
+    return int(cursor.rowcount)
+
+
+def queue_release_expired(*, now: datetime | None = None, project: Project | None = None) -> int:
+    """Return expired claims to the queue (all projects unless `project`); the number released.
+
+    Claims never depend on this running: each claim releases its project's expired items first.
+    """
+    with transaction.atomic(), connection.cursor() as cursor:
+        return _release(
+            cursor, now=now or timezone.now(), project_id=project.pk if project else None
+        )
+
+
+def queue_lease_renew(*, analyst: Any, item_ids: Iterable[int], now: datetime | None = None) -> int:
+    """Extend the leases of the analyst's claimed items (the page calls this on activity).
+
+    Returns how many items were renewed; items the analyst no longer holds are left alone.
+    """
+    now = now or timezone.now()
+    return QueueItem.objects.filter(
+        pk__in=list(item_ids), assigned_to=analyst, status=QueueStatus.CLAIMED
+    ).update(lease_expires_at=now + timedelta(seconds=lease_seconds()), updated_at=now)

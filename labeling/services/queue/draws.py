@@ -1,0 +1,34 @@
+"""Seeded, reproducible draws of the queue: eval-or-pool per claim, random serve order, overlap.
+
+Each draw hashes (project split seed, purpose, ids) to a uniform float in [0, 1), so the same
+project, analyst and claim count always draw the same way, independent of timing and of any score.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def unit_hash(*parts: object) -> float:
+    """A uniform float in [0, 1) from the parts (blake2b, 64 bits)."""
+    key = ":".join(str(p) for p in parts).encode()
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") / 2.0**64
+
+
+def draw_is_evaluation(
+    *, split_seed: int, analyst_id: int, claim_number: int, evaluation_fraction: float
+) -> bool:
+    """Whether the analyst's `claim_number`-th claim in the project should be an evaluation item."""
+    return unit_hash(split_seed, "eval-draw", analyst_id, claim_number) < evaluation_fraction
+
+
+def order_key(*, split_seed: int, case_id: int, slot: int) -> float:
+    """The item's random serve key (evaluation items are served in ascending key order)."""
+    return unit_hash(split_seed, "order", case_id, slot)
+
+
+def overlap_slots(*, split_seed: int, case_id: int, overlap: int, overlap_fraction: float) -> int:
+    """How many items (labels wanted) a case gets: `overlap` for a seeded share, else 1."""
+    if overlap <= 1 or unit_hash(split_seed, "overlap", case_id) >= overlap_fraction:
+        return 1
+    return overlap

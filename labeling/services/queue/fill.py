@@ -1,0 +1,125 @@
+"""Creating queue items: the reusable helper the pipeline calls, and the interim random fill.
+
+An entry is (case_id, priority, reason, model_version_id, similar_cases). Each queued case gets
+`project.overlap` items (slots after its existing ones) when its seeded overlap draw falls under
+`project.overlap_fraction`, else one; eval-split cases give evaluation items.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from django.db import transaction
+from django.db.models import Exists, Max, OuterRef
+
+from labeling.models import Case, Project, QueueItem, QueueStatus, Split
+from labeling.services.queue.draws import order_key, overlap_slots
+
+CHUNK = 5000
+LOW_FACTOR = 2  # the open queue is low below LOW_FACTOR x batch_size items
+FILL_FACTOR = 4  # a random fill tops it up to about FILL_FACTOR x batch_size
+
+
+class QueueEntry(NamedTuple):
+    case_id: int
+    priority: float = 0.0
+    reason: dict[str, Any] = {}
+    model_version_id: int | None = None
+    similar_cases: list[Any] = []
+
+
+def _chunks(values: Sequence[int]) -> list[Sequence[int]]:
+    return [values[i : i + CHUNK] for i in range(0, len(values), CHUNK)]
+
+
+@transaction.atomic
+def queue_items_create(
+    *, project: Project, entries: Sequence[QueueEntry | tuple]
+) -> list[QueueItem]:
+    """Queue the entries' cases (one item per wanted label); returns the items created.
+
+    Cases of other projects and cases that already have an open or claimed item are skipped, so
+    queueing a case twice never doubles its wanted labels. Takes the project's row lock, so two
+    fills never race for the same slots.
+    """
+    Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").first()
+    rows = [QueueEntry(*e) for e in entries]
+    ids = list(dict.fromkeys(e.case_id for e in rows))
+    splits: dict[int, str] = {}
+    queued: set[int] = set()
+    next_slot: dict[int, int] = {}
+    for chunk in _chunks(ids):
+        splits.update(Case.objects.filter(project=project, pk__in=chunk).values_list("pk", "split"))
+        queued.update(
+            QueueItem.objects.filter(
+                case_id__in=chunk, status__in=[QueueStatus.OPEN, QueueStatus.CLAIMED]
+            ).values_list("case_id", flat=True)
+        )
+        next_slot.update(
+            (row["case_id"], row["top"] + 1)
+            for row in QueueItem.objects.filter(case_id__in=chunk)
+            .values("case_id")
+            .annotate(top=Max("slot"))
+        )
+    items: list[QueueItem] = []
+    for entry in rows:
+        case_id = entry.case_id
+        if case_id not in splits or case_id in queued:
+            continue
+        queued.add(case_id)
+        first = next_slot.get(case_id, 0)
+        k = overlap_slots(
+            split_seed=project.split_seed,
+            case_id=case_id,
+            overlap=project.overlap,
+            overlap_fraction=project.overlap_fraction,
+        )
+        for slot in range(first, first + k):
+            items.append(
+                QueueItem(
+                    project=project,
+                    case_id=case_id,
+                    slot=slot,
+                    is_evaluation=splits[case_id] == Split.EVAL,
+                    priority=entry.priority,
+                    reason=dict(entry.reason),
+                    model_version_id=entry.model_version_id,
+                    similar_cases=list(entry.similar_cases),
+                    random_key=order_key(split_seed=project.split_seed, case_id=case_id, slot=slot),
+                )
+            )
+    return QueueItem.objects.bulk_create(items, batch_size=1000)
+
+
+def queue_fill_random(
+    *, project: Project, cases: int | None = None, seed: int | None = None
+) -> int:
+    """Queue random cases that have no item yet; returns the number of items created.
+
+    Without `cases`, does nothing unless the open queue is low (< 2 x batch size) and then tops
+    it up to about 4 x batch size. Call it after an import and when the queue runs low (the claim
+    does the latter); the pipeline replaces it with model-chosen items.
+    """
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").first()
+        if cases is None:
+            target = FILL_FACTOR * project.batch_size
+            open_items = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN)
+            n_open = open_items.values("pk")[:target].count()
+            if n_open >= LOW_FACTOR * project.batch_size:
+                return 0
+            cases = target - n_open
+        has_item = QueueItem.objects.filter(case=OuterRef("pk")).exclude(
+            status=QueueStatus.CANCELLED
+        )
+        ids = list(
+            Case.objects.filter(project=project)
+            .exclude(Exists(has_item))
+            .order_by("?")
+            .values_list("pk", flat=True)[:cases]
+        )
+        rng = random.Random(seed)
+        entries = [QueueEntry(i, rng.random(), {"strategy": "random"}) for i in ids]
+        return len(queue_items_create(project=project, entries=entries))

@@ -1,0 +1,93 @@
+"""A case's resolved label, recomputed from its current annotations (DESIGN "Resolution").
+
+Current annotations are the non-superseded, non-stale (same content hash as the case), non-skip
+ones. Before consensus exists: majority vote over their labels; a tie gives no label; flags without
+a label give none either and make the given label doubtful; no annotations gives the given label.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from labeling.models import Annotation, Case, ResolutionSource, ResolvedLabel
+from labeling.services.audit import audit_record
+
+# Sources set by people above the queue; a recompute from queue annotations never overrides them.
+AUTHORITATIVE_SOURCES = (ResolutionSource.REVIEW, ResolutionSource.ADJUDICATED)
+
+
+def resolution_compute(*, case: Case, annotations: list[Annotation]) -> dict[str, Any]:
+    """The resolved label's fields for `case` given all its annotations (filters them itself)."""
+    current = [
+        a
+        for a in annotations
+        if a.superseded_at is None and not a.skipped and a.content_hash == case.content_hash
+    ]
+    if not current:
+        return {
+            "label_id": case.given_label_id,
+            "source": ResolutionSource.GIVEN,
+            "agreement": None,
+        }
+    doubtful = any(a.noise_flag or (a.ambiguous and a.label_id is None) for a in current)
+    votes = Counter(a.label_id for a in current if a.label_id is not None)
+    if not votes:
+        return {
+            "label_id": None,
+            "source": ResolutionSource.ANNOTATION,
+            "agreement": None,
+            "doubtful": True,
+        }
+    ranked = votes.most_common()
+    top_label, top_votes = ranked[0]
+    tie = len(ranked) > 1 and ranked[1][1] == top_votes
+    return {
+        "label_id": None if tie else top_label,
+        "source": ResolutionSource.ANNOTATION,
+        "agreement": top_votes / sum(votes.values()),
+        "doubtful": doubtful,
+    }
+
+
+def _state(resolved: ResolvedLabel | None) -> dict[str, Any] | None:
+    if resolved is None:
+        return None
+    return {
+        "label_id": resolved.label_id,
+        "source": resolved.source,
+        "agreement": resolved.agreement,
+        "doubtful": resolved.doubtful,
+    }
+
+
+def resolution_recompute(*, case: Case, actor: Any = None) -> ResolvedLabel:
+    """Rewrite the case's ResolvedLabel from its annotations and audit a change.
+
+    Call inside the transaction that changed the annotations, holding the case's row lock
+    (`select_for_update`), so two concurrent submits on one case cannot each miss the other.
+    A review or adjudicated resolution is left as it is.
+    """
+    resolved = ResolvedLabel.objects.select_for_update().filter(case=case).first()
+    if resolved is not None and resolved.source in AUTHORITATIVE_SOURCES:
+        return resolved
+    before = _state(resolved)
+    fields = resolution_compute(case=case, annotations=list(case.annotations.all()))
+    if resolved is None:
+        resolved = ResolvedLabel(case=case)
+    # No annotation: keep a doubtful mark the noise review may have set on the given label.
+    resolved.doubtful = fields.pop("doubtful", resolved.doubtful)
+    for name, value in fields.items():
+        setattr(resolved, name, value)
+    after = _state(resolved)
+    if after != before:
+        resolved.save()
+        audit_record(
+            actor=actor,
+            action="resolution.change",
+            obj=resolved,
+            project=case.project,
+            before=before,
+            after=after,
+        )
+    return resolved

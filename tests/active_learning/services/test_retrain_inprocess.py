@@ -1,0 +1,34 @@
+"""The retrain chain in one process on the embedded default (no broker, no fan-out)."""
+
+from __future__ import annotations
+
+import pytest
+
+from active_learning.models import JobStatus, ModelStatus, ModelVersion, Prediction
+from active_learning.services.retrain import retrain_project, retrain_request
+from labeling.models import QueueItem, QueueStatus
+from tests.pipeline import generated_project
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def pipeline_settings(settings, tmp_path):
+    settings.WORKBENCH_DATA_DIR = tmp_path
+    settings.PIPELINE_FANOUT = False
+    return settings
+
+
+def test_chain_trains_promotes_scores_and_fills_the_queue(pipeline_settings) -> None:
+    project = generated_project(n=300, given_label_weight=1.0, batch_size=10)
+    job = retrain_request(project=project, reason="test")
+    result = retrain_project(job=job)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    champion = ModelVersion.objects.get(project=project, status=ModelStatus.CHAMPION)
+    assert result["trained"] == champion.number == 1
+    assert Prediction.objects.filter(model_version=champion).count() == 300
+    items = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN, is_evaluation=False)
+    assert items.count() >= 40
+    assert set(items.values_list("model_version_id", flat=True)) == {champion.pk}
+    assert result["label_issues"]["checked"] > 200

@@ -1,0 +1,261 @@
+"""The queue hands out items atomically, by priority, with leases, overlap and evaluation draws."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from scipy.stats import spearmanr
+
+from labeling.models import Case, QueueItem, QueueStatus, Split
+from labeling.selectors import queue_items_held, queue_open_count
+from labeling.services.queue import (
+    QueueEntry,
+    lease_seconds,
+    queue_claim_next,
+    queue_fill_random,
+    queue_items_create,
+    queue_lease_renew,
+    queue_release_expired,
+)
+from tests.factories import AnalystFactory, CaseFactory, ProjectFactory, queued_items
+
+pytestmark = pytest.mark.django_db
+
+
+def _done(item: QueueItem) -> None:
+    QueueItem.objects.filter(pk=item.pk).update(status=QueueStatus.DONE)
+
+
+def _bulk_items(project, n: int, *, split: str, priorities: list[float]) -> list[QueueItem]:
+    cases = Case.objects.bulk_create(
+        Case(
+            project=project, external_id=f"{split}-{i}", text=f"t{i}", content_hash="h", split=split
+        )
+        for i in range(n)
+    )
+    return QueueItem.objects.bulk_create(
+        QueueItem(
+            project=project,
+            case=c,
+            is_evaluation=split == Split.EVAL,
+            priority=p,
+            random_key=random.Random(c.pk).random(),
+        )
+        for c, p in zip(cases, priorities, strict=True)
+    )
+
+
+def test_claim_returns_current_and_next_held_by_the_analyst(project) -> None:
+    """A claim returns the two best open items, both held by the analyst with a lease."""
+    items = queued_items(project, 3, priorities=[0.1, 0.9, 0.5])
+    analyst = AnalystFactory()
+    now = timezone.now()
+    result = queue_claim_next(project=project, analyst=analyst, now=now)
+    assert [result.current.pk, result.next.pk] == [items[1].pk, items[2].pk]
+    for item in (result.current, result.next):
+        item.refresh_from_db()
+        assert item.status == QueueStatus.CLAIMED
+        assert item.assigned_to == analyst
+        assert item.lease_expires_at == now + timedelta(seconds=lease_seconds())
+
+
+def test_reload_returns_the_held_items_and_claims_nothing_new(project) -> None:
+    """A reload never leaks items: the same two come back, with renewed leases."""
+    queued_items(project, 5, priorities=[5, 4, 3, 2, 1])
+    analyst = AnalystFactory()
+    now = timezone.now()
+    first = queue_claim_next(project=project, analyst=analyst, now=now)
+    again = queue_claim_next(project=project, analyst=analyst, now=now + timedelta(minutes=3))
+    assert (again.current.pk, again.next.pk) == (first.current.pk, first.next.pk)
+    assert QueueItem.objects.filter(status=QueueStatus.CLAIMED).count() == 2
+    assert again.current.lease_expires_at == now + timedelta(minutes=3, seconds=lease_seconds())
+
+
+def test_after_completing_the_current_item_the_next_becomes_current(project) -> None:
+    """Completing the current item promotes the pre-claimed next one and claims a new next."""
+    items = queued_items(project, 3, priorities=[3, 2, 1])
+    analyst = AnalystFactory()
+    first = queue_claim_next(project=project, analyst=analyst)
+    _done(first.current)
+    second = queue_claim_next(project=project, analyst=analyst)
+    assert (second.current.pk, second.next.pk) == (items[1].pk, items[2].pk)
+
+
+def test_an_analyst_never_gets_two_items_of_one_case(project) -> None:
+    """With overlap, each analyst takes one item of a case; the others go to other analysts."""
+    items = queued_items(project, 1, slots=3, priorities=[1.0])
+    analysts = [AnalystFactory() for _ in range(4)]
+    taken = [queue_claim_next(project=project, analyst=a).current for a in analysts]
+    assert taken[3] is None
+    assert sorted(i.pk for i in taken[:3]) == sorted(i.pk for i in items)
+    assert {i.assigned_to_id for i in QueueItem.objects.all()} == {a.pk for a in analysts[:3]}
+
+
+def test_overlap_gives_k_different_analysts_one_item_each(project) -> None:
+    """A case that needs k labels is labelled by k different analysts, one item each."""
+    project.overlap, project.overlap_fraction = 3, 1.0
+    project.save()
+    case = CaseFactory(project=project)
+    created = queue_items_create(project=project, entries=[(case.pk, 1.0, {}, None, [])])
+    assert sorted(i.slot for i in created) == [0, 1, 2]
+    analysts = [AnalystFactory() for _ in range(3)]
+    for analyst in analysts:
+        result = queue_claim_next(project=project, analyst=analyst)
+        assert result.current.case_id == case.pk and result.next is None
+        _done(result.current)
+    assert queue_claim_next(project=project, analyst=analysts[0]).current is None
+    holders = QueueItem.objects.filter(case=case).values_list("assigned_to", flat=True)
+    assert sorted(holders) == sorted(a.pk for a in analysts)
+
+
+def test_an_expired_claim_returns_to_the_queue_without_a_reaper(project) -> None:
+    """Another analyst's claim takes an item whose lease has run out."""
+    (item,) = queued_items(project, 1)
+    first, second = AnalystFactory(), AnalystFactory()
+    now = timezone.now()
+    assert queue_claim_next(project=project, analyst=first, now=now).current.pk == item.pk
+    early = now + timedelta(seconds=lease_seconds() - 1)
+    assert queue_claim_next(project=project, analyst=second, now=early).current is None
+    late = now + timedelta(seconds=lease_seconds() + 1)
+    assert queue_claim_next(project=project, analyst=second, now=late).current.pk == item.pk
+    item.refresh_from_db()
+    assert item.assigned_to == second
+
+
+def test_release_expired_reopens_only_expired_claims(project) -> None:
+    """The reaper returns expired claims to the open queue and leaves live ones alone."""
+    queued_items(project, 4, priorities=[4, 3, 2, 1])
+    now = timezone.now()
+    lease = timedelta(seconds=lease_seconds())
+    queue_claim_next(project=project, analyst=AnalystFactory(), now=now)
+    queue_claim_next(project=project, analyst=AnalystFactory(), now=now + lease / 2)
+    assert queue_release_expired(now=now + lease * 0.9) == 0
+    assert queue_release_expired(now=now + lease * 1.1) == 2
+    assert queue_open_count(project=project) == 2
+    assert QueueItem.objects.filter(status=QueueStatus.CLAIMED).count() == 2
+
+
+def test_lease_renew_extends_only_the_analysts_claims(project) -> None:
+    """Renewal moves the lease of the analyst's own claimed items and nobody else's."""
+    queued_items(project, 4)
+    mine, other = AnalystFactory(), AnalystFactory()
+    now = timezone.now()
+    held = queue_claim_next(project=project, analyst=mine, now=now)
+    theirs = queue_claim_next(project=project, analyst=other, now=now)
+    later = now + timedelta(minutes=9)
+    ids = [held.current.pk, held.next.pk, theirs.current.pk]
+    assert queue_lease_renew(analyst=mine, item_ids=ids, now=later) == 2
+    held.current.refresh_from_db()
+    theirs.current.refresh_from_db()
+    assert held.current.lease_expires_at == later + timedelta(seconds=lease_seconds())
+    assert theirs.current.lease_expires_at == now + timedelta(seconds=lease_seconds())
+
+
+def test_held_items_keep_their_order_and_front_items_come_first(project) -> None:
+    """Held items come back oldest claim first, except those an undo put in front."""
+    items = queued_items(project, 3, priorities=[3, 2, 1])
+    analyst = AnalystFactory()
+    queue_claim_next(project=project, analyst=analyst)
+    now = timezone.now()
+    QueueItem.objects.filter(pk=items[2].pk).update(
+        status=QueueStatus.CLAIMED, assigned_to=analyst, claimed_at=now, front_at=now
+    )
+    result = queue_claim_next(project=project, analyst=analyst)
+    assert (result.current.pk, result.next.pk) == (items[2].pk, items[0].pk)
+    assert [i.pk for i in queue_items_held(project=project, analyst=analyst)] == [
+        items[2].pk,
+        items[0].pk,
+        items[1].pk,
+    ]
+
+
+def test_evaluation_items_arrive_at_the_asked_fraction() -> None:
+    """Over a few hundred claims the share of evaluation items is the project's fraction."""
+    project = ProjectFactory(evaluation_fraction=0.25, split_seed=11)
+    rng = random.Random(1)
+    _bulk_items(project, 400, split=Split.EVAL, priorities=[rng.random() for _ in range(400)])
+    _bulk_items(project, 900, split=Split.POOL, priorities=[rng.random() for _ in range(900)])
+    analysts = [AnalystFactory() for _ in range(4)]
+    served = []
+    for _ in range(100):
+        for analyst in analysts:
+            result = queue_claim_next(project=project, analyst=analyst)
+            served.append(result.current.is_evaluation)
+            _done(result.current)
+    assert abs(sum(served) / len(served) - 0.25) < 0.06
+
+
+def test_evaluation_items_are_served_in_an_order_uncorrelated_with_priority() -> None:
+    """Evaluation items ignore priority (a model's score); pool items follow it."""
+    project = ProjectFactory(evaluation_fraction=0.8, split_seed=5)
+    rng = random.Random(2)
+    _bulk_items(project, 1000, split=Split.EVAL, priorities=[rng.random() for _ in range(1000)])
+    _bulk_items(project, 300, split=Split.POOL, priorities=[rng.random() for _ in range(300)])
+    analyst = AnalystFactory()
+    served = []
+    for _ in range(1000):
+        item = queue_claim_next(project=project, analyst=analyst).current
+        served.append(item)
+        _done(item)
+    evals = [i.priority for i in served if i.is_evaluation]
+    pool = [i.priority for i in served if not i.is_evaluation]
+    assert len(evals) > 700
+    rho_eval = spearmanr(range(len(evals)), evals).statistic
+    assert abs(rho_eval) < 0.1
+    assert spearmanr(range(len(pool)), pool).statistic < -0.99  # best first
+
+
+def test_one_kind_running_out_falls_back_to_the_other() -> None:
+    """With no pool items left every claim serves evaluation items, and the reverse."""
+    project = ProjectFactory(evaluation_fraction=0.0)
+    (eval_item,) = queued_items(project, 1, split=Split.EVAL)
+    assert queue_claim_next(project=project, analyst=AnalystFactory()).current.pk == eval_item.pk
+    project = ProjectFactory(evaluation_fraction=1.0)
+    (pool_item,) = queued_items(project, 1)
+    assert queue_claim_next(project=project, analyst=AnalystFactory()).current.pk == pool_item.pk
+
+
+def test_items_create_skips_queued_cases_and_continues_slots(project) -> None:
+    """Queueing a case twice never doubles its items; a requeue takes the next free slots."""
+    case = CaseFactory(project=project, split=Split.EVAL)
+    other_project_case = CaseFactory()
+    first = queue_items_create(
+        project=project,
+        entries=[QueueEntry(case.pk, 0.7, {"strategy": "margin"}), (other_project_case.pk,)],
+    )
+    assert [(i.slot, i.is_evaluation, i.priority) for i in first] == [(0, True, 0.7)]
+    assert queue_items_create(project=project, entries=[(case.pk,)]) == []
+    QueueItem.objects.filter(pk=first[0].pk).update(status="done", assigned_to=AnalystFactory())
+    again = queue_items_create(project=project, entries=[(case.pk,)])
+    assert [i.slot for i in again] == [1]
+
+
+def test_random_fill_queues_cases_without_items_with_overlap_and_split(project) -> None:
+    """The random fill tops up a low queue: eval cases give eval items, a share gets overlap."""
+    project.batch_size, project.overlap, project.overlap_fraction = 10, 2, 0.5
+    project.save()
+    for i in range(60):
+        CaseFactory(project=project, split=Split.EVAL if i % 4 == 0 else Split.POOL)
+    created = queue_fill_random(project=project, seed=1)
+    items = list(QueueItem.objects.filter(project=project))
+    assert created == len(items) > 40
+    by_case: dict[int, list[QueueItem]] = {}
+    for item in items:
+        by_case.setdefault(item.case_id, []).append(item)
+    assert len(by_case) == 40  # 4 x batch size cases
+    assert {len(v) for v in by_case.values()} == {1, 2}
+    for case_items in by_case.values():
+        split = Case.objects.get(pk=case_items[0].case_id).split
+        assert all(i.is_evaluation == (split == Split.EVAL) for i in case_items)
+    assert queue_fill_random(project=project) == 0  # not low any more
+
+
+def test_a_claim_on_an_empty_queue_fills_it_with_random_cases(project) -> None:
+    """Until the pipeline exists, an empty queue is filled with random cases on demand."""
+    CaseFactory.create_batch(3, project=project)
+    result = queue_claim_next(project=project, analyst=AnalystFactory())
+    assert result.current is not None and result.next is not None
+    assert QueueItem.objects.filter(project=project).count() == 3

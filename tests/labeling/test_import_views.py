@@ -1,0 +1,118 @@
+"""The upload page: admins only; an upload becomes a Job that imports; the report is escaped."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils.html import escape
+
+from active_learning.models import Job, JobStatus
+from labeling.models import Case, ProjectRole
+from labeling.services.imports import report as msg
+from labeling.services.imports.jobs import IMPORT_JOB_KIND, case_import_run, upload_dir
+from tests.factories import LabelClassFactory, ProjectFactory, UserFactory
+from workbench.celery import app as celery_app
+
+pytestmark = pytest.mark.django_db
+
+GOOD = b"id,text,label\nm1,Handmade mugs,retail\nm2,Ceramic bowls,retail\n"
+BAD = b"id,text,label\nm1,Handmade mugs,retail\n<script>alert(1)</script>,,retail\n"
+
+
+@pytest.fixture
+def project(settings, tmp_path):
+    settings.WORKBENCH_DATA_DIR = tmp_path / "data"
+    project = ProjectFactory()
+    LabelClassFactory(project=project, name="retail", shortcut_key="1")
+    return project
+
+
+@pytest.fixture
+def eager():
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = before
+
+
+def upload(client, project, content: bytes, name: str = "cases.csv", **extra):
+    data = {
+        "file": SimpleUploadedFile(name, content),
+        "id_column": "id",
+        "text_column": "text",
+        "label_column": "label",
+        **extra,
+    }
+    return client.post(reverse("labeling:case_import", args=[project.slug]), data)
+
+
+def test_only_admins_may_import(client, project) -> None:
+    """Anonymous users go to the login page; analysts get 403; project admins get the page."""
+    url = reverse("labeling:case_import", args=[project.slug])
+    assert client.get(url).status_code == 302
+    analyst = UserFactory()
+    project.memberships.create(user=analyst, role=ProjectRole.ANALYST)
+    client.force_login(analyst)
+    assert client.get(url).status_code == 403
+    assert upload(client, project, GOOD).status_code == 403
+    assert not Job.objects.exists() and not Case.objects.exists()
+    admin = UserFactory()
+    project.memberships.create(user=admin, role=ProjectRole.ADMIN)
+    client.force_login(admin)
+    response = client.get(url)
+    assert response.status_code == 200 and b'enctype="multipart/form-data"' in response.content
+
+
+def test_upload_creates_a_job_that_imports(
+    admin_client, project, eager, django_capture_on_commit_callbacks
+) -> None:
+    """The file is stored, a job queued on commit, run, and the page shows the counts."""
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(admin_client, project, GOOD)
+    job = Job.objects.get(kind=IMPORT_JOB_KIND)
+    assert response.status_code == 302
+    assert response["Location"] == reverse("labeling:case_import_job", args=[project.slug, job.pk])
+    assert job.status == JobStatus.SUCCEEDED and job.result["ok"] and job.progress == 1.0
+    assert Case.objects.filter(project=project).count() == 2
+    assert not list(upload_dir().iterdir())  # the upload is removed once read
+    page = admin_client.get(response["Location"])
+    assert page.status_code == 200 and "Import into" in page.content.decode()
+    partial = admin_client.get(response["Location"], HTTP_HX_REQUEST="true")
+    assert partial.status_code == 286  # finished: htmx stops polling
+    html = partial.content.decode()
+    assert html.lstrip().startswith('<div id="import-progress"') and "<html" not in html
+    assert "hx-trigger" not in html and "<td>2</td>" in html
+
+
+def test_bad_file_shows_the_escaped_report(admin_client, project) -> None:
+    """Nothing is imported and the problems are listed, with untrusted text escaped."""
+    upload(admin_client, project, BAD)
+    job = Job.objects.get(kind=IMPORT_JOB_KIND)
+    url = reverse("labeling:case_import_job", args=[project.slug, job.pk])
+    running = admin_client.get(url, HTTP_HX_REQUEST="true")
+    assert running.status_code == 200 and 'hx-trigger="every 1s"' in running.content.decode()
+    report = case_import_run(job_id=job.pk)
+    assert report is not None and not report.ok
+    assert case_import_run(job_id=job.pk) is None  # a job runs once
+    html = admin_client.get(url).content.decode()
+    assert Case.objects.count() == 0
+    assert msg.ERR_MISSING_TEXT in html and "<td>3</td>" in html
+    problem = BAD.decode().splitlines()[2].split(",")[0]
+    assert problem not in html  # the raw markup never reaches the page
+    bad_file = upload(admin_client, project, b"x", name="cases.xlsx")
+    assert bad_file.status_code == 200
+    assert escape(msg.ERR_UNKNOWN_FORMAT.format(suffix=".xlsx")) in bad_file.content.decode()
+
+
+def test_escaped_values_in_messages(admin_client, project) -> None:
+    """A hostile id inside a message is shown as text."""
+    content = b"id,text,label\n<b>x</b>,Mugs,retail\n<b>x</b>,Mugs,retail\n"
+    upload(admin_client, project, content)
+    job = Job.objects.get(kind=IMPORT_JOB_KIND)
+    case_import_run(job_id=job.pk)
+    html = admin_client.get(
+        reverse("labeling:case_import_job", args=[project.slug, job.pk])
+    ).content.decode()
+    assert "&#x27;&lt;b&gt;x&lt;/b&gt;&#x27; appears more than once" in html
+    assert "<b>x</b>" not in html
