@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from active_learning import models
 
@@ -31,6 +31,25 @@ class ModelVersionAdmin(admin.ModelAdmin):
     list_filter = ("status", "project", "estimator")
     search_fields = ("project__name", "decision_reason")
     readonly_fields = ("snapshot_hash", "created_at", "trained_at", "promoted_at")
+
+    actions = ("promote",)
+
+    @admin.action(description="Make champion (promote, or roll back to this version)")
+    def promote(self, request, queryset):  # type: ignore[no-untyped-def]
+        from active_learning.services.promotion import model_version_promote
+
+        if queryset.count() != 1:
+            self.message_user(request, "Choose exactly one version.", messages.ERROR)
+            return
+        version = queryset.get()
+        try:
+            model_version_promote(
+                version=version, actor=request.user, reason=f"promoted by hand by {request.user}"
+            )
+        except ValueError as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return
+        self.message_user(request, f"v{version.number} is now the champion of {version.project}.")
 
 
 @admin.register(models.Prediction)

@@ -15,6 +15,16 @@ def pipeline_tick() -> dict[str, Any]:
     return retrain_due_check()
 
 
+@shared_task(name="active_learning.retrain_all", ignore_result=True)
+def retrain_all() -> list[int]:
+    """The scheduled full retrain (RETRAIN_CRON): one job per project that has cases."""
+    from active_learning.services.retrain import retrain_start
+    from labeling.models import Project
+
+    jobs = [retrain_start(project=p, reason="scheduled") for p in Project.objects.all()]
+    return [j.pk for j in jobs if j is not None]
+
+
 @shared_task(
     name="active_learning.retrain_project",
     ignore_result=True,

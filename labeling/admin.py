@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from labeling import models
+from labeling.services.audit import audit_record
 
 
 class LabelClassInline(admin.TabularInline):
@@ -27,6 +28,33 @@ class ProjectAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("split_seed", "labels_since_training", "created_at", "updated_at")
     inlines = (LabelClassInline, MembershipInline)
+    actions = ("retrain_now",)
+
+    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+        """Settings changes are audited like every other change."""
+        before = None
+        if change:
+            old = models.Project.objects.get(pk=obj.pk)
+            before = {f: getattr(old, f) for f in form.changed_data if hasattr(old, f)}
+        super().save_model(request, obj, form, change)
+        after = {f: getattr(obj, f) for f in form.changed_data if hasattr(obj, f)}
+        action = "project.settings" if change else "project.create"
+        audit_record(
+            actor=request.user, action=action, obj=obj, project=obj, before=before, after=after
+        )
+
+    @admin.action(description="Retrain now")
+    def retrain_now(self, request, queryset):  # type: ignore[no-untyped-def]
+        from active_learning.services.retrain import retrain_start
+
+        for project in queryset:
+            job = retrain_start(project=project, reason=f"manual, by {request.user}")
+            if job is None:
+                self.message_user(
+                    request, f"{project}: a retrain is already queued or running.", messages.WARNING
+                )
+            else:
+                self.message_user(request, f"{project}: retrain job #{job.pk} queued.")
 
 
 @admin.register(models.ProjectMembership)

@@ -222,6 +222,8 @@ QUEUE_LEASE_SECONDS = env.int("QUEUE_LEASE_SECONDS", default=600)
 EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", default="all-MiniLM-L6-v2")
 EMBEDDING_MODEL_PATH = env.str("EMBEDDING_MODEL_PATH", default="")  # empty: the bundled model
 WORKER_THREADS = env.int("WORKER_THREADS", default=1)
+# A full retrain of every project on this cron schedule (empty: none); see the admin's Periodic tasks.
+RETRAIN_CRON = env.str("RETRAIN_CRON", default="0 2 * * *")
 # Heavy pipeline steps send their chunks as a Celery group so other workers can help.
 PIPELINE_FANOUT = env.bool("PIPELINE_FANOUT", default=True)
 

@@ -122,7 +122,16 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
         elif n_splits < self.cv:
             self.fallback_reason_ = FEWER_FOLDS_REASON.format(cv=self.cv, n=n_splits)
         model = CalibratedClassifierCV(base, method=self.method, cv=cv, ensemble=ensemble)
-        self.estimator_ = model.fit(X, y, sample_weight=sample_weight)
+        try:
+            self.estimator_ = model.fit(X, y, sample_weight=sample_weight)
+        except RuntimeError as exc:
+            # scikit-learn's temperature search can hit NaN on tiny, nearly separable folds
+            # (seen with ~300 labels over 20 classes): keep the model, uncalibrated, and say so.
+            self.fallback_reason_ = UNCALIBRATED_REASON.format(why=f"calibration failed: {exc}")
+            self.method_, self.n_folds_ = "none", 0
+            self.estimator_ = _fit(base, X, y, sample_weight)
+            self.classes_ = self.estimator_.classes_
+            return self
         # Prediction does not need the splits: storing the fold count keeps model files small
         # and free of splitter types that the persistence allow-list would have to trust.
         self.estimator_.cv = n_splits

@@ -78,14 +78,35 @@ def _enqueue(job: Job) -> None:
     transaction.on_commit(send)
 
 
+def retrain_start(*, project: Project, reason: str) -> Job | None:
+    """Request a retrain and send it to a worker after commit (None when one is pending)."""
+    job = retrain_request(project=project, reason=reason)
+    if job is not None:
+        _enqueue(job)
+    return job
+
+
+def retrain_if_due(*, project_id: int) -> Job | None:
+    """Start a retrain when the project's label counter has passed N; never raises."""
+    try:
+        project = Project.objects.filter(
+            pk=project_id, labels_since_training__gte=F("retrain_after_n")
+        ).first()
+        if project is None:
+            return None
+        return retrain_start(project=project, reason="labels since training passed N")
+    except Exception:  # labeling must never fail because a retrain could not start
+        log.exception("retrain shortcut failed for project %s", project_id)
+        return None
+
+
 def retrain_due_check() -> dict[str, Any]:
     """Reap stale jobs; start due retrains; resend queued retrain jobs nobody picked up."""
     reaped = job_reap_stale()
     started = []
     for project in Project.objects.filter(labels_since_training__gte=F("retrain_after_n")):
-        job = retrain_request(project=project, reason="labels since training passed N")
+        job = retrain_start(project=project, reason="labels since training passed N")
         if job is not None:
-            _enqueue(job)
             started.append(job.pk)
     # A queued job whose message was lost (broker down, or the filesystem broker's worker
     # killed after receiving it): send it again. A duplicate message is harmless: only one

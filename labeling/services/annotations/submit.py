@@ -166,6 +166,8 @@ def record_label(
     Project.objects.filter(pk=case.project_id).update(
         labels_since_training=F("labels_since_training") + 1
     )
+    # A shortcut only: the minute due-check starts the retrain anyway if this is lost.
+    transaction.on_commit(lambda: _retrain_if_due(case.project_id))
     QueueAction.objects.create(
         project_id=case.project_id,
         analyst=analyst,
@@ -188,6 +190,12 @@ def record_label(
         },
     )
     return annotation
+
+
+def _retrain_if_due(project_id: int) -> None:
+    from active_learning.services.retrain import retrain_if_due
+
+    retrain_if_due(project_id=project_id)
 
 
 def _fields(*, label: LabelClass | None, noise_flag: bool, ambiguous: bool, **rest: Any) -> dict:

@@ -96,7 +96,28 @@ def case_import_reader(
             report.created = report.updated = report.unchanged = 0
             report.add(1, "", ERR_CANNOT_READ.format(problem=exc))
     report.seconds = round(time.perf_counter() - started, 3)
+    if report.ok and (report.created or report.changed_case_ids):
+        _after_import(project=project, report=report)
     return report
+
+
+def _after_import(*, project: Project, report: ImportReport) -> None:
+    """New cases need embedding and scoring, changed ones a fresh label: queue and retrain.
+
+    Cases whose text changed are queued again (their old annotations are stale); the queue is
+    topped up at random until a model exists; a retrain embeds and scores the new cases.
+    """
+    from active_learning.services.retrain import retrain_start
+    from labeling.services.queue import QueueEntry, queue_fill_random, queue_items_create
+
+    if report.changed_case_ids:
+        reason = {"strategy": "text_changed"}
+        queue_items_create(
+            project=project,
+            entries=[QueueEntry(cid, 1.0, reason) for cid in report.changed_case_ids],
+        )
+    queue_fill_random(project=project)
+    retrain_start(project=project, reason=f"{report.created} cases imported")
 
 
 def case_import(

@@ -192,10 +192,23 @@ def _is_low(cursor: Any, *, project: Project) -> bool:
 
 
 def _refill(*, project_id: int) -> int:
+    """Top up a queue running low: the model refills it once one exists, random until then.
+
+    With a champion, a retrain (which ends by refreshing the queue from its scores) is asked
+    for; random items are added only if nothing at all is left, so nobody waits meanwhile.
+    """
+    from active_learning.models import ModelStatus, ModelVersion
+    from active_learning.services.retrain import retrain_start
     from labeling.services.queue.fill import queue_fill_random
 
     project = Project.objects.filter(pk=project_id).first()
-    return queue_fill_random(project=project) if project else 0
+    if project is None:
+        return 0
+    if ModelVersion.objects.filter(project=project, status=ModelStatus.CHAMPION).exists():
+        retrain_start(project=project, reason="the queue is running low")
+        if QueueItem.objects.filter(project=project, status=QueueStatus.OPEN).exists():
+            return 0
+    return queue_fill_random(project=project)
 
 
 def _release(cursor: Any, *, now: datetime, project_id: int | None) -> int:

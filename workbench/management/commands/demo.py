@@ -40,6 +40,8 @@ class Command(BaseCommand):
         parser.add_argument("--setup-only", action="store_true", help="Prepare, then exit.")
 
     def handle(self, *args: Any, port: int, setup_only: bool, **options: Any) -> None:
+        from active_learning.selectors import champion_of
+        from active_learning.services.retrain import retrain_start
         from active_learning.services.schedules import schedules_ensure
         from labeling.services.demo import demo_project_ensure, demo_users_ensure
 
@@ -51,6 +53,11 @@ class Command(BaseCommand):
         project = demo_project_ensure()
         schedules_ensure()
         self.stdout.write(f"Project '{project.name}' ready ({project.cases.count()} cases).")
+        if champion_of(project=project) is None and retrain_start(project=project, reason="demo"):
+            self.stdout.write(
+                "The first model trains in the background (about two minutes): follow it on "
+                "the status page; the queue fills as soon as it is ready."
+            )
         if setup_only:
             return
         self._run(port=_free_port(port), creds=creds, logs=var / "logs")
