@@ -6,15 +6,15 @@ embedding matrix has shape (n_texts, dimension), float32, rows L2-normalized.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from active_learning.ml.hashing import content_hash
 
 __all__ = [
     "DEFAULT_MODEL_NAME",
@@ -31,15 +31,6 @@ DEFAULT_MODEL_NAME = "all-MiniLM-L6-v2"
 
 ProgressCallback = Callable[[int, int], None]
 """Called as ``progress(done, total)`` with counts of unique texts that needed encoding."""
-
-
-def content_hash(text: str) -> str:
-    """Return the sha256 hex digest of the NFC-normalized text encoded as utf-8.
-
-    Two texts that differ only in Unicode composition (e.g. "é" as one code point or as "e" plus
-    a combining accent) get the same hash.
-    """
-    return hashlib.sha256(unicodedata.normalize("NFC", text).encode("utf-8")).hexdigest()
 
 
 def default_model_path() -> Path:
