@@ -31,3 +31,44 @@ class CaseImportForm(forms.Form):
     def columns(self) -> Columns:
         data = self.cleaned_data
         return Columns(id=data["id_column"], text=data["text_column"], label=data["label_column"])
+
+
+MAX_COMMENT = 5000
+
+
+class QueueAnswerForm(forms.Form):
+    """A label (or only flags) for the rendered card named by its signed ticket."""
+
+    ticket = forms.CharField(max_length=4000)
+    label = forms.IntegerField(required=False)
+    noise_flag = forms.BooleanField(required=False)
+    ambiguous = forms.BooleanField(required=False)
+    comment = forms.CharField(required=False, max_length=MAX_COMMENT, strip=True)
+    duration_ms = forms.IntegerField(required=False, min_value=0)
+
+
+class QueueSkipForm(forms.Form):
+    ticket = forms.CharField(max_length=4000)
+    comment = forms.CharField(required=False, max_length=MAX_COMMENT, strip=True)
+
+
+class QueueUndoForm(forms.Form):
+    action_id = forms.IntegerField(required=False)
+
+
+class QueuePingForm(forms.Form):
+    item = forms.IntegerField(required=False)
+
+
+class CaseSearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=500, strip=True, label="Search")
+
+
+class CaseReviewForm(forms.Form):
+    """A reviewer's label of a case outside queue order."""
+
+    submission_id = forms.UUIDField()
+    label = forms.IntegerField(required=False)
+    noise_flag = forms.BooleanField(required=False)
+    ambiguous = forms.BooleanField(required=False)
+    comment = forms.CharField(required=False, max_length=MAX_COMMENT, strip=True)

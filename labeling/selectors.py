@@ -60,3 +60,65 @@ def project_is_admin(*, user: AbstractBaseUser | AnonymousUser, project: Project
     if getattr(user, "is_staff", False):
         return True
     return project.memberships.filter(user_id=user.pk, role=ProjectRole.ADMIN).exists()
+
+
+def project_progress(*, project: Project) -> dict[str, Any]:
+    """One project's headline figures for the project list (each a small indexed query)."""
+    from active_learning.models import Job, JobStatus, ModelStatus, ModelVersion
+    from active_learning.services.retrain import KIND as RETRAIN_KIND
+    from labeling.models import ResolutionSource, ResolvedLabel, Split
+
+    analyst_sources = [
+        ResolutionSource.ANNOTATION,
+        ResolutionSource.CONSENSUS,
+        ResolutionSource.REVIEW,
+        ResolutionSource.ADJUDICATED,
+    ]
+    labeled = (
+        Annotation.objects.filter(case__project=project, superseded_at__isnull=True, skipped=False)
+        .values("case_id")
+        .distinct()
+        .count()
+    )
+    in_queue = QueueItem.objects.filter(
+        project=project, status__in=[QueueStatus.OPEN, QueueStatus.CLAIMED]
+    ).count()
+    eval_labels = ResolvedLabel.objects.filter(
+        case__project=project,
+        case__split=Split.EVAL,
+        source__in=analyst_sources,
+        label__isnull=False,
+    ).count()
+    champion = ModelVersion.objects.filter(project=project, status=ModelStatus.CHAMPION).first()
+    retrains = Job.objects.filter(project=project, kind=RETRAIN_KIND)
+    last = retrains.filter(status=JobStatus.SUCCEEDED).order_by("-finished_at").first()
+    running = retrains.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).first()
+    return {
+        "project": project,
+        "cases": Case.objects.filter(project=project).count(),
+        "labeled": labeled,
+        "in_queue": in_queue,
+        "eval_labels": eval_labels,
+        "champion": champion,
+        "macro_f1": (champion.metrics or {}).get("macro_f1") if champion else None,
+        "last_retrain": last.finished_at if last else None,
+        "running_job": running,
+    }
+
+
+def retrain_job_latest(*, project: Project) -> Any:
+    """The project's newest retrain job (running or not), or None."""
+    from active_learning.models import Job
+    from active_learning.services.retrain import KIND as RETRAIN_KIND
+
+    return Job.objects.filter(project=project, kind=RETRAIN_KIND).order_by("-created_at").first()
+
+
+def projects_with_roles(*, user: Any) -> list[tuple[Project, str]]:
+    """The projects the user may open with their role there (staff: every project, as admin)."""
+    from labeling.models import ProjectMembership, ProjectRole
+
+    if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False):
+        return [(p, str(ProjectRole.ADMIN)) for p in Project.objects.order_by("name")]
+    rows = ProjectMembership.objects.filter(user_id=user.pk).select_related("project")
+    return sorted(((m.project, str(m.role)) for m in rows), key=lambda r: r[0].name)

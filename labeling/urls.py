@@ -1,4 +1,4 @@
-"""URLs of the labeling app (project pages; the queue page arrives with its issue)."""
+"""URLs of the labeling app: projects, the queue, case search and pages, imports."""
 
 from django.urls import path
 
@@ -7,6 +7,20 @@ from labeling import views
 app_name = "labeling"
 urlpatterns = [
     path("projects/", views.project_list, name="project_list"),
+    path("projects/<slug:slug>/retrain/", views.project_retrain, name="project_retrain"),
+    path(
+        "projects/<slug:slug>/retrain/progress/",
+        views.retrain_progress,
+        name="retrain_progress",
+    ),
+    path("projects/<slug:slug>/queue/", views.queue, name="queue"),
+    path("projects/<slug:slug>/queue/submit/", views.queue_submit, name="queue_submit"),
+    path("projects/<slug:slug>/queue/skip/", views.queue_skip, name="queue_skip"),
+    path("projects/<slug:slug>/queue/undo/", views.queue_undo, name="queue_undo"),
+    path("projects/<slug:slug>/queue/ping/", views.queue_ping, name="queue_ping"),
+    path("projects/<slug:slug>/cases/", views.case_search_page, name="case_search"),
+    path("projects/<slug:slug>/cases/<str:key>/", views.case_detail, name="case_detail"),
+    path("projects/<slug:slug>/cases/<str:key>/label/", views.case_label, name="case_label"),
     path("projects/<slug:slug>/import/", views.case_import, name="case_import"),
     path(
         "projects/<slug:slug>/import/<int:job_id>/",

@@ -10,6 +10,7 @@ mid-append leaves extra bytes that readers ignore.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -26,6 +27,7 @@ from django.db.models import Max
 from active_learning.ml.embeddings import SentenceTransformerEncoder
 from active_learning.models import Embedding
 from active_learning.services.leases import lease_acquire, lease_release
+from active_learning.services.locks import exclusive
 from labeling.models import Case, Project
 
 _BATCH = 2000
@@ -117,7 +119,7 @@ class Matrix:
 
     def rows_for(self, hashes: Iterable[str]) -> np.ndarray:
         """Row numbers of `hashes`, -1 where a hash has no vector yet."""
-        return np.fromiter((self.index.get(h, -1) for h in hashes), dtype=np.int64)
+        return np.fromiter(map(self.index.get, hashes, itertools.repeat(-1)), dtype=np.int64)
 
 
 def matrix_dir(model_name: str) -> Path:
@@ -150,56 +152,53 @@ def matrix_sync(*, model_name: str | None = None) -> dict[str, int]:
     model_name = model_name or model_name_current()
     folder = matrix_dir(model_name)
     folder.mkdir(parents=True, exist_ok=True)
-    holder = uuid.uuid4().hex
-    lock = f"matrix:{model_name}"
-    while not lease_acquire(name=lock, holder=holder, seconds=600):
-        time.sleep(0.2)
-    try:
-        manifest = _read_manifest(folder)
-        vectors_path, hashes_path = folder / "vectors.f32", folder / "hashes.txt"
-        if manifest is not None and not _consistent(folder, manifest):
-            manifest = None
-        if manifest is None:
-            manifest = {"rows": 0, "dim": 0, "max_id": 0}
-            for path in (vectors_path, hashes_path):
-                path.unlink(missing_ok=True)
-        last = Embedding.objects.filter(model_name=model_name).aggregate(m=Max("id"))["m"] or 0
-        if last < manifest["max_id"]:  # the database was reset or restored: start again
-            manifest = {"rows": 0, "dim": 0, "max_id": 0}
-        if last == manifest["max_id"]:
-            return manifest
-        new = Embedding.objects.filter(model_name=model_name, id__gt=manifest["max_id"]).order_by(
-            "id"
-        )
-        with (
-            vectors_path.open("r+b" if vectors_path.exists() else "wb") as vec_out,
-            hashes_path.open("r+" if hashes_path.exists() else "w") as hash_out,
-        ):
-            # Anything past the manifest is a torn append: overwrite it.
-            vec_out.seek(manifest["rows"] * manifest["dim"] * 4)
-            vec_out.truncate()
-            hash_out.seek(manifest["rows"] * 65)
-            hash_out.truncate()
-            for start in range(manifest["max_id"], last, 50_000):
-                chunk = list(
-                    new.filter(id__gt=start, id__lte=start + 50_000).values_list(
-                        "id", "content_hash", "dim", "vector"
-                    )
-                )
-                for _, digest, dim, blob in chunk:
-                    manifest["dim"] = manifest["dim"] or dim
-                    vec_out.write(bytes(blob))
-                    hash_out.write(f"{digest}\n")
-                manifest["rows"] += len(chunk)
-            vec_out.flush()
-            hash_out.flush()
-            os.fsync(vec_out.fileno())
-            os.fsync(hash_out.fileno())
-        manifest["max_id"] = last
-        _write_json_atomic(folder / "manifest.json", manifest)
+    # A lock that dies with its holder: a worker killed mid-sync never blocks the others.
+    with exclusive(f"matrix:{model_name}", folder=folder):
+        return _matrix_sync_locked(model_name, folder)
+
+
+def _matrix_sync_locked(model_name: str, folder: Path) -> dict[str, int]:
+    manifest = _read_manifest(folder)
+    vectors_path, hashes_path = folder / "vectors.f32", folder / "hashes.txt"
+    if manifest is not None and not _consistent(folder, manifest):
+        manifest = None
+    if manifest is None:
+        manifest = {"rows": 0, "dim": 0, "max_id": 0}
+        for path in (vectors_path, hashes_path):
+            path.unlink(missing_ok=True)
+    last = Embedding.objects.filter(model_name=model_name).aggregate(m=Max("id"))["m"] or 0
+    if last < manifest["max_id"]:  # the database was reset or restored: start again
+        manifest = {"rows": 0, "dim": 0, "max_id": 0}
+    if last == manifest["max_id"]:
         return manifest
-    finally:
-        lease_release(name=lock, holder=holder)
+    new = Embedding.objects.filter(model_name=model_name, id__gt=manifest["max_id"]).order_by("id")
+    with (
+        vectors_path.open("r+b" if vectors_path.exists() else "wb") as vec_out,
+        hashes_path.open("r+" if hashes_path.exists() else "w") as hash_out,
+    ):
+        # Anything past the manifest is a torn append: overwrite it.
+        vec_out.seek(manifest["rows"] * manifest["dim"] * 4)
+        vec_out.truncate()
+        hash_out.seek(manifest["rows"] * 65)
+        hash_out.truncate()
+        for start in range(manifest["max_id"], last, 50_000):
+            chunk = list(
+                new.filter(id__gt=start, id__lte=start + 50_000).values_list(
+                    "id", "content_hash", "dim", "vector"
+                )
+            )
+            if chunk:
+                manifest["dim"] = manifest["dim"] or chunk[0][2]
+            vec_out.write(b"".join(bytes(row[3]) for row in chunk))
+            hash_out.write("".join(f"{row[1]}\n" for row in chunk))
+            manifest["rows"] += len(chunk)
+        vec_out.flush()
+        hash_out.flush()
+        os.fsync(vec_out.fileno())
+        os.fsync(hash_out.fileno())
+    manifest["max_id"] = last
+    _write_json_atomic(folder / "manifest.json", manifest)
+    return manifest
 
 
 def _consistent(folder: Path, manifest: dict[str, int]) -> bool:
@@ -220,9 +219,39 @@ def matrix_load(*, model_name: str | None = None) -> Matrix:
     if rows == 0:
         return Matrix(np.zeros((0, dim or 1), dtype=np.float32), {})
     vectors = np.memmap(folder / "vectors.f32", dtype="<f4", mode="r", shape=(rows, dim))
-    with (folder / "hashes.txt").open() as lines:
-        index = {line.rstrip("\n"): i for i, line in zip(range(rows), lines, strict=False)}
-    return Matrix(vectors, index)
+    return Matrix(vectors, _hash_index(folder / "hashes.txt", rows))
+
+
+_HASH_LINE = 65  # 64 hex digits and a newline
+# path -> (file identity, rows read, index): the file is append-only between rebuilds, so a
+# process reads only the rows appended since its last look (1M hashes take ~1 s to index).
+_index_cache: dict[str, tuple[tuple[int, int], int, dict[str, int]]] = {}
+
+
+def _hash_index(path: Path, rows: int) -> dict[str, int]:
+    """hash -> row of the first `rows` lines of `path`, reusing this process's earlier read."""
+    with path.open("rb") as fh:
+        stat = os.fstat(fh.fileno())
+        identity = (stat.st_dev, stat.st_ino)
+        cached = _index_cache.get(str(path))
+        index: dict[str, int] = {}
+        start = 0
+        if cached is not None and cached[0] == identity and 0 < cached[1] <= rows:
+            # Same file, and its first and last known rows still hold the same hashes.
+            known, old = cached[1], cached[2]
+            fh.seek(0)
+            first = fh.read(_HASH_LINE - 1).decode("ascii")
+            fh.seek((known - 1) * _HASH_LINE)
+            last = fh.read(_HASH_LINE - 1).decode("ascii")
+            if old.get(first) == 0 and old.get(last) == known - 1:
+                # Grown: a copy, so a Matrix loaded earlier never sees rows past its own end.
+                index, start = (dict(old) if known < rows else old), known
+        if start < rows:
+            fh.seek(start * _HASH_LINE)
+            lines = fh.read((rows - start) * _HASH_LINE).decode("ascii").split("\n")
+            index.update(zip(lines[: rows - start], range(start, rows), strict=True))
+    _index_cache[str(path)] = (identity, rows, index)
+    return index
 
 
 # --- fan-out ---------------------------------------------------------------------------------
@@ -241,7 +270,8 @@ def embed_chunk(*, project: Project, hashes: Sequence[str]) -> int:
     """
     model_name = model_name_current()
     name, holder = _chunk_lease(model_name, hashes), uuid.uuid4().hex
-    if not lease_acquire(name=name, holder=holder, seconds=600):
+    # Short: a chunk takes seconds, and a dead holder's chunk is retaken when this runs out.
+    if not lease_acquire(name=name, holder=holder, seconds=120):
         return 0
     try:
         have = set(DatabaseEmbeddingCache().get_many(model_name, list(hashes)))

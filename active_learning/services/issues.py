@@ -12,15 +12,21 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from django.db import transaction
+from django.db import connection, transaction
+from django.utils import timezone
+from sklearn.linear_model import LogisticRegression
 
 from active_learning.ml.noise import find_label_issues_iterative, label_quality_scores
 from active_learning.models import Job, LabelIssue
 from active_learning.selectors import detection_set, project_classes
+from active_learning.services.bulk import copy_binary_rows, pg_timestamp
 from active_learning.services.embeddings import matrix_load
 from labeling.models import Case, Project, ResolutionSource, ResolvedLabel
 
 MIN_LABELS = 20
+# Above this many labels, each out-of-fold model fits on a seeded sample of this many rows of its
+# training folds (a 1M-label detection: ~90 s instead of ~30 min; see bench/pipeline.py).
+FIT_MAX_ROWS = 50_000
 _WRITE_BATCH = 5000
 
 SKIP_TOO_FEW = "skipped: {n} labelled pool cases, {needed} needed"
@@ -56,34 +62,31 @@ def find_label_issues(
     if progress:
         progress(0.1, f"out-of-fold models on {len(labels)} labels")
     mask, proba = find_label_issues_iterative(
-        X, y, n_classes=len(classes), rounds=rounds, filter_by="both", random_state=0
+        X,
+        y,
+        n_classes=len(classes),
+        estimator=_sampled_logreg if len(labels) > FIT_MAX_ROWS else None,
+        rounds=rounds,
+        filter_by="both",
+        random_state=0,
     )
     quality = label_quality_scores(y, proba, method="self_confidence")
     suggested = proba.argmax(axis=1)
     if progress:
         progress(0.8, "writing label issues")
-    class_ids = [c.pk for c in classes]
-    issues = [
-        LabelIssue(
-            project=project,
-            case_id=int(case_id),
-            given_label_id=int(label),
-            suggested_label_id=class_ids[int(suggested[i])],
-            score=float(1.0 - quality[i]),
-            self_confidence=float(quality[i]),
-            in_prune_set=bool(mask[i]),
-            job=job,
-        )
-        for i, (case_id, label) in enumerate(zip(labels.case_ids, labels.labels, strict=True))
-    ]
-    flagged_given = {
-        int(cid)
-        for cid, flagged, analyst in zip(labels.case_ids, mask, labels.from_analyst, strict=True)
-        if flagged and not analyst
-    }
+    class_ids = np.array([c.pk for c in classes], dtype=np.int64)
+    flagged_given = set(labels.case_ids[mask & ~labels.from_analyst].tolist())
     with transaction.atomic():
         LabelIssue.objects.filter(project=project).delete()
-        LabelIssue.objects.bulk_create(issues, batch_size=_WRITE_BATCH)
+        _issues_write(
+            project=project,
+            job=job,
+            case_ids=labels.case_ids,
+            given=labels.labels,
+            suggested=class_ids[suggested],
+            quality=np.asarray(quality, dtype=np.float64),
+            mask=np.asarray(mask, dtype=bool),
+        )
         _sync_doubtful(project=project, flagged_given=flagged_given)
     return {
         "checked": len(labels),
@@ -92,11 +95,91 @@ def find_label_issues(
     }
 
 
+def _sampled_logreg() -> _SampledLogisticRegression:
+    return _SampledLogisticRegression(FIT_MAX_ROWS)
+
+
+class _SampledLogisticRegression:
+    """The detector's default model (C=10), fitted on a seeded sample of at most `max_rows`.
+
+    Used only above FIT_MAX_ROWS labels: every case is still predicted out of fold, by a model
+    that learnt from a sample of the other folds.
+    """
+
+    def __init__(self, max_rows: int) -> None:
+        self.max_rows = max_rows
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> _SampledLogisticRegression:
+        if y.shape[0] > self.max_rows:
+            rng = np.random.default_rng(y.shape[0])
+            keep = np.sort(rng.choice(y.shape[0], self.max_rows, replace=False))
+            X, y = X[keep], y[keep]
+        self.model_ = LogisticRegression(C=10.0, max_iter=1000).fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model_.predict_proba(X))
+
+
+def _issues_write(
+    *,
+    project: Project,
+    job: Job | None,
+    case_ids: np.ndarray,
+    given: np.ndarray,
+    suggested: np.ndarray,
+    quality: np.ndarray,
+    mask: np.ndarray,
+) -> None:
+    """Insert one LabelIssue per case: binary COPY on PostgreSQL, bulk_create batches else."""
+    if connection.vendor == "postgresql":
+        copy_binary_rows(
+            LabelIssue._meta.db_table,
+            [
+                ("project_id", "int8", project.pk),
+                ("case_id", "int8", case_ids),
+                ("given_label_id", "int8", given),
+                ("suggested_label_id", "int8", suggested),
+                ("score", "float8", 1.0 - quality),
+                ("self_confidence", "float8", quality),
+                ("in_prune_set", "bool", mask),
+                ("job_id", "int8", None if job is None else job.pk),
+                ("detected_at", "timestamptz", pg_timestamp(timezone.now())),
+            ],
+            int(case_ids.shape[0]),
+        )
+        return
+    rows = zip(
+        case_ids.tolist(), given.tolist(), suggested.tolist(), quality.tolist(), mask.tolist(),
+        strict=True,
+    )  # fmt: skip
+    LabelIssue.objects.bulk_create(
+        (
+            LabelIssue(
+                project=project,
+                case_id=case_id,
+                given_label_id=label,
+                suggested_label_id=suggested_id,
+                score=1.0 - q,
+                self_confidence=q,
+                in_prune_set=flagged,
+                job=job,
+            )
+            for case_id, label, suggested_id, q, flagged in rows
+        ),
+        batch_size=_WRITE_BATCH,
+    )
+
+
 def _sync_doubtful(*, project: Project, flagged_given: set[int]) -> None:
     """Given-label resolutions are doubtful exactly while detection flags them.
 
     Resolutions made by analysts (including a noise flag without a label) are left alone.
     """
+    if connection.vendor == "postgresql":
+        _sync_doubtful_sql(project=project, flagged_given=flagged_given)
+        return
     given = ResolvedLabel.objects.filter(case__project=project, source=ResolutionSource.GIVEN)
     given.filter(doubtful=True).exclude(case_id__in=flagged_given).update(doubtful=False)
     existing = set(
@@ -116,3 +199,40 @@ def _sync_doubtful(*, project: Project, flagged_given: set[int]) -> None:
         ],
         batch_size=_WRITE_BATCH,
     )
+
+
+def _sync_doubtful_sql(*, project: Project, flagged_given: set[int]) -> None:
+    """`_sync_doubtful` as three set-based statements against a temporary table of the flags.
+
+    With a million labels the flags can number 100,000+: too many for `IN (...)` lists and
+    `bulk_create`.
+    """
+    resolved, cases = ResolvedLabel._meta.db_table, Case._meta.db_table
+    flagged = np.array(sorted(flagged_given), dtype=np.int64)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMPORARY TABLE IF NOT EXISTS al_flagged_given (case_id bigint PRIMARY KEY)"
+            " ON COMMIT DELETE ROWS"
+        )
+        cursor.execute("TRUNCATE al_flagged_given")
+        copy_binary_rows("al_flagged_given", [("case_id", "int8", flagged)], flagged.size)
+        cursor.execute("ANALYZE al_flagged_given")
+        cursor.execute(
+            f"UPDATE {resolved} r SET doubtful = false FROM {cases} c"
+            " WHERE c.id = r.case_id AND c.project_id = %s AND r.source = %s AND r.doubtful"
+            " AND NOT EXISTS (SELECT 1 FROM al_flagged_given f WHERE f.case_id = r.case_id)",
+            [project.pk, ResolutionSource.GIVEN],
+        )
+        cursor.execute(
+            f"UPDATE {resolved} r SET doubtful = true FROM al_flagged_given f"
+            " WHERE f.case_id = r.case_id AND r.source = %s AND NOT r.doubtful",
+            [ResolutionSource.GIVEN],
+        )
+        cursor.execute(
+            f"INSERT INTO {resolved} (case_id, label_id, source, doubtful, excluded, updated_at)"
+            f" SELECT c.id, c.given_label_id, %s, true, false, %s FROM al_flagged_given f"
+            f" JOIN {cases} c ON c.id = f.case_id"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {resolved} x WHERE x.case_id = f.case_id)"
+            " ORDER BY c.id",
+            [ResolutionSource.GIVEN, timezone.now()],
+        )

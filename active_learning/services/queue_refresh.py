@@ -41,11 +41,36 @@ def target_size(project: Project) -> int:
 
 def _busy_case_ids(project: Project) -> set[int]:
     """Cases someone is working on or has labelled through the queue: not candidates."""
-    return set(
-        QueueItem.objects.filter(
-            project=project, status__in=[QueueStatus.CLAIMED, QueueStatus.DONE]
-        ).values_list("case_id", flat=True)
-    )
+    return set(_busy_case_array(project).tolist())
+
+
+def _busy_case_array(project: Project) -> np.ndarray:
+    ids = QueueItem.objects.filter(
+        project=project, status__in=[QueueStatus.CLAIMED, QueueStatus.DONE]
+    ).values_list("case_id", flat=True)
+    return np.unique(np.fromiter(ids.iterator(chunk_size=50_000), dtype=np.int64))
+
+
+class MatrixRows:
+    """Rows `rows` of a memory-mapped matrix, read on indexing: X[i], X[a:b], X[[i, j]].
+
+    Stands in for `np.asarray(vectors[rows])` where only a few rows are used (strategies read
+    their preselected candidates), so refreshing a 1M-case queue never holds 1.5 GB of vectors.
+    """
+
+    ndim = 2
+
+    def __init__(self, vectors: np.ndarray, rows: np.ndarray) -> None:
+        self.vectors = vectors
+        self.rows = rows
+        self.shape = (int(rows.shape[0]), int(vectors.shape[1]))
+        self.dtype = vectors.dtype
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return np.asarray(self.vectors[self.rows[key]])
 
 
 @transaction.atomic
@@ -61,9 +86,7 @@ def _cancel_untouched_open_items(project: Project) -> int:
     )
 
 
-def _select(
-    project: Project, scores: Scores, candidates: np.ndarray, n: int, X: np.ndarray
-) -> Selection:
+def _select(project: Project, scores: Scores, candidates: np.ndarray, n: int, X: Any) -> Selection:
     """Rows (indices into `candidates`) picked by the project's strategy."""
     proba = scores.proba[candidates]
     strategy = project.strategy
@@ -78,7 +101,7 @@ def _select(
     return select_diverse(proba, X, n, measure="margin", random_state=0)
 
 
-def _select_committee(project: Project, proba: np.ndarray, X: np.ndarray, n: int) -> Selection:
+def _select_committee(project: Project, proba: np.ndarray, X: Any, n: int) -> Selection:
     """Query by bagging on the 10n most uncertain candidates (never the whole pool)."""
     pre = select_uncertainty(proba, min(len(proba), 10 * n), measure="margin", random_state=0)
     labels = training_set(project=project)
@@ -106,10 +129,14 @@ def similar_labelled(
     for start in range(0, len(rows), SIM_CHUNK):
         block = np.asarray(matrix.vectors[rows[start : start + SIM_CHUNK]])
         sims = X_query @ block.T
-        idx = np.broadcast_to(np.arange(start, start + block.shape[0]), sims.shape)
+        if sims.shape[1] > SIMILAR:  # this block's best few, in linear time, then merge
+            idx = np.argpartition(-sims, SIMILAR - 1, axis=1)[:, :SIMILAR]
+            sims = np.take_along_axis(sims, idx, axis=1)
+        else:
+            idx = np.broadcast_to(np.arange(sims.shape[1]), sims.shape)
         all_sims = np.concatenate([best_sim, sims], axis=1)
-        all_idx = np.concatenate([best_idx, idx], axis=1)
-        keep = np.argsort(-all_sims, axis=1)[:, :SIMILAR]
+        all_idx = np.concatenate([best_idx, idx + start], axis=1)
+        keep = np.argsort(-all_sims, axis=1, kind="stable")[:, :SIMILAR]
         best_sim = np.take_along_axis(all_sims, keep, axis=1)
         best_idx = np.take_along_axis(all_idx, keep, axis=1)
     out = []
@@ -132,19 +159,18 @@ def similar_labelled(
 def refresh_queue(*, project: Project, scores: Scores | None) -> dict[str, Any]:
     """Rebuild the open pool part of the queue; cold start when there is no champion."""
     cancelled = _cancel_untouched_open_items(project)
-    busy = _busy_case_ids(project)
+    busy = _busy_case_array(project)
     if scores is None:
-        return _cold_start(project=project, busy=busy, cancelled=cancelled)
-    available = ~scores.is_eval & ~np.isin(scores.case_ids, np.fromiter(busy, dtype=np.int64))
-    labelled = set(analyst_labels(project=project, split=str(Split.POOL)))
-    if labelled:
-        available &= ~np.isin(scores.case_ids, np.fromiter(labelled, dtype=np.int64))
+        return _cold_start(project=project, busy=set(busy.tolist()), cancelled=cancelled)
+    labelled = analyst_labels(project=project, split=str(Split.POOL))
+    taken = np.union1d(busy, np.fromiter(labelled, dtype=np.int64, count=len(labelled)))
+    available = ~scores.is_eval & ~_sorted_isin(scores.case_ids, taken)
     candidates = np.flatnonzero(available)
     n = min(target_size(project), len(candidates))
     if n == 0:
         return {"created": 0, "cancelled": cancelled, "strategy": project.strategy}
     matrix = matrix_load()
-    X = np.asarray(matrix.vectors[scores.rows[candidates]])
+    X = MatrixRows(matrix.vectors, scores.rows[candidates])
     picked = _select(project, scores, candidates, n, X)
     rows = candidates[picked.indices]
     similar = similar_labelled(
@@ -162,6 +188,14 @@ def refresh_queue(*, project: Project, scores: Scores | None) -> dict[str, Any]:
         )
     created = queue_items_create(project=project, entries=entries)
     return {"created": len(created), "cancelled": cancelled, "strategy": project.strategy}
+
+
+def _sorted_isin(values: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """`np.isin(values, members)` for sorted unique `members`, by binary search."""
+    if members.size == 0:
+        return np.zeros(values.shape[0], dtype=bool)
+    pos = np.minimum(np.searchsorted(members, values), members.size - 1)
+    return members[pos] == values
 
 
 def _named_reason(reason: dict[str, Any], class_ids: list[int]) -> dict[str, Any]:

@@ -9,6 +9,7 @@ evaluation cases and the stop set.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from active_learning.models import ModelStatus, ModelVersion, Prediction
+from active_learning.services.bulk import copy_binary_rows, pg_timestamp
 from active_learning.services.embeddings import matrix_load
 from active_learning.services.training import load_version
 from labeling.models import Case, Project, Split
@@ -43,14 +45,50 @@ class Scores:
 
     def uncertainty(self) -> np.ndarray:
         """1 - (p1 - p2): the margin's complement; 1 means torn between two classes."""
-        if self.proba.shape[1] < 2:
-            return np.zeros(self.proba.shape[0], dtype=np.float32)
-        top2 = -np.partition(-self.proba, 1, axis=1)[:, :2]
-        return (1.0 - (top2[:, 0] - top2[:, 1])).astype(np.float32)
+        return margin_uncertainty(self.proba)
+
+
+def margin_uncertainty(proba: np.ndarray) -> np.ndarray:
+    """1 - (p1 - p2) per row of `proba` (n, n_classes), float32; zeros with one class."""
+    if proba.shape[1] < 2:
+        return np.zeros(proba.shape[0], dtype=np.float32)
+    top2 = -np.partition(-proba, 1, axis=1)[:, :2]
+    return (1.0 - (top2[:, 0] - top2[:, 1])).astype(np.float32)
 
 
 def in_stop_set(*, project: Project, case_id: int) -> bool:
     return unit_hash(project.split_seed, "stop-set", case_id) < STOP_SET_FRACTION
+
+
+def stop_set_mask(*, project: Project, case_ids: np.ndarray) -> np.ndarray:
+    """`in_stop_set` for many cases at once (same hash, ~1 µs a case instead of ~4)."""
+    prefix = hashlib.blake2b(f"{project.split_seed}:stop-set:".encode(), digest_size=8)
+
+    def digest(case_id: int) -> bytes:
+        h = prefix.copy()
+        h.update(b"%d" % case_id)
+        return h.digest()
+
+    raw = b"".join(map(digest, np.asarray(case_ids, dtype=np.int64).tolist()))
+    values = np.frombuffer(raw, dtype=">u8").astype(np.float64) / 2.0**64
+    return values < STOP_SET_FRACTION
+
+
+def _cases_of(project: Project) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """(ids, content hashes, is-eval mask) of the project's cases in id order, in one query."""
+    query = (
+        Case.objects.filter(project=project)
+        .order_by("id")
+        .values_list("id", "content_hash", "split")
+        .query
+    )
+    sql, params = query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        cases = cursor.fetchall()
+    ids = np.fromiter((c[0] for c in cases), dtype=np.int64, count=len(cases))
+    is_eval = np.fromiter((c[2] == Split.EVAL for c in cases), dtype=bool, count=len(cases))
+    return ids, [c[1] for c in cases], is_eval
 
 
 def score_pool(
@@ -61,54 +99,61 @@ def score_pool(
     progress: Callable[[float, str], None] | None = None,
 ) -> Scores:
     """Score every case of the project with `version` and store its predictions."""
-    cases = list(
-        Case.objects.filter(project=project)
-        .order_by("id")
-        .values_list("id", "content_hash", "split")
-    )
-    case_ids = np.fromiter((c[0] for c in cases), dtype=np.int64, count=len(cases))
-    is_eval = np.fromiter((c[2] == Split.EVAL for c in cases), dtype=bool, count=len(cases))
+    case_ids, hashes, is_eval = _cases_of(project)
+    n = len(hashes)
     matrix = matrix_load()
-    rows = matrix.rows_for(c[1] for c in cases)
+    rows = matrix.rows_for(hashes)
+    del hashes
     if (rows < 0).any():
         raise RuntimeError(ERR_NOT_EMBEDDED.format(n=int((rows < 0).sum())))
     model = load_version(version)
     class_ids = [int(c) for c in model.classes_]
-    proba = np.empty((len(cases), len(class_ids)), dtype=np.float32)
-    for start in range(0, len(cases), CHUNK):
-        stop = min(start + CHUNK, len(cases))
+    proba = np.empty((n, len(class_ids)), dtype=np.float32)
+    for start in range(0, n, CHUNK):
+        stop = min(start + CHUNK, n)
         proba[start:stop] = model.predict_proba(np.asarray(matrix.vectors[rows[start:stop]]))
         if progress:
-            progress(0.6 * stop / max(1, len(cases)), f"scored {stop} of {len(cases)} cases")
+            progress(0.6 * stop / max(1, n), f"scored {stop} of {n} cases")
     scores = Scores(version, case_ids, is_eval, rows, proba, class_ids)
-    full = set(full_case_ids or ()) | {int(c) for c in case_ids[is_eval]}
-    full |= {int(c) for c in case_ids if in_stop_set(project=project, case_id=int(c))}
-    predictions_write(scores=scores, full_case_ids=full)
+    full = is_eval | stop_set_mask(project=project, case_ids=case_ids)
+    if full_case_ids:
+        full |= np.isin(case_ids, np.fromiter(full_case_ids, dtype=np.int64))
+    predictions_write(scores=scores, full_case_ids=set(), full_mask=full)
     if progress:
-        progress(1.0, f"stored predictions for {len(cases)} cases")
+        progress(1.0, f"stored predictions for {n} cases")
     return scores
 
 
-def _rows(scores: Scores, full_case_ids: set[int]) -> Iterator[tuple[Any, ...]]:
-    predicted = scores.proba.argmax(axis=1)
-    confidence = scores.proba.max(axis=1)
-    uncertainty = scores.uncertainty()
+def _top_k_json(scores: Scores, index: np.ndarray) -> list[str]:
+    """The top-k column of rows `index`: [[class_id, probability], ...] as JSON text."""
+    proba = scores.proba[index]
+    order = np.argsort(-proba, axis=1)[:, :TOP_K]
     classes = np.asarray(scores.class_ids)
+    top_classes = classes[order].tolist()
+    top_proba = np.take_along_axis(proba, order, axis=1).tolist()
+    return [
+        json.dumps([[c, round(p, 5)] for c, p in zip(cs, ps, strict=True)])
+        for cs, ps in zip(top_classes, top_proba, strict=True)
+    ]
+
+
+def _rows(scores: Scores, full: np.ndarray) -> Iterator[tuple[Any, ...]]:
+    """Prediction rows (see _COLUMNS) in case order; `full` marks the rows with top-k."""
+    predicted = np.asarray(scores.class_ids)[scores.proba.argmax(axis=1)].tolist()
+    confidence = scores.proba.max(axis=1).tolist()
+    uncertainty = scores.uncertainty().tolist()
+    full_rows = np.flatnonzero(full)
+    top = dict(zip(full_rows.tolist(), _top_k_json(scores, full_rows), strict=True))
     now = timezone.now()
-    order = np.argsort(-scores.proba, axis=1)[:, :TOP_K]
+    version_id = scores.version.pk
     for i, case_id in enumerate(scores.case_ids.tolist()):
-        top = None
-        if case_id in full_case_ids:
-            top = json.dumps(
-                [[int(classes[j]), round(float(scores.proba[i, j]), 5)] for j in order[i]]
-            )
         yield (
             case_id,
-            scores.version.pk,
-            int(classes[predicted[i]]),
-            float(confidence[i]),
-            float(uncertainty[i]),
-            top,
+            version_id,
+            predicted[i],
+            confidence[i],
+            uncertainty[i],
+            top.get(i),
             now,
         )
 
@@ -125,20 +170,22 @@ _COLUMNS = (
 
 
 @transaction.atomic
-def predictions_write(*, scores: Scores, full_case_ids: set[int]) -> int:
-    """Replace `scores.version`'s predictions (idempotent): COPY on PostgreSQL, batches else."""
+def predictions_write(
+    *, scores: Scores, full_case_ids: set[int], full_mask: np.ndarray | None = None
+) -> int:
+    """Replace `scores.version`'s predictions (idempotent): COPY on PostgreSQL, batches else.
+
+    Rows of `full_case_ids` (or where `full_mask` is set) get their top-k probabilities.
+    """
+    full = np.zeros(scores.case_ids.shape[0], dtype=bool) if full_mask is None else full_mask
+    if full_case_ids:
+        full = full | np.isin(scores.case_ids, np.fromiter(full_case_ids, dtype=np.int64))
     Prediction.objects.filter(model_version=scores.version).delete()
-    rows = _rows(scores, full_case_ids)
     if connection.vendor == "postgresql":
-        table = Prediction._meta.db_table
-        with connection.cursor() as cursor:
-            sql = f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN"
-            with cursor.cursor.copy(sql) as copy:
-                for row in rows:
-                    copy.write_row(row)
+        _copy_binary(scores, full)
     else:
         batch: list[Prediction] = []
-        for row in rows:
+        for row in _rows(scores, full):
             values = dict(zip(_COLUMNS, row, strict=True))
             values["top_k"] = json.loads(values["top_k"]) if values["top_k"] else None
             batch.append(Prediction(**values))
@@ -147,6 +194,39 @@ def predictions_write(*, scores: Scores, full_case_ids: set[int]) -> int:
                 batch = []
         Prediction.objects.bulk_create(batch)
     return int(scores.case_ids.shape[0])
+
+
+def _copy_binary(scores: Scores, full: np.ndarray) -> None:
+    """Compact rows in one binary COPY packed by numpy; the few top-k rows in a text COPY."""
+    now = timezone.now()
+    table = Prediction._meta.db_table
+    compact = np.flatnonzero(~full)
+    proba = scores.proba[compact]
+    columns = [
+        ("case_id", "int8", scores.case_ids[compact]),
+        ("model_version_id", "int8", scores.version.pk),
+        ("predicted_label_id", "int8", np.asarray(scores.class_ids)[proba.argmax(axis=1)]),
+        ("confidence", "float8", proba.max(axis=1)),
+        ("uncertainty", "float8", margin_uncertainty(proba)),
+        ("top_k", "jsonb", None),
+        ("created_at", "timestamptz", pg_timestamp(now)),
+    ]
+    copy_binary_rows(table, columns, compact.size)
+    del proba
+    with_top = np.flatnonzero(full)
+    subset = Scores(
+        scores.version,
+        scores.case_ids[with_top],
+        scores.is_eval[with_top],
+        scores.rows[with_top],
+        scores.proba[with_top],
+        scores.class_ids,
+    )
+    with connection.cursor() as cursor:
+        sql = f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN"
+        with cursor.cursor.copy(sql) as copy:
+            for row in _rows(subset, np.ones(with_top.size, dtype=bool)):
+                copy.write_row(row)
 
 
 def predictions_prune(*, project: Project) -> int:

@@ -1,18 +1,16 @@
-"""Pages of the labeling app. Thin: parse input, call one selector or service, render."""
+"""The upload page of a project's admins, and the progress of the import job it starts."""
 
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseStopPolling
 
 from active_learning.models import Job
-from labeling import selectors
 from labeling.forms import CaseImportForm
-from labeling.models import Project
+from labeling.permissions import ADMIN, project_for
 from labeling.services.imports.jobs import (
     IMPORT_JOB_KIND,
     case_import_job_state,
@@ -20,25 +18,11 @@ from labeling.services.imports.jobs import (
 )
 
 
-@require_GET
-@login_required
-def project_list(request: HttpRequest) -> HttpResponse:
-    projects = selectors.project_list_for(user=request.user)
-    return render(request, "labeling/project_list.html", {"projects": projects})
-
-
-def _admin_project(request: HttpRequest, slug: str) -> Project:
-    project = get_object_or_404(Project, slug=slug)
-    if not selectors.project_is_admin(user=request.user, project=project):
-        raise PermissionDenied
-    return project
-
-
 @require_http_methods(["GET", "POST"])
 @login_required
 def case_import(request: HttpRequest, slug: str) -> HttpResponse:
     """Upload a file; the import runs as a job and the browser follows it."""
-    project = _admin_project(request, slug)
+    project, _ = project_for(user=request.user, slug=slug, needed=ADMIN)
     form = CaseImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         job = case_import_upload(
@@ -56,7 +40,7 @@ def case_import(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def case_import_job(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
     """The import's progress and report; htmx polls the partial and stops (286) when done."""
-    project = _admin_project(request, slug)
+    project, _ = project_for(user=request.user, slug=slug, needed=ADMIN)
     job = get_object_or_404(Job, pk=job_id, project=project, kind=IMPORT_JOB_KIND)
     context = {"project": project, **case_import_job_state(job=job)}
     if not request.htmx:

@@ -1,0 +1,57 @@
+"""Who may do what in a project: roles ranked analyst < reviewer < admin, checked on every view.
+
+The per-project role is `ProjectMembership.role`; staff and superusers count as admins of every
+project. A user who is not a member gets 404 (a project's existence and its case ids never leak),
+a member whose role is too low gets 403.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from labeling.models import Case, Project, ProjectRole
+
+ANALYST = str(ProjectRole.ANALYST)
+REVIEWER = str(ProjectRole.REVIEWER)
+ADMIN = str(ProjectRole.ADMIN)
+RANK = {ANALYST: 1, REVIEWER: 2, ADMIN: 3}
+
+
+def project_role(*, user: Any, project: Project) -> str | None:
+    """The user's role in the project, `admin` for staff and superusers, None for outsiders."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    if user.is_staff or user.is_superuser:
+        return ADMIN
+    role = project.memberships.filter(user_id=user.pk).values_list("role", flat=True).first()
+    return str(role) if role else None
+
+
+def role_allows(role: str | None, needed: str) -> bool:
+    return role is not None and RANK.get(role, 0) >= RANK[needed]
+
+
+def project_for(*, user: Any, slug: str, needed: str = ANALYST) -> tuple[Project, str]:
+    """The project and the user's role; 404 for outsiders, 403 when the role is below `needed`."""
+    project = Project.objects.filter(slug=slug).first()
+    role = project_role(user=user, project=project) if project is not None else None
+    if project is None or role is None:
+        raise Http404("No such project.")
+    if not role_allows(role, needed):
+        raise PermissionDenied
+    return project, role
+
+
+def case_for(*, project: Project, key: str) -> Case:
+    """A case of this project by external id, else by primary key ("pk:123" or digits); 404 else."""
+    case = Case.objects.filter(project=project, external_id=key).first()
+    if case is None:
+        raw = key.removeprefix("pk:")
+        if raw.isdigit():
+            case = Case.objects.filter(project=project, pk=int(raw)).first()
+    if case is None:
+        raise Http404("No such case in this project.")
+    return case

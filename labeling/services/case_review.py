@@ -1,0 +1,31 @@
+"""Labelling a case outside queue order (reviewers, admins): what the case page showed them.
+
+The write itself is `annotation_submit(item_or_case=case, source="review")`; this module only
+describes what the case page shows, so the annotation records it like a queue answer does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labeling.models import Case
+
+
+def case_review_shown(*, case: Case, champion_id: int | None) -> dict[str, Any]:
+    """The `shown` record of a case-page label: given label, champion's suggestion, not blind."""
+    from active_learning.models import Prediction
+
+    prediction = (
+        Prediction.objects.filter(case=case, model_version_id=champion_id).first()
+        if champion_id
+        else None
+    )
+    return {
+        "page": "case",
+        "suggestion_id": prediction.predicted_label_id if prediction else None,
+        "suggestion_p": round(prediction.confidence, 4) if prediction else None,
+        "model_version_id": champion_id if prediction else None,
+        "given_label_id": case.given_label_id,
+        "blind": False,
+        "reason": "",
+    }

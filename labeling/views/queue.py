@@ -1,0 +1,124 @@
+"""The analyst's queue: one case at a time; each answer returns the next case's card (htmx swap).
+
+Every POST carries the card's signed ticket (item, analyst, submission id, what was shown), so a
+double submit is a replay and nobody can answer an item the server did not show them.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from labeling.forms import QueueAnswerForm, QueueSkipForm, QueueUndoForm
+from labeling.models import Project, QueueItem
+from labeling.permissions import project_for
+from labeling.selectors import queue_items_held
+from labeling.selectors_queue import duration_clamp, queue_page_context, ticket_read
+from labeling.services.annotations import annotation_skip, annotation_submit, annotation_undo
+from labeling.services.queue import queue_claim_next, queue_lease_renew
+from workbench.errors import ApplicationError
+
+ERR_STALE_CARD = "This case was shown in another session or too long ago; here it is again."
+
+
+def _next_case(request: HttpRequest, project: Project, *, error: str | None = None) -> HttpResponse:
+    """Claim what is missing and render the current card: the partial for htmx, else the page."""
+    if not request.htmx and request.method == "POST":
+        if error:
+            messages.error(request, error)
+        return redirect("labeling:queue", slug=project.slug)
+    claim = queue_claim_next(project=project, analyst=request.user)
+    context = {**queue_page_context(project=project, user=request.user, current=claim.current)}
+    context["error"] = error
+    template = "labeling/queue.html#card" if request.htmx else "labeling/queue.html"
+    return render(request, template, context)
+
+
+def _ticket_item(request: HttpRequest, project: Project, value: str) -> tuple[QueueItem, dict]:
+    ticket = ticket_read(value=value, user=request.user)
+    if ticket is None:
+        raise ApplicationError(ERR_STALE_CARD)
+    item = QueueItem.objects.filter(pk=ticket["i"], project=project).first()
+    if item is None:
+        raise Http404("No such item in this project.")
+    return item, ticket
+
+
+@require_GET
+@login_required
+def queue(request: HttpRequest, slug: str) -> HttpResponse:
+    project, _ = project_for(user=request.user, slug=slug)
+    return _next_case(request, project)
+
+
+@require_POST
+@login_required
+def queue_submit(request: HttpRequest, slug: str) -> HttpResponse:
+    project, _ = project_for(user=request.user, slug=slug)
+    form = QueueAnswerForm(request.POST)
+    if not form.is_valid():
+        return _next_case(request, project, error=ERR_STALE_CARD)
+    data = form.cleaned_data
+    try:
+        item, ticket = _ticket_item(request, project, data["ticket"])
+        annotation_submit(
+            item_or_case=item,
+            analyst=request.user,
+            submission_id=ticket["s"],
+            label=data["label"],
+            noise_flag=data["noise_flag"],
+            ambiguous=data["ambiguous"],
+            comment=data["comment"],
+            duration_ms=duration_clamp(client_ms=data["duration_ms"], rendered_ms=ticket["t"]),
+            shown=ticket["shown"],
+        )
+    except ApplicationError as exc:
+        return _next_case(request, project, error=exc.message)
+    return _next_case(request, project)
+
+
+@require_POST
+@login_required
+def queue_skip(request: HttpRequest, slug: str) -> HttpResponse:
+    project, _ = project_for(user=request.user, slug=slug)
+    form = QueueSkipForm(request.POST)
+    if not form.is_valid():
+        return _next_case(request, project, error=ERR_STALE_CARD)
+    try:
+        item, ticket = _ticket_item(request, project, form.cleaned_data["ticket"])
+        annotation_skip(
+            item=item,
+            analyst=request.user,
+            submission_id=ticket["s"],
+            reason=form.cleaned_data["comment"],
+        )
+    except ApplicationError as exc:
+        return _next_case(request, project, error=exc.message)
+    return _next_case(request, project)
+
+
+@require_POST
+@login_required
+def queue_undo(request: HttpRequest, slug: str) -> HttpResponse:
+    """Undo the analyst's last action; the case it concerned comes back first."""
+    project, _ = project_for(user=request.user, slug=slug)
+    form = QueueUndoForm(request.POST)
+    action_id = form.cleaned_data["action_id"] if form.is_valid() else None
+    try:
+        annotation_undo(project=project, analyst=request.user, action_id=action_id)
+    except ApplicationError as exc:
+        return _next_case(request, project, error=exc.message)
+    return _next_case(request, project)
+
+
+@require_POST
+@login_required
+def queue_ping(request: HttpRequest, slug: str) -> HttpResponse:
+    """Renew the leases of the analyst's held items (the page pings while it is visible)."""
+    project, _ = project_for(user=request.user, slug=slug)
+    held = [i.pk for i in queue_items_held(project=project, analyst=request.user)]
+    renewed = queue_lease_renew(analyst=request.user, item_ids=held)
+    return HttpResponse(status=204, headers={"X-Renewed": str(renewed)})

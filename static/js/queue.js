@@ -1,0 +1,144 @@
+// The queue page's keyboard and lease behaviour (a static file: the CSP forbids inline scripts).
+// Keys: a label's shortcut submits it; Enter accepts the suggestion; n/a toggle the flags;
+// c focuses the comment (Escape leaves it); s skips; u undoes; g guidelines; ? help.
+// Keys typed in the comment box never trigger shortcuts. The page pings the server every 60 s
+// while visible so the analyst's held cases stay theirs.
+(function () {
+  "use strict";
+  var PING_MS = 60000;
+  var renderedAt = Date.now();
+  var lastSubmission = null;
+  var lastPing = Date.now();
+
+  function csrfToken() {
+    var match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+  function card() { return document.getElementById("queue-card"); }
+  function inCard(selector) { var c = card(); return c ? c.querySelector(selector) : null; }
+  function isTyping(el) {
+    if (!el || !el.tagName) return false;
+    var tag = el.tagName;
+    if (tag === "TEXTAREA" || tag === "SELECT" || el.isContentEditable) return true;
+    if (tag !== "INPUT") return false;
+    return ["checkbox", "radio", "button", "submit", "reset"].indexOf(el.type) < 0;
+  }
+  function fillDuration() {
+    var field = inCard("#duration-ms");
+    if (field) field.value = String(Math.max(0, Date.now() - renderedAt));
+  }
+  function press(button) {
+    if (!button || button.disabled) return false;
+    fillDuration();
+    button.click();
+    return true;
+  }
+  function toggle(box) {
+    if (!box) return false;
+    box.checked = !box.checked;
+    return true;
+  }
+  function helpBox() { return document.getElementById("help"); }
+  function setHelp(open) {
+    var help = helpBox();
+    if (!help) return;
+    help.hidden = !open;
+    if (open) {
+      var close = document.getElementById("help-close");
+      if (close) close.focus();
+    } else {
+      focusCase();
+    }
+  }
+  function toggleGuidelines() {
+    var panel = document.getElementById("guidelines");
+    if (!panel) return false;
+    panel.open = !panel.open;
+    return true;
+  }
+  function focusCase() {
+    var title = inCard("#case-title");
+    if (title) title.focus({ preventScroll: false });
+  }
+  function ping() {
+    var c = card();
+    if (!c || !c.dataset.pingUrl) return;
+    lastPing = Date.now();
+    fetch(c.dataset.pingUrl, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken() }
+    }).catch(function () { /* offline: the next ping or submit renews */ });
+  }
+  function onCardShown() {
+    var c = card();
+    var id = c ? c.dataset.submission || null : null;
+    if (id !== lastSubmission) {
+      lastSubmission = id;
+      renderedAt = Date.now();
+      focusCase();
+    }
+  }
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
+    var target = event.target;
+    var key = event.key;
+    if (isTyping(target)) {
+      if (key === "Escape") { target.blur(); focusCase(); event.preventDefault(); }
+      return;
+    }
+    var help = helpBox();
+    if (help && !help.hidden) {
+      if (key === "Escape" || key === "?") { setHelp(false); event.preventDefault(); }
+      return;
+    }
+    if (!card()) return;
+    var handled = false;
+    if (key === "Enter") {
+      if (target && (target.tagName === "BUTTON" || target.tagName === "A" || target.tagName === "SUMMARY")) return;
+      var flagged = (inCard("#noise-flag") || {}).checked || (inCard("#ambiguous") || {}).checked;
+      handled = press(inCard("[data-accept]")) || (flagged && press(inCard("[data-flags-only]")));
+    } else if (key === "n") {
+      handled = toggle(inCard("#noise-flag"));
+    } else if (key === "a") {
+      handled = toggle(inCard("#ambiguous"));
+    } else if (key === "c") {
+      var comment = inCard("#comment");
+      if (comment) { comment.focus(); handled = true; }
+    } else if (key === "g") {
+      handled = toggleGuidelines();
+    } else if (key === "?") {
+      setHelp(true);
+      handled = true;
+    } else if (key === "Escape") {
+      var panel = document.getElementById("guidelines");
+      if (panel && panel.open) { panel.open = false; handled = true; }
+    } else if (/^[0-9a-z]$/.test(key)) {
+      handled = press(inCard('button[data-key="' + key + '"]'));
+    }
+    if (handled) {
+      event.preventDefault();
+      if (Date.now() - lastPing > PING_MS / 2) ping();
+    }
+  });
+
+  // Mouse and no-shortcut submits get their duration too.
+  document.addEventListener("click", function (event) {
+    var button = event.target && event.target.closest ? event.target.closest("button[type=submit]") : null;
+    if (button && card() && card().contains(button)) fillDuration();
+  }, true);
+  document.addEventListener("submit", fillDuration, true);
+
+  document.addEventListener("htmx:afterSettle", onCardShown);
+  document.addEventListener("DOMContentLoaded", function () {
+    onCardShown();
+    var open = document.getElementById("help-open");
+    var close = document.getElementById("help-close");
+    if (open) open.addEventListener("click", function () { setHelp(true); });
+    if (close) close.addEventListener("click", function () { setHelp(false); });
+  });
+  setInterval(function () {
+    if (document.visibilityState === "visible") ping();
+  }, PING_MS);
+})();

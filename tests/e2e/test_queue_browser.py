@@ -1,0 +1,273 @@
+"""The queue page in a real browser: keyboard-only labelling, two analysts, blind mode, hostile
+text, and the README's screenshot (docs/queue.png)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from active_learning.models import ModelStatus, ModelVersion, Prediction
+from labeling.models import (
+    Annotation,
+    Case,
+    LabelClass,
+    ProjectRole,
+    QueueItem,
+    ResolvedLabel,
+    Tier,
+)
+from labeling.services.queue import queue_fill_random
+from tests.e2e.conftest import PASSWORD, log_in
+from tests.factories import CaseFactory, ProjectFactory, QueueItemFactory, UserFactory
+from tests.pipeline import generated_project
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+CARD = "#queue-card"
+
+
+def member(project, role: str = ProjectRole.ANALYST, name: str | None = None):
+    user = UserFactory(username=name) if name else UserFactory()
+    user.set_password(PASSWORD)
+    user.save()
+    project.memberships.create(user=user, role=role)
+    return user
+
+
+def small_project(n: int = 40, name: str | None = None, **settings):
+    project = generated_project(n=n, evaluation_fraction=0.1, **settings)
+    if name:
+        project.name = name
+        project.save(update_fields=["name"])
+    queue_fill_random(project=project, cases=n, seed=1)
+    return project
+
+
+def submission(page) -> str | None:
+    return page.eval_on_selector(CARD, "el => el.dataset.submission || null")
+
+
+def press_and_wait(page, key: str) -> None:
+    """Press a key that answers the case and wait until the next case has swapped in."""
+    before = submission(page)
+    page.keyboard.press(key)
+    page.wait_for_function(
+        "prev => { const c = document.querySelector('#queue-card');"
+        " return c && (c.dataset.submission || null) !== prev; }",
+        arg=before,
+    )
+
+
+def test_keyboard_only_session(live_server, guarded_page) -> None:
+    """Log in, label 10 cases by keyboard, undo one, flag one as noise, comment, skip, guideline."""
+    page = guarded_page
+    project = small_project()
+    analyst = member(project)
+    log_in(page, live_server.url, analyst.username)
+    page.goto(f"{live_server.url}/projects/{project.slug}/queue/")
+    page.wait_for_selector("#case-title")
+    assert page.evaluate("document.activeElement.id") == "case-title"
+    seen = []
+    for i in range(10):
+        seen.append(page.inner_text(".case-id"))
+        if i == 3:
+            page.keyboard.press("n")
+            assert page.is_checked("#noise-flag")
+        if i == 5:
+            page.keyboard.press("c")
+            page.keyboard.type("s1u 2 cases like this")  # shortcuts must not fire while typing
+            assert submission(page) is not None
+            page.keyboard.press("Escape")
+            assert page.evaluate("document.activeElement.id") == "case-title"
+        press_and_wait(page, "1" if i % 2 == 0 else "2")
+    press_and_wait(page, "u")  # the 10th label is undone and its case is back in front
+    assert page.inner_text(".case-id") == seen[-1]
+    press_and_wait(page, "s")
+    page.keyboard.press("g")
+    assert page.eval_on_selector("#guidelines", "el => el.open")
+    assert page.is_visible("#guidelines .guideline")
+    page.keyboard.press("?")
+    assert page.is_visible("#help")
+    page.keyboard.press("Escape")
+    assert page.is_hidden("#help")
+
+    mine = Annotation.objects.filter(annotator=analyst)
+    current = mine.filter(superseded_at__isnull=True)
+    assert current.filter(skipped=False).count() == 9
+    assert current.filter(skipped=True).count() == 1
+    assert mine.filter(superseded_at__isnull=False).count() == 1
+    assert current.filter(noise_flag=True).count() == 1
+    assert current.get(comment="s1u 2 cases like this").label.shortcut_key == "2"
+    labels = current.filter(skipped=False)
+    assert all(a.duration_ms is not None and a.shown.get("blind") is False for a in labels)
+    assert {a.case.external_id for a in labels} == set(seen[:9])
+
+
+def test_two_analysts_never_see_the_same_case(live_server, browser, guard) -> None:
+    """Two analysts in two browser contexts label side by side and never get the same case."""
+    project = small_project()
+    users = [member(project), member(project)]
+    contexts = [browser.new_context(viewport={"width": 1280, "height": 800}) for _ in users]
+    pages = [guard.watch(c.new_page()) for c in contexts]
+    seen: list[set[str]] = [set(), set()]
+    try:
+        for page, user in zip(pages, users, strict=True):
+            log_in(page, live_server.url, user.username)
+            page.goto(f"{live_server.url}/projects/{project.slug}/queue/")
+        for _ in range(6):
+            for k, page in enumerate(pages):
+                seen[k].add(page.inner_text(".case-id"))
+                press_and_wait(page, "1")
+        guard.check(*pages)
+    finally:
+        for c in contexts:
+            c.close()
+    assert seen[0] and seen[1] and not seen[0] & seen[1]
+    held = QueueItem.objects.filter(assigned_to__isnull=False).values_list("case_id", "assigned_to")
+    by_case: dict[int, set[int]] = {}
+    for case_id, user_id in held:
+        by_case.setdefault(case_id, set()).add(user_id)
+    assert all(len(v) == 1 for v in by_case.values())
+
+
+def _champion_card(project, *, similar: int = 5) -> QueueItem:
+    """A champion with a prediction and a margin reason for the first queued case."""
+    classes = {c.name: c for c in LabelClass.objects.filter(project=project)}
+    gambling, skill, retail = classes["gambling"], classes["skill_games"], classes["general_retail"]
+    version = ModelVersion.objects.create(
+        project=project, number=3, status=ModelStatus.CHAMPION, metrics={"macro_f1": 0.874}
+    )
+    item = QueueItem.objects.filter(project=project).order_by("-priority", "id").first()
+    labelled = list(Case.objects.filter(project=project).exclude(pk=item.case_id)[:similar])
+    for case in labelled:
+        ResolvedLabel.objects.create(case=case, label=case.given_label, source="annotation")
+    item.reason = {
+        "strategy": "margin",
+        "score": 0.04,
+        "rank": 0,
+        "class_ids": [gambling.pk, skill.pk],
+        "probas": [0.46, 0.42],
+    }
+    item.model_version = version
+    item.priority = 1000
+    item.similar_cases = [
+        {
+            "case_id": c.pk,
+            "label_id": c.given_label_id,
+            "similarity": round(0.93 - 0.04 * i, 2),
+            "from_analyst": True,
+        }
+        for i, c in enumerate(labelled)
+    ]
+    item.save()
+    Prediction.objects.create(
+        case=item.case,
+        model_version=version,
+        predicted_label=gambling,
+        confidence=0.46,
+        top_k=[[gambling.pk, 0.46], [skill.pk, 0.42], [retail.pk, 0.05]],
+    )
+    return item
+
+
+def test_blind_mode_leaves_hidden_things_out_of_the_dom(live_server, guarded_page) -> None:
+    """Blind mode: suggestion, probabilities, alternatives, given label, class names in the reason
+    and similar cases' labels are not in the DOM at all."""
+    page = guarded_page
+    project = small_project(blind_mode=True)
+    item = _champion_card(project)
+    analyst = member(project)
+    log_in(page, live_server.url, analyst.username)
+    page.goto(f"{live_server.url}/projects/{project.slug}/queue/")
+    assert page.inner_text(".case-id") == item.case.external_id
+    for selector in (
+        "#suggestion",
+        "#alternatives",
+        "#given-label",
+        "[data-accept]",
+        ".similar-label",
+        ".proba",
+        "#noise-flag",
+    ):
+        assert page.query_selector(selector) is None, selector
+    assert page.inner_text("#reason") == "The model is torn between two classes."
+    assert page.locator(".similar-list li").count() == 5
+    card_html = page.inner_html("#queue-card article")
+    assert "0.46" not in card_html and "Gambling" not in card_html
+    press_and_wait(page, "1")
+    assert Annotation.objects.get(annotator=analyst).shown["blind"] is True
+
+
+HOSTILE = (
+    '<script>alert("text")</script><img src=x onerror="alert(1)">'
+    '<a href="javascript:alert(2)">click</a><svg onload=alert(3)></svg>\u202eexe.gnp '
+)
+
+
+def test_hostile_text_renders_inert(live_server, guarded_page, guard) -> None:
+    """Script tags, handlers, javascript: links, RTL overrides and 100,000 characters stay text."""
+    page = guarded_page
+    project = ProjectFactory(evaluation_fraction=0.0)
+    LabelClass.objects.create(
+        project=project,
+        name="ok",
+        shortcut_key="1",
+        display_name=HOSTILE,
+        guideline=HOSTILE,
+        description=HOSTILE,
+        examples=[HOSTILE],
+    )
+    LabelClass.objects.create(project=project, name="bad", shortcut_key="2", tier=Tier.PROHIBITED)
+    for i in range(3):
+        case = CaseFactory(
+            project=project,
+            text=HOSTILE + "y" * 100_000,
+            metadata={"business_name": HOSTILE, HOSTILE: HOSTILE + "z" * 100_000, "n": i},
+        )
+        QueueItemFactory(case=case)
+    analyst = member(project)
+    reviewer = member(project, role=ProjectRole.REVIEWER)
+    log_in(page, live_server.url, analyst.username)
+    page.goto(f"{live_server.url}/projects/{project.slug}/queue/")
+    assert "<script>" in page.inner_text("#case-title")  # shown as text
+    page.keyboard.press("g")
+    page.keyboard.press("c")
+    page.keyboard.type(HOSTILE)
+    page.keyboard.press("Escape")
+    press_and_wait(page, "1")
+    overflow = page.evaluate("document.scrollingElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0
+    # The reviewer reads the hostile comment on the case page.
+    case = Annotation.objects.get(annotator=analyst).case
+    page.context.clear_cookies()
+    log_in(page, live_server.url, reviewer.username)
+    page.goto(f"{live_server.url}/projects/{project.slug}/cases/{case.external_id}/")
+    assert page.locator(".history .comment").first.inner_text().startswith("<script>")
+    page.fill("#review-comment", HOSTILE)
+    page.click(".answer .label-btn >> nth=1")
+    page.wait_for_selector(".messages")
+    assert Annotation.objects.filter(annotator=reviewer, source="review").count() == 1
+    page.goto(f"{live_server.url}/projects/{project.slug}/cases/?q=script")
+    page.wait_for_selector("#search-results")
+    assert page.evaluate("document.querySelectorAll('script:not([src])').length") == 0
+    guard.check(page)
+
+
+def test_screenshot_and_narrow_layout(live_server, guarded_page) -> None:
+    """The README's screenshot at 1280x800 with a suggestion and a reason; readable at 800 px."""
+    page = guarded_page
+    project = small_project(slug="merchant-risk", name="Merchant risk")
+    _champion_card(project)
+    analyst = member(project, name="dana")
+    log_in(page, live_server.url, analyst.username)
+    page.goto(f"{live_server.url}/projects/{project.slug}/queue/")
+    assert "torn between Gambling (0.46) and Skill games (0.42)" in page.inner_text("#reason")
+    assert page.is_visible("#suggestion") and page.locator(".similar-label").count() == 5
+    page.keyboard.press("g")
+    page.mouse.move(0, 0)
+    DOCS.mkdir(exist_ok=True)
+    page.screenshot(path=str(DOCS / "queue.png"))
+    page.set_viewport_size({"width": 800, "height": 800})
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 800
+    assert page.is_visible(".label-buttons button >> nth=0")

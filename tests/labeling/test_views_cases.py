@@ -1,0 +1,122 @@
+"""Case search (id, words, metadata key=value), the case's history, and review labels."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.urls import reverse
+
+from labeling.models import Annotation, LabelClass, ProjectRole
+from labeling.services.annotations import annotation_edit, annotation_submit
+from tests.factories import AnalystFactory, CaseFactory, ProjectFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(client):
+    project = ProjectFactory()
+    label = LabelClass.objects.create(project=project, name="ok", shortcut_key="1")
+    other = LabelClass.objects.create(project=project, name="bad", shortcut_key="2")
+    case = CaseFactory(
+        project=project,
+        external_id="M-77",
+        text="Online casino with poker tables",
+        metadata={"country": "MT", "mcc": 7995},
+    )
+    CaseFactory(
+        project=project, external_id="M-78", text="Ceramic mugs", metadata={"country": "DE"}
+    )
+    reviewer = AnalystFactory()
+    project.memberships.create(user=reviewer, role=ProjectRole.REVIEWER)
+    client.force_login(reviewer)
+    return {"project": project, "case": case, "label": label, "other": other, "reviewer": reviewer}
+
+
+def search(client, project, q, **extra):
+    return client.get(reverse("labeling:case_search", args=[project.slug]), {"q": q}, **extra)
+
+
+def test_search_by_id_redirects_to_the_case(client, world) -> None:
+    response = search(client, world["project"], "M-77")
+    assert response.status_code == 302 and response["Location"].endswith("/cases/M-77/")
+
+
+@pytest.mark.parametrize(
+    ("q", "found"),
+    [
+        ("casino", ["M-77"]),
+        ("country=MT", ["M-77"]),
+        ("mcc=7995", ["M-77"]),
+        ("country=XX", []),
+        ("a__b=1", []),
+    ],
+)
+def test_search_by_text_and_metadata(client, world, q, found) -> None:
+    html = search(client, world["project"], q).content.decode()
+    for ext in ("M-77", "M-78"):
+        assert (f">{ext}</a>" in html) == (ext in found)
+
+
+def test_htmx_search_gets_the_results_partial(client, world) -> None:
+    html = search(client, world["project"], "mugs", HTTP_HX_REQUEST="true").content.decode()
+    assert "<html" not in html and "M-78" in html
+
+
+def test_history_shows_superseded_annotations_and_what_was_shown(client, world) -> None:
+    case, analyst = world["case"], AnalystFactory(username="ann")
+    world["project"].memberships.create(user=analyst, role=ProjectRole.ANALYST)
+    first = annotation_submit(
+        item_or_case=case,
+        analyst=analyst,
+        submission_id=uuid.uuid4(),
+        label=world["label"],
+        shown={
+            "suggestion_id": world["other"].pk,
+            "suggestion_p": 0.7,
+            "blind": False,
+            "reason": "The model is unsure about this case.",
+        },
+    )
+    annotation_edit(
+        annotation=first,
+        analyst=analyst,
+        submission_id=uuid.uuid4(),
+        label=world["other"],
+        comment="<b>changed</b>",
+    )
+    html = client.get(
+        reverse("labeling:case_detail", args=[world["project"].slug, "M-77"])
+    ).content.decode()
+    assert "superseded" in html and "The model is unsure about this case." in html
+    assert "&lt;b&gt;changed&lt;/b&gt;" in html and "annotation.edit" in html
+
+
+def test_reviewer_labels_outside_the_queue(client, world) -> None:
+    url = reverse("labeling:case_label", args=[world["project"].slug, f"pk:{world['case'].pk}"])
+    data = {"submission_id": str(uuid.uuid4()), "label": world["other"].pk, "noise_flag": "on"}
+    assert client.post(url, data).status_code == 302
+    assert client.post(url, data).status_code == 302  # replay
+    annotation = Annotation.objects.get()
+    assert annotation.source == "review" and annotation.noise_flag and annotation.queue_item is None
+    assert annotation.shown["page"] == "case"
+
+
+@pytest.mark.postgres
+def test_text_search_uses_the_gin_index(world) -> None:
+    """On PostgreSQL the search expression matches the migration's GIN index."""
+    from django.contrib.postgres.search import SearchQuery, SearchVector
+    from django.db import connection
+
+    from labeling.models import Case
+
+    matched = Case.objects.annotate(search=SearchVector("text", config="english")).filter(
+        search=SearchQuery("casino", config="english", search_type="websearch")
+    )
+    with connection.cursor() as cursor:
+        cursor.execute("SET enable_seqscan = off")
+        plan = matched.explain()
+        cursor.execute("RESET enable_seqscan")
+    assert "case_text_search" in plan
+    assert [c.external_id for c in matched] == ["M-77"]

@@ -1,0 +1,381 @@
+"""The queue page: one case at a time, htmx swaps, signed tickets, blind mode, reasons in words."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from active_learning.models import ModelStatus, ModelVersion, Prediction
+from labeling.models import (
+    Annotation,
+    LabelClass,
+    ProjectRole,
+    QueueItem,
+    QueueStatus,
+    Split,
+    Tier,
+)
+from labeling.selectors_queue import NEUTRAL_REASON, reason_sentence
+from tests.factories import CaseFactory, ProjectFactory, QueueItemFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+@pytest.fixture
+def setup():
+    project = ProjectFactory(evaluation_fraction=0.0)
+    classes = [
+        LabelClass.objects.create(project=project, name="ok", shortcut_key="1", order=0),
+        LabelClass.objects.create(
+            project=project,
+            name="gambling",
+            display_name="Gambling",
+            tier=Tier.PROHIBITED,
+            shortcut_key="2",
+            order=1,
+        ),
+        LabelClass.objects.create(
+            project=project,
+            name="skill",
+            display_name="Skill games",
+            tier=Tier.RESTRICTED,
+            shortcut_key="3",
+            order=2,
+        ),
+    ]
+    analyst = UserFactory()
+    project.memberships.create(user=analyst, role=ProjectRole.ANALYST)
+    for i in range(5):
+        case = CaseFactory(
+            project=project,
+            given_label=classes[0],
+            metadata={"business_name": f"Shop {i}", "mcc": 5999},
+        )
+        QueueItemFactory(case=case, priority=10 - i)
+    return project, classes, analyst
+
+
+def url(name, project, *args):
+    return reverse(f"labeling:{name}", args=[project.slug, *args])
+
+
+def ticket_of(html: str) -> str:
+    return re.search(r'name="ticket" value="([^"]+)"', html).group(1)
+
+
+def test_page_shows_one_case_with_keys(client, setup) -> None:
+    """The full page shows the first case, its metadata and one button per class with its key."""
+    project, classes, analyst = setup
+    client.force_login(analyst)
+    html = client.get(url("queue", project)).content.decode()
+    assert "<html" in html and "Shop 0" in html and '<dt dir="auto">mcc</dt>' in html
+    for c in classes:
+        assert f'data-key="{c.shortcut_key}"' in html
+    assert html.count('name="ticket"') == 1
+    assert QueueItem.objects.filter(assigned_to=analyst, status=QueueStatus.CLAIMED).count() == 2
+
+
+def test_htmx_gets_the_partial(client, setup) -> None:
+    project, _, analyst = setup
+    client.force_login(analyst)
+    html = client.get(url("queue", project), **HX).content.decode()
+    assert "<html" not in html and 'id="queue-card"' in html
+
+
+def test_submit_records_shown_and_swaps_in_the_next_case(client, setup) -> None:
+    """A submit writes one annotation with what was shown and returns the next case's card."""
+    project, classes, analyst = setup
+    client.force_login(analyst)
+    html = client.get(url("queue", project)).content.decode()
+    ticket = ticket_of(html)
+    data = {
+        "ticket": ticket,
+        "label": classes[1].pk,
+        "comment": "  sure ",
+        "duration_ms": "999999999",
+    }
+    response = client.post(url("queue_submit", project), data, **HX)
+    body = response.content.decode()
+    assert response.status_code == 200 and "<html" not in body and "Shop 1" in body
+    annotation = Annotation.objects.get()
+    assert annotation.label == classes[1] and annotation.comment == "sure"
+    assert (
+        annotation.shown["given_label_id"] == classes[0].pk and annotation.shown["blind"] is False
+    )
+    assert annotation.duration_ms is not None and annotation.duration_ms < 60_000  # clamped
+    # A double submit of the same card is a replay: still one annotation.
+    client.post(url("queue_submit", project), data, **HX)
+    assert Annotation.objects.count() == 1
+
+
+def test_without_js_a_submit_redirects_to_the_queue(client, setup) -> None:
+    project, classes, analyst = setup
+    client.force_login(analyst)
+    ticket = ticket_of(client.get(url("queue", project)).content.decode())
+    response = client.post(url("queue_submit", project), {"ticket": ticket, "label": classes[0].pk})
+    assert response.status_code == 302 and response["Location"] == url("queue", project)
+    assert Annotation.objects.count() == 1
+
+
+def test_forged_or_foreign_tickets_write_nothing(client, setup) -> None:
+    """A tampered ticket, or another analyst's, is refused with a message, never a 500."""
+    project, classes, analyst = setup
+    client.force_login(analyst)
+    ticket = ticket_of(client.get(url("queue", project)).content.decode())
+    forged = ticket[:-3] + ("AAA" if not ticket.endswith("AAA") else "BBB")
+    body = client.post(
+        url("queue_submit", project), {"ticket": forged, "label": classes[0].pk}, **HX
+    )
+    assert "shown in another session" in body.content.decode()
+    other = UserFactory()
+    project.memberships.create(user=other, role=ProjectRole.ANALYST)
+    client.force_login(other)
+    response = client.post(
+        url("queue_submit", project), {"ticket": ticket, "label": classes[0].pk}, **HX
+    )
+    assert response.status_code == 200 and not Annotation.objects.exists()
+
+
+def test_label_of_another_project_is_an_error_message(client, setup) -> None:
+    project, _, analyst = setup
+    foreign = LabelClass.objects.create(project=ProjectFactory(), name="x", shortcut_key="1")
+    client.force_login(analyst)
+    ticket = ticket_of(client.get(url("queue", project)).content.decode())
+    response = client.post(
+        url("queue_submit", project), {"ticket": ticket, "label": foreign.pk}, **HX
+    )
+    assert (
+        response.status_code == 200
+        and "is not a class of this project" in response.content.decode()
+    )
+    assert not Annotation.objects.exists()
+
+
+def test_flags_only_skip_and_undo(client, setup) -> None:
+    """Flags without a label, a skip and an undo, each answered with the next card."""
+    project, _, analyst = setup
+    client.force_login(analyst)
+    ticket = ticket_of(client.get(url("queue", project)).content.decode())
+    html = client.post(
+        url("queue_submit", project), {"ticket": ticket, "label": "", "noise_flag": "on"}, **HX
+    ).content.decode()
+    first = Annotation.objects.get()
+    assert first.label is None and first.noise_flag
+    html = client.post(
+        url("queue_skip", project), {"ticket": ticket_of(html)}, **HX
+    ).content.decode()
+    assert Annotation.objects.filter(skipped=True).count() == 1
+    action = re.search(r'name="action_id" value="(\d+)"', html).group(1)
+    html = client.post(url("queue_undo", project), {"action_id": action}, **HX).content.decode()
+    assert Annotation.objects.filter(skipped=True, superseded_at__isnull=False).count() == 1
+    assert "Shop 1" in html  # the skipped case is back in front
+
+
+def test_nothing_given_is_explained(client, setup) -> None:
+    project, _, analyst = setup
+    client.force_login(analyst)
+    ticket = ticket_of(client.get(url("queue", project)).content.decode())
+    html = client.post(
+        url("queue_submit", project), {"ticket": ticket, "label": ""}, **HX
+    ).content.decode()
+    assert "Choose a label" in html and not Annotation.objects.exists()
+
+
+def test_ping_renews_the_leases(client, setup) -> None:
+    project, _, analyst = setup
+    client.force_login(analyst)
+    client.get(url("queue", project))
+    QueueItem.objects.filter(assigned_to=analyst).update(lease_expires_at=timezone.now())
+    response = client.post(url("queue_ping", project))
+    assert response.status_code == 204 and response["X-Renewed"] == "2"
+    soon = timezone.now() + timedelta(seconds=60)
+    assert all(i.lease_expires_at > soon for i in QueueItem.objects.filter(assigned_to=analyst))
+
+
+def test_empty_queue_polls_calmly(client) -> None:
+    project = ProjectFactory()
+    analyst = UserFactory()
+    project.memberships.create(user=analyst, role=ProjectRole.ANALYST)
+    client.force_login(analyst)
+    html = client.get(url("queue", project)).content.decode()
+    assert "Nothing to label right now" in html and 'hx-trigger="every 10s"' in html
+
+
+def _champion(project, classes):
+    return ModelVersion.objects.create(
+        project=project, number=1, status=ModelStatus.CHAMPION, metrics={"macro_f1": 0.81}
+    )
+
+
+def test_suggestion_alternatives_and_reason(client, setup) -> None:
+    """The card shows the suggestion with its probability, alternatives and the reason in words."""
+    project, classes, analyst = setup
+    version = _champion(project, classes)
+    item = QueueItem.objects.order_by("-priority").first()
+    item.reason = {
+        "strategy": "margin",
+        "score": 0.04,
+        "rank": 0,
+        "class_ids": [classes[1].pk, classes[2].pk],
+        "probas": [0.46, 0.42],
+    }
+    item.model_version = version
+    item.similar_cases = [
+        {
+            "case_id": QueueItem.objects.last().case_id,
+            "label_id": classes[2].pk,
+            "similarity": 0.91,
+            "from_analyst": True,
+        }
+    ]
+    item.save()
+    Prediction.objects.create(
+        case=item.case,
+        model_version=version,
+        predicted_label=classes[1],
+        confidence=0.46,
+        top_k=[[classes[1].pk, 0.46], [classes[2].pk, 0.42], [classes[0].pk, 0.12]],
+    )
+    client.force_login(analyst)
+    html = client.get(url("queue", project)).content.decode()
+    assert "The model is torn between Gambling (0.46) and Skill games (0.42)." in html
+    assert 'id="suggestion"' in html and "0.46" in html and 'id="alternatives"' in html
+    assert "data-accept" in html and "0.91" in html and "similar-label" in html
+
+
+def test_reason_sentences() -> None:
+    a = LabelClass(pk=1, name="gambling", display_name="Gambling")
+    b = LabelClass(pk=2, name="skill", display_name="Skill games")
+    classes = {1: a, 2: b}
+    torn = {"strategy": "entropy", "class_ids": [1, 2], "probas": [0.46, 0.42]}
+    assert reason_sentence(torn, classes, blind=False) == (
+        "The model is torn between Gambling (0.46) and Skill games (0.42)."
+    )
+    assert reason_sentence(torn, classes, blind=True) == "The model is torn between two classes."
+    medoid = {"strategy": "kmeans_medoid", "cluster_size": 84}
+    assert reason_sentence(medoid, classes, blind=False) == (
+        "A typical example of a cluster of 84 similar merchants."
+    )
+    zero = {"strategy": "zero_shot", "class_ids": [1], "probas": [0.3]}
+    assert reason_sentence(zero, classes, blind=False) == "Closest to the description of Gambling."
+    assert "Gambling" not in reason_sentence(zero, classes, blind=True)
+    for neutral in ({}, {"strategy": "random"}, {"strategy": "evaluation"}):
+        assert reason_sentence(neutral, classes, blind=False) == NEUTRAL_REASON
+
+
+def _skeleton(html: str) -> list[str]:
+    """The card's markup with text, values and ids blanked: what could tell two items apart."""
+    card = html[html.index('id="queue-card"') :]
+    card = re.sub(r'<form class="undo".*?</form>', "", card, flags=re.S)  # differs by history
+    tags = re.findall(r"<[a-zA-Z][^>]*>", card)
+    return [re.sub(r'="[^"]*"', '=""', t) for t in tags]
+
+
+def test_evaluation_items_look_like_random_ones(client, setup) -> None:
+    """An evaluation item and a random pool item render with identical markup."""
+    project, classes, analyst = setup
+    version = _champion(project, classes)
+    QueueItem.objects.all().delete()
+    cases = []
+    for split, reason in (
+        (Split.EVAL, {"strategy": "evaluation"}),
+        (Split.POOL, {"strategy": "random", "score": 0.1}),
+    ):
+        case = CaseFactory(
+            project=project,
+            split=split,
+            given_label=classes[0],
+            metadata={"business_name": "X", "mcc": 1},
+        )
+        QueueItemFactory(case=case, is_evaluation=split == Split.EVAL, reason=reason, priority=1)
+        Prediction.objects.create(
+            case=case,
+            model_version=version,
+            predicted_label=classes[1],
+            confidence=0.5,
+            top_k=[[classes[1].pk, 0.5], [classes[2].pk, 0.3]],
+        )
+        cases.append(case)
+    client.force_login(analyst)
+    first = client.get(url("queue", project), **HX).content.decode()
+    data = {"ticket": ticket_of(first), "label": classes[0].pk}
+    second = client.post(url("queue_submit", project), data, **HX).content.decode()
+    assert NEUTRAL_REASON in first and NEUTRAL_REASON in second
+    assert _skeleton(first) == _skeleton(second)
+
+
+def test_blind_mode_leaves_model_facts_out_of_the_page(client, setup) -> None:
+    """Blind mode: no suggestion, probabilities, given label, class names in reasons, or similar labels."""
+    project, classes, analyst = setup
+    project.blind_mode = True
+    project.save()
+    version = _champion(project, classes)
+    item = QueueItem.objects.order_by("-priority").first()
+    item.reason = {
+        "strategy": "margin",
+        "class_ids": [classes[1].pk, classes[2].pk],
+        "probas": [0.46, 0.42],
+    }
+    item.model_version = version
+    item.similar_cases = [
+        {"case_id": QueueItem.objects.last().case_id, "label_id": classes[2].pk, "similarity": 0.9}
+    ]
+    item.save()
+    Prediction.objects.create(
+        case=item.case,
+        model_version=version,
+        predicted_label=classes[1],
+        confidence=0.46,
+        top_k=[[classes[1].pk, 0.46], [classes[2].pk, 0.42]],
+    )
+    client.force_login(analyst)
+    html = client.get(url("queue", project)).content.decode()
+    card = html[html.index('id="queue-card"') : html.index('id="guidelines"')]
+    for absent in (
+        'id="suggestion"',
+        'id="alternatives"',
+        'id="given-label"',
+        "data-accept",
+        "similar-label",
+        "0.46",
+        "noise-flag",
+    ):
+        assert absent not in card
+    assert "The model is torn between two classes." in card
+    client.post(
+        url("queue_submit", project), {"ticket": ticket_of(html), "label": classes[0].pk}, **HX
+    )
+    shown = Annotation.objects.get().shown
+    assert (
+        shown["blind"] is True
+        and shown["suggestion_id"] is None
+        and shown["given_label_id"] is None
+    )
+
+
+HOSTILE = '<script>alert(1)</script><img src=x onerror=alert(2)><a href="javascript:alert(3)">x</a>\u202egnp.exe'
+
+
+def test_hostile_text_is_escaped(client, setup) -> None:
+    project, classes, analyst = setup
+    QueueItem.objects.all().delete()
+    case = CaseFactory(
+        project=project,
+        text=HOSTILE + "x" * 100_000,
+        metadata={HOSTILE: HOSTILE, "business_name": HOSTILE},
+    )
+    QueueItemFactory(case=case)
+    LabelClass.objects.filter(pk=classes[2].pk).update(
+        display_name=HOSTILE, guideline=HOSTILE, examples=[HOSTILE]
+    )
+    client.force_login(analyst)
+    html = client.get(url("queue", project)).content.decode()
+    assert (
+        "<script>alert" not in html and "<img src=x" not in html and 'href="javascript:' not in html
+    )
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
