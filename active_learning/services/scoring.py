@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from active_learning.models import ModelStatus, ModelVersion, Prediction
+from active_learning.selectors import analyst_labels
 from active_learning.services.bulk import copy_binary_rows, pg_timestamp
 from active_learning.services.embeddings import matrix_load
 from active_learning.services.training import load_version
@@ -239,10 +240,23 @@ def predictions_prune(*, project: Project) -> int:
         .order_by("-promoted_at")
         .values_list("pk", flat=True)[:2]
     )
-    # Evaluation cases, the stop set and queue candidates are the rows with top-k: kept.
     older = Prediction.objects.filter(model_version__project=project).exclude(
         model_version_id__in=champions
     )
-    removable = older.filter(top_k__isnull=True)
-    deleted, _ = removable.delete()
+    deleted, _ = older.filter(top_k__isnull=True).delete()
+    # Of the full rows, older versions keep the stop set and the evaluation cases analysts
+    # labelled (what history over versions needs); so each retrain adds ~1% of the cases
+    # plus the labelled evaluation set, not the whole evaluation split.
+    full = list(older.values_list("pk", "case_id"))
+    if full:
+        case_ids = np.array([c for _, c in full], dtype=np.int64)
+        keep = stop_set_mask(project=project, case_ids=case_ids)
+        labelled = np.fromiter(
+            analyst_labels(project=project, split=str(Split.EVAL)), dtype=np.int64
+        )
+        keep |= np.isin(case_ids, labelled)
+        drop = [pk for (pk, _), kept in zip(full, keep, strict=True) if not kept]
+        for start in range(0, len(drop), 5000):
+            Prediction.objects.filter(pk__in=drop[start : start + 5000]).delete()
+        deleted += len(drop)
     return int(deleted)
