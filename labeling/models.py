@@ -91,6 +91,12 @@ class Project(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # Granted through the groups analyst, reviewer and admin (created by a migration).
+        permissions = [
+            ("label_cases", "Can label cases in the queue of projects they are a member of"),
+            ("review_cases", "Can search cases and label them outside queue order"),
+            ("administer_project", "Can import, retrain, promote and change project settings"),
+        ]
         constraints = [
             choices_check("strategy", Strategy, "project_strategy_valid"),
             unit_interval_check("overlap_fraction", "project_overlap_fraction_unit"),

@@ -1,8 +1,11 @@
 """Who may do what in a project: roles ranked analyst < reviewer < admin, checked on every view.
 
-The per-project role is `ProjectMembership.role`; staff and superusers count as admins of every
-project. A user who is not a member gets 404 (a project's existence and its case ids never leak),
-a member whose role is too low gets 403.
+Roles are groups with permissions (`analyst`, `reviewer`, `admin`, created by a migration with
+the Project permissions label_cases, review_cases, administer_project) and, per project,
+`ProjectMembership.role`: a member's role is the higher of the two, so a user in the reviewer
+group reviews in every project they belong to. Staff and superusers count as admins of every
+project. A user who is not a member gets 404 (a project's existence and its case ids never
+leak), a member whose role is too low gets 403.
 """
 
 from __future__ import annotations
@@ -27,7 +30,24 @@ def project_role(*, user: Any, project: Project) -> str | None:
     if user.is_staff or user.is_superuser:
         return ADMIN
     role = project.memberships.filter(user_id=user.pk).values_list("role", flat=True).first()
-    return str(role) if role else None
+    if not role:
+        return None
+    return max(str(role), group_role(user=user), key=lambda r: RANK.get(r, 0))
+
+
+GROUP_PERMISSIONS = (
+    (ADMIN, "labeling.administer_project"),
+    (REVIEWER, "labeling.review_cases"),
+    (ANALYST, "labeling.label_cases"),
+)
+
+
+def group_role(*, user: Any) -> str:
+    """The highest role the user's groups grant in every project they belong to ("" for none)."""
+    for role, permission in GROUP_PERMISSIONS:
+        if user.has_perm(permission):
+            return role
+    return ""
 
 
 def role_allows(role: str | None, needed: str) -> bool:
