@@ -5,10 +5,11 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from active_learning import models
+from workbench.admin_mixins import HistoryAdmin
 
 
 @admin.register(models.Embedding)
-class EmbeddingAdmin(admin.ModelAdmin):
+class EmbeddingAdmin(HistoryAdmin):
     list_display = ("content_hash", "model_name", "dim", "created_at")
     list_filter = ("model_name",)
     search_fields = ("content_hash",)
@@ -30,9 +31,15 @@ class ModelVersionAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "project", "estimator")
     search_fields = ("project__name", "decision_reason")
-    readonly_fields = ("snapshot_hash", "created_at", "trained_at", "promoted_at")
-
+    # Versions change only through training and the promote action (which audits).
+    readonly_fields = [f.name for f in models.ModelVersion._meta.fields]
     actions = ("promote",)
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
 
     @admin.action(description="Make champion (promote, or roll back to this version)")
     def promote(self, request, queryset):  # type: ignore[no-untyped-def]
@@ -53,7 +60,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Prediction)
-class PredictionAdmin(admin.ModelAdmin):
+class PredictionAdmin(HistoryAdmin):
     list_display = (
         "case",
         "model_version",
@@ -93,7 +100,7 @@ class LeaseAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.LabelIssue)
-class LabelIssueAdmin(admin.ModelAdmin):
+class LabelIssueAdmin(HistoryAdmin):
     list_display = (
         "case",
         "given_label",

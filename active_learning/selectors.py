@@ -121,6 +121,14 @@ def _subset(
     )
 
 
+def excluded_case_ids(*, project: Project) -> np.ndarray:
+    """Cases whose resolution is marked `excluded`: kept out of training and detection whole."""
+    ids = ResolvedLabel.objects.filter(case__project=project, excluded=True).values_list(
+        "case_id", flat=True
+    )
+    return np.fromiter(ids, dtype=np.int64)
+
+
 def detection_set(*, project: Project) -> LabelSet:
     """Pool cases with a label to check: the analysts' label overrides the given one."""
     analysts = analyst_labels(project=project, split=Split.POOL)
@@ -128,7 +136,8 @@ def detection_set(*, project: Project) -> LabelSet:
     from_analyst, analyst_label = _lookup(ids, analysts)
     labels = np.where(from_analyst, analyst_label, given)
     weights = np.ones(ids.shape[0], dtype=np.float64)
-    return _subset(ids, hashes, labels >= 0, labels, weights, from_analyst)
+    keep = (labels >= 0) & ~np.isin(ids, excluded_case_ids(project=project))
+    return _subset(ids, hashes, keep, labels, weights, from_analyst)
 
 
 def doubtful_case_ids(*, project: Project) -> set[int]:
@@ -147,10 +156,12 @@ def training_set(*, project: Project) -> LabelSet:
     ids, hashes, given = _cases(project, Split.POOL)
     from_analyst, analyst_label = _lookup(ids, analysts)
     is_doubtful = np.isin(ids, np.fromiter(doubtful, dtype=np.int64, count=len(doubtful)))
+    is_excluded = np.isin(ids, excluded_case_ids(project=project))
     use_given = ~from_analyst & (weight > 0) & (given >= 0) & ~is_doubtful
     labels = np.where(from_analyst, analyst_label, given)
     weights = np.where(from_analyst, 1.0, weight)
-    return _subset(ids, hashes, from_analyst | use_given, labels, weights, from_analyst)
+    keep = (from_analyst | use_given) & ~is_excluded
+    return _subset(ids, hashes, keep, labels, weights, from_analyst)
 
 
 def evaluation_set(*, project: Project) -> LabelSet:

@@ -17,11 +17,13 @@ def pipeline_tick() -> dict[str, Any]:
 
 @shared_task(name="active_learning.retrain_all", ignore_result=True)
 def retrain_all() -> list[int]:
-    """The scheduled full retrain (RETRAIN_CRON): one job per project that has cases."""
+    """The scheduled full retrain (RETRAIN_CRON): one job per project."""
     from active_learning.services.retrain import retrain_start
     from labeling.models import Project
 
-    jobs = [retrain_start(project=p, reason="scheduled") for p in Project.objects.all()]
+    jobs = [
+        retrain_start(project=p, reason="scheduled", automatic=True) for p in Project.objects.all()
+    ]
     return [j.pk for j in jobs if j is not None]
 
 

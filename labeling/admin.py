@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 
 from labeling import models
 from labeling.services.audit import audit_record
+from workbench.admin_mixins import HistoryAdmin
 
 
 class LabelClassInline(admin.TabularInline):
@@ -73,7 +74,7 @@ class LabelClassAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Case)
-class CaseAdmin(admin.ModelAdmin):
+class CaseAdmin(HistoryAdmin):
     list_display = ("external_id", "project", "split", "given_label", "imported_at")
     list_filter = ("split", "project")
     search_fields = ("external_id", "text")
@@ -84,7 +85,7 @@ class CaseAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.SyntheticTruth)
-class SyntheticTruthAdmin(admin.ModelAdmin):
+class SyntheticTruthAdmin(HistoryAdmin):
     list_display = ("case", "true_label", "noise_kind")
     list_filter = ("noise_kind", "true_label__project")
     search_fields = ("case__external_id",)
@@ -93,7 +94,7 @@ class SyntheticTruthAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.QueueItem)
-class QueueItemAdmin(admin.ModelAdmin):
+class QueueItemAdmin(HistoryAdmin):
     list_display = ("id", "case", "slot", "status", "is_evaluation", "priority", "assigned_to")
     list_filter = ("status", "is_evaluation", "project")
     search_fields = ("case__external_id", "assigned_to__username")
@@ -103,7 +104,7 @@ class QueueItemAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.Annotation)
-class AnnotationAdmin(admin.ModelAdmin):
+class AnnotationAdmin(HistoryAdmin):
     list_display = (
         "id",
         "case",
@@ -123,7 +124,7 @@ class AnnotationAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.ResolvedLabel)
-class ResolvedLabelAdmin(admin.ModelAdmin):
+class ResolvedLabelAdmin(HistoryAdmin):
     list_display = ("case", "label", "source", "confidence", "doubtful", "excluded")
     list_filter = ("source", "doubtful", "excluded", "case__project")
     search_fields = ("case__external_id",)
@@ -132,21 +133,15 @@ class ResolvedLabelAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(HistoryAdmin):
     list_display = ("created_at", "actor", "action", "object_type", "object_id", "project")
     list_filter = ("action", "object_type", "project")
     search_fields = ("object_id", "action", "actor__username")
     readonly_fields = [f.name for f in models.AuditEvent._meta.fields]
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
-        return False
-
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False
-
 
 @admin.register(models.QueueCursor)
-class QueueCursorAdmin(admin.ModelAdmin):
+class QueueCursorAdmin(HistoryAdmin):
     list_display = ("analyst", "project", "claims")
     list_filter = ("project",)
     search_fields = ("analyst__username",)
@@ -155,7 +150,7 @@ class QueueCursorAdmin(admin.ModelAdmin):
 
 
 @admin.register(models.QueueAction)
-class QueueActionAdmin(admin.ModelAdmin):
+class QueueActionAdmin(HistoryAdmin):
     list_display = ("id", "analyst", "project", "kind", "annotation", "created_at", "undone_at")
     list_filter = ("kind", "project")
     search_fields = ("analyst__username",)

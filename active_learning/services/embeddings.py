@@ -169,7 +169,8 @@ def _matrix_sync_locked(model_name: str, folder: Path) -> dict[str, int]:
     last = Embedding.objects.filter(model_name=model_name).aggregate(m=Max("id"))["m"] or 0
     if last < manifest["max_id"]:  # the database was reset or restored: start again
         manifest = {"rows": 0, "dim": 0, "max_id": 0}
-    if last == manifest["max_id"]:
+    late = _late_rows(model_name, hashes_path, manifest)
+    if last == manifest["max_id"] and not late:
         return manifest
     new = Embedding.objects.filter(model_name=model_name, id__gt=manifest["max_id"]).order_by("id")
     with (
@@ -181,6 +182,11 @@ def _matrix_sync_locked(model_name: str, folder: Path) -> dict[str, int]:
         vec_out.truncate()
         hash_out.seek(manifest["rows"] * 65)
         hash_out.truncate()
+        if late:
+            rows = list(Embedding.objects.filter(pk__in=late).values_list("content_hash", "vector"))
+            vec_out.write(b"".join(bytes(row[1]) for row in rows))
+            hash_out.write("".join(f"{row[0]}\n" for row in rows))
+            manifest["rows"] += len(rows)
         for start in range(manifest["max_id"], last, 50_000):
             chunk = list(
                 new.filter(id__gt=start, id__lte=start + 50_000).values_list(
@@ -199,6 +205,26 @@ def _matrix_sync_locked(model_name: str, folder: Path) -> dict[str, int]:
     manifest["max_id"] = last
     _write_json_atomic(folder / "manifest.json", manifest)
     return manifest
+
+
+LATE_WINDOW = 5000
+
+
+def _late_rows(model_name: str, hashes_path: Path, manifest: dict[str, int]) -> list[int]:
+    """Ids at or below the manifest's max_id that the file lacks.
+
+    PostgreSQL hands out ids at insert and rows appear at commit, so a slower transaction of
+    another worker can commit a lower id after a sync has moved past it: look back a little.
+    """
+    if manifest["rows"] == 0 or manifest["max_id"] == 0:
+        return []
+    recent = Embedding.objects.filter(
+        model_name=model_name,
+        id__gt=max(0, manifest["max_id"] - LATE_WINDOW),
+        id__lte=manifest["max_id"],
+    ).values_list("id", "content_hash")
+    index = _hash_index(hashes_path, manifest["rows"])
+    return [pk for pk, digest in recent if digest not in index]
 
 
 def _consistent(folder: Path, manifest: dict[str, int]) -> bool:

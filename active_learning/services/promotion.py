@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from active_learning.models import ModelStatus, ModelVersion
-from active_learning.selectors import champion_of, project_classes
+from active_learning.selectors import champion_of, evaluation_set, project_classes
 from active_learning.services.training import evaluate_model, load_version
 from labeling.services.audit import audit_record
 
@@ -114,24 +114,39 @@ def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+REASON_CHAMPION_UNUSABLE = "promoted: champion v{champion} cannot be scored ({error})"
+
+
 def promotion_decide(*, challenger: ModelVersion) -> dict[str, Any]:
-    """Re-score the champion on today's evaluation labels, decide, record, and promote."""
+    """Score challenger and champion on one snapshot of today's evaluation labels, decide,
+    record, and promote."""
     project = challenger.project
     champion = champion_of(project=project)
-    champion_metrics = None
-    if champion is not None:
-        classes = project_classes(project=project)
-        champion_metrics = evaluate_model(
-            model=load_version(champion), project=project, classes=classes
-        )
-    decision = decide(
-        challenger=challenger.metrics,
-        champion=champion_metrics,
-        champion_number=champion.number if champion else None,
+    classes = project_classes(project=project)
+    labels = evaluation_set(project=project)
+    challenger_metrics = evaluate_model(
+        model=load_version(challenger), project=project, classes=classes, labels=labels
     )
+    champion_metrics = None
+    decision: dict[str, Any] | None = None
+    if champion is not None:
+        try:
+            champion_metrics = evaluate_model(
+                model=load_version(champion), project=project, classes=classes, labels=labels
+            )
+        except Exception as exc:  # a missing or untrusted file, a model from another era
+            reason = REASON_CHAMPION_UNUSABLE.format(champion=champion.number, error=exc)
+            decision = {"promote": True, "reason": reason[:1000], "metric": "champion_unusable"}
+    if decision is None:
+        decision = decide(
+            challenger=challenger_metrics,
+            champion=champion_metrics,
+            champion_number=champion.number if champion else None,
+        )
+    challenger.metrics = challenger_metrics
     challenger.decision = decision
     challenger.decision_reason = decision["reason"]
-    challenger.save(update_fields=["decision", "decision_reason"])
+    challenger.save(update_fields=["metrics", "decision", "decision_reason"])
     if decision["promote"]:
         model_version_promote(version=challenger, actor=None, reason=decision["reason"])
     return decision

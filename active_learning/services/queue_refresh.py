@@ -108,7 +108,8 @@ def _select_committee(project: Project, proba: np.ndarray, X: Any, n: int) -> Se
     matrix = matrix_load()
     X_train = np.asarray(matrix.vectors[matrix.rows_for(labels.hashes)])
     classes = [c.pk for c in project_classes(project=project)]
-    y = np.searchsorted(np.array(classes), labels.labels)
+    column = {class_id: i for i, class_id in enumerate(classes)}  # classes are not sorted by id
+    y = np.array([column[int(label)] for label in labels.labels], dtype=np.int64)
     members = fit_bagged_committee(X_train, y, n_members=5, random_state=0)
     member_proba = committee_member_proba(members, X[pre.indices], n_classes=len(classes))
     picked = select_committee(member_proba, n, random_state=0)
@@ -118,41 +119,44 @@ def _select_committee(project: Project, proba: np.ndarray, X: Any, n: int) -> Se
 def similar_labelled(
     *, project: Project, X_query: np.ndarray, exclude_case_ids: np.ndarray
 ) -> list[list[dict[str, Any]]]:
-    """For each query row, the SIMILAR most similar labelled pool cases (cosine, chunked)."""
+    """For each query row, the SIMILAR most similar labelled pool cases (cosine, chunked).
+
+    `exclude_case_ids[i]` is query row i's own case: it is never its own neighbour.
+    """
     labels = training_set(project=project)
     if len(labels) == 0 or X_query.shape[0] == 0:
         return [[] for _ in range(X_query.shape[0])]
     matrix = matrix_load()
     rows = matrix.rows_for(labels.hashes)
-    best_sim = np.full((X_query.shape[0], SIMILAR), -np.inf, dtype=np.float32)
-    best_idx = np.full((X_query.shape[0], SIMILAR), -1, dtype=np.int64)
+    k = SIMILAR + 1  # one spare, for the query's own case
+    best_sim = np.full((X_query.shape[0], k), -np.inf, dtype=np.float32)
+    best_idx = np.full((X_query.shape[0], k), -1, dtype=np.int64)
     for start in range(0, len(rows), SIM_CHUNK):
         block = np.asarray(matrix.vectors[rows[start : start + SIM_CHUNK]])
         sims = X_query @ block.T
-        if sims.shape[1] > SIMILAR:  # this block's best few, in linear time, then merge
-            idx = np.argpartition(-sims, SIMILAR - 1, axis=1)[:, :SIMILAR]
+        if sims.shape[1] > k:  # this block's best few, in linear time, then merge
+            idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
             sims = np.take_along_axis(sims, idx, axis=1)
         else:
             idx = np.broadcast_to(np.arange(sims.shape[1]), sims.shape)
         all_sims = np.concatenate([best_sim, sims], axis=1)
         all_idx = np.concatenate([best_idx, idx + start], axis=1)
-        keep = np.argsort(-all_sims, axis=1, kind="stable")[:, :SIMILAR]
+        keep = np.argsort(-all_sims, axis=1, kind="stable")[:, :k]
         best_sim = np.take_along_axis(all_sims, keep, axis=1)
         best_idx = np.take_along_axis(all_idx, keep, axis=1)
     out = []
-    for sims, idx in zip(best_sim, best_idx, strict=True):
-        out.append(
-            [
-                {
-                    "case_id": int(labels.case_ids[i]),
-                    "label_id": int(labels.labels[i]),
-                    "similarity": round(float(s), 4),
-                    "from_analyst": bool(labels.from_analyst[i]),
-                }
-                for s, i in zip(sims, idx, strict=True)
-                if i >= 0
-            ]
-        )
+    for own, sims, idx in zip(exclude_case_ids.tolist(), best_sim, best_idx, strict=True):
+        hits = [
+            {
+                "case_id": int(labels.case_ids[i]),
+                "label_id": int(labels.labels[i]),
+                "similarity": round(float(s), 4),
+                "from_analyst": bool(labels.from_analyst[i]),
+            }
+            for s, i in zip(sims, idx, strict=True)
+            if i >= 0 and int(labels.case_ids[i]) != own
+        ]
+        out.append(hits[:SIMILAR])
     return out
 
 
@@ -250,7 +254,55 @@ def _cold_start(*, project: Project, busy: set[int], cancelled: int) -> dict[str
     return {"created": len(created), "cancelled": cancelled, "strategy": "cold_start"}
 
 
-def eval_items_top_up(*, project: Project) -> int:
+def _model_facts(
+    *, project: Project, scores: Scores, case_ids: list[int]
+) -> dict[int, tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """For evaluation cases: the same kind of reason and similar cases pool items carry.
+
+    Evaluation items are drawn at random, never by a model; their card must still look like
+    every other card (DESIGN), so it states the same model facts about the case.
+    """
+    position = {int(c): i for i, c in enumerate(scores.case_ids.tolist())}
+    present = [c for c in case_ids if c in position]
+    if not present:
+        return {}
+    at = np.array([position[c] for c in present], dtype=np.int64)
+    matrix = matrix_load()
+    X = np.asarray(matrix.vectors[scores.rows[at]])
+    similar = similar_labelled(
+        project=project, X_query=X, exclude_case_ids=np.array(present, dtype=np.int64)
+    )
+    uncertainty = scores.uncertainty()
+    facts = {}
+    for n, (case_id, i) in enumerate(zip(present, at.tolist(), strict=True)):
+        top = np.argsort(-scores.proba[i])[:2]
+        reason = {
+            "strategy": str(project.strategy),
+            "score": float(uncertainty[i]),
+            "class_ids": [scores.class_ids[int(j)] for j in top],
+            "probas": [round(float(scores.proba[i, j]), 4) for j in top],
+        }
+        facts[case_id] = (reason, similar[n])
+    return facts
+
+
+def eval_items_refresh_facts(*, project: Project, scores: Scores) -> int:
+    """Give open evaluation items the current champion's facts (their order never changes)."""
+    items = list(
+        QueueItem.objects.filter(project=project, status=QueueStatus.OPEN, is_evaluation=True)
+    )
+    facts = _model_facts(project=project, scores=scores, case_ids=[i.case_id for i in items])
+    for item in items:
+        if item.case_id in facts:
+            item.reason, item.similar_cases = facts[item.case_id]
+            item.model_version_id = scores.version.pk
+    QueueItem.objects.bulk_update(
+        items, ["reason", "similar_cases", "model_version"], batch_size=1000
+    )
+    return len(items)
+
+
+def eval_items_top_up(*, project: Project, scores: Scores | None = None) -> int:
     """Keep about a batch of open evaluation items (random eval-split cases, never model-picked)."""
     if project.evaluation_fraction <= 0:
         return 0
@@ -267,5 +319,10 @@ def eval_items_top_up(*, project: Project) -> int:
         .order_by("content_hash")  # a fixed pseudo-random order, cheap on an index
         .values_list("pk", flat=True)[: want - have]
     )
-    entries = [QueueEntry(i, 0.0, {"strategy": "evaluation"}) for i in ids]
+    facts = _model_facts(project=project, scores=scores, case_ids=ids) if scores else {}
+    entries = []
+    for case_id in ids:
+        reason, similar = facts.get(case_id, ({"strategy": "random"}, []))
+        version = scores.version.pk if scores is not None else None
+        entries.append(QueueEntry(case_id, 0.0, reason, version, similar))
     return len(queue_items_create(project=project, entries=entries))

@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 KIND = "retrain"
 LEASE_SECONDS = 6 * 3600  # a dead holder's lease is freed earlier by the reaper, with its job
 RESEND_AFTER_SECONDS = 120
+BACKOFF_FAILURES = 3  # automatic retrains pause after this many failures in a row...
+BACKOFF_MINUTES = 30  # ...within this many minutes
 STEPS = (  # (name, share of the progress bar)
     ("embed", 0.25),
     ("label issues", 0.25),
@@ -53,14 +55,35 @@ def retrain_running(*, project: Project) -> bool:
     return lease_holder(name=lease_name(project.pk)) is not None
 
 
-def retrain_request(*, project: Project, reason: str) -> Job | None:
-    """Create a queued retrain job unless one is queued or running; returns it (or None)."""
+def failing_repeatedly(*, project: Project) -> bool:
+    """The last BACKOFF_FAILURES retrains all failed within BACKOFF_MINUTES: stop retrying."""
+    recent = list(
+        Job.objects.filter(project=project, kind=KIND)
+        .order_by("-created_at")
+        .values_list("status", "created_at")[:BACKOFF_FAILURES]
+    )
+    cutoff = timezone.now() - timedelta(minutes=BACKOFF_MINUTES)
+    return len(recent) == BACKOFF_FAILURES and all(
+        status == JobStatus.FAILED and created > cutoff for status, created in recent
+    )
+
+
+def retrain_request(*, project: Project, reason: str, automatic: bool = False) -> Job | None:
+    """Create a queued retrain job unless one is queued or running; returns it (or None).
+
+    Automatic requests (the label counter, a low queue) also back off while the project's
+    retrains keep failing, so a broken project does not burn a worker every minute; an
+    admin's request always goes through.
+    """
     with transaction.atomic():
         Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").first()
         pending = Job.objects.filter(
             project=project, kind=KIND, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
         ).exists()
         if pending or retrain_running(project=project):
+            return None
+        if automatic and failing_repeatedly(project=project):
+            log.warning("project %s: retrains keep failing; waiting before the next", project.pk)
             return None
         return job_create(kind=KIND, project=project, params={"reason": reason})
 
@@ -78,9 +101,9 @@ def _enqueue(job: Job) -> None:
     transaction.on_commit(send)
 
 
-def retrain_start(*, project: Project, reason: str) -> Job | None:
+def retrain_start(*, project: Project, reason: str, automatic: bool = False) -> Job | None:
     """Request a retrain and send it to a worker after commit (None when one is pending)."""
-    job = retrain_request(project=project, reason=reason)
+    job = retrain_request(project=project, reason=reason, automatic=automatic)
     if job is not None:
         _enqueue(job)
     return job
@@ -94,7 +117,9 @@ def retrain_if_due(*, project_id: int) -> Job | None:
         ).first()
         if project is None:
             return None
-        return retrain_start(project=project, reason="labels since training passed N")
+        return retrain_start(
+            project=project, reason="labels since training passed N", automatic=True
+        )
     except Exception:  # labeling must never fail because a retrain could not start
         log.exception("retrain shortcut failed for project %s", project_id)
         return None
@@ -105,7 +130,9 @@ def retrain_due_check() -> dict[str, Any]:
     reaped = job_reap_stale()
     started = []
     for project in Project.objects.filter(labels_since_training__gte=F("retrain_after_n")):
-        job = retrain_start(project=project, reason="labels since training passed N")
+        job = retrain_start(
+            project=project, reason="labels since training passed N", automatic=True
+        )
         if job is not None:
             started.append(job.pk)
     # A queued job whose message was lost (broker down, or the filesystem broker's worker
@@ -119,7 +146,13 @@ def retrain_due_check() -> dict[str, Any]:
     return {"reaped": reaped, "started": started, "resent": resent}
 
 
+ERR_REAPED = "this retrain was failed by the reaper (no heartbeat); another may run now"
+
+
 def _step_reporter(job: Job, index: int) -> Callable[[float, str], None]:
+    """Progress for step `index`; first checks the job is still ours (not reaped meanwhile)."""
+    if not Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).exists():
+        raise RuntimeError(ERR_REAPED)
     done = sum(share for _, share in STEPS[:index])
     name, share = STEPS[index]
 
@@ -195,7 +228,9 @@ def _chain(*, project: Project, job: Job) -> dict[str, Any]:
 
     report = _step_reporter(job, 5)
     result["queue"] = queue_refresh.refresh_queue(project=project, scores=scores)
-    queue_refresh.eval_items_top_up(project=project)
+    if scores is not None:
+        queue_refresh.eval_items_refresh_facts(project=project, scores=scores)
+    queue_refresh.eval_items_top_up(project=project, scores=scores)
     report(1.0, f"{result['queue']['created']} items queued")
     Project.objects.filter(pk=project.pk).update(
         labels_since_training=Greatest(F("labels_since_training") - counted, Value(0))

@@ -82,12 +82,29 @@ def tiers_of(classes: list[LabelClass]) -> dict[int, str]:
     return {c.pk: c.tier for c in classes}
 
 
-def evaluate_model(*, model: Any, project: Project, classes: list[LabelClass]) -> dict[str, Any]:
-    """Metrics of `model` on today's evaluation labels (empty when there are none)."""
-    labels = evaluation_set(project=project)
+def proba_aligned(model: Any, X: np.ndarray, class_ids: list[int]) -> np.ndarray:
+    """`model`'s probabilities with columns in `class_ids` order; zero for classes it never knew.
+
+    A model keeps the class list it was trained with; classes added since (an import into an
+    open project, the admin) get no probability from it rather than breaking the comparison.
+    """
+    proba = model.predict_proba(X)
+    known = {int(c): i for i, c in enumerate(model.classes_)}
+    out = np.zeros((proba.shape[0], len(class_ids)), dtype=np.float64)
+    for j, class_id in enumerate(class_ids):
+        if class_id in known:
+            out[:, j] = proba[:, known[class_id]]
+    return out
+
+
+def evaluate_model(
+    *, model: Any, project: Project, classes: list[LabelClass], labels: LabelSet | None = None
+) -> dict[str, Any]:
+    """Metrics of `model` on the evaluation labels (today's unless given; empty when none)."""
+    labels = evaluation_set(project=project) if labels is None else labels
     if len(labels) == 0:
         return {"n_samples": 0}
-    proba = model.predict_proba(features_for(labels.hashes))
+    proba = proba_aligned(model, features_for(labels.hashes), [c.pk for c in classes])
     report = evaluate(
         labels.labels,
         proba,

@@ -90,3 +90,21 @@ def test_torn_append_past_the_manifest_is_ignored(data_dir) -> None:
     assert matrix.vectors.shape == (6, 4)
     for h, v in {**stored, **more}.items():
         np.testing.assert_array_equal(matrix.vectors[matrix.index[h]], v)
+
+
+def test_a_row_committed_late_with_a_lower_id_still_reaches_the_matrix(data_dir) -> None:
+    """Another worker's slower transaction can commit an id below the last sync's max."""
+
+    def row(pk: int) -> Embedding:
+        v = np.full(4, pk, dtype="<f4")
+        return Embedding(
+            id=pk, model_name="m", content_hash=f"{pk:064x}", dim=4, vector=v.tobytes()
+        )
+
+    Embedding.objects.bulk_create([row(1), row(2), row(4), row(5)])
+    assert matrix_sync(model_name="m")["max_id"] == 5
+    Embedding.objects.bulk_create([row(3)])  # committed after the sync passed id 5
+    manifest = matrix_sync(model_name="m")
+    assert manifest["rows"] == 5
+    matrix = matrix_load(model_name="m")
+    np.testing.assert_array_equal(matrix.vectors[matrix.index[f"{3:064x}"]], np.full(4, 3))

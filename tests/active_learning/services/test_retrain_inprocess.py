@@ -32,3 +32,19 @@ def test_chain_trains_promotes_scores_and_fills_the_queue(pipeline_settings) -> 
     assert items.count() >= 40
     assert set(items.values_list("model_version_id", flat=True)) == {champion.pk}
     assert result["label_issues"]["checked"] > 200
+
+
+def test_evaluation_items_carry_the_same_model_facts_as_pool_items(pipeline_settings) -> None:
+    """Evaluation cards state the champion's facts and similar cases, like every other card."""
+    project = generated_project(n=300, given_label_weight=1.0, batch_size=10)
+    retrain_project(job=retrain_request(project=project, reason="test"))
+    evaluation = QueueItem.objects.filter(
+        project=project, status=QueueStatus.OPEN, is_evaluation=True
+    )
+    pool = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN, is_evaluation=False)
+    assert evaluation.count() >= 10
+    for item in list(evaluation) + list(pool[:10]):
+        assert set(item.reason) >= {"strategy", "class_ids", "probas"}, item.reason
+        assert len(item.similar_cases) == 5
+        assert item.case_id not in {s["case_id"] for s in item.similar_cases}
+    assert {i.reason["strategy"] for i in evaluation} == {project.strategy}

@@ -1,0 +1,83 @@
+"""Guards of the pipeline: new classes, excluded labels, repeated failures, reaped runs."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.utils import timezone
+
+from active_learning.ml.classifiers import make_classifier
+from active_learning.models import Embedding, Job, JobStatus
+from active_learning.selectors import training_set
+from active_learning.services.retrain import ERR_REAPED, _step_reporter, retrain_request
+from active_learning.services.training import evaluate_model
+from labeling.models import ResolvedLabel, Split
+from tests.factories import CaseFactory, LabelClassFactory, ProjectFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _embedded_cases(project, labels, n, rng, split=Split.EVAL):
+    cases = []
+    for i in range(n):
+        label = labels[i % len(labels)]
+        case = CaseFactory(project=project, split=split, given_label=label)
+        vector = rng.normal(size=8).astype("<f4") + 3 * labels.index(label)
+        Embedding.objects.create(
+            model_name="all-MiniLM-L6-v2", content_hash=case.content_hash, dim=8,
+            vector=(vector / np.linalg.norm(vector)).astype("<f4").tobytes(),
+        )  # fmt: skip
+        ResolvedLabel.objects.create(case=case, label=label, source="annotation")
+        cases.append(case)
+    return cases
+
+
+def test_a_class_added_after_training_does_not_break_evaluation(settings, tmp_path) -> None:
+    settings.WORKBENCH_DATA_DIR = tmp_path
+    project = ProjectFactory()
+    a, b = LabelClassFactory(project=project), LabelClassFactory(project=project)
+    rng = np.random.default_rng(0)
+    _embedded_cases(project, [a, b], 40, rng)
+    X = rng.normal(size=(40, 8))
+    model = make_classifier(classes=[a.pk, b.pk], calibration=None, C=1.0)
+    model.fit(X, np.array([a.pk, b.pk] * 20))
+    c = LabelClassFactory(project=project)  # e.g. created by an import into an open project
+    metrics = evaluate_model(model=model, project=project, classes=[a, b, c])
+    assert metrics["n_samples"] == 40
+    assert [m["name"] for m in metrics["per_class"]] == [str(a.pk), str(b.pk), str(c.pk)]
+
+
+def test_an_excluded_case_leaves_training_whole() -> None:
+    project = ProjectFactory(given_label_weight=1.0)
+    a = LabelClassFactory(project=project)
+    kept = CaseFactory(project=project, given_label=a)
+    excluded = CaseFactory(project=project, given_label=a)
+    ResolvedLabel.objects.create(case=excluded, label=a, source="annotation", excluded=True)
+    assert training_set(project=project).case_ids.tolist() == [kept.pk]
+
+
+def test_automatic_retrains_back_off_after_repeated_failures() -> None:
+    project = ProjectFactory()
+    for _ in range(3):
+        Job.objects.create(kind="retrain", project=project, status=JobStatus.FAILED)
+    assert retrain_request(project=project, reason="auto", automatic=True) is None
+    Job.objects.filter(project=project).update(created_at=timezone.now() - timedelta(hours=1))
+    assert retrain_request(project=project, reason="auto", automatic=True) is not None
+
+
+def test_an_admin_retrain_goes_through_despite_failures() -> None:
+    project = ProjectFactory()
+    for _ in range(3):
+        Job.objects.create(kind="retrain", project=project, status=JobStatus.FAILED)
+    assert retrain_request(project=project, reason="manual") is not None
+
+
+def test_a_reaped_run_stops_at_its_next_step() -> None:
+    job = Job.objects.create(kind="retrain", project=ProjectFactory(), status=JobStatus.RUNNING)
+    _step_reporter(job, 1)(0.5, "fine")
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILED)
+    with pytest.raises(RuntimeError, match=re.escape(ERR_REAPED)):
+        _step_reporter(job, 2)
