@@ -4,22 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import F
 
 from labeling.models import Annotation, Case, Project, QueueAction, QueueItem, QueueStatus
-
-
-def project_list_for(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Project]:
-    """Projects the user may see (all of them for superusers), with headline counts."""
-    projects = Project.objects.all()
-    if not getattr(user, "is_superuser", False):
-        projects = projects.filter(memberships__user=user)
-    return projects.annotate(
-        n_cases=Count("cases", distinct=True),
-        n_classes=Count("label_classes", distinct=True),
-        n_open=Count("queue_items", filter=Q(queue_items__status=QueueStatus.OPEN), distinct=True),
-    ).order_by("name")
 
 
 def queue_items_held(*, project: Project, analyst: Any) -> list[QueueItem]:
@@ -46,20 +33,6 @@ def queue_undo_stack(*, project: Project, analyst: Any) -> list[QueueAction]:
         .order_by("-id")[:UNDO_DEPTH]
     )
     return [a for a in recent if a.undone_at is None]
-
-
-def annotations_current(*, case: Case) -> QuerySet[Annotation]:
-    """The case's current (non-superseded) annotations, newest first, stale ones included."""
-    return case.annotations.filter(superseded_at__isnull=True).select_related("annotator", "label")
-
-
-def project_is_admin(*, user: AbstractBaseUser | AnonymousUser, project: Project) -> bool:
-    """Staff, or an admin member of the project: who may import cases."""
-    from labeling.models import ProjectRole
-
-    if getattr(user, "is_staff", False):
-        return True
-    return project.memberships.filter(user_id=user.pk, role=ProjectRole.ADMIN).exists()
 
 
 def project_progress(*, project: Project) -> dict[str, Any]:
@@ -120,5 +93,9 @@ def projects_with_roles(*, user: Any) -> list[tuple[Project, str]]:
 
     if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False):
         return [(p, str(ProjectRole.ADMIN)) for p in Project.objects.order_by("name")]
+    from labeling.permissions import RANK, group_role
+
+    grouped = group_role(user=user)
     rows = ProjectMembership.objects.filter(user_id=user.pk).select_related("project")
-    return sorted(((m.project, str(m.role)) for m in rows), key=lambda r: r[0].name)
+    roles = [(m.project, max(str(m.role), grouped, key=lambda r: RANK.get(r, 0))) for m in rows]
+    return sorted(roles, key=lambda r: r[0].name)

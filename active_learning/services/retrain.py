@@ -28,7 +28,7 @@ from active_learning.selectors import champion_of
 from active_learning.services import embeddings, issues, promotion, queue_refresh, scoring, training
 from active_learning.services.jobs import job_create, job_progress, job_reap_stale, job_running
 from active_learning.services.leases import lease_acquire, lease_holder, lease_release
-from labeling.models import Project, QueueItem, QueueStatus
+from labeling.models import Project
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,3 @@ def _summary(result: dict[str, Any]) -> str:
         parts.append(result["promotion"])
     parts.append(f"{result.get('queue', {}).get('created', 0)} queue items")
     return "; ".join(parts)[:500]
-
-
-def open_queue_size(*, project: Project) -> int:
-    return QueueItem.objects.filter(project=project, status=QueueStatus.OPEN).count()
