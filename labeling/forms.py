@@ -72,3 +72,5 @@ class CaseReviewForm(forms.Form):
     noise_flag = forms.BooleanField(required=False)
     ambiguous = forms.BooleanField(required=False)
     comment = forms.CharField(required=False, max_length=MAX_COMMENT, strip=True)
+    # The hash of the text the page rendered (hidden): a label of an older text is stored stale.
+    content_hash = forms.RegexField(regex=r"^[0-9a-f]{64}$", required=False)

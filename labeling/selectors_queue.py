@@ -194,10 +194,12 @@ def project_classes_by_id(*, project: Project) -> dict[int, LabelClass]:
 
 
 def ticket_make(*, card: Card, user: Any) -> str:
-    """The signed ticket a rendered card carries (item, analyst, submission id, shown, time)."""
+    """The signed ticket a rendered card carries (item, case, its text's hash, analyst,
+    submission id, shown, time): the label records the hash of the text the analyst read."""
     payload = {
         "i": card.item.pk,
         "c": card.case.pk,
+        "h": card.case.content_hash,
         "u": user.pk,
         "s": card.submission_id,
         "t": int(time.time() * 1000),

@@ -68,6 +68,12 @@ def failing_repeatedly(*, project: Project) -> bool:
     )
 
 
+def _pending(project: Project) -> bool:
+    return Job.objects.filter(
+        project=project, kind=KIND, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+    ).exists()
+
+
 def retrain_request(*, project: Project, reason: str, automatic: bool = False) -> Job | None:
     """Create a queued retrain job unless one is queued or running; returns it (or None).
 
@@ -75,12 +81,18 @@ def retrain_request(*, project: Project, reason: str, automatic: bool = False) -
     retrains keep failing, so a broken project does not burn a worker every minute; an
     admin's request always goes through.
     """
+    if automatic and _pending(project):
+        # The common case after every label once N is passed: no lock on the project's row,
+        # which every label's transaction updates (its counter) and every insert referencing
+        # the project key-share locks at commit.
+        return None
     with transaction.atomic():
-        Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").first()
-        pending = Job.objects.filter(
-            project=project, kind=KIND, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
-        ).exists()
-        if pending or retrain_running(project=project):
+        # NO KEY UPDATE: serializes requests of the project (and its counter's updates) without
+        # blocking the key-share locks of the foreign-key checks of concurrent labels' inserts.
+        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).values_list(
+            "pk"
+        ).first()
+        if _pending(project) or retrain_running(project=project):
             return None
         if automatic and failing_repeatedly(project=project):
             log.warning("project %s: retrains keep failing; waiting before the next", project.pk)
@@ -143,7 +155,14 @@ def retrain_due_check() -> dict[str, Any]:
     for job in Job.objects.filter(kind=KIND, status=JobStatus.QUEUED, created_at__lt=cutoff):
         _enqueue(job)
         resent.append(job.pk)
-    return {"reaped": reaped, "started": started, "resent": resent}
+    from labeling.services.imports.jobs import import_jobs_resend_stale
+
+    return {
+        "reaped": reaped,
+        "started": started,
+        "resent": resent,
+        "imports_resent": import_jobs_resend_stale(),
+    }
 
 
 ERR_REAPED = "this retrain was failed by the reaper (no heartbeat); another may run now"

@@ -1,7 +1,8 @@
 """Labelling a case outside queue order (reviewers, admins): what the case page showed them.
 
 The write itself is `annotation_submit(item_or_case=case, source="review")`; this module only
-describes what the case page shows, so the annotation records it like a queue answer does.
+describes what the case page shows, so the annotation records it like a queue answer does,
+including the hash of the text the page rendered (a hidden field of its form).
 """
 
 from __future__ import annotations
@@ -29,3 +30,11 @@ def case_review_shown(*, case: Case, champion_id: int | None) -> dict[str, Any]:
         "blind": False,
         "reason": "",
     }
+
+
+def case_review_hash(*, posted: str | None, case: Case) -> str:
+    """The hash of the text the case page rendered: the form's hidden field, else the current one.
+
+    A form from before the field existed (or without it) labels the current text.
+    """
+    return posted or case.content_hash

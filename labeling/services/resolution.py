@@ -7,10 +7,13 @@ a label give none either and make the given label doubtful; no annotations gives
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
+from collections.abc import Sequence
 from typing import Any
 
-from labeling.models import Annotation, Case, ResolutionSource, ResolvedLabel
+from django.utils import timezone
+
+from labeling.models import Annotation, AuditEvent, Case, Project, ResolutionSource, ResolvedLabel
 from labeling.services.audit import audit_record
 
 # Sources set by people above the queue; a recompute from queue annotations never overrides them.
@@ -91,3 +94,68 @@ def resolution_recompute(*, case: Case, actor: Any = None) -> ResolvedLabel:
             after=after,
         )
     return resolved
+
+
+def resolutions_recompute_many(
+    *, project: Project, case_ids: Sequence[int], actor: Any = None
+) -> int:
+    """`resolution_recompute` for many cases at once (an import changed their text or given
+    label): a few queries per call, whatever the number of cases; returns the rows changed.
+
+    Call inside the transaction that changed the cases (their rows are locked by that update).
+    Only existing resolutions are rewritten: a case without one has no annotation and resolves to
+    its given label anyway. Review and adjudicated resolutions are left as they are.
+    """
+    rows = list(
+        ResolvedLabel.objects.select_for_update(of=("self",))
+        .filter(case_id__in=case_ids)
+        .exclude(source__in=AUTHORITATIVE_SOURCES)
+        .select_related("case")
+        .only(
+            "label_id",
+            "source",
+            "agreement",
+            "doubtful",
+            "case__content_hash",
+            "case__given_label_id",
+        )
+    )
+    if not rows:
+        return 0
+    annotations: dict[int, list[Annotation]] = defaultdict(list)
+    for annotation in Annotation.objects.filter(
+        case_id__in=[r.case_id for r in rows], superseded_at__isnull=True, skipped=False
+    ).only(
+        "case_id", "label_id", "content_hash", "noise_flag", "ambiguous", "skipped", "superseded_at"
+    ):
+        annotations[annotation.case_id].append(annotation)
+    changed: list[ResolvedLabel] = []
+    events: list[AuditEvent] = []
+    actor_ok = actor if getattr(actor, "pk", None) else None
+    now = timezone.now()
+    for resolved in rows:
+        before = _state(resolved)
+        fields = resolution_compute(case=resolved.case, annotations=annotations[resolved.case_id])
+        resolved.doubtful = fields.pop("doubtful", resolved.doubtful)
+        for name, value in fields.items():
+            setattr(resolved, name, value)
+        after = _state(resolved)
+        if after == before:
+            continue
+        resolved.updated_at = now
+        changed.append(resolved)
+        events.append(
+            AuditEvent(
+                actor=actor_ok,
+                project=project,
+                action="resolution.change",
+                object_type=ResolvedLabel._meta.label_lower,
+                object_id=str(resolved.pk),
+                before=before,
+                after=after,
+            )
+        )
+    fields_written = ["label", "source", "agreement", "doubtful", "updated_at"]
+    ResolvedLabel.objects.bulk_update(changed, fields_written, batch_size=500)
+    AuditEvent.objects.bulk_create(events, batch_size=500)
+    return len(changed)

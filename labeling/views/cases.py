@@ -16,7 +16,7 @@ from labeling.permissions import REVIEWER, case_for, project_for
 from labeling.selectors_queue import champion_id_of, project_classes_by_id
 from labeling.selectors_search import case_history, case_link_key, case_search
 from labeling.services.annotations import annotation_submit
-from labeling.services.case_review import case_review_shown
+from labeling.services.case_review import case_review_hash, case_review_shown
 from workbench.errors import ApplicationError
 
 
@@ -75,6 +75,7 @@ def case_label(request: HttpRequest, slug: str, key: str) -> HttpResponse:
             comment=data["comment"],
             shown=case_review_shown(case=case, champion_id=champion_id_of(project=project)),
             source=str(AnnotationSource.REVIEW),
+            content_hash=case_review_hash(posted=data["content_hash"], case=case),
         )
         messages.success(request, "Label saved.")
     except ApplicationError as exc:

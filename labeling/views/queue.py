@@ -74,6 +74,7 @@ def queue_submit(request: HttpRequest, slug: str) -> HttpResponse:
             comment=data["comment"],
             duration_ms=duration_clamp(client_ms=data["duration_ms"], rendered_ms=ticket["t"]),
             shown=ticket["shown"],
+            content_hash=ticket.get("h"),  # tickets signed before "h" existed: the current text
         )
     except ApplicationError as exc:
         return _next_case(request, project, error=exc.message)

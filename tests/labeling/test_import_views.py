@@ -116,3 +116,78 @@ def test_escaped_values_in_messages(admin_client, project) -> None:
     ).content.decode()
     assert "&#x27;&lt;b&gt;x&lt;/b&gt;&#x27; appears more than once" in html
     assert "<b>x</b>" not in html
+
+
+def test_an_upload_survives_a_broker_that_is_down(
+    admin_client, project, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    """The send failing after commit is logged; the job stays queued for the resend."""
+    from labeling import tasks
+
+    def down(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(tasks.case_import_task, "delay", down)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(admin_client, project, GOOD)
+    assert response.status_code == 302
+    job = Job.objects.get(kind=IMPORT_JOB_KIND)
+    assert job.status == JobStatus.QUEUED
+
+
+def test_a_duplicate_message_runs_the_import_once(project, monkeypatch) -> None:
+    """The job is claimed by a conditional update: a second runner finds it running and leaves."""
+    from labeling.services.imports import jobs
+
+    job = _queued_job(project)
+    seen = []
+    real = jobs.get_user_model
+
+    def race():  # a second message is handled just after the first runner read the job
+        if not seen:
+            seen.append("racing")
+            seen.append(case_import_run(job_id=job.pk))
+        return real()
+
+    monkeypatch.setattr(jobs, "get_user_model", race)
+    report = case_import_run(job_id=job.pk)
+    assert report is not None and report.ok and seen == ["racing", None]
+    assert Case.objects.filter(project=project).count() == 2
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED
+
+
+def _queued_job(project):
+    from labeling.services.imports.jobs import case_import_upload
+    from labeling.services.imports.validate import Columns
+
+    return case_import_upload(
+        project=project, upload=SimpleUploadedFile("cases.csv", GOOD), columns=Columns()
+    )
+
+
+def test_queued_import_jobs_nobody_picked_up_are_resent(project, monkeypatch) -> None:
+    """Jobs queued over two minutes ago are sent again; fresh and finished ones are not."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from labeling import tasks
+    from labeling.services.imports.jobs import import_jobs_resend_stale
+
+    old, _fresh, done = _queued_job(project), _queued_job(project), _queued_job(project)
+    past = timezone.now() - timedelta(minutes=3)
+    Job.objects.filter(pk__in=[old.pk, done.pk]).update(created_at=past)
+    Job.objects.filter(pk=done.pk).update(status=JobStatus.SUCCEEDED)
+    sent = []
+    monkeypatch.setattr(tasks.case_import_task, "delay", lambda pk: sent.append(pk))
+    assert import_jobs_resend_stale() == [old.pk]
+    assert sent == [old.pk]
+
+    def down(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    monkeypatch.setattr(tasks.case_import_task, "delay", down)
+    assert import_jobs_resend_stale() == []  # logged, never raised: the next tick retries
+    old.refresh_from_db()
+    assert old.status == JobStatus.QUEUED

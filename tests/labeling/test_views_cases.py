@@ -103,6 +103,27 @@ def test_reviewer_labels_outside_the_queue(client, world) -> None:
     assert annotation.shown["page"] == "case"
 
 
+def test_a_review_label_of_a_text_changed_after_render_is_stored_stale(client, world) -> None:
+    """The case page's form carries the rendered text's hash in a hidden field."""
+    import re
+
+    from labeling.models import Case
+
+    project, case = world["project"], world["case"]
+    html = client.get(reverse("labeling:case_detail", args=[project.slug, "M-77"])).content.decode()
+    rendered = re.search(r'name="content_hash" value="([0-9a-f]{64})"', html).group(1)
+    assert rendered == case.content_hash
+    Case.objects.filter(pk=case.pk).update(text="Changed", content_hash="e" * 64)
+    url = reverse("labeling:case_label", args=[project.slug, f"pk:{case.pk}"])
+    data = {
+        "submission_id": str(uuid.uuid4()),
+        "label": world["label"].pk,
+        "content_hash": rendered,
+    }
+    assert client.post(url, data).status_code == 302
+    assert Annotation.objects.get().content_hash == rendered
+
+
 @pytest.mark.postgres
 def test_text_search_uses_the_gin_index(world) -> None:
     """On PostgreSQL the search expression matches the migration's GIN index."""

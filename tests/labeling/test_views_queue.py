@@ -113,6 +113,21 @@ def test_submit_records_shown_and_swaps_in_the_next_case(client, setup) -> None:
     assert Annotation.objects.count() == 1
 
 
+def test_a_label_of_a_text_changed_after_render_is_stored_stale(client, setup) -> None:
+    """The ticket carries the rendered text's hash; a label of an older text is kept but stale."""
+    from labeling.models import Case
+
+    project, classes, analyst = setup
+    client.force_login(analyst)
+    ticket = ticket_of(client.get(url("queue", project)).content.decode())
+    item = QueueItem.objects.filter(assigned_to=analyst).order_by("-priority").first()
+    rendered = item.case.content_hash
+    Case.objects.filter(pk=item.case_id).update(text="Changed", content_hash="e" * 64)
+    client.post(url("queue_submit", project), {"ticket": ticket, "label": classes[1].pk}, **HX)
+    annotation = Annotation.objects.get()
+    assert annotation.case_id == item.case_id and annotation.content_hash == rendered
+
+
 def test_without_js_a_submit_redirects_to_the_queue(client, setup) -> None:
     project, classes, analyst = setup
     client.force_login(analyst)

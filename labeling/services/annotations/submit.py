@@ -142,14 +142,19 @@ def record_label(
     submission_id: uuid.UUID,
     now: datetime,
     kind: str,
+    content_hash: str | None = None,
 ) -> Annotation:
-    """Write a label annotation superseding `previous`, and all it implies; expects the case lock."""
+    """Write a label annotation superseding `previous`, and all it implies; expects the case lock.
+
+    `content_hash` is the hash of the text the analyst read (default: the case's current one); a
+    label of an older text is stored stale: kept, but not counted by the resolution.
+    """
     annotation = Annotation(
         case=case,
         annotator=analyst,
         queue_item=item,
         submission_id=submission_id,
-        content_hash=case.content_hash,
+        content_hash=content_hash or case.content_hash,
         **fields,
     )
     annotation.full_clean(
@@ -216,11 +221,14 @@ def annotation_submit(
     duration_ms: int | None = None,
     shown: dict[str, Any] | None = None,
     source: str = str(AnnotationSource.QUEUE),
+    content_hash: str | None = None,
     now: datetime | None = None,
 ) -> Annotation:
     """Record the analyst's label of the rendered case, exactly once per `submission_id`.
 
-    A replay returns the first annotation and changes nothing. A submit after the lease expired
+    `content_hash` is the hash of the text the page rendered (default: the case's current text);
+    when the text changed since, the label is kept but stale (DESIGN), so the case's resolution
+    does not count it. A replay returns the first annotation and changes nothing. A submit after the lease expired
     keeps the label: on the item if it is open again, else on a new slot of the case. A second
     label of the same case by the same analyst supersedes their first (an edit).
     """
@@ -256,4 +264,5 @@ def annotation_submit(
             submission_id=submission_id,
             now=now,
             kind=str(QueueActionKind.EDIT if previous else QueueActionKind.LABEL),
+            content_hash=content_hash,
         )

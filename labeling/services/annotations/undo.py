@@ -117,6 +117,11 @@ def _undo(action: QueueAction, *, analyst: Any, now: datetime) -> UndoResult | N
     if action.previous_id is not None:
         restored = _restore(Annotation.objects.get(pk=action.previous_id), now=now)
         annotation.superseded_by = restored
+        # The earlier action that wrote the replaced label now refers to its restored copy, so
+        # undoing it next undoes this label (and not, for lack of one, an older action).
+        QueueAction.objects.filter(annotation_id=action.previous_id, undone_at__isnull=True).update(
+            annotation=restored
+        )
         if restored.skipped:  # the analyst's label of a case they had skipped: skipped again
             QueueItem.objects.filter(case=case, assigned_to=analyst).exclude(
                 status=QueueStatus.CANCELLED
@@ -159,9 +164,12 @@ def annotation_undo(
     """Undo the analyst's newest action that is not undone yet, within their last UNDO_DEPTH.
 
     With `action_id` (the action the page showed as undoable) a repeated request is a replay:
-    it returns the result without undoing a second action.
+    it returns the result without undoing a second action; an action that can no longer be
+    undone (its label was replaced meanwhile) is taken off the stack and ERR_UNDO_NOT_TOP raised,
+    never an older action undone in its place.
     """
     now = now or timezone.now()
+    dead: QueueAction | None = None
     with transaction.atomic():
         stack = list(
             QueueAction.objects.select_for_update(of=("self",))
@@ -182,5 +190,9 @@ def annotation_undo(
             result = _undo(action, analyst=analyst, now=now)
             if result is not None:
                 return result
-            action_id = None
-        raise ApplicationError(ERR_NOTHING_TO_UNDO)
+            if action_id is not None:
+                dead = action  # committed as undone, so the reloaded page offers the next one
+                break
+    if dead is not None:
+        raise ApplicationError(ERR_UNDO_NOT_TOP, details={"action": dead.pk})
+    raise ApplicationError(ERR_NOTHING_TO_UNDO)

@@ -12,9 +12,10 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from labeling.models import Project
+from labeling.models import Project, QueueItem, QueueStatus
 from labeling.services.imports.readers import Reader, Record, reader_for
 from labeling.services.imports.report import (
     ERR_CANNOT_READ,
@@ -29,6 +30,8 @@ ERR_CONFLICT = (
     "Another change to this project's cases or classes happened during the import; nothing was "
     "imported. Try again. ({problem})"
 )
+
+_CHUNK = 5000  # case ids per statement
 
 __all__ = [
     "ERR_CONFLICT",
@@ -104,7 +107,11 @@ def case_import_reader(
 def _after_import(*, project: Project, report: ImportReport) -> None:
     """New cases need embedding and scoring, changed ones a fresh label: queue and retrain.
 
-    Cases whose text changed are queued again (their old annotations are stale); the queue is
+    Cases whose text changed are queued again (their old annotations are stale): their done
+    items become history first, status `cancelled` with `assigned_to` and `completed_at` kept
+    (who labelled the old text, and when). A cancelled item is outside the one-per-analyst-case
+    and case-slot constraints and the claim's "did this case" check, so the analyst who labelled
+    the old text can claim the case again, and it no longer counts as queued. The queue is then
     topped up at random until a model exists; a retrain embeds and scores the new cases.
     """
     from active_learning.services.retrain import retrain_start
@@ -112,10 +119,17 @@ def _after_import(*, project: Project, report: ImportReport) -> None:
 
     if report.changed_case_ids:
         reason = {"strategy": "text_changed"}
-        queue_items_create(
-            project=project,
-            entries=[QueueEntry(cid, 1.0, reason) for cid in report.changed_case_ids],
-        )
+        with transaction.atomic():
+            for start in range(0, len(report.changed_case_ids), _CHUNK):
+                QueueItem.objects.filter(
+                    project=project,
+                    case_id__in=report.changed_case_ids[start : start + _CHUNK],
+                    status=QueueStatus.DONE,
+                ).update(status=QueueStatus.CANCELLED, updated_at=timezone.now())
+            queue_items_create(
+                project=project,
+                entries=[QueueEntry(cid, 1.0, reason) for cid in report.changed_case_ids],
+            )
     queue_fill_random(project=project)
     retrain_start(project=project, reason=f"{report.created} cases imported")
 

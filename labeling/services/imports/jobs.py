@@ -1,14 +1,18 @@
 """Imports from the upload page: the file is streamed to WORKBENCH_DATA_DIR, then a Job runs it.
 
-`case_import_upload` stores the upload and queues the job (on commit); `case_import_run` is what
-the Celery task calls; `case_import_job_state` is what the page shows while it polls.
+`case_import_upload` stores the upload and queues the job (sent on commit; the job row, not the
+broker, is the copy that counts); `case_import_run` is what the Celery task calls;
+`import_jobs_resend_stale` (the minute tick) resends queued jobs whose message was lost;
+`case_import_job_state` is what the page shows while it polls.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +20,17 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
+from django.utils import timezone
 
 from active_learning.models import Job, JobStatus
 from active_learning.services.jobs import job_create, job_progress, job_running, job_set_result
 from labeling.models import Project
 from labeling.services.imports import Columns, ImportReport, case_import
 
+log = logging.getLogger(__name__)
+
 IMPORT_JOB_KIND = "case_import"
+RESEND_AFTER_SECONDS = 120  # a queued import job older than this lost its message: resend it
 PROGRESS_SECONDS = 1.0
 # Share of the bar each phase fills: validation first, then the writes.
 _PHASES = {"validate": (0.0, 0.5, "Validating"), "write": (0.5, 0.45, "Writing")}
@@ -62,10 +70,36 @@ def case_import_upload(
             "actor_id": getattr(actor, "pk", None),
         },
     )
+    transaction.on_commit(lambda: _send(job.pk))
+    return job
+
+
+def _send(job_id: int) -> bool:
+    """Send the job to a worker; never raises. Broker down: the job stays queued (the database
+    holds it, not the broker) and `import_jobs_resend_stale` sends it again later."""
     from labeling.tasks import case_import_task  # tasks import services, not the reverse
 
-    transaction.on_commit(lambda: case_import_task.delay(job.pk))
-    return job
+    try:
+        result = case_import_task.delay(job_id)
+        Job.objects.filter(pk=job_id).update(celery_task_id=getattr(result, "id", None) or "")
+    except Exception:
+        log.warning("could not enqueue import job %s; it will be resent", job_id, exc_info=True)
+        return False
+    return True
+
+
+def import_jobs_resend_stale(*, now: datetime | None = None) -> list[int]:
+    """Send again the import jobs queued more than RESEND_AFTER_SECONDS ago; returns those sent.
+
+    Their message was lost (broker down at upload, or the filesystem broker's worker killed after
+    receiving it). A duplicate is harmless: only one runner claims a queued job. Never raises;
+    the minute tick calls it.
+    """
+    cutoff = (now or timezone.now()) - timedelta(seconds=RESEND_AFTER_SECONDS)
+    stale = Job.objects.filter(
+        kind=IMPORT_JOB_KIND, status=JobStatus.QUEUED, created_at__lt=cutoff
+    ).order_by("pk")
+    return [pk for pk in stale.values_list("pk", flat=True) if _send(pk)]
 
 
 def _post(job_id: int, progress: float, message: str) -> None:
@@ -102,14 +136,19 @@ class _JobProgress:
 
 
 def case_import_run(*, job_id: int) -> ImportReport | None:
-    """Run a queued import job (idempotent: a job already started is left alone)."""
-    job = (
-        Job.objects.filter(pk=job_id, kind=IMPORT_JOB_KIND, status=JobStatus.QUEUED)
-        .select_related("project")
-        .first()
-    )
-    if job is None or job.project is None:
+    """Run a queued import job (idempotent: a job already started is left alone).
+
+    Exactly one runner moves the job out of `queued` (a conditional update), however many
+    messages carry it; the others return None.
+    """
+    now = timezone.now()
+    claimed = Job.objects.filter(
+        pk=job_id, kind=IMPORT_JOB_KIND, status=JobStatus.QUEUED, project__isnull=False
+    ).update(status=JobStatus.RUNNING, started_at=now, heartbeat_at=now)
+    if not claimed:
         return None
+    job = Job.objects.select_related("project").get(pk=job_id)
+    assert job.project is not None
     params = job.params
     actor = get_user_model().objects.filter(pk=params.get("actor_id")).first()
     path = Path(params["path"])

@@ -3,7 +3,8 @@
 New cases go in with `COPY` on PostgreSQL (psycopg 3 `cursor.copy`) and batched `executemany`
 inserts elsewhere; with update, existing cases whose text, metadata or given label changed are
 rewritten in batches, each change audited. Annotations keep the content hash of the text they
-were made on, so a changed text makes them stale (DESIGN) without touching them.
+were made on, so a changed text makes them stale (DESIGN) without touching them; the resolved
+labels of cases whose text or given label changed are recomputed in the same transaction.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from labeling.services.imports.validate import (
     normalize,
 )
 from labeling.services.projects import next_free_shortcut_key
+from labeling.services.resolution import resolutions_recompute_many
 from labeling.splits import split_function
 
 INSERT_BATCH = 2000
@@ -150,6 +152,7 @@ def _update_batch(
         ).only("external_id", "text", "metadata", "given_label_id", "content_hash")
     }
     changed: list[Case] = []
+    resolve: list[int] = []  # cases whose text or given label changed: their resolution may
     events: list[AuditEvent] = []
     for row in batch:
         case = cases[row.external_id]
@@ -160,7 +163,8 @@ def _update_batch(
         if not text_changed and row.metadata == case.metadata and label_id == case.given_label_id:
             report.unchanged += 1
             continue
-        before = {"content_hash": case.content_hash, "given_label": names.get(case.given_label_id)}
+        before_label = case.given_label_id
+        before = {"content_hash": case.content_hash, "given_label": names.get(before_label)}
         case.text, case.content_hash, case.metadata = row.text, new_hash, row.metadata
         case.given_label_id, case.updated_at = label_id, now
         after = {"content_hash": new_hash, "given_label": names.get(label_id), "line": row.line}
@@ -178,8 +182,13 @@ def _update_batch(
         changed.append(case)
         if text_changed:
             report.changed_case_ids.append(case.pk)
+        if text_changed or label_id != before_label:
+            resolve.append(case.pk)
     fields = ["text", "content_hash", "metadata", "given_label", "updated_at"]
     Case.objects.bulk_update(changed, fields, batch_size=UPDATE_BATCH)
+    # Annotations of the old text are stale now (kept, no longer counted) and a new given label
+    # is what a case without current annotations resolves to: rewrite those resolutions.
+    resolutions_recompute_many(project=project, case_ids=resolve, actor=actor)
     AuditEvent.objects.bulk_create(events, batch_size=UPDATE_BATCH)
     report.updated += len(changed)
 

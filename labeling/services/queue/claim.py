@@ -205,7 +205,7 @@ def _refill(*, project_id: int) -> int:
     if project is None:
         return 0
     if ModelVersion.objects.filter(project=project, status=ModelStatus.CHAMPION).exists():
-        retrain_start(project=project, reason="the queue is running low")
+        retrain_start(project=project, reason="the queue is running low", automatic=True)
         if QueueItem.objects.filter(project=project, status=QueueStatus.OPEN).exists():
             return 0
     return queue_fill_random(project=project)

@@ -51,7 +51,9 @@ def queue_items_create(
     queued: set[int] = set()
     next_slot: dict[int, int] = {}
     for chunk in _chunks(ids):
-        splits.update(Case.objects.filter(project=project, pk__in=chunk).values_list("pk", "split"))
+        splits.update(
+            Case.objects.filter(project=project, pk__in=chunk).order_by().values_list("pk", "split")
+        )
         queued.update(
             QueueItem.objects.filter(
                 case_id__in=chunk, status__in=[QueueStatus.OPEN, QueueStatus.CLAIMED]
@@ -98,6 +100,9 @@ def queue_fill_random(
 ) -> int:
     """Queue random cases that have no item yet; returns the number of items created.
 
+    The cases are a scan of the `content_hash` index from a random point (seeded by `seed`), so
+    a fill costs about as much as the cases it takes, not a random sort of every case.
+
     Without `cases`, does nothing unless the open queue is low (< 2 x batch size) and then tops
     it up to about 4 x batch size. Call it after an import and when the queue runs low (the claim
     does the latter); the pipeline replaces it with model-chosen items.
@@ -111,15 +116,33 @@ def queue_fill_random(
             if n_open >= LOW_FACTOR * project.batch_size:
                 return 0
             cases = target - n_open
-        has_item = QueueItem.objects.filter(case=OuterRef("pk")).exclude(
-            status=QueueStatus.CANCELLED
-        )
-        ids = list(
-            Case.objects.filter(project=project)
-            .exclude(Exists(has_item))
-            .order_by("?")
-            .values_list("pk", flat=True)[:cases]
-        )
         rng = random.Random(seed)
+        ids = _sample_unqueued(project=project, count=cases, start=f"{rng.getrandbits(256):064x}")
         entries = [QueueEntry(i, rng.random(), {"strategy": "random"}) for i in ids]
         return len(queue_items_create(project=project, entries=entries))
+
+
+def _sample_unqueued(*, project: Project, count: int, start: str) -> list[int]:
+    """Up to `count` ids of the project's cases without a non-cancelled item, taken in content
+    hash order from the random point `start`, wrapping around at the end.
+
+    Content hashes are sha256 digests, uniform over the hash space, so an arc from a random start
+    is a uniform-enough sample; the scan walks the `content_hash` index and stops at `count`
+    (no random sort of the whole table). Equal texts share a hash and sit side by side.
+    """
+    if count <= 0:
+        return []
+    has_item = QueueItem.objects.filter(case=OuterRef("pk")).exclude(status=QueueStatus.CANCELLED)
+    unqueued = Case.objects.filter(project=project).exclude(Exists(has_item))
+    ids = list(
+        unqueued.filter(content_hash__gte=start)
+        .order_by("content_hash", "pk")
+        .values_list("pk", flat=True)[:count]
+    )
+    if len(ids) < count:
+        ids += (
+            unqueued.filter(content_hash__lt=start)
+            .order_by("content_hash", "pk")
+            .values_list("pk", flat=True)[: count - len(ids)]
+        )
+    return ids

@@ -266,6 +266,69 @@ def test_undo_with_the_shown_action_id_is_idempotent(project, labels) -> None:
         annotation_undo(project=project, analyst=analyst, action_id=top.pk + 999)
 
 
+def test_undo_after_undoing_an_edit_undoes_the_restored_label_not_an_older_action(
+    project, labels
+) -> None:
+    """Label Y, label X, edit X, undo, undo: X's label goes, Y's label stays."""
+    other, item = queued_items(project, 2)
+    analyst = AnalystFactory()
+    other_label = _submit(other, analyst, labels[0])
+    original = _submit(item, analyst, labels[0])
+    annotation_edit(
+        annotation=original, analyst=analyst, submission_id=uuid.uuid4(), label=labels[1]
+    )
+    restored = annotation_undo(project=project, analyst=analyst).restored
+    top = queue_undo_stack(project=project, analyst=analyst)[0]
+    assert top.annotation == restored and top.annotation.case == item.case
+    result = annotation_undo(project=project, analyst=analyst, action_id=top.pk)
+    assert result.case_id == item.case_id
+    restored.refresh_from_db()
+    other_label.refresh_from_db()
+    assert restored.superseded_at is not None
+    assert other_label.superseded_at is None
+    assert ResolvedLabel.objects.get(case=other.case).label == labels[0]
+    assert not Annotation.objects.filter(case=item.case, superseded_at__isnull=True).exists()
+
+
+def test_undo_of_a_shown_action_that_cannot_be_undone_touches_no_older_action(
+    project, labels
+) -> None:
+    """When the action the page showed was already replaced, undo stops instead of going on."""
+    other, item = queued_items(project, 2)
+    analyst = AnalystFactory()
+    other_label = _submit(other, analyst, labels[0])
+    first = _submit(item, analyst, labels[0])
+    shown = QueueAction.objects.get(annotation=first)
+    # Superseded outside the undo stack (no action of the analyst refers to the new row).
+    Annotation.objects.filter(pk=first.pk).update(superseded_at=timezone.now())
+    with pytest.raises(ApplicationError, match=ERR_UNDO_NOT_TOP):
+        annotation_undo(project=project, analyst=analyst, action_id=shown.pk)
+    other_label.refresh_from_db()
+    assert other_label.superseded_at is None
+    # The dead action is off the stack now: the page offers the older one next.
+    assert queue_undo_stack(project=project, analyst=analyst)[0].annotation == other_label
+
+
+def test_a_label_made_on_an_older_text_is_stored_stale(project, labels) -> None:
+    """The annotation records the hash of the text the analyst read, not the one at submit."""
+    (item,) = queued_items(project, 1)
+    case = item.case
+    case.given_label = labels[2]
+    case.save()
+    rendered = case.content_hash
+    case.text, case.content_hash = "A new text", "f" * 64
+    case.save()
+    analyst = AnalystFactory()
+    annotation = _submit(item, analyst, labels[0], content_hash=rendered)
+    assert annotation.content_hash == rendered and annotation.superseded_at is None
+    resolved = ResolvedLabel.objects.get(case=case)
+    assert (resolved.label, resolved.source) == (labels[2], ResolutionSource.GIVEN)
+    # Without a rendered hash (other callers) the case's current text is assumed.
+    other = _submit(case, AnalystFactory(), labels[1])
+    assert other.content_hash == case.content_hash
+    assert ResolvedLabel.objects.get(case=case).label == labels[1]
+
+
 def test_only_ones_own_labels_can_be_edited(project, labels) -> None:
     """Editing someone else's label is refused."""
     (item,) = queued_items(project, 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import uuid
 from pathlib import Path
 
 import pyarrow as pa
@@ -12,11 +13,28 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from active_learning.ml.hashing import content_hash
-from labeling.models import AuditEvent, Case, LabelClass
+from labeling.models import (
+    Annotation,
+    AuditEvent,
+    Case,
+    LabelClass,
+    QueueItem,
+    QueueStatus,
+    ResolutionSource,
+    ResolvedLabel,
+)
+from labeling.services.annotations import annotation_submit
 from labeling.services.imports import Columns, case_import
 from labeling.services.imports import report as msg
+from labeling.services.queue import queue_claim_next
 from labeling.splits import split_for
-from tests.factories import AnnotationFactory, CaseFactory, LabelClassFactory, ProjectFactory
+from tests.factories import (
+    AnalystFactory,
+    AnnotationFactory,
+    CaseFactory,
+    LabelClassFactory,
+    ProjectFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -283,6 +301,77 @@ def test_update_makes_old_annotations_stale_and_is_audited(project, tmp_path) ->
     relabelled = Case.objects.get(external_id="m2")
     assert relabelled.given_label.name == "retail"
     assert AuditEvent.objects.filter(action="case.update").count() == 2
+
+
+def _label(case, analyst, name):
+    label = LabelClass.objects.get(project=case.project, name=name)
+    return annotation_submit(
+        item_or_case=case, analyst=analyst, submission_id=uuid.uuid4(), label=label
+    )
+
+
+def test_update_recomputes_the_resolved_labels_of_changed_cases(project, tmp_path) -> None:
+    """A new text drops the analysts' label from the resolution; a new given label shows in it."""
+    case_import(project=project, path=write_csv(tmp_path / "v1.csv", ROWS))
+    m1, m2, m3 = (Case.objects.get(external_id=e) for e in ("m1", "m2", "m3"))
+    analyst = AnalystFactory()
+    annotation = _label(m1, analyst, "gambling")
+    assert ResolvedLabel.objects.get(case=m1).source == ResolutionSource.ANNOTATION
+    ResolvedLabel.objects.create(case=m2, label=m2.given_label, source=ResolutionSource.GIVEN)
+    reviewed = ResolvedLabel.objects.create(
+        case=m3, label=LabelClass.objects.get(name="gambling"), source=ResolutionSource.REVIEW
+    )
+    rows = [dict(r) for r in ROWS]
+    rows[0]["text"] = "Handmade mugs, bowls and knives."
+    rows[1]["label"] = "retail"
+    rows[2]["text"] = "Café serving espresso and cards."
+    report = case_import(project=project, path=write_csv(tmp_path / "v2.csv", rows), update=True)
+    assert report.ok and report.updated == 3
+
+    annotation.refresh_from_db()
+    m1.refresh_from_db()
+    assert annotation.superseded_at is None and annotation.content_hash != m1.content_hash
+    resolved = ResolvedLabel.objects.get(case=m1)
+    assert (resolved.label.name, resolved.source) == ("retail", ResolutionSource.GIVEN)
+    assert ResolvedLabel.objects.get(case=m2).label.name == "retail"
+    assert ResolvedLabel.objects.get(case=m3).source == ResolutionSource.REVIEW
+    assert ResolvedLabel.objects.get(case=m3).label == reviewed.label
+    assert (
+        AuditEvent.objects.filter(action="resolution.change", object_id=str(resolved.pk)).count()
+        == 2
+    )
+
+
+def test_a_case_whose_text_changed_goes_back_to_the_analyst_who_labelled_it(
+    project, tmp_path
+) -> None:
+    """The old done item becomes history (cancelled), so the same analyst can claim the case."""
+    case_import(project=project, path=write_csv(tmp_path / "v1.csv", ROWS))
+    analyst = AnalystFactory()
+    m1 = Case.objects.get(external_id="m1")
+    done = []
+    for _ in range(10):
+        current = queue_claim_next(project=project, analyst=analyst).current
+        if current is None:
+            break
+        done.append(current.case_id)
+        _label(current.case, analyst, "retail")
+    assert m1.pk in done
+    old = QueueItem.objects.get(case=m1, assigned_to=analyst)
+    rows = [dict(r) for r in ROWS]
+    rows[0]["text"] = "Handmade mugs, bowls and knives."
+    report = case_import(project=project, path=write_csv(tmp_path / "v2.csv", rows), update=True)
+    assert report.ok and report.changed_case_ids == [m1.pk]
+    old.refresh_from_db()
+    assert old.status == QueueStatus.CANCELLED and old.assigned_to == analyst
+    assert old.completed_at is not None  # kept as history
+    claimed = queue_claim_next(project=project, analyst=analyst).current
+    assert claimed is not None and claimed.case_id == m1.pk and claimed.pk != old.pk
+    annotation = _label(claimed.case, analyst, "gambling")
+    m1.refresh_from_db()
+    assert annotation.content_hash == m1.content_hash and annotation.queue_item == claimed
+    assert Annotation.objects.filter(case=m1).count() == 2
+    assert ResolvedLabel.objects.get(case=m1).label.name == "gambling"
 
 
 def test_import_cases_command(project, tmp_path, capsys) -> None:

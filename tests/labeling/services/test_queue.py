@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from datetime import timedelta
 
 import pytest
@@ -180,11 +181,13 @@ def test_evaluation_items_arrive_at_the_asked_fraction() -> None:
     _bulk_items(project, 900, split=Split.POOL, priorities=[rng.random() for _ in range(900)])
     analysts = [AnalystFactory() for _ in range(4)]
     served = []
-    for _ in range(100):
+    for _ in range(200):
         for analyst in analysts:
             result = queue_claim_next(project=project, analyst=analyst)
             served.append(result.current.is_evaluation)
             _done(result.current)
+    # 800 draws at p = 0.25: one standard deviation is 0.015, so 0.06 is about 4 of them
+    # (the draws depend on analyst ids, which differ between databases and test orders).
     assert abs(sum(served) / len(served) - 0.25) < 0.06
 
 
@@ -251,6 +254,44 @@ def test_random_fill_queues_cases_without_items_with_overlap_and_split(project) 
         split = Case.objects.get(pk=case_items[0].case_id).split
         assert all(i.is_evaluation == (split == Split.EVAL) for i in case_items)
     assert queue_fill_random(project=project) == 0  # not low any more
+
+
+def test_random_fill_scans_an_index_from_a_random_start_and_wraps_around(project) -> None:
+    """No random sort of the whole table: a hash-ordered scan from a random point, wrapping
+    around; only cases without a non-cancelled item are taken, evaluation and pool alike."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    project.overlap_fraction = 0.0
+    project.save()
+    cases = [
+        CaseFactory(project=project, split=Split.EVAL if i % 3 == 0 else Split.POOL)
+        for i in range(30)
+    ]
+    queued, done, cancelled = cases[0], cases[1], cases[2]
+    queue_items_create(project=project, entries=[(queued.pk,), (done.pk,), (cancelled.pk,)])
+    QueueItem.objects.filter(case=done).update(status="done", assigned_to=AnalystFactory())
+    QueueItem.objects.filter(case=cancelled).update(status="cancelled")
+    for seed in range(5):  # every random start finds all of them, wrapping around the end
+        with CaptureQueriesContext(connection) as queries:
+            created = queue_fill_random(project=project, cases=100, seed=seed)
+        assert created == 28
+        sql = " ".join(q["sql"].upper() for q in queries.captured_queries)
+        assert not re.search(r"\bRAND(OM)?\(", sql)  # RANDOM() on PostgreSQL, RAND() SQLite
+        taken = set(
+            QueueItem.objects.filter(reason__strategy="random").values_list("case_id", flat=True)
+        )
+        assert taken == {c.pk for c in cases} - {queued.pk, done.pk}
+        assert {c.split for c in cases if c.pk in taken} == {Split.EVAL, Split.POOL}
+        QueueItem.objects.filter(reason__strategy="random").delete()
+    picks = set()
+    for seed in range(20):  # different starts take different cases
+        queue_fill_random(project=project, cases=3, seed=seed)
+        picks |= set(
+            QueueItem.objects.filter(reason__strategy="random").values_list("case_id", flat=True)
+        )
+        QueueItem.objects.filter(reason__strategy="random").delete()
+    assert len(picks) > 10
 
 
 def test_a_claim_on_an_empty_queue_fills_it_with_random_cases(project) -> None:
