@@ -194,6 +194,12 @@ def record_label(
             "queue_item_id": item.pk if item else None,
         },
     )
+    if annotation.content_hash != case.content_hash:
+        # Labelled on a text that changed meanwhile: kept (stale), and the case is queued
+        # again so the new text gets a label too.
+        from labeling.services.queue import queue_cases_again
+
+        queue_cases_again(project=case.project, case_ids=[case.pk])
     return annotation
 
 

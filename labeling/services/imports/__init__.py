@@ -12,10 +12,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.db import IntegrityError
 
-from labeling.models import Project, QueueItem, QueueStatus
+from labeling.models import Project
 from labeling.services.imports.readers import Reader, Record, reader_for
 from labeling.services.imports.report import (
     ERR_CANNOT_READ,
@@ -31,7 +30,6 @@ ERR_CONFLICT = (
     "imported. Try again. ({problem})"
 )
 
-_CHUNK = 5000  # case ids per statement
 
 __all__ = [
     "ERR_CONFLICT",
@@ -107,29 +105,14 @@ def case_import_reader(
 def _after_import(*, project: Project, report: ImportReport) -> None:
     """New cases need embedding and scoring, changed ones a fresh label: queue and retrain.
 
-    Cases whose text changed are queued again (their old annotations are stale): their done
-    items become history first, status `cancelled` with `assigned_to` and `completed_at` kept
-    (who labelled the old text, and when). A cancelled item is outside the one-per-analyst-case
-    and case-slot constraints and the claim's "did this case" check, so the analyst who labelled
-    the old text can claim the case again, and it no longer counts as queued. The queue is then
-    topped up at random until a model exists; a retrain embeds and scores the new cases.
+    Cases whose text changed are queued again (their old annotations are stale); the queue is
+    then topped up at random until a model exists; a retrain embeds and scores the new cases.
     """
     from active_learning.services.retrain import retrain_start
-    from labeling.services.queue import QueueEntry, queue_fill_random, queue_items_create
+    from labeling.services.queue import queue_cases_again, queue_fill_random
 
     if report.changed_case_ids:
-        reason = {"strategy": "text_changed"}
-        with transaction.atomic():
-            for start in range(0, len(report.changed_case_ids), _CHUNK):
-                QueueItem.objects.filter(
-                    project=project,
-                    case_id__in=report.changed_case_ids[start : start + _CHUNK],
-                    status=QueueStatus.DONE,
-                ).update(status=QueueStatus.CANCELLED, updated_at=timezone.now())
-            queue_items_create(
-                project=project,
-                entries=[QueueEntry(cid, 1.0, reason) for cid in report.changed_case_ids],
-            )
+        queue_cases_again(project=project, case_ids=report.changed_case_ids)
     queue_fill_random(project=project)
     retrain_start(project=project, reason=f"{report.created} cases imported")
 

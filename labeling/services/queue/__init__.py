@@ -13,7 +13,12 @@ from labeling.services.queue.claim import (
     queue_release_expired,
 )
 from labeling.services.queue.draws import draw_is_evaluation, order_key, overlap_slots, unit_hash
-from labeling.services.queue.fill import QueueEntry, queue_fill_random, queue_items_create
+from labeling.services.queue.fill import (
+    QueueEntry,
+    queue_cases_again,
+    queue_fill_random,
+    queue_items_create,
+)
 
 __all__ = [
     "ClaimResult",
@@ -22,6 +27,7 @@ __all__ = [
     "lease_seconds",
     "order_key",
     "overlap_slots",
+    "queue_cases_again",
     "queue_claim_next",
     "queue_fill_random",
     "queue_items_create",

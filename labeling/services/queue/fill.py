@@ -146,3 +146,25 @@ def _sample_unqueued(*, project: Project, count: int, start: str) -> list[int]:
             .values_list("pk", flat=True)[: count - len(ids)]
         )
     return ids
+
+
+def queue_cases_again(*, project: Project, case_ids: Sequence[int], chunk: int = CHUNK) -> int:
+    """Queue cases whose text changed for a fresh label; returns the items created.
+
+    Their done items become history first: status `cancelled`, with `assigned_to` and
+    `completed_at` kept (who labelled the old text, and when). A cancelled item is outside the
+    one-per-analyst-case and case-slot constraints and the claim's "did this case" check, so
+    the analyst who labelled the old text can claim the case again.
+    """
+    from django.utils import timezone
+
+    reason = {"strategy": "text_changed"}
+    with transaction.atomic():
+        for start in range(0, len(case_ids), chunk):
+            QueueItem.objects.filter(
+                project=project,
+                case_id__in=case_ids[start : start + chunk],
+                status=QueueStatus.DONE,
+            ).update(status=QueueStatus.CANCELLED, updated_at=timezone.now())
+        entries = [QueueEntry(case_id, 1.0, reason) for case_id in case_ids]
+        return len(queue_items_create(project=project, entries=entries))

@@ -337,3 +337,28 @@ def test_only_ones_own_labels_can_be_edited(project, labels) -> None:
         annotation_edit(
             annotation=annotation, analyst=AnalystFactory(), submission_id=uuid.uuid4(), label=None
         )
+
+
+def test_a_stale_submit_queues_the_case_again_for_its_new_text() -> None:
+    """An analyst held a case while its text changed: their label is kept (stale) and the case
+    gets a fresh item that they may claim again."""
+    from labeling.models import QueueItem, QueueStatus
+    from labeling.services.queue import queue_claim_next
+    from tests.factories import AnalystFactory, CaseFactory, LabelClassFactory, QueueItemFactory
+
+    case = CaseFactory()
+    label = LabelClassFactory(project=case.project)
+    QueueItemFactory(case=case)
+    analyst = AnalystFactory()
+    item = queue_claim_next(project=case.project, analyst=analyst).current
+    rendered = case.content_hash
+    case.text, case.content_hash = "A new description.", "f" * 64  # an import changed it
+    case.save()
+    annotation = annotation_submit(
+        item_or_case=item, analyst=analyst, submission_id=uuid.uuid4(), label=label,
+        content_hash=rendered,
+    )  # fmt: skip
+    assert annotation.content_hash == rendered
+    assert QueueItem.objects.filter(case=case, status=QueueStatus.OPEN).count() == 1
+    again = queue_claim_next(project=case.project, analyst=analyst).current
+    assert again is not None and again.case_id == case.pk
