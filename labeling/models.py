@@ -41,6 +41,7 @@ class Strategy(models.TextChoices):
     ENTROPY = "entropy", "Entropy"
     COMMITTEE = "committee", "Query by committee"
     DIVERSITY = "diversity", "Margin with k-means diversity"
+    DENSITY = "density", "Entropy weighted by density"
 
 
 class Project(models.Model):

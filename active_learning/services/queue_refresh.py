@@ -96,7 +96,7 @@ def _select(project: Project, scores: Scores, candidates: np.ndarray, n: int, X:
         return select_uncertainty(proba, n, measure=strategy, random_state=0)
     if strategy == Strategy.COMMITTEE:
         return _select_committee(project, proba, X, n)
-    if strategy == "density":
+    if strategy == Strategy.DENSITY:
         return select_density_weighted(proba, X, n, random_state=0)
     return select_diverse(proba, X, n, measure="margin", random_state=0)
 

@@ -48,3 +48,12 @@ def test_evaluation_items_carry_the_same_model_facts_as_pool_items(pipeline_sett
         assert len(item.similar_cases) == 5
         assert item.case_id not in {s["case_id"] for s in item.similar_cases}
     assert {i.reason["strategy"] for i in evaluation} == {project.strategy}
+
+
+@pytest.mark.parametrize("strategy", ["committee", "density"])
+def test_every_strategy_fills_the_queue_with_reasons(pipeline_settings, strategy) -> None:
+    project = generated_project(n=300, given_label_weight=1.0, batch_size=10, strategy=strategy)
+    result = retrain_project(job=retrain_request(project=project, reason="test"))
+    assert result["queue"]["strategy"] == strategy and result["queue"]["created"] >= 40
+    items = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN, is_evaluation=False)
+    assert all(len(i.reason["class_ids"]) == 2 for i in items)
