@@ -18,7 +18,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Value
+from django.db.models import Exists, F, OuterRef, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 from threadpoolctl import threadpool_limits
@@ -124,9 +124,16 @@ def retrain_start(*, project: Project, reason: str, automatic: bool = False) -> 
 def retrain_if_due(*, project_id: int) -> Job | None:
     """Start a retrain when the project's label counter has passed N; never raises."""
     try:
-        project = Project.objects.filter(
-            pk=project_id, labels_since_training__gte=F("retrain_after_n")
-        ).first()
+        # One query per label: due, and no retrain already queued or running (the usual case
+        # once N is passed, which then takes no lock at all).
+        pending = Job.objects.filter(
+            project_id=OuterRef("pk"), kind=KIND, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+        )
+        project = (
+            Project.objects.filter(pk=project_id, labels_since_training__gte=F("retrain_after_n"))
+            .exclude(Exists(pending))
+            .first()
+        )
         if project is None:
             return None
         return retrain_start(

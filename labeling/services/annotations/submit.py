@@ -240,14 +240,12 @@ def annotation_submit(
     """
     now = now or timezone.now()
     submission_id = uuid.UUID(str(submission_id))
-    existing = _replay(submission_id, analyst)
-    if existing is not None:
-        return existing
     item = item_or_case if isinstance(item_or_case, QueueItem) else None
     case_id = item.case_id if item is not None else item_or_case.pk
     with transaction.atomic():
         case = _lock_case(case_id)
-        existing = _replay(submission_id, analyst)  # a concurrent double click won the lock
+        # Checked once, under the case's lock (a double click waits for the first to commit).
+        existing = _replay(submission_id, analyst)
         if existing is not None:
             return existing
         fields = _fields(
