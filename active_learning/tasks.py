@@ -18,7 +18,7 @@ def pipeline_tick() -> dict[str, Any]:
 @shared_task(name="active_learning.retrain_all", ignore_result=True)
 def retrain_all() -> list[int]:
     """The scheduled full retrain (RETRAIN_CRON): one job per project."""
-    from active_learning.services.retrain import retrain_start
+    from active_learning.services.retrain_requests import retrain_start
     from labeling.models import Project
 
     jobs = [

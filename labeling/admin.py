@@ -46,7 +46,7 @@ class ProjectAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retrain now")
     def retrain_now(self, request, queryset):  # type: ignore[no-untyped-def]
-        from active_learning.services.retrain import retrain_start
+        from active_learning.services.retrain_requests import retrain_start
 
         for project in queryset:
             job = retrain_start(project=project, reason=f"manual, by {request.user}")

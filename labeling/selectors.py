@@ -38,7 +38,7 @@ def queue_undo_stack(*, project: Project, analyst: Any) -> list[QueueAction]:
 def project_progress(*, project: Project) -> dict[str, Any]:
     """One project's headline figures for the project list (each a small indexed query)."""
     from active_learning.models import Job, JobStatus, ModelStatus, ModelVersion
-    from active_learning.services.retrain import KIND as RETRAIN_KIND
+    from active_learning.services.retrain_requests import KIND as RETRAIN_KIND
     from labeling.models import ResolutionSource, ResolvedLabel, Split
 
     analyst_sources = [
@@ -82,7 +82,7 @@ def project_progress(*, project: Project) -> dict[str, Any]:
 def retrain_job_latest(*, project: Project) -> Any:
     """The project's newest retrain job (running or not), or None."""
     from active_learning.models import Job
-    from active_learning.services.retrain import KIND as RETRAIN_KIND
+    from active_learning.services.retrain_requests import KIND as RETRAIN_KIND
 
     return Job.objects.filter(project=project, kind=RETRAIN_KIND).order_by("-created_at").first()
 

@@ -43,9 +43,9 @@ def browser_context_args(browser_context_args):
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
     """Retrains the pages may ask for are recorded as jobs but never sent to a broker here."""
-    from active_learning.services import retrain
+    from active_learning.services import retrain_requests
 
-    monkeypatch.setattr(retrain, "_enqueue", lambda job: None)
+    monkeypatch.setattr(retrain_requests, "_enqueue", lambda job: None)
 
 
 class Guard:

@@ -58,6 +58,11 @@ def press_and_wait(page, key: str) -> None:
         " return c && (c.dataset.submission || null) !== prev; }",
         arg=before,
     )
+    # ...and settled: the page moves focus to the new case once htmx has finished with it.
+    page.wait_for_function(
+        "() => document.activeElement && document.activeElement.id === 'case-title'"
+        " && !document.querySelector('.htmx-request')"
+    )
 
 
 def test_keyboard_only_session(live_server, guarded_page) -> None:

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from active_learning.models import Job, JobStatus, ModelStatus, ModelVersion
-from active_learning.services.retrain import KIND
+from active_learning.services.retrain_requests import KIND
 from labeling.models import ProjectRole
 from tests.factories import AnalystFactory, CaseFactory, ProjectFactory, QueueItemFactory
 

@@ -204,7 +204,7 @@ def record_label(
 
 
 def _retrain_if_due(project_id: int) -> None:
-    from active_learning.services.retrain import retrain_if_due
+    from active_learning.services.retrain_requests import retrain_if_due
 
     retrain_if_due(project_id=project_id)
 

@@ -108,7 +108,7 @@ def _after_import(*, project: Project, report: ImportReport) -> None:
     Cases whose text changed are queued again (their old annotations are stale); the queue is
     then topped up at random until a model exists; a retrain embeds and scores the new cases.
     """
-    from active_learning.services.retrain import retrain_start
+    from active_learning.services.retrain_requests import retrain_start
     from labeling.services.queue import queue_cases_again, queue_fill_random
 
     if report.changed_case_ids:

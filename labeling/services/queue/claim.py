@@ -198,7 +198,7 @@ def _refill(*, project_id: int) -> int:
     for; random items are added only if nothing at all is left, so nobody waits meanwhile.
     """
     from active_learning.models import ModelStatus, ModelVersion
-    from active_learning.services.retrain import retrain_start
+    from active_learning.services.retrain_requests import retrain_start
     from labeling.services.queue.fill import queue_fill_random
 
     project = Project.objects.filter(pk=project_id).first()

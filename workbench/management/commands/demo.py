@@ -41,7 +41,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, port: int, setup_only: bool, **options: Any) -> None:
         from active_learning.selectors import champion_of
-        from active_learning.services.retrain import retrain_start
+        from active_learning.services.retrain_requests import retrain_start
         from active_learning.services.schedules import schedules_ensure
         from labeling.services.demo import demo_project_ensure, demo_users_ensure
 

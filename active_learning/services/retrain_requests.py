@@ -1,0 +1,124 @@
+"""Asking for a retrain: cheap enough to call after every label, from web requests and imports.
+
+Kept apart from the chain (`retrain.py`) so that web processes and imports never load
+scikit-learn, skops or torch just to queue a job. A request creates a queued `Job` unless one is
+queued or running, and sends it to a worker after commit; the minute due-check resends it if
+the broker lost it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+
+from active_learning.models import Job, JobStatus
+from active_learning.services.jobs import job_create
+from active_learning.services.leases import lease_holder
+from labeling.models import Project
+
+log = logging.getLogger(__name__)
+
+KIND = "retrain"
+BACKOFF_FAILURES = 3  # automatic retrains pause after this many failures in a row...
+BACKOFF_MINUTES = 30  # ...within this many minutes
+
+
+def lease_name(project_id: int) -> str:
+    return f"retrain:{project_id}"
+
+
+def retrain_running(*, project: Project) -> bool:
+    return lease_holder(name=lease_name(project.pk)) is not None
+
+
+def failing_repeatedly(*, project: Project) -> bool:
+    """The last BACKOFF_FAILURES retrains all failed within BACKOFF_MINUTES: stop retrying."""
+    recent = list(
+        Job.objects.filter(project=project, kind=KIND)
+        .order_by("-created_at")
+        .values_list("status", "created_at")[:BACKOFF_FAILURES]
+    )
+    cutoff = timezone.now() - timedelta(minutes=BACKOFF_MINUTES)
+    return len(recent) == BACKOFF_FAILURES and all(
+        status == JobStatus.FAILED and created > cutoff for status, created in recent
+    )
+
+
+def _pending(project: Project) -> bool:
+    return Job.objects.filter(
+        project=project, kind=KIND, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+    ).exists()
+
+
+def retrain_request(*, project: Project, reason: str, automatic: bool = False) -> Job | None:
+    """Create a queued retrain job unless one is queued or running; returns it (or None).
+
+    Automatic requests (the label counter, a low queue) also back off while the project's
+    retrains keep failing, so a broken project does not burn a worker every minute; an
+    admin's request always goes through.
+    """
+    if automatic and _pending(project):
+        # The common case after every label once N is passed: no lock on the project's row,
+        # which every label's transaction updates (its counter) and every insert referencing
+        # the project key-share locks at commit.
+        return None
+    with transaction.atomic():
+        # NO KEY UPDATE: serializes requests of the project (and its counter's updates) without
+        # blocking the key-share locks of the foreign-key checks of concurrent labels' inserts.
+        Project.objects.select_for_update(no_key=True).filter(pk=project.pk).values_list(
+            "pk"
+        ).first()
+        if _pending(project) or retrain_running(project=project):
+            return None
+        if automatic and failing_repeatedly(project=project):
+            log.warning("project %s: retrains keep failing; waiting before the next", project.pk)
+            return None
+        return job_create(kind=KIND, project=project, params={"reason": reason})
+
+
+def _enqueue(job: Job) -> None:
+    from active_learning.tasks import retrain_project as task
+
+    def send() -> None:
+        try:
+            result = task.delay(job.pk)
+            Job.objects.filter(pk=job.pk).update(celery_task_id=result.id or "")
+        except Exception:  # broker down: the job stays queued and the next tick resends it
+            log.warning("could not enqueue retrain job %s; the minute tick will retry", job.pk)
+
+    transaction.on_commit(send)
+
+
+def retrain_start(*, project: Project, reason: str, automatic: bool = False) -> Job | None:
+    """Request a retrain and send it to a worker after commit (None when one is pending)."""
+    job = retrain_request(project=project, reason=reason, automatic=automatic)
+    if job is not None:
+        _enqueue(job)
+    return job
+
+
+def retrain_if_due(*, project_id: int) -> Job | None:
+    """Start a retrain when the project's label counter has passed N; never raises."""
+    try:
+        # One query per label: due, and no retrain already queued or running (the usual case
+        # once N is passed, which then takes no lock at all).
+        pending = Job.objects.filter(
+            project_id=OuterRef("pk"), kind=KIND, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
+        )
+        project = (
+            Project.objects.filter(pk=project_id, labels_since_training__gte=F("retrain_after_n"))
+            .exclude(Exists(pending))
+            .first()
+        )
+        if project is None:
+            return None
+        return retrain_start(
+            project=project, reason="labels since training passed N", automatic=True
+        )
+    except Exception:  # labeling must never fail because a retrain could not start
+        log.exception("retrain shortcut failed for project %s", project_id)
+        return None
