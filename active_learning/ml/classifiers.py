@@ -175,13 +175,18 @@ class AlignedClassifier(ClassifierMixin, BaseEstimator):
             self.estimator_ = None
             self.columns_ = np.array([index[seen[0].item()]])
             return self
+        # The inner estimator sees column positions 0..k-1, never the caller's label values:
+        # scikit-learn's temperature scaling misreads labels that are not 0..k-1 (database ids
+        # 1..20 gave a temperature of 2e4 and flat probabilities), and positions are all
+        # predict_proba needs.
+        positions = np.array([index[c] for c in y.tolist()], dtype=np.int64)
         estimator = clone(self.estimator)
         if weights is not None and has_fit_parameter(estimator, "sample_weight"):
-            estimator.fit(X, y, sample_weight=weights)
+            estimator.fit(X, positions, sample_weight=weights)
         else:
-            estimator.fit(X, y)
+            estimator.fit(X, positions)
         self.estimator_ = estimator
-        self.columns_ = np.array([index[c] for c in estimator.classes_.tolist()])
+        self.columns_ = np.asarray(estimator.classes_, dtype=np.int64)
         return self
 
     def predict_proba(self, X: Any) -> np.ndarray:

@@ -28,6 +28,11 @@ def test_chain_trains_promotes_scores_and_fills_the_queue(pipeline_settings) -> 
     champion = ModelVersion.objects.get(project=project, status=ModelStatus.CHAMPION)
     assert result["trained"] == champion.number == 1
     assert Prediction.objects.filter(model_version=champion).count() == 300
+    # Calibrated, not flat: 20 classes at 1/20 each would mean the calibration failed.
+    confidence = sorted(
+        Prediction.objects.filter(model_version=champion).values_list("confidence", flat=True)
+    )
+    assert confidence[len(confidence) // 2] > 0.3
     items = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN, is_evaluation=False)
     assert items.count() >= 40
     assert set(items.values_list("model_version_id", flat=True)) == {champion.pk}
