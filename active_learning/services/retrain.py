@@ -35,7 +35,7 @@ from active_learning.services.retrain_requests import (
     retrain_request,
     retrain_start,
 )
-from labeling.models import Project
+from labeling.models import Project, QueueItem, QueueStatus
 
 log = logging.getLogger(__name__)
 
@@ -171,6 +171,11 @@ def _chain(*, project: Project, job: Job) -> dict[str, Any]:
 
     report = _step_reporter(job, 5)
     result["queue"] = queue_refresh.refresh_queue(project=project, scores=scores)
+    if scores is not None:
+        queued = QueueItem.objects.filter(
+            project=project, status=QueueStatus.OPEN, model_version=scores.version
+        ).values_list("case_id", flat=True)
+        scoring.predictions_add_top_k(scores=scores, case_ids=list(queued))
     if scores is not None:
         queue_refresh.eval_items_refresh_facts(project=project, scores=scores)
     queue_refresh.eval_items_top_up(project=project, scores=scores)

@@ -260,3 +260,19 @@ def predictions_prune(*, project: Project) -> int:
             Prediction.objects.filter(pk__in=drop[start : start + 5000]).delete()
         deleted += len(drop)
     return int(deleted)
+
+
+def predictions_add_top_k(*, scores: Scores, case_ids: list[int]) -> int:
+    """Give the champion's rows of newly queued cases their top-k (the card's alternatives).
+
+    Queue candidates are chosen after scoring, so their rows were written compact.
+    """
+    position = {int(c): i for i, c in enumerate(scores.case_ids.tolist())}
+    wanted = [c for c in case_ids if c in position]
+    tops = _top_k_json(scores, np.array([position[c] for c in wanted], dtype=np.int64))
+    rows = list(Prediction.objects.filter(model_version=scores.version, case_id__in=wanted))
+    top_of = dict(zip(wanted, tops, strict=True))
+    for row in rows:
+        row.top_k = json.loads(top_of[row.case_id])
+    Prediction.objects.bulk_update(rows, ["top_k"], batch_size=1000)
+    return len(rows)

@@ -36,6 +36,9 @@ def test_chain_trains_promotes_scores_and_fills_the_queue(pipeline_settings) -> 
     items = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN, is_evaluation=False)
     assert items.count() >= 40
     assert set(items.values_list("model_version_id", flat=True)) == {champion.pk}
+    # Every queued case's card can show the champion's alternatives.
+    queued = Prediction.objects.filter(model_version=champion, case__queue_items__in=items)
+    assert not queued.filter(top_k__isnull=True).exists()
     assert result["label_issues"]["checked"] > 200
 
 
