@@ -12,13 +12,13 @@ import logging
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from active_learning.models import Job, JobStatus
 from active_learning.services.jobs import job_create
 from active_learning.services.leases import lease_holder
 from labeling.models import Project
+from workbench import sql
 
 log = logging.getLogger(__name__)
 
@@ -101,23 +101,39 @@ def retrain_start(*, project: Project, reason: str, automatic: bool = False) -> 
     return job
 
 
+_PROJECT = Project._meta.db_table
+# Due: the counter passed N and no retrain is queued or running (columns qualified by table
+# name: SQLite's RETURNING takes no alias).
+_DUE = f"""{_PROJECT}.labels_since_training >= {_PROJECT}.retrain_after_n AND NOT EXISTS (
+    SELECT 1 FROM {Job._meta.db_table} j WHERE j.project_id = {_PROJECT}.id AND j.kind = '{KIND}'
+    AND j.status IN ('{JobStatus.QUEUED}', '{JobStatus.RUNNING}'))"""
+_DUE_SQL = f"SELECT 1 FROM {_PROJECT} WHERE id = %(project)s AND {_DUE}"
+_COUNT_SQL = f"""
+UPDATE {_PROJECT} SET labels_since_training = labels_since_training + 1
+WHERE id = %(project)s RETURNING {_DUE}
+"""
+
+
+def label_counted(*, project_id: int) -> bool:
+    """Count one more label since training; True when that makes a retrain due (none pending).
+
+    Run it last in the label's transaction: it locks the project's row until commit.
+    """
+    row = sql.fetch_one(_COUNT_SQL, {"project": project_id})
+    return bool(row and row[0])
+
+
 def retrain_if_due(*, project_id: int) -> Job | None:
     """Start a retrain when the project's label counter has passed N; never raises."""
     try:
-        # One query per label: due, and no retrain already queued or running (the usual case
-        # once N is passed, which then takes no lock at all).
-        pending = Job.objects.filter(
-            project_id=OuterRef("pk"), kind=KIND, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]
-        )
-        project = (
-            Project.objects.filter(pk=project_id, labels_since_training__gte=F("retrain_after_n"))
-            .exclude(Exists(pending))
-            .first()
-        )
-        if project is None:
+        # One plain query after each label once N is passed: due, and no retrain already queued
+        # or running (the usual case then, which takes no lock at all).
+        if sql.fetch_one(_DUE_SQL, {"project": project_id}) is None:
             return None
         return retrain_start(
-            project=project, reason="labels since training passed N", automatic=True
+            project=Project.objects.get(pk=project_id),
+            reason="labels since training passed N",
+            automatic=True,
         )
     except Exception:  # labeling must never fail because a retrain could not start
         log.exception("retrain shortcut failed for project %s", project_id)

@@ -7,6 +7,7 @@ from typing import Any
 from django.db import models
 
 from labeling.models import AuditEvent, Project
+from workbench import sql
 
 
 def audit_record(
@@ -15,16 +16,21 @@ def audit_record(
     action: str,
     obj: models.Model,
     project: Project | None = None,
+    project_id: int | None = None,
     before: Any = None,
     after: Any = None,
 ) -> AuditEvent:
-    """Write one event; call it inside the transaction that makes the change."""
-    return AuditEvent.objects.create(
+    """Write one event; call it inside the transaction that makes the change.
+
+    Give the project or, where only its id is at hand, `project_id`.
+    """
+    event = AuditEvent(
         actor=actor if getattr(actor, "pk", None) else None,
-        project=project,
+        project_id=project.pk if project is not None else project_id,
         action=action,
         object_type=obj._meta.label_lower,
         object_id=str(obj.pk),
         before=before,
         after=after,
     )
+    return sql.insert(event)[0]

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from labeling.models import Annotation, AuditEvent, Case, Project, ResolutionSource, ResolvedLabel
 from labeling.services.audit import audit_record
+from workbench import sql
 
 # Sources set by people above the queue; a recompute from queue annotations never overrides them.
 AUTHORITATIVE_SOURCES = (ResolutionSource.REVIEW, ResolutionSource.ADJUDICATED)
@@ -64,35 +65,77 @@ def _state(resolved: ResolvedLabel | None) -> dict[str, Any] | None:
     }
 
 
-def resolution_recompute(*, case: Case, actor: Any = None) -> ResolvedLabel:
+_RESOLVED_FIELDS = ("id", "case_id", "label_id", "source", "agreement", "doubtful")
+# What the vote reads of an annotation (resolution_compute).
+VOTE_FIELDS = ("label_id", "content_hash", "noise_flag", "ambiguous", "skipped", "superseded_at")
+_RESOLVED = ResolvedLabel._meta.db_table
+_ANN = Annotation._meta.db_table
+
+
+def resolution_recompute(
+    *, case: Case, actor: Any = None, current: list[Annotation] | None = None
+) -> ResolvedLabel:
     """Rewrite the case's ResolvedLabel from its annotations and audit a change.
 
     Call inside the transaction that changed the annotations, holding the case's row lock
     (`select_for_update`), so two concurrent submits on one case cannot each miss the other.
-    A review or adjudicated resolution is left as it is.
+    A review or adjudicated resolution is left as it is. Runs in every label's transaction, so
+    its statements are plain SQL (`workbench.sql`); the returned row has only the vote's fields.
+    `current`: the case's current annotations (VOTE_FIELDS at least) when the caller already has
+    them, read under the same lock.
     """
-    resolved = ResolvedLabel.objects.select_for_update().filter(case=case).first()
+    row = sql.fetch_one(
+        f"SELECT {sql.select_columns(ResolvedLabel, _RESOLVED_FIELDS)} FROM {_RESOLVED} "
+        f"WHERE case_id = %s {sql.row_lock()}",
+        [case.pk],
+    )
+    resolved = sql.load(ResolvedLabel, _RESOLVED_FIELDS, row) if row else None
     if resolved is not None and resolved.source in AUTHORITATIVE_SOURCES:
         return resolved
     before = _state(resolved)
-    fields = resolution_compute(case=case, annotations=list(case.annotations.all()))
+    if current is None:
+        current = [
+            sql.load(Annotation, VOTE_FIELDS, r)
+            for r in sql.fetch_all(
+                f"SELECT {sql.select_columns(Annotation, VOTE_FIELDS)} FROM {_ANN} "
+                "WHERE case_id = %s AND superseded_at IS NULL AND NOT skipped",
+                [case.pk],
+            )
+        ]
+    fields = resolution_compute(case=case, annotations=current)
     if resolved is None:
-        resolved = ResolvedLabel(case=case)
+        resolved = ResolvedLabel(case_id=case.pk)
     # No annotation: keep a doubtful mark the noise review may have set on the given label.
     resolved.doubtful = fields.pop("doubtful", resolved.doubtful)
     for name, value in fields.items():
         setattr(resolved, name, value)
     after = _state(resolved)
-    if after != before:
-        resolved.save()
-        audit_record(
-            actor=actor,
-            action="resolution.change",
-            obj=resolved,
-            project=case.project,
-            before=before,
-            after=after,
+    if after == before:
+        return resolved
+    if resolved.pk is None:
+        sql.insert(resolved)
+    else:
+        resolved.updated_at = timezone.now()
+        sql.execute(
+            f"UPDATE {_RESOLVED} SET label_id = %s, source = %s, agreement = %s, doubtful = %s, "
+            "updated_at = %s WHERE id = %s",
+            [
+                resolved.label_id,
+                resolved.source,
+                resolved.agreement,
+                resolved.doubtful,
+                sql.db_time(resolved.updated_at),
+                resolved.pk,
+            ],
         )
+    audit_record(
+        actor=actor,
+        action="resolution.change",
+        obj=resolved,
+        project_id=case.project_id,
+        before=before,
+        after=after,
+    )
     return resolved
 
 

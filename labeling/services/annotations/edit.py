@@ -59,7 +59,7 @@ def annotation_edit(
         if not any(a.annotation_id == old.pk for a in recent):
             raise ApplicationError(ERR_EDIT_NOT_RECENT)
         fields = _fields(
-            label=_check_label(case=case, label=label),
+            label_id=_check_label(case=case, label=label),
             noise_flag=noise_flag,
             ambiguous=ambiguous,
             comment=comment,
@@ -70,8 +70,8 @@ def annotation_edit(
         return record_label(
             case=case,
             analyst=analyst,
-            item=old.queue_item,
-            previous=[old],
+            item_id=old.queue_item_id,
+            previous=[old.pk],
             fields=fields,
             submission_id=submission_id,
             now=now,

@@ -68,7 +68,7 @@ def annotation_skip(
             actor=analyst,
             action="annotation.skip",
             obj=annotation,
-            project=case.project,
+            project_id=case.project_id,
             after={"case_id": case.pk, "queue_item_id": locked.pk, "reason": reason[:500]},
         )
         return annotation

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from functools import partial
 from typing import Any
 
-from django.db import transaction
-from django.db.models import F, Max
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from labeling.models import (
@@ -27,7 +28,8 @@ from labeling.models import (
     QueueStatus,
 )
 from labeling.services.audit import audit_record
-from labeling.services.resolution import resolution_recompute
+from labeling.services.resolution import VOTE_FIELDS, resolution_recompute
+from workbench import sql
 from workbench.errors import ApplicationError
 
 UNDO_DEPTH = 20  # actions an analyst can undo (and labels they can still edit), per project
@@ -41,27 +43,59 @@ ERR_EDIT_NOT_CURRENT = "This label was already replaced; edit the current one."
 ERR_EDIT_NOT_RECENT = f"Only your last {UNDO_DEPTH} actions can be edited."
 
 
+_ANN = Annotation._meta.db_table
+_CASE = Case._meta.db_table
+_QI = QueueItem._meta.db_table
+# What a label's writes need of its case; the other fields stay deferred.
+_CASE_FIELDS = ("id", "project_id", "content_hash", "given_label_id")
+
+_FINISH_MINE_SQL = f"""
+UPDATE {_QI} SET status = 'done', completed_at = %(now)s, lease_expires_at = NULL,
+       front_at = NULL, updated_at = %(now)s
+WHERE case_id = %(case)s AND assigned_to_id = %(analyst)s AND status = 'claimed'
+RETURNING id
+"""
+
+
 def _replay(submission_id: uuid.UUID, analyst: Any) -> Annotation | None:
-    existing = Annotation.objects.filter(submission_id=submission_id).first()
-    if existing is not None and existing.annotator_id != analyst.pk:
+    field = Annotation._meta.get_field("submission_id")
+    row = sql.fetch_one(
+        f"SELECT id, annotator_id FROM {_ANN} WHERE submission_id = %s",
+        [field.get_db_prep_value(submission_id, connection)],
+    )
+    if row is None:
+        return None
+    if row[1] != analyst.pk:
         raise ApplicationError(ERR_SUBMISSION_REUSED, details={"submission_id": str(submission_id)})
-    return existing
+    return Annotation.objects.get(pk=row[0])
 
 
 def _lock_case(case_id: int) -> Case:
-    return Case.objects.select_for_update(of=("self",)).select_related("project").get(pk=case_id)
+    """The case's row, locked for the transaction; only the fields a label's writes read."""
+    row = sql.fetch_one(
+        f"SELECT {sql.select_columns(Case, _CASE_FIELDS)} FROM {_CASE} WHERE id = %s "
+        + sql.row_lock(),
+        [case_id],
+    )
+    if row is None:
+        raise Case.DoesNotExist(f"No case {case_id}.")
+    return sql.load(Case, _CASE_FIELDS, row)
 
 
-def _check_label(*, case: Case, label: LabelClass | int | None) -> LabelClass | None:
+def _check_label(*, case: Case, label: LabelClass | int | None) -> int | None:
+    """The label's id once it is known to be a class of the case's project."""
     if label is None:
         return None
     if isinstance(label, LabelClass) and label.project_id == case.project_id:
-        return label
+        return int(label.pk)
     label_id = label.pk if isinstance(label, LabelClass) else label
-    found = LabelClass.objects.filter(pk=label_id, project_id=case.project_id).first()
+    found = sql.fetch_one(
+        f"SELECT id FROM {LabelClass._meta.db_table} WHERE id = %s AND project_id = %s",
+        [label_id, case.project_id],
+    )
     if found is None:
         raise ApplicationError(ERR_LABEL_NOT_IN_PROJECT.format(label=label), details={"label": 1})
-    return found
+    return int(found[0])
 
 
 def _extra_slot(*, item: QueueItem, analyst: Any, now: datetime) -> QueueItem:
@@ -84,75 +118,76 @@ def _extra_slot(*, item: QueueItem, analyst: Any, now: datetime) -> QueueItem:
     )
 
 
-def _item_for_label(
-    *, case: Case, analyst: Any, item: QueueItem | None, now: datetime
-) -> QueueItem | None:
+def _item_for_label(*, case: Case, analyst: Any, item_id: int | None, now: datetime) -> int | None:
     """The item this analyst's label completes; expects the case's row lock.
 
     Their own item of the case if they hold or did one (whatever the lease says); else the given
     item if it is open again; else, when someone else took it, a new slot, so both labels count.
     """
-    mine = (
-        QueueItem.objects.select_for_update()
-        .filter(case=case, assigned_to=analyst, status__in=[QueueStatus.CLAIMED, QueueStatus.DONE])
-        .first()
+    params = {"case": case.pk, "analyst": analyst.pk, "now": sql.db_time(now)}
+    finished = sql.fetch_one(_FINISH_MINE_SQL, params)  # the usual case: the item they hold
+    if finished is not None:
+        return int(finished[0])
+    done = sql.fetch_one(
+        f"SELECT id FROM {_QI} WHERE case_id = %(case)s AND assigned_to_id = %(analyst)s "
+        f"AND status = 'done' {sql.row_lock()}",
+        params,
     )
-    if mine is not None or item is None:
-        target = mine
-    else:
-        target = QueueItem.objects.select_for_update().get(pk=item.pk)
-        if target.status != QueueStatus.OPEN:
-            return _extra_slot(item=target, analyst=analyst, now=now)
-        target.claimed_at = now
-    if target is not None and target.status != QueueStatus.DONE:
-        target.status = QueueStatus.DONE
-        target.assigned_to = analyst
-        target.completed_at = now
-        target.lease_expires_at = None
-        target.front_at = None
-        target.save(
-            update_fields=[
-                "status",
-                "assigned_to",
-                "claimed_at",
-                "completed_at",
-                "lease_expires_at",
-                "front_at",
-                "updated_at",
-            ]
-        )
-    return target
+    if done is not None or item_id is None:
+        return int(done[0]) if done is not None else None
+    target = QueueItem.objects.select_for_update().get(pk=item_id)
+    if target.status != QueueStatus.OPEN:
+        return int(_extra_slot(item=target, analyst=analyst, now=now).pk)
+    QueueItem.objects.filter(pk=target.pk).update(
+        status=QueueStatus.DONE,
+        assigned_to=analyst,
+        claimed_at=now,
+        completed_at=now,
+        lease_expires_at=None,
+        front_at=None,
+        updated_at=now,
+    )
+    return int(target.pk)
 
 
-def _current_of(*, case: Case, analyst: Any) -> list[Annotation]:
-    return list(
-        Annotation.objects.select_for_update().filter(
-            case=case, annotator=analyst, superseded_at__isnull=True
-        )
+# What a label's transaction reads of the case's current annotations: whose, and their vote.
+_CURRENT_FIELDS = ("id", "annotator_id", *VOTE_FIELDS)
+
+
+def _current_annotations(case: Case) -> list[Annotation]:
+    """The case's current annotations, locked; expects the case's row lock."""
+    rows = sql.fetch_all(
+        f"SELECT {sql.select_columns(Annotation, _CURRENT_FIELDS)} FROM {_ANN} "
+        f"WHERE case_id = %s AND superseded_at IS NULL ORDER BY id {sql.row_lock()}",
+        [case.pk],
     )
+    return [sql.load(Annotation, _CURRENT_FIELDS, row) for row in rows]
 
 
 def record_label(
     *,
     case: Case,
     analyst: Any,
-    item: QueueItem | None,
-    previous: list[Annotation],
+    item_id: int | None,
+    previous: list[int],
     fields: dict[str, Any],
     submission_id: uuid.UUID,
     now: datetime,
     kind: str,
     content_hash: str | None = None,
+    current: list[Annotation] | None = None,
 ) -> Annotation:
-    """Write a label annotation superseding `previous`, and all it implies; expects the case lock.
+    """Write a label annotation superseding the annotations `previous`, and all it implies.
 
-    `content_hash` is the hash of the text the analyst read (default: the case's current one); a
-    label of an older text is stored stale: kept, but not counted by the resolution.
+    Expects the case's row lock. `content_hash` is the hash of the text the analyst read
+    (default: the case's current one); a label of an older text is stored stale: kept, but not
+    counted by the resolution. `current`: the case's current annotations if already read under
+    the lock (saves the resolution a query).
     """
     annotation = Annotation(
-        case=case,
+        case_id=case.pk,
         annotator=analyst,
-        queue_item=item,
+        queue_item_id=item_id,
         submission_id=submission_id,
         content_hash=content_hash or case.content_hash,
         **fields,
@@ -162,36 +197,38 @@ def record_label(
         validate_unique=False,
         validate_constraints=False,
     )
-    annotation.save()
+    sql.insert(annotation)
     if previous:
-        Annotation.objects.filter(pk__in=[p.pk for p in previous]).update(
-            superseded_by=annotation, superseded_at=now
+        sql.execute(
+            f"UPDATE {_ANN} SET superseded_by_id = %s, superseded_at = %s "
+            f"WHERE id IN ({', '.join(['%s'] * len(previous))})",
+            [annotation.pk, sql.db_time(now), *previous],
         )
-    resolution_recompute(case=case, actor=analyst)
-    Project.objects.filter(pk=case.project_id).update(
-        labels_since_training=F("labels_since_training") + 1
-    )
-    # A shortcut only: the minute due-check starts the retrain anyway if this is lost.
-    transaction.on_commit(lambda: _retrain_if_due(case.project_id))
-    QueueAction.objects.create(
-        project_id=case.project_id,
-        analyst=analyst,
-        kind=kind,
-        annotation=annotation,
-        previous=previous[0] if previous else None,
+    votes = None
+    if current is not None:
+        votes = [a for a in current if a.pk not in previous] + [annotation]
+    resolution_recompute(case=case, actor=analyst, current=votes)
+    sql.insert(
+        QueueAction(
+            project_id=case.project_id,
+            analyst=analyst,
+            kind=kind,
+            annotation=annotation,
+            previous_id=previous[-1] if previous else None,
+        )
     )
     audit_record(
         actor=analyst,
         action=f"annotation.{kind}",
         obj=annotation,
-        project=case.project,
-        before={"superseded": [p.pk for p in previous]} if previous else None,
+        project_id=case.project_id,
+        before={"superseded": previous} if previous else None,
         after={
             "case_id": case.pk,
             "label_id": annotation.label_id,
             "noise_flag": annotation.noise_flag,
             "ambiguous": annotation.ambiguous,
-            "queue_item_id": item.pk if item else None,
+            "queue_item_id": item_id,
         },
     )
     if annotation.content_hash != case.content_hash:
@@ -199,20 +236,25 @@ def record_label(
         # again so the new text gets a label too.
         from labeling.services.queue import queue_cases_again
 
-        queue_cases_again(project=case.project, case_ids=[case.pk])
+        project = Project.objects.get(pk=case.project_id)
+        queue_cases_again(project=project, case_ids=[case.pk])
+    _count_label(case.project_id)
     return annotation
 
 
-def _retrain_if_due(project_id: int) -> None:
-    from active_learning.services.retrain_requests import retrain_if_due
+def _count_label(project_id: int) -> None:
+    # Last write of a label's transaction, so the project's row is locked for the shortest time.
+    from active_learning.services.retrain_requests import label_counted, retrain_if_due
 
-    retrain_if_due(project_id=project_id)
+    if label_counted(project_id=project_id):
+        # A shortcut only: the minute due-check starts the retrain anyway if this is lost.
+        transaction.on_commit(partial(retrain_if_due, project_id=project_id))
 
 
-def _fields(*, label: LabelClass | None, noise_flag: bool, ambiguous: bool, **rest: Any) -> dict:
-    if label is None and not (noise_flag or ambiguous):
+def _fields(*, label_id: int | None, noise_flag: bool, ambiguous: bool, **rest: Any) -> dict:
+    if label_id is None and not (noise_flag or ambiguous):
         raise ApplicationError(ERR_NOTHING_GIVEN)
-    return {"label": label, "noise_flag": noise_flag, "ambiguous": ambiguous, **rest}
+    return {"label_id": label_id, "noise_flag": noise_flag, "ambiguous": ambiguous, **rest}
 
 
 def annotation_submit(
@@ -242,31 +284,39 @@ def annotation_submit(
     submission_id = uuid.UUID(str(submission_id))
     item = item_or_case if isinstance(item_or_case, QueueItem) else None
     case_id = item.case_id if item is not None else item_or_case.pk
-    with transaction.atomic():
-        case = _lock_case(case_id)
-        # Checked once, under the case's lock (a double click waits for the first to commit).
+    try:
+        with transaction.atomic():
+            case = _lock_case(case_id)
+            fields = _fields(
+                label_id=_check_label(case=case, label=label),
+                noise_flag=noise_flag,
+                ambiguous=ambiguous,
+                comment=comment,
+                duration_ms=duration_ms,
+                shown=shown or {},
+                source=source,
+            )
+            target = _item_for_label(
+                case=case, analyst=analyst, item_id=item.pk if item else None, now=now
+            )
+            current = _current_annotations(case)
+            previous = [a.pk for a in current if a.annotator_id == analyst.pk]
+            return record_label(
+                case=case,
+                analyst=analyst,
+                item_id=target,
+                previous=previous,
+                fields=fields,
+                submission_id=submission_id,
+                now=now,
+                kind=str(QueueActionKind.EDIT if previous else QueueActionKind.LABEL),
+                content_hash=content_hash,
+                current=current,
+            )
+    except IntegrityError:
+        # A replay (double click, retry, stale tab): the first answer's unique submission id
+        # rolled this one back whole, once it got the case's lock. Return the first.
         existing = _replay(submission_id, analyst)
-        if existing is not None:
-            return existing
-        fields = _fields(
-            label=_check_label(case=case, label=label),
-            noise_flag=noise_flag,
-            ambiguous=ambiguous,
-            comment=comment,
-            duration_ms=duration_ms,
-            shown=shown or {},
-            source=source,
-        )
-        target = _item_for_label(case=case, analyst=analyst, item=item, now=now)
-        previous = _current_of(case=case, analyst=analyst)
-        return record_label(
-            case=case,
-            analyst=analyst,
-            item=target,
-            previous=previous,
-            fields=fields,
-            submission_id=submission_id,
-            now=now,
-            kind=str(QueueActionKind.EDIT if previous else QueueActionKind.LABEL),
-            content_hash=content_hash,
-        )
+        if existing is None:
+            raise
+        return existing

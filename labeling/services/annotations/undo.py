@@ -147,7 +147,7 @@ def _undo(action: QueueAction, *, analyst: Any, now: datetime) -> UndoResult | N
         actor=analyst,
         action="annotation.undo",
         obj=annotation,
-        project=case.project,
+        project_id=case.project_id,
         before={"kind": action.kind, "label_id": annotation.label_id, "current": True},
         after={
             "current": False,

@@ -17,8 +17,9 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
-from labeling.models import Annotation, Project, QueueCursor, QueueItem, QueueStatus
+from labeling.models import Annotation, Case, Project, QueueCursor, QueueItem, QueueStatus
 from labeling.services.queue.draws import draw_is_evaluation
+from workbench import sql
 
 ITEMS_SHOWN = 2  # the current item and the pre-claimed next one
 CLAIM_ATTEMPTS = 3  # tries when the (case, analyst) constraint rejects a racing claim
@@ -44,7 +45,9 @@ WHERE id = (
     ORDER BY {{order}}
     LIMIT 1 {{lock}}
 ) AND status = 'open'
-RETURNING id
+RETURNING id, NOT EXISTS (
+    SELECT 1 FROM {_QI} o WHERE o.project_id = %(project)s AND o.status = 'open'
+    LIMIT 1 OFFSET %(low)s)
 """
 _ORDER = {True: "q.random_key, q.id", False: "q.priority DESC, q.id"}
 
@@ -63,11 +66,14 @@ WHERE project_id = %(project)s AND assigned_to_id = %(analyst)s AND status = 'cl
 RETURNING id
 """
 
-# Locks the analyst's cursor row for the transaction, so one analyst's claims run one at a time.
+# Locks the analyst's cursor row for the transaction, so one analyst's claims run one at a time,
+# and reserves the claim numbers of the draws this claim may make (unused ones are skipped: each
+# draw is an independent seeded coin, so skipping numbers biases nothing).
 _CURSOR_SQL = f"""
-INSERT INTO {_CUR} (project_id, analyst_id, claims) VALUES (%(project)s, %(analyst)s, 0)
-ON CONFLICT (project_id, analyst_id) DO UPDATE SET claims = {_CUR}.claims
-RETURNING claims
+INSERT INTO {_CUR} (project_id, analyst_id, claims)
+VALUES (%(project)s, %(analyst)s, {ITEMS_SHOWN})
+ON CONFLICT (project_id, analyst_id) DO UPDATE SET claims = {_CUR}.claims + {ITEMS_SHOWN}
+RETURNING claims - {ITEMS_SHOWN}
 """
 
 
@@ -87,25 +93,13 @@ def _lock_clause() -> str:
     return "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
 
 
-def _db_time(value: datetime) -> Any:
-    return connection.ops.adapt_datetimefield_value(value)
-
-
-def _claim_one(*, evaluation: bool, params: dict) -> int | None:
-    sql = _CLAIM_SQL.format(
+def _claim_one(*, evaluation: bool, params: dict) -> tuple[int, bool] | None:
+    """The claimed item's id and whether the open queue is now running low; None if none."""
+    statement = _CLAIM_SQL.format(
         kind="TRUE" if evaluation else "FALSE", order=_ORDER[evaluation], lock=_lock_clause()
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    return int(row[0]) if row else None
-
-
-def _relaxed_commit(cursor: Any, *, outermost: bool) -> None:
-    # A claim is a lease, not data: if a crash loses it the item is simply open again, so its
-    # commit need not wait for the WAL flush. Only in its own transaction: never a label's.
-    if outermost and connection.vendor == "postgresql":
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+    row = sql.fetch_one(statement, params)
+    return (int(row[0]), bool(row[1])) if row else None
 
 
 def _held_order(item: QueueItem) -> tuple:
@@ -146,12 +140,11 @@ def _claim(*, project: Project, analyst: Any, now: datetime, refill: bool) -> li
     params: dict[str, Any] = {
         "project": project.pk,
         "analyst": analyst.pk,
-        "now": _db_time(now),
-        "lease": _db_time(now + timedelta(seconds=lease_seconds())),
+        "now": sql.db_time(now),
+        "lease": sql.db_time(now + timedelta(seconds=lease_seconds())),
+        "low": max(2 * project.batch_size - 1, 0),  # under twice a batch open: refill
     }
-    outermost = not connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cursor:
-        _relaxed_commit(cursor, outermost=outermost)
         cursor.execute(_CURSOR_SQL, params)
         claims = int(cursor.fetchone()[0])
         cursor.execute(_HELD_SQL, params)
@@ -159,6 +152,7 @@ def _claim(*, project: Project, analyst: Any, now: datetime, refill: bool) -> li
         if len(held_ids) < ITEMS_SHOWN:
             _release(cursor, now=now, project_id=project.pk)
         new_ids: list[int] = []
+        low = False
         while len(held_ids) + len(new_ids) < ITEMS_SHOWN:
             evaluation = draw_is_evaluation(
                 split_seed=project.split_seed,
@@ -166,29 +160,40 @@ def _claim(*, project: Project, analyst: Any, now: datetime, refill: bool) -> li
                 claim_number=claims + len(new_ids),
                 evaluation_fraction=project.evaluation_fraction,
             )
-            item_id = _claim_one(evaluation=evaluation, params=params)
-            if item_id is None:
-                item_id = _claim_one(evaluation=not evaluation, params=params)
-            if item_id is None:
+            claimed = _claim_one(evaluation=evaluation, params=params)
+            if claimed is None:
+                claimed = _claim_one(evaluation=not evaluation, params=params)
+            if claimed is None:
                 break
-            new_ids.append(item_id)
-        if new_ids:
-            QueueCursor.objects.filter(project_id=project.pk, analyst_id=analyst.pk).update(
-                claims=claims + len(new_ids)
-            )
-            if refill and _is_low(cursor, project=project):
-                transaction.on_commit(partial(_refill, project_id=project.pk))
-        rows = QueueItem.objects.select_related("case").in_bulk(held_ids + new_ids)
+            new_ids.append(claimed[0])
+            low = claimed[1]
+        if refill and low:
+            transaction.on_commit(partial(_refill, project_id=project.pk))
+        rows = _items_with_cases(held_ids + new_ids)
     return sorted((rows[i] for i in held_ids), key=_held_order) + [rows[i] for i in new_ids]
 
 
-def _is_low(cursor: Any, *, project: Project) -> bool:
-    threshold = 2 * project.batch_size
-    cursor.execute(
-        f"SELECT 1 FROM {_QI} WHERE project_id = %s AND status = 'open' LIMIT 1 OFFSET %s",
-        [project.pk, threshold - 1],
+_ITEM_FIELDS = tuple(f.attname for f in QueueItem._meta.concrete_fields)
+_CASE_FIELDS = tuple(f.attname for f in Case._meta.concrete_fields)
+
+
+def _items_with_cases(ids: list[int]) -> dict[int, QueueItem]:
+    """The items with their cases loaded, as `select_related("case")` would, in plain SQL."""
+    if not ids:
+        return {}
+    rows = sql.fetch_all(
+        f"SELECT {sql.select_columns(QueueItem, _ITEM_FIELDS, 'q')}, "
+        f"{sql.select_columns(Case, _CASE_FIELDS, 'c')} "
+        f"FROM {_QI} q JOIN {Case._meta.db_table} c ON c.id = q.case_id "
+        f"WHERE q.id IN ({', '.join(['%s'] * len(ids))})",
+        ids,
     )
-    return cursor.fetchone() is None
+    out = {}
+    for row in rows:
+        item = sql.load(QueueItem, _ITEM_FIELDS, row[: len(_ITEM_FIELDS)])
+        item.case = sql.load(Case, _CASE_FIELDS, row[len(_ITEM_FIELDS) :])
+        out[item.pk] = item
+    return out
 
 
 def _refill(*, project_id: int) -> int:
@@ -212,10 +217,10 @@ def _refill(*, project_id: int) -> int:
 
 
 def _release(cursor: Any, *, now: datetime, project_id: int | None) -> int:
-    sql = _RELEASE_SQL.format(
+    statement = _RELEASE_SQL.format(
         project="AND project_id = %(project)s" if project_id else "", lock=_lock_clause()
     )
-    cursor.execute(sql, {"now": _db_time(now), "project": project_id})
+    cursor.execute(statement, {"now": sql.db_time(now), "project": project_id})
     return int(cursor.rowcount)
 
 
