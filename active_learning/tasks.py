@@ -9,7 +9,8 @@ from celery import shared_task
 
 @shared_task(name="active_learning.pipeline_tick", ignore_result=True)
 def pipeline_tick() -> dict[str, Any]:
-    """Every minute (beat): reap stale jobs, start due retrains, resend lost ones."""
+    """Every minute (beat): reap stale jobs, start due retrains, resend lost ones, release
+    expired queue claims."""
     from active_learning.services.retrain import retrain_due_check
 
     return retrain_due_check()

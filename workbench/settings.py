@@ -119,6 +119,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # The queue's plain statements (workbench/sql.py) bind on the server and are prepared on
+    # first use; Django's own cursors interpolate on the client and never prepare.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 0
 # Tests create their own database; TEST_DATABASE_NAME keeps parallel runs on one server apart.
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="") or None}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -9,10 +9,12 @@ same on PostgreSQL and SQLite. Everything else keeps using the ORM.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TypeVar
 
+import psycopg
 from django.db import connection, models
 
 M = TypeVar("M", bound=models.Model)
@@ -28,23 +30,44 @@ def db_time(value: datetime) -> Any:
     return connection.ops.adapt_datetimefield_value(value)
 
 
+@contextmanager
+def _cursor() -> Iterator[Any]:
+    # On PostgreSQL a cursor binding parameters on the server, not Django's (which interpolates
+    # them on the client), so statements can be prepared; in Django's transaction, raising
+    # Django's database errors.
+    if connection.vendor != "postgresql":
+        with connection.cursor() as django_cursor:
+            yield django_cursor
+        return
+    connection.ensure_connection()
+    connection.validate_no_broken_transaction()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as pg_cursor:
+        yield pg_cursor
+
+
+def _run(cursor: Any, sql: str, params: Sequence[Any] | dict[str, Any]) -> None:
+    # On PostgreSQL prepared on first use (settings: prepare_threshold 0), once per connection
+    # and statement text: PostgreSQL then skips parsing and, mostly, planning.
+    cursor.execute(sql, params)
+
+
 def fetch_one(sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> tuple | None:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()
+    with _cursor() as c:
+        _run(c, sql, params)
+        return c.fetchone()  # type: ignore[no-any-return]
 
 
 def fetch_all(sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple]:
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return list(cursor.fetchall())
+    with _cursor() as c:
+        _run(c, sql, params)
+        return list(c.fetchall())
 
 
 def execute(sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
     """Run one statement; returns the number of rows it changed."""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return int(cursor.rowcount)
+    with _cursor() as c:
+        _run(c, sql, params)
+        return int(c.rowcount)
 
 
 _cache: dict[tuple, Any] = {}
@@ -134,9 +157,7 @@ def insert(*objs: M) -> list[M]:
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
         f"VALUES {', '.join([one_row] * len(objs))} RETURNING {quote(pk.column)}"
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, rows)
-        keys = [r[0] for r in cursor.fetchall()]
+    keys = [r[0] for r in fetch_all(sql, rows)]
     for obj, key in zip(objs, keys, strict=True):
         obj.pk = key
         obj._state.adding = False

@@ -62,7 +62,8 @@ STEPS = (  # (name, share of the progress bar)
 
 
 def retrain_due_check() -> dict[str, Any]:
-    """Reap stale jobs; start due retrains; resend queued retrain jobs nobody picked up."""
+    """Reap stale jobs; start due retrains; resend queued retrain jobs nobody picked up; return
+    expired queue claims."""
     reaped = job_reap_stale()
     started = []
     for project in Project.objects.filter(labels_since_training__gte=F("retrain_after_n")):
@@ -80,8 +81,10 @@ def retrain_due_check() -> dict[str, Any]:
         _enqueue(job)
         resent.append(job.pk)
     from labeling.services.imports.jobs import import_jobs_resend_stale
+    from labeling.services.queue import queue_release_expired
 
     return {
+        "leases_released": queue_release_expired(),
         "reaped": reaped,
         "started": started,
         "resent": resent,

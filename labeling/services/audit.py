@@ -10,6 +10,31 @@ from labeling.models import AuditEvent, Project
 from workbench import sql
 
 
+def audit_event(
+    *,
+    actor: Any,
+    action: str,
+    obj: models.Model,
+    project: Project | None = None,
+    project_id: int | None = None,
+    before: Any = None,
+    after: Any = None,
+) -> AuditEvent:
+    """An unsaved event, for a service that writes several in one statement (`sql.insert`).
+
+    Give the project or, where only its id is at hand, `project_id`.
+    """
+    return AuditEvent(
+        actor=actor if getattr(actor, "pk", None) else None,
+        project_id=project.pk if project is not None else project_id,
+        action=action,
+        object_type=obj._meta.label_lower,
+        object_id=str(obj.pk),
+        before=before,
+        after=after,
+    )
+
+
 def audit_record(
     *,
     actor: Any,
@@ -20,16 +45,13 @@ def audit_record(
     before: Any = None,
     after: Any = None,
 ) -> AuditEvent:
-    """Write one event; call it inside the transaction that makes the change.
-
-    Give the project or, where only its id is at hand, `project_id`.
-    """
-    event = AuditEvent(
-        actor=actor if getattr(actor, "pk", None) else None,
-        project_id=project.pk if project is not None else project_id,
+    """Write one event; call it inside the transaction that makes the change."""
+    event = audit_event(
+        actor=actor,
         action=action,
-        object_type=obj._meta.label_lower,
-        object_id=str(obj.pk),
+        obj=obj,
+        project=project,
+        project_id=project_id,
         before=before,
         after=after,
     )

@@ -14,7 +14,7 @@ from typing import Any
 from django.utils import timezone
 
 from labeling.models import Annotation, AuditEvent, Case, Project, ResolutionSource, ResolvedLabel
-from labeling.services.audit import audit_record
+from labeling.services.audit import audit_event
 from workbench import sql
 
 # Sources set by people above the queue; a recompute from queue annotations never overrides them.
@@ -73,7 +73,11 @@ _ANN = Annotation._meta.db_table
 
 
 def resolution_recompute(
-    *, case: Case, actor: Any = None, current: list[Annotation] | None = None
+    *,
+    case: Case,
+    actor: Any = None,
+    current: list[Annotation] | None = None,
+    events: list[AuditEvent] | None = None,
 ) -> ResolvedLabel:
     """Rewrite the case's ResolvedLabel from its annotations and audit a change.
 
@@ -82,7 +86,8 @@ def resolution_recompute(
     A review or adjudicated resolution is left as it is. Runs in every label's transaction, so
     its statements are plain SQL (`workbench.sql`); the returned row has only the vote's fields.
     `current`: the case's current annotations (VOTE_FIELDS at least) when the caller already has
-    them, read under the same lock.
+    them, read under the same lock. With `events`, the audit event of a change is appended there
+    for the caller to write with its own, instead of written here.
     """
     row = sql.fetch_one(
         f"SELECT {sql.select_columns(ResolvedLabel, _RESOLVED_FIELDS)} FROM {_RESOLVED} "
@@ -128,7 +133,7 @@ def resolution_recompute(
                 resolved.pk,
             ],
         )
-    audit_record(
+    event = audit_event(
         actor=actor,
         action="resolution.change",
         obj=resolved,
@@ -136,6 +141,10 @@ def resolution_recompute(
         before=before,
         after=after,
     )
+    if events is None:
+        sql.insert(event)
+    else:
+        events.append(event)
     return resolved
 
 

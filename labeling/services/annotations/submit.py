@@ -19,6 +19,7 @@ from django.utils import timezone
 from labeling.models import (
     Annotation,
     AnnotationSource,
+    AuditEvent,
     Case,
     LabelClass,
     Project,
@@ -27,7 +28,7 @@ from labeling.models import (
     QueueItem,
     QueueStatus,
 )
-from labeling.services.audit import audit_record
+from labeling.services.audit import audit_event
 from labeling.services.resolution import VOTE_FIELDS, resolution_recompute
 from workbench import sql
 from workbench.errors import ApplicationError
@@ -207,7 +208,8 @@ def record_label(
     votes = None
     if current is not None:
         votes = [a for a in current if a.pk not in previous] + [annotation]
-    resolution_recompute(case=case, actor=analyst, current=votes)
+    events: list[AuditEvent] = []
+    resolution_recompute(case=case, actor=analyst, current=votes, events=events)
     sql.insert(
         QueueAction(
             project_id=case.project_id,
@@ -217,7 +219,7 @@ def record_label(
             previous_id=previous[-1] if previous else None,
         )
     )
-    audit_record(
+    event = audit_event(
         actor=analyst,
         action=f"annotation.{kind}",
         obj=annotation,
@@ -231,6 +233,7 @@ def record_label(
             "queue_item_id": item_id,
         },
     )
+    sql.insert(event, *events)
     if annotation.content_hash != case.content_hash:
         # Labelled on a text that changed meanwhile: kept (stale), and the case is queued
         # again so the new text gets a label too.
