@@ -126,6 +126,25 @@ def test_an_expired_claim_returns_to_the_queue_without_a_reaper(project) -> None
     assert item.assigned_to == second
 
 
+def test_expired_claims_come_back_at_the_minute_tick_while_others_are_open(
+    project, settings
+) -> None:
+    """A claim takes an open item before it releases anything; the tick returns expired ones."""
+    from active_learning.services.retrain import retrain_due_check
+
+    settings.QUEUE_LEASE_SECONDS = 0  # every claim expires at once
+    queued_items(project, 5, priorities=[5, 4, 3, 2, 1])
+    first, second = AnalystFactory(), AnalystFactory()
+    now = timezone.now()
+    taken = queue_claim_next(project=project, analyst=first, now=now)
+    other = queue_claim_next(project=project, analyst=second, now=now)
+    assert {other.current.pk, other.next.pk}.isdisjoint({taken.current.pk, taken.next.pk})
+    assert QueueItem.objects.filter(assigned_to=first, status=QueueStatus.CLAIMED).count() == 2
+    assert retrain_due_check()["leases_released"] == 4  # the tick runs after `now`
+    assert not QueueItem.objects.filter(assigned_to=first).exists()
+    assert queue_open_count(project=project) == 5
+
+
 def test_release_expired_reopens_only_expired_claims(project) -> None:
     """The reaper returns expired claims to the open queue and leaves live ones alone."""
     queued_items(project, 4, priorities=[4, 3, 2, 1])
