@@ -120,8 +120,11 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # The queue's plain statements (workbench/sql.py) bind on the server and are prepared on
-    # first use; Django's own cursors interpolate on the client and never prepare.
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 0
+    # first use, with generic plans (PostgreSQL re-planned the claim at every call, ~1 ms);
+    # Django's own cursors interpolate on the client and never prepare, so neither touches them.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"prepare_threshold": 0, "options": "-c plan_cache_mode=force_generic_plan"}
+    )
 # Tests create their own database; TEST_DATABASE_NAME keeps parallel runs on one server apart.
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="") or None}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

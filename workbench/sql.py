@@ -15,19 +15,26 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import psycopg
-from django.db import connection, models
+from django.db import DEFAULT_DB_ALIAS, connections, models
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 M = TypeVar("M", bound=models.Model)
 
 
+def _db() -> BaseDatabaseWrapper:
+    # The connection itself, not django.db.connection: that proxy looks the thread's connection
+    # up again on every attribute, which showed in the queue's profile.
+    return connections[DEFAULT_DB_ALIAS]
+
+
 def row_lock() -> str:
     """`FOR UPDATE` on PostgreSQL; SQLite's IMMEDIATE transactions already serialize writers."""
-    return "FOR UPDATE" if connection.vendor == "postgresql" else ""
+    return "FOR UPDATE" if _db().vendor == "postgresql" else ""
 
 
 def db_time(value: datetime) -> Any:
     """An aware datetime as a parameter of a plain statement on this backend."""
-    return connection.ops.adapt_datetimefield_value(value)
+    return _db().ops.adapt_datetimefield_value(value)
 
 
 @contextmanager
@@ -35,13 +42,14 @@ def _cursor() -> Iterator[Any]:
     # On PostgreSQL a cursor binding parameters on the server, not Django's (which interpolates
     # them on the client), so statements can be prepared; in Django's transaction, raising
     # Django's database errors.
-    if connection.vendor != "postgresql":
-        with connection.cursor() as django_cursor:
+    db = _db()
+    if db.vendor != "postgresql":
+        with db.cursor() as django_cursor:
             yield django_cursor
         return
-    connection.ensure_connection()
-    connection.validate_no_broken_transaction()
-    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as pg_cursor:
+    db.ensure_connection()
+    db.validate_no_broken_transaction()
+    with db.wrap_database_errors, psycopg.Cursor(db.connection) as pg_cursor:
         yield pg_cursor
 
 
@@ -100,9 +108,10 @@ def select_columns(model: type[models.Model], attnames: Iterable[str], alias: st
 
     def make() -> str:
         fields = {f.attname: f.column for f in model._meta.concrete_fields}
-        return ", ".join(prefix + connection.ops.quote_name(fields[name]) for name in names)
+        return ", ".join(prefix + db.ops.quote_name(fields[name]) for name in names)
 
-    return _memo(("select", model, names, prefix, connection.vendor), make)
+    db = _db()
+    return _memo(("select", model, names, prefix, db.vendor), make)
 
 
 def _converters(model: type[models.Model], names: tuple[str, ...], vendor: str) -> list[list[Any]]:
@@ -111,6 +120,7 @@ def _converters(model: type[models.Model], names: tuple[str, ...], vendor: str) 
 
 def _make_converters(model: type[models.Model], names: tuple[str, ...]) -> list[list[Any]]:
     # What the ORM applies to a fetched column: the backend's converters, then the field's.
+    db = _db()
     fields = {f.attname: f for f in model._meta.concrete_fields}
     out = []
     for name in names:
@@ -118,8 +128,7 @@ def _make_converters(model: type[models.Model], names: tuple[str, ...]) -> list[
         out.append(
             [
                 (conv, expression)
-                for conv in connection.ops.get_db_converters(expression)
-                + expression.get_db_converters(connection)
+                for conv in db.ops.get_db_converters(expression) + expression.get_db_converters(db)
             ]
         )
     return out
@@ -129,10 +138,11 @@ def load(model: type[M], attnames: Iterable[str], row: Sequence[Any]) -> M:
     """A model instance from a row of `select_columns(model, attnames)`; other fields deferred."""
     names = _columns(model, tuple(attnames))
     values = list(row)
-    for i, converters in enumerate(_converters(model, names, connection.vendor)):
+    db = _db()
+    for i, converters in enumerate(_converters(model, names, db.vendor)):
         for convert, expression in converters:
-            values[i] = convert(values[i], expression, connection)
-    return model.from_db(connection.alias, list(names), values)
+            values[i] = convert(values[i], expression, db)
+    return model.from_db(db.alias, list(names), values)
 
 
 def insert(*objs: M) -> list[M]:
@@ -148,10 +158,11 @@ def insert(*objs: M) -> list[M]:
     pk = meta.pk
     assert pk is not None
     fields = [f for f in meta.concrete_fields if not f.primary_key]
-    quote = connection.ops.quote_name
+    db = _db()
+    quote = db.ops.quote_name
     rows: list[Any] = []
     for obj in objs:
-        rows.extend(f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)
+        rows.extend(f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields)
     one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     sql = (
         f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
@@ -161,5 +172,5 @@ def insert(*objs: M) -> list[M]:
     for obj, key in zip(objs, keys, strict=True):
         obj.pk = key
         obj._state.adding = False
-        obj._state.db = connection.alias
+        obj._state.db = db.alias
     return list(objs)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.utils import timezone
@@ -66,17 +67,50 @@ def _state(resolved: ResolvedLabel | None) -> dict[str, Any] | None:
 
 
 _RESOLVED_FIELDS = ("id", "case_id", "label_id", "source", "agreement", "doubtful")
-# What the vote reads of an annotation (resolution_compute).
+# What the vote reads of an annotation (resolution_compute), and whose it is.
 VOTE_FIELDS = ("label_id", "content_hash", "noise_flag", "ambiguous", "skipped", "superseded_at")
+CURRENT_FIELDS = ("id", "annotator_id", *VOTE_FIELDS)
 _RESOLVED = ResolvedLabel._meta.db_table
 _ANN = Annotation._meta.db_table
+_CASE = Case._meta.db_table
+
+
+@dataclass
+class ResolutionInputs:
+    """A case's resolution as stored and its current annotations (CURRENT_FIELDS)."""
+
+    resolved: ResolvedLabel | None
+    current: list[Annotation]
+
+
+def resolution_inputs(*, case: Case) -> ResolutionInputs:
+    """What a recompute reads, in one statement; expects the case's row lock.
+
+    No row locks of their own: every writer of a case's annotations or resolution holds the
+    case's lock first (the pipeline's doubtful marks only touch given-label resolutions, which a
+    label's recompute replaces anyway).
+    """
+    n = len(_RESOLVED_FIELDS)
+    rows = sql.fetch_all(
+        f"SELECT {sql.select_columns(ResolvedLabel, _RESOLVED_FIELDS, 'r')}, "
+        f"{sql.select_columns(Annotation, CURRENT_FIELDS, 'a')} FROM {_CASE} c "
+        f"LEFT JOIN {_RESOLVED} r ON r.case_id = c.id "
+        f"LEFT JOIN {_ANN} a ON a.case_id = c.id AND a.superseded_at IS NULL "
+        "WHERE c.id = %s ORDER BY a.id",
+        [case.pk],
+    )
+    resolved = None
+    if rows and rows[0][0] is not None:
+        resolved = sql.load(ResolvedLabel, _RESOLVED_FIELDS, rows[0][:n])
+    current = [sql.load(Annotation, CURRENT_FIELDS, r[n:]) for r in rows if r[n] is not None]
+    return ResolutionInputs(resolved=resolved, current=current)
 
 
 def resolution_recompute(
     *,
     case: Case,
     actor: Any = None,
-    current: list[Annotation] | None = None,
+    inputs: ResolutionInputs | None = None,
     events: list[AuditEvent] | None = None,
 ) -> ResolvedLabel:
     """Rewrite the case's ResolvedLabel from its annotations and audit a change.
@@ -85,28 +119,15 @@ def resolution_recompute(
     (`select_for_update`), so two concurrent submits on one case cannot each miss the other.
     A review or adjudicated resolution is left as it is. Runs in every label's transaction, so
     its statements are plain SQL (`workbench.sql`); the returned row has only the vote's fields.
-    `current`: the case's current annotations (VOTE_FIELDS at least) when the caller already has
-    them, read under the same lock. With `events`, the audit event of a change is appended there
-    for the caller to write with its own, instead of written here.
+    `inputs`: the stored resolution and the current annotations after the change, when the
+    caller already read them under the same lock. With `events`, the audit event of a change is
+    appended there for the caller to write with its own, instead of written here.
     """
-    row = sql.fetch_one(
-        f"SELECT {sql.select_columns(ResolvedLabel, _RESOLVED_FIELDS)} FROM {_RESOLVED} "
-        f"WHERE case_id = %s {sql.row_lock()}",
-        [case.pk],
-    )
-    resolved = sql.load(ResolvedLabel, _RESOLVED_FIELDS, row) if row else None
+    inputs = inputs or resolution_inputs(case=case)
+    resolved, current = inputs.resolved, inputs.current
     if resolved is not None and resolved.source in AUTHORITATIVE_SOURCES:
         return resolved
     before = _state(resolved)
-    if current is None:
-        current = [
-            sql.load(Annotation, VOTE_FIELDS, r)
-            for r in sql.fetch_all(
-                f"SELECT {sql.select_columns(Annotation, VOTE_FIELDS)} FROM {_ANN} "
-                "WHERE case_id = %s AND superseded_at IS NULL AND NOT skipped",
-                [case.pk],
-            )
-        ]
     fields = resolution_compute(case=case, annotations=current)
     if resolved is None:
         resolved = ResolvedLabel(case_id=case.pk)

@@ -29,7 +29,11 @@ from labeling.models import (
     QueueStatus,
 )
 from labeling.services.audit import audit_event
-from labeling.services.resolution import VOTE_FIELDS, resolution_recompute
+from labeling.services.resolution import (
+    ResolutionInputs,
+    resolution_inputs,
+    resolution_recompute,
+)
 from workbench import sql
 from workbench.errors import ApplicationError
 
@@ -151,20 +155,6 @@ def _item_for_label(*, case: Case, analyst: Any, item_id: int | None, now: datet
     return int(target.pk)
 
 
-# What a label's transaction reads of the case's current annotations: whose, and their vote.
-_CURRENT_FIELDS = ("id", "annotator_id", *VOTE_FIELDS)
-
-
-def _current_annotations(case: Case) -> list[Annotation]:
-    """The case's current annotations, locked; expects the case's row lock."""
-    rows = sql.fetch_all(
-        f"SELECT {sql.select_columns(Annotation, _CURRENT_FIELDS)} FROM {_ANN} "
-        f"WHERE case_id = %s AND superseded_at IS NULL ORDER BY id {sql.row_lock()}",
-        [case.pk],
-    )
-    return [sql.load(Annotation, _CURRENT_FIELDS, row) for row in rows]
-
-
 def record_label(
     *,
     case: Case,
@@ -176,14 +166,14 @@ def record_label(
     now: datetime,
     kind: str,
     content_hash: str | None = None,
-    current: list[Annotation] | None = None,
+    inputs: ResolutionInputs | None = None,
 ) -> Annotation:
     """Write a label annotation superseding the annotations `previous`, and all it implies.
 
     Expects the case's row lock. `content_hash` is the hash of the text the analyst read
     (default: the case's current one); a label of an older text is stored stale: kept, but not
-    counted by the resolution. `current`: the case's current annotations if already read under
-    the lock (saves the resolution a query).
+    counted by the resolution. `inputs`: the case's resolution and current annotations if
+    already read under the lock (saves the resolution a query).
     """
     annotation = Annotation(
         case_id=case.pk,
@@ -205,11 +195,12 @@ def record_label(
             f"WHERE id IN ({', '.join(['%s'] * len(previous))})",
             [annotation.pk, sql.db_time(now), *previous],
         )
-    votes = None
-    if current is not None:
-        votes = [a for a in current if a.pk not in previous] + [annotation]
+    after = None
+    if inputs is not None:
+        current = [a for a in inputs.current if a.pk not in previous] + [annotation]
+        after = ResolutionInputs(resolved=inputs.resolved, current=current)
     events: list[AuditEvent] = []
-    resolution_recompute(case=case, actor=analyst, current=votes, events=events)
+    resolution_recompute(case=case, actor=analyst, inputs=after, events=events)
     sql.insert(
         QueueAction(
             project_id=case.project_id,
@@ -302,8 +293,8 @@ def annotation_submit(
             target = _item_for_label(
                 case=case, analyst=analyst, item_id=item.pk if item else None, now=now
             )
-            current = _current_annotations(case)
-            previous = [a.pk for a in current if a.annotator_id == analyst.pk]
+            inputs = resolution_inputs(case=case)
+            previous = [a.pk for a in inputs.current if a.annotator_id == analyst.pk]
             return record_label(
                 case=case,
                 analyst=analyst,
@@ -314,7 +305,7 @@ def annotation_submit(
                 now=now,
                 kind=str(QueueActionKind.EDIT if previous else QueueActionKind.LABEL),
                 content_hash=content_hash,
-                current=current,
+                inputs=inputs,
             )
     except IntegrityError:
         # A replay (double click, retry, stale tab): the first answer's unique submission id

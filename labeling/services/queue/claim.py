@@ -45,10 +45,14 @@ WHERE id = (
     ORDER BY {{order}}
     LIMIT 1 {{lock}}
 ) AND status = 'open'
-RETURNING id, NOT EXISTS (
-    SELECT 1 FROM {_QI} o WHERE o.project_id = %(project)s AND o.status = 'open'
-    LIMIT 1 OFFSET %(low)s)
+RETURNING id, {{low_check}}
 """
+# Fewer open items than twice a batch: refill. Checked every LOW_CHECK_EVERY-th claim number of
+# an analyst (the scan costs as much as the claim): with several analysts at work, a few claims.
+_LOW_SQL = f"""NOT EXISTS (
+    SELECT 1 FROM {_QI} o WHERE o.project_id = %(project)s AND o.status = 'open'
+    LIMIT 1 OFFSET %(low)s)"""
+LOW_CHECK_EVERY = 8
 _ORDER = {True: "q.random_key, q.id", False: "q.priority DESC, q.id"}
 
 _RELEASE_SQL = f"""
@@ -60,9 +64,15 @@ WHERE id IN (
 )
 """
 
+# The analyst's held items, and which have less than half their lease left. Read, not updated:
+# renewing every lease at every claim rewrote two rows (and all their index entries) per answer.
 _HELD_SQL = f"""
-UPDATE {_QI} SET lease_expires_at = %(lease)s, updated_at = %(now)s
+SELECT id, lease_expires_at < %(renew)s FROM {_QI}
 WHERE project_id = %(project)s AND assigned_to_id = %(analyst)s AND status = 'claimed'
+"""
+_RENEW_SQL = f"""
+UPDATE {_QI} SET lease_expires_at = %(lease)s, updated_at = %(now)s
+WHERE id IN ({{ids}}) AND assigned_to_id = %(analyst)s AND status = 'claimed'
 RETURNING id
 """
 
@@ -96,10 +106,14 @@ def _lock_clause() -> str:
     return "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
 
 
-def _claim_one(*, evaluation: bool, params: dict) -> tuple[int, bool] | None:
-    """The claimed item's id and whether the open queue is now running low; None if none."""
+def _claim_one(*, evaluation: bool, params: dict, check_low: bool) -> tuple[int, bool] | None:
+    """The claimed item's id and whether the open queue is now running low (if `check_low`);
+    None when nothing is left to claim."""
     statement = _CLAIM_SQL.format(
-        kind="TRUE" if evaluation else "FALSE", order=_ORDER[evaluation], lock=_lock_clause()
+        kind="TRUE" if evaluation else "FALSE",
+        order=_ORDER[evaluation],
+        lock=_lock_clause(),
+        low_check=_LOW_SQL if check_low else "FALSE",
     )
     row = sql.fetch_one(statement, params)
     return (int(row[0]), bool(row[1])) if row else None
@@ -146,6 +160,7 @@ def _claim(*, project: Project, analyst: Any, now: datetime, refill: bool) -> li
         "analyst": analyst.pk,
         "now": sql.db_time(now),
         "lease": sql.db_time(now + timedelta(seconds=lease_seconds())),
+        "renew": sql.db_time(now + timedelta(seconds=lease_seconds() / 2)),
         "low": max(2 * project.batch_size - 1, 0),  # under twice a batch open: refill
     }
     relaxed = connection.vendor == "postgresql" and not connection.in_atomic_block
@@ -155,19 +170,21 @@ def _claim(*, project: Project, analyst: Any, now: datetime, refill: bool) -> li
         )
         assert cursor_row is not None
         claims = int(cursor_row[0])
-        held_ids = [int(r[0]) for r in sql.fetch_all(_HELD_SQL, params)]
+        held_ids = _held(params)
         new_ids: list[int] = []
         low = released = False
         while len(held_ids) + len(new_ids) < ITEMS_SHOWN:
+            number = claims + len(new_ids)
             evaluation = draw_is_evaluation(
                 split_seed=project.split_seed,
                 analyst_id=analyst.pk,
-                claim_number=claims + len(new_ids),
+                claim_number=number,
                 evaluation_fraction=project.evaluation_fraction,
             )
-            claimed = _claim_one(evaluation=evaluation, params=params)
+            check_low = refill and number % LOW_CHECK_EVERY == 0
+            claimed = _claim_one(evaluation=evaluation, params=params, check_low=check_low)
             if claimed is None:
-                claimed = _claim_one(evaluation=not evaluation, params=params)
+                claimed = _claim_one(evaluation=not evaluation, params=params, check_low=check_low)
             if claimed is None and not released:
                 # Nothing open: expired claims come back now rather than at the next tick.
                 released = True
@@ -176,11 +193,24 @@ def _claim(*, project: Project, analyst: Any, now: datetime, refill: bool) -> li
             if claimed is None:
                 break
             new_ids.append(claimed[0])
-            low = claimed[1]
+            low = low or claimed[1]
         if refill and low:
             transaction.on_commit(partial(_refill, project_id=project.pk))
         rows = _items_with_cases(held_ids + new_ids)
     return sorted((rows[i] for i in held_ids), key=_held_order) + [rows[i] for i in new_ids]
+
+
+def _held(params: dict[str, Any]) -> list[int]:
+    """The ids of the items the analyst holds, renewing leases past their half."""
+    rows = sql.fetch_all(_HELD_SQL, params)
+    fresh = [int(i) for i, stale in rows if not stale]
+    stale = [int(i) for i, is_stale in rows if is_stale]
+    if stale:
+        # Expired ones may have been released and taken meanwhile: only those still held count.
+        ids = {f"id{k}": item_id for k, item_id in enumerate(stale)}
+        statement = _RENEW_SQL.format(ids=", ".join(f"%({key})s" for key in ids))
+        fresh += [int(r[0]) for r in sql.fetch_all(statement, {**params, **ids})]
+    return fresh
 
 
 _ITEM_FIELDS = tuple(f.attname for f in QueueItem._meta.concrete_fields)

@@ -64,15 +64,21 @@ def test_claim_returns_current_and_next_held_by_the_analyst(project) -> None:
 
 
 def test_reload_returns_the_held_items_and_claims_nothing_new(project) -> None:
-    """A reload never leaks items: the same two come back, with renewed leases."""
+    """A reload never leaks items: the same two come back, their leases renewed once past half."""
     queued_items(project, 5, priorities=[5, 4, 3, 2, 1])
     analyst = AnalystFactory()
     now = timezone.now()
+    lease = timedelta(seconds=lease_seconds())
     first = queue_claim_next(project=project, analyst=analyst, now=now)
-    again = queue_claim_next(project=project, analyst=analyst, now=now + timedelta(minutes=3))
+    again = queue_claim_next(project=project, analyst=analyst, now=now + lease * 0.3)
     assert (again.current.pk, again.next.pk) == (first.current.pk, first.next.pk)
     assert QueueItem.objects.filter(status=QueueStatus.CLAIMED).count() == 2
-    assert again.current.lease_expires_at == now + timedelta(minutes=3, seconds=lease_seconds())
+    assert again.current.lease_expires_at == now + lease  # more than half left: unchanged
+    late = queue_claim_next(project=project, analyst=analyst, now=now + lease * 0.6)
+    assert (late.current.pk, late.next.pk) == (first.current.pk, first.next.pk)
+    assert {late.current.lease_expires_at, late.next.lease_expires_at} == {now + lease * 1.6}
+    expired = queue_claim_next(project=project, analyst=analyst, now=now + lease * 2)
+    assert expired.current.pk == first.current.pk  # still held, renewed
 
 
 def test_after_completing_the_current_item_the_next_becomes_current(project) -> None:
