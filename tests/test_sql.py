@@ -100,3 +100,24 @@ def test_statements_are_prepared_once_per_connection_on_postgresql() -> None:
             [f"SELECT count(*) FROM {QueueItem._meta.db_table} WHERE project_id = $1%"],
         )
         assert cursor.fetchone() == (1,)
+
+
+def test_a_batch_returns_rows_after_the_block_and_raises_djangos_errors() -> None:
+    """Batched writes (one round trip on PostgreSQL) give their rows back after the block; a
+    failing one raises Django's IntegrityError there and the transaction keeps nothing."""
+    case = CaseFactory()
+    analyst = AnalystFactory()
+    table = AuditEvent._meta.db_table
+    with transaction.atomic():
+        with sql.batch() as writes:
+            writes.insert(AuditEvent(action="a", object_type="t", object_id="1"))
+            counted = writes.execute(f"SELECT count(*) FROM {table} WHERE action = %s", ["a"])
+        assert writes.row(counted) == (1,)
+    sid = uuid.uuid4()
+    first = Annotation(case=case, annotator=analyst, submission_id=sid, content_hash="h")
+    sql.insert(first)
+    with pytest.raises(IntegrityError), transaction.atomic(), sql.batch() as writes:
+        writes.insert(AuditEvent(action="b", object_type="t", object_id="2"))
+        writes.insert(Annotation(case=case, annotator=analyst, submission_id=sid, content_hash="h"))
+    assert not AuditEvent.objects.filter(action="b").exists()
+    assert Annotation.objects.filter(submission_id=sid).count() == 1

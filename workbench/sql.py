@@ -145,6 +145,24 @@ def load(model: type[M], attnames: Iterable[str], row: Sequence[Any]) -> M:
     return model.from_db(db.alias, list(names), values)
 
 
+def _insert_statement(objs: Sequence[models.Model]) -> tuple[str, list[Any]]:
+    model = type(objs[0])
+    meta = model._meta
+    assert meta.pk is not None
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    db = _db()
+    quote = db.ops.quote_name
+    values: list[Any] = []
+    for obj in objs:
+        values.extend(f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields)
+    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    statement = (
+        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES {', '.join([one_row] * len(objs))} RETURNING {quote(meta.pk.column)}"
+    )
+    return statement, values
+
+
 def insert(*objs: M) -> list[M]:
     """INSERT unsaved instances of one model in one statement, setting their primary keys.
 
@@ -153,24 +171,70 @@ def insert(*objs: M) -> list[M]:
     """
     if not objs:
         return []
-    model = type(objs[0])
-    meta = model._meta
-    pk = meta.pk
-    assert pk is not None
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    db = _db()
-    quote = db.ops.quote_name
-    rows: list[Any] = []
-    for obj in objs:
-        rows.extend(f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields)
-    one_row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES {', '.join([one_row] * len(objs))} RETURNING {quote(pk.column)}"
-    )
-    keys = [r[0] for r in fetch_all(sql, rows)]
+    statement, values = _insert_statement(objs)
+    keys = [r[0] for r in fetch_all(statement, values)]
+    alias = _db().alias
     for obj, key in zip(objs, keys, strict=True):
         obj.pk = key
         obj._state.adding = False
-        obj._state.db = db.alias
+        obj._state.db = alias
     return list(objs)
+
+
+class Batch:
+    """Writes whose results are read after the block (see `batch`)."""
+
+    def __init__(self, *, pipelined: bool) -> None:
+        self._pipelined = pipelined
+        self._pending: list[Any] = []  # open cursors (pipelined) or first rows
+        self._rows: list[tuple | None] = []
+
+    def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
+        """Queue a statement; returns the handle of its first row (`row`, after the block)."""
+        if self._pipelined:
+            db = _db()
+            cursor = psycopg.Cursor(db.connection)
+            cursor.execute(sql, params)
+            self._pending.append(cursor)
+        else:
+            with _cursor() as c:
+                _run(c, sql, params)
+                self._pending.append(c.fetchone() if c.description else None)
+        return len(self._pending) - 1
+
+    def insert(self, *objs: models.Model) -> None:
+        """Queue an INSERT of unsaved instances of one model; their keys are not read back."""
+        if objs:
+            self.execute(*_insert_statement(objs))
+
+    def row(self, handle: int) -> tuple | None:
+        """The first row a queued statement returned (None without RETURNING or rows)."""
+        return self._rows[handle]
+
+    def _collect(self) -> None:
+        for pending in self._pending:
+            if not self._pipelined:
+                self._rows.append(pending)
+                continue
+            with pending as cursor:
+                self._rows.append(cursor.fetchone() if cursor.description else None)
+
+
+@contextmanager
+def batch() -> Iterator[Batch]:
+    """Statements queued on the yielded `Batch` go to PostgreSQL together, in one round trip
+    (psycopg's pipeline mode), inside the current transaction; an error surfaces at the end of
+    the block as Django's. Elsewhere they simply run one by one."""
+    db = _db()
+    if db.vendor != "postgresql":
+        plain = Batch(pipelined=False)
+        yield plain
+        plain._collect()
+        return
+    db.ensure_connection()
+    db.validate_no_broken_transaction()
+    queued = Batch(pipelined=True)
+    with db.wrap_database_errors:
+        with db.connection.pipeline():
+            yield queued
+        queued._collect()

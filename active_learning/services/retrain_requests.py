@@ -108,19 +108,12 @@ _DUE = f"""{_PROJECT}.labels_since_training >= {_PROJECT}.retrain_after_n AND NO
     SELECT 1 FROM {Job._meta.db_table} j WHERE j.project_id = {_PROJECT}.id AND j.kind = '{KIND}'
     AND j.status IN ('{JobStatus.QUEUED}', '{JobStatus.RUNNING}'))"""
 _DUE_SQL = f"SELECT 1 FROM {_PROJECT} WHERE id = %(project)s AND {_DUE}"
-_COUNT_SQL = f"""
+# Counts one more label since training; returns whether that makes a retrain due (none pending).
+# Run it last in the label's transaction: it locks the project's row until commit.
+COUNT_LABEL_SQL = f"""
 UPDATE {_PROJECT} SET labels_since_training = labels_since_training + 1
 WHERE id = %(project)s RETURNING {_DUE}
 """
-
-
-def label_counted(*, project_id: int) -> bool:
-    """Count one more label since training; True when that makes a retrain due (none pending).
-
-    Run it last in the label's transaction: it locks the project's row until commit.
-    """
-    row = sql.fetch_one(_COUNT_SQL, {"project": project_id})
-    return bool(row and row[0])
 
 
 def retrain_if_due(*, project_id: int) -> Job | None:

@@ -201,30 +201,22 @@ def record_label(
         after = ResolutionInputs(resolved=inputs.resolved, current=current)
     events: list[AuditEvent] = []
     resolution_recompute(case=case, actor=analyst, inputs=after, events=events)
-    sql.insert(
-        QueueAction(
+    events.append(
+        audit_event(
+            actor=analyst,
+            action=f"annotation.{kind}",
+            obj=annotation,
             project_id=case.project_id,
-            analyst=analyst,
-            kind=kind,
-            annotation=annotation,
-            previous_id=previous[-1] if previous else None,
+            before={"superseded": previous} if previous else None,
+            after={
+                "case_id": case.pk,
+                "label_id": annotation.label_id,
+                "noise_flag": annotation.noise_flag,
+                "ambiguous": annotation.ambiguous,
+                "queue_item_id": item_id,
+            },
         )
     )
-    event = audit_event(
-        actor=analyst,
-        action=f"annotation.{kind}",
-        obj=annotation,
-        project_id=case.project_id,
-        before={"superseded": previous} if previous else None,
-        after={
-            "case_id": case.pk,
-            "label_id": annotation.label_id,
-            "noise_flag": annotation.noise_flag,
-            "ambiguous": annotation.ambiguous,
-            "queue_item_id": item_id,
-        },
-    )
-    sql.insert(event, *events)
     if annotation.content_hash != case.content_hash:
         # Labelled on a text that changed meanwhile: kept (stale), and the case is queued
         # again so the new text gets a label too.
@@ -232,17 +224,27 @@ def record_label(
 
         project = Project.objects.get(pk=case.project_id)
         queue_cases_again(project=project, case_ids=[case.pk])
-    _count_label(case.project_id)
-    return annotation
+    from active_learning.services.retrain_requests import COUNT_LABEL_SQL, retrain_if_due
 
-
-def _count_label(project_id: int) -> None:
-    # Last write of a label's transaction, so the project's row is locked for the shortest time.
-    from active_learning.services.retrain_requests import label_counted, retrain_if_due
-
-    if label_counted(project_id=project_id):
+    # The last writes go together (one round trip on PostgreSQL); the counter comes last, so
+    # the project's row stays locked for the shortest time.
+    with sql.batch() as writes:
+        writes.insert(
+            QueueAction(
+                project_id=case.project_id,
+                analyst=analyst,
+                kind=kind,
+                annotation=annotation,
+                previous_id=previous[-1] if previous else None,
+            )
+        )
+        writes.insert(*events)
+        counted = writes.execute(COUNT_LABEL_SQL, {"project": case.project_id})
+    due = writes.row(counted)
+    if due is not None and due[0]:
         # A shortcut only: the minute due-check starts the retrain anyway if this is lost.
-        transaction.on_commit(partial(retrain_if_due, project_id=project_id))
+        transaction.on_commit(partial(retrain_if_due, project_id=case.project_id))
+    return annotation
 
 
 def _fields(*, label_id: int | None, noise_flag: bool, ambiguous: bool, **rest: Any) -> dict:
