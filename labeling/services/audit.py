@@ -35,24 +35,7 @@ def audit_event(
     )
 
 
-def audit_record(
-    *,
-    actor: Any,
-    action: str,
-    obj: models.Model,
-    project: Project | None = None,
-    project_id: int | None = None,
-    before: Any = None,
-    after: Any = None,
-) -> AuditEvent:
-    """Write one event; call it inside the transaction that makes the change."""
-    event = audit_event(
-        actor=actor,
-        action=action,
-        obj=obj,
-        project=project,
-        project_id=project_id,
-        before=before,
-        after=after,
-    )
-    return sql.insert(event)[0]
+def audit_record(**event: Any) -> AuditEvent:
+    """Write one event (the arguments of `audit_event`); call it inside the transaction that
+    makes the change."""
+    return sql.insert(audit_event(**event))[0]
