@@ -7,6 +7,7 @@ from typing import Any
 from django.db.models import F
 
 from labeling.models import Annotation, Case, Project, QueueAction, QueueItem, QueueStatus
+from workbench import sql
 
 
 def queue_items_held(*, project: Project, analyst: Any) -> list[QueueItem]:
@@ -16,6 +17,20 @@ def queue_items_held(*, project: Project, analyst: Any) -> list[QueueItem]:
         .filter(project=project, assigned_to=analyst, status=QueueStatus.CLAIMED)
         .order_by(F("front_at").desc(nulls_last=True), "claimed_at", "id")
     )
+
+
+_TICKET_ITEM_FIELDS = ("id", "project_id", "case_id", "status", "assigned_to_id")
+
+
+def queue_item_of(*, project: Project, item_id: int) -> QueueItem | None:
+    """The project's item a card's ticket names, with what an answer reads of it (plain SQL:
+    every answer of the queue page runs this)."""
+    row = sql.fetch_one(
+        f"SELECT {sql.select_columns(QueueItem, _TICKET_ITEM_FIELDS)} "
+        f"FROM {QueueItem._meta.db_table} WHERE id = %s AND project_id = %s",
+        [item_id, project.pk],
+    )
+    return sql.load(QueueItem, _TICKET_ITEM_FIELDS, row) if row else None
 
 
 def queue_open_count(*, project: Project) -> int:
@@ -33,6 +48,24 @@ def queue_undo_stack(*, project: Project, analyst: Any) -> list[QueueAction]:
         .order_by("-id")[:UNDO_DEPTH]
     )
     return [a for a in recent if a.undone_at is None]
+
+
+def queue_undo_top(*, project: Project, analyst: Any) -> QueueAction | None:
+    """The action the page's undo would undo: the newest not undone among the last UNDO_DEPTH
+    (one row, where `queue_undo_stack` loads all of them with their cases)."""
+    from labeling.services.annotations import UNDO_DEPTH
+
+    last = (
+        QueueAction.objects.filter(project=project, analyst=analyst)
+        .order_by("-id")
+        .values("id")[:UNDO_DEPTH]
+    )
+    return (
+        QueueAction.objects.select_related("annotation__case", "annotation__label")
+        .filter(pk__in=last, undone_at__isnull=True)
+        .order_by("-id")
+        .first()
+    )
 
 
 def project_progress(*, project: Project) -> dict[str, Any]:

@@ -228,7 +228,7 @@ def duration_clamp(*, client_ms: int | None, rendered_ms: int) -> int:
 
 def queue_page_context(*, project: Project, user: Any, current: QueueItem | None) -> dict:
     """Everything the queue page (or its swapped card) needs for the analyst's current item."""
-    from labeling.selectors import queue_undo_stack
+    from labeling.selectors import queue_undo_top
 
     classes = project_classes_by_id(project=project)
     card = ticket = None
@@ -240,11 +240,10 @@ def queue_page_context(*, project: Project, user: Any, current: QueueItem | None
             champion_id=champion_id_of(project=project),
         )
         ticket = ticket_make(card=card, user=user)
-    undo = queue_undo_stack(project=project, analyst=user)
     return {
         "project": project,
         "classes": list(classes.values()),
         "card": card,
         "ticket": ticket,
-        "undo": undo[0] if undo else None,
+        "undo": queue_undo_top(project=project, analyst=user),
     }

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_POST
 from labeling.forms import QueueAnswerForm, QueueSkipForm, QueueUndoForm
 from labeling.models import Project, QueueItem
 from labeling.permissions import project_for
-from labeling.selectors import queue_items_held
+from labeling.selectors import queue_item_of, queue_items_held
 from labeling.selectors_queue import duration_clamp, queue_page_context, ticket_read
 from labeling.services.annotations import annotation_skip, annotation_submit, annotation_undo
 from labeling.services.queue import queue_claim_next, queue_lease_renew
@@ -41,7 +41,7 @@ def _ticket_item(request: HttpRequest, project: Project, value: str) -> tuple[Qu
     ticket = ticket_read(value=value, user=request.user)
     if ticket is None:
         raise ApplicationError(ERR_STALE_CARD)
-    item = QueueItem.objects.filter(pk=ticket["i"], project=project).first()
+    item = queue_item_of(project=project, item_id=ticket["i"])
     if item is None:
         raise Http404("No such item in this project.")
     return item, ticket
