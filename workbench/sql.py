@@ -40,8 +40,9 @@ def db_time(value: datetime) -> Any:
 @contextmanager
 def _cursor() -> Iterator[Any]:
     # On PostgreSQL a cursor binding parameters on the server, not Django's (which interpolates
-    # them on the client), so statements can be prepared; in Django's transaction, raising
-    # Django's database errors.
+    # them on the client), so each statement is prepared on first use (settings:
+    # prepare_threshold 0), once per connection: PostgreSQL then skips parsing and planning.
+    # In Django's transaction, raising Django's database errors.
     db = _db()
     if db.vendor != "postgresql":
         with db.cursor() as django_cursor:
@@ -53,28 +54,22 @@ def _cursor() -> Iterator[Any]:
         yield pg_cursor
 
 
-def _run(cursor: Any, sql: str, params: Sequence[Any] | dict[str, Any]) -> None:
-    # On PostgreSQL prepared on first use (settings: prepare_threshold 0), once per connection
-    # and statement text: PostgreSQL then skips parsing and, mostly, planning.
-    cursor.execute(sql, params)
-
-
 def fetch_one(sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> tuple | None:
     with _cursor() as c:
-        _run(c, sql, params)
+        c.execute(sql, params)
         return c.fetchone()  # type: ignore[no-any-return]
 
 
 def fetch_all(sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple]:
     with _cursor() as c:
-        _run(c, sql, params)
+        c.execute(sql, params)
         return list(c.fetchall())
 
 
 def execute(sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
     """Run one statement; returns the number of rows it changed."""
     with _cursor() as c:
-        _run(c, sql, params)
+        c.execute(sql, params)
         return int(c.rowcount)
 
 
@@ -198,7 +193,7 @@ class Batch:
             self._pending.append(cursor)
         else:
             with _cursor() as c:
-                _run(c, sql, params)
+                c.execute(sql, params)
                 self._pending.append(c.fetchone() if c.description else None)
         return len(self._pending) - 1
 
