@@ -48,18 +48,15 @@ def group_role(*, user: Any) -> str:
     """The highest role the user's groups (or own permissions) grant in every project they
     belong to ("" for none): one query, where `has_perm` loads all of the user's permissions
     in two (every page of a project asks)."""
-    codenames = {p.split(".", 1)[1]: role for role, p in GROUP_PERMISSIONS}
+    codename = {role: permission.split(".", 1)[1] for role, permission in GROUP_PERMISSIONS}
     granted = set(
         Permission.objects.filter(
             Q(group__user=user) | Q(user=user),
             content_type__app_label="labeling",
-            codename__in=list(codenames),
+            codename__in=list(codename.values()),
         ).values_list("codename", flat=True)
     )
-    for role, permission in GROUP_PERMISSIONS:
-        if permission.split(".", 1)[1] in granted:
-            return role
-    return ""
+    return next((role for role, name in codename.items() if name in granted), "")
 
 
 def role_allows(role: str | None, needed: str) -> bool:
