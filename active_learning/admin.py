@@ -76,29 +76,6 @@ class PredictionAdmin(HistoryAdmin):
     show_full_result_count = False
 
 
-@admin.register(models.Job)
-class JobAdmin(admin.ModelAdmin):
-    list_display = (
-        "id",
-        "kind",
-        "project",
-        "status",
-        "progress",
-        "message",
-        "heartbeat_at",
-        "created_at",
-    )
-    list_filter = ("status", "kind", "project")
-    search_fields = ("kind", "message", "error", "celery_task_id")
-
-
-@admin.register(models.Lease)
-class LeaseAdmin(admin.ModelAdmin):
-    list_display = ("name", "holder", "job", "expires_at", "acquired_at")
-    search_fields = ("name", "holder")
-    raw_id_fields = ("job",)
-
-
 @admin.register(models.LabelIssue)
 class LabelIssueAdmin(HistoryAdmin):
     list_display = (

@@ -1,4 +1,4 @@
-"""Embeddings, model versions, predictions, jobs and leases: the pipeline's durable state.
+"""Embeddings, model versions, predictions and label issues: the pipeline's durable state.
 
 Vectors are float32 bytes keyed by (model name, content hash), so a text is embedded once however
 many cases carry it. Everything a worker needs lives here or under WORKBENCH_DATA_DIR.
@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import Q
 
 from labeling.models import Case, LabelClass, Project
+from workbench.core.models import Job
 from workbench.db import choices_check
 
 
@@ -109,66 +110,6 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"v{self.model_version_id} on {self.case_id}: {self.predicted_label_id}"
-
-
-class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
-
-
-class Job(models.Model):
-    """A long step the UI can follow: progress 0..1, a message, and a heartbeat."""
-
-    kind = models.CharField(max_length=64)
-    project = models.ForeignKey(
-        Project, null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
-    )
-    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
-    progress = models.FloatField(default=0.0)
-    message = models.CharField(max_length=500, blank=True)
-    params = models.JSONField(default=dict, blank=True)
-    result = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-    celery_task_id = models.CharField(max_length=255, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-        constraints = [
-            choices_check("status", JobStatus, "job_status_valid"),
-            models.CheckConstraint(
-                condition=Q(progress__gte=0, progress__lte=1), name="job_progress_unit"
-            ),
-        ]
-        indexes = [
-            models.Index(
-                fields=["status", "heartbeat_at"],
-                condition=Q(status="running"),
-                name="job_running_heartbeat",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.kind} #{self.pk} ({self.status})"
-
-
-class Lease(models.Model):
-    """A named database lock with an expiry, e.g. `retrain:<project id>`; a dead holder's runs out."""
-
-    name = models.CharField(max_length=200, unique=True)
-    holder = models.CharField(max_length=200)
-    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL)
-    expires_at = models.DateTimeField()
-    acquired_at = models.DateTimeField(auto_now_add=True)
-
-    def __str__(self) -> str:
-        return f"{self.name} held by {self.holder}"
 
 
 class LabelIssue(models.Model):

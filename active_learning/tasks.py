@@ -35,8 +35,8 @@ def retrain_all() -> list[int]:
     acks_late=False,
 )
 def retrain_project(job_id: int) -> dict[str, Any]:
-    from active_learning.models import Job
     from active_learning.services.retrain import retrain_project as run
+    from workbench.core.models import Job
 
     job = Job.objects.select_related("project").filter(pk=job_id).first()
     if job is None:

@@ -1,8 +1,9 @@
 """Shared benchmark helpers: read Banking77 in place, cache embeddings, write JSON results and plots.
 
 Banking77 is read from ``../shared/datasets/banking77`` (override with ``BANKING77_DIR``) and never
-copied. Results go to ``bench/results/<name>.json`` and ``.png``; embedding caches to
-``bench/results/.cache/`` (float32 ``.npy`` files named by model and content hash).
+copied. Results go to ``bench/results/<name>.json`` and ``.png`` (or to ``BENCH_RESULTS_DIR``);
+embedding caches to ``bench/results/.cache/`` (float32 ``.npy`` files named by model and content
+hash).
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS_DIR = ROOT / "bench" / "results"
-CACHE_DIR = RESULTS_DIR / ".cache"
+# BENCH_RESULTS_DIR sends a run's JSON and PNG elsewhere (bench/compare_commits.py gives each side
+# of a comparison its own); the embedding cache stays in bench/results/.cache either way.
+RESULTS_DIR = Path(os.environ.get("BENCH_RESULTS_DIR") or ROOT / "bench" / "results")
+CACHE_DIR = ROOT / "bench" / "results" / ".cache"
 DATASET_DIR = Path(
     os.environ.get("BANKING77_DIR", ROOT.parent / "shared" / "datasets" / "banking77")
 )

@@ -47,7 +47,7 @@ DB_NAME = os.environ.get("BENCH_PG_DB", "bench_queue")
 os.environ["DATABASE_URL"] = f"{SERVER}/{DB_NAME}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workbench.settings")
 
-from bench.common import new_figure, save_figure, write_result  # noqa: E402
+from bench.common import RESULTS_DIR, new_figure, save_figure, write_result  # noqa: E402
 
 ANALYSTS = 20
 # Label Studio's published next-task p50 (ms) at 10k / 100k / 1M tasks, for scale.
@@ -511,7 +511,7 @@ def _search_times(project, repeats: int = 5) -> dict[str, float]:
 
 def _merge_http(http_results: dict) -> Path:
     """Add the HTTP figures to the existing JSON under `http_round_trip`, keeping the rest."""
-    path = ROOT / "bench" / "results" / "queue_latency.json"
+    path = RESULTS_DIR / "queue_latency.json"
     previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     previous.pop("benchmark", None)
     previous.pop("environment", None)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from labeling import models
-from labeling.services.audit import audit_record
 from workbench.admin_mixins import HistoryAdmin
+from workbench.core.audit import audit_record
 
 
 class LabelClassInline(admin.TabularInline):
@@ -130,14 +130,6 @@ class ResolvedLabelAdmin(HistoryAdmin):
     search_fields = ("case__external_id",)
     raw_id_fields = ("case", "label")
     list_select_related = ("case__project", "label")
-
-
-@admin.register(models.AuditEvent)
-class AuditEventAdmin(HistoryAdmin):
-    list_display = ("created_at", "actor", "action", "object_type", "object_id", "project")
-    list_filter = ("action", "object_type", "project")
-    search_fields = ("object_id", "action", "actor__username")
-    readonly_fields = [f.name for f in models.AuditEvent._meta.fields]
 
 
 @admin.register(models.QueueCursor)

@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import F
 
 from labeling.models import Annotation, Case, Project, QueueAction, QueueItem, QueueStatus
-from workbench import sql
+from workbench.core import sql
 
 
 def queue_items_held(*, project: Project, analyst: Any) -> list[QueueItem]:
@@ -70,9 +70,10 @@ def queue_undo_top(*, project: Project, analyst: Any) -> QueueAction | None:
 
 def project_progress(*, project: Project) -> dict[str, Any]:
     """One project's headline figures for the project list (each a small indexed query)."""
-    from active_learning.models import Job, JobStatus, ModelStatus, ModelVersion
+    from active_learning.models import ModelStatus, ModelVersion
     from active_learning.services.retrain_requests import KIND as RETRAIN_KIND
     from labeling.models import ResolutionSource, ResolvedLabel, Split
+    from workbench.core.models import Job, JobStatus
 
     analyst_sources = [
         ResolutionSource.ANNOTATION,
@@ -114,8 +115,8 @@ def project_progress(*, project: Project) -> dict[str, Any]:
 
 def retrain_job_latest(*, project: Project) -> Any:
     """The project's newest retrain job (running or not), or None."""
-    from active_learning.models import Job
     from active_learning.services.retrain_requests import KIND as RETRAIN_KIND
+    from workbench.core.models import Job
 
     return Job.objects.filter(project=project, kind=RETRAIN_KIND).order_by("-created_at").first()
 

@@ -17,8 +17,9 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q
 
-from labeling.models import Annotation, AuditEvent, Case, LabelClass, Project, ResolvedLabel
+from labeling.models import Annotation, Case, LabelClass, Project, ResolvedLabel
 from labeling.selectors_queue import metadata_pairs
+from workbench.core.models import AuditEvent
 
 SEARCH_LIMIT = 50
 TEXT_SCAN_CAP = 5000  # full-text matches read unordered before the ordered query is used

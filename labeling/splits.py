@@ -7,18 +7,15 @@ the file order, and one row is enough to decide (streamable).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 
 from labeling.models import Split
-
-_SCALE = float(2**64)
+from workbench.core.hashing import unit_hash, unit_hasher
 
 
 def split_unit(*, split_seed: int, external_id: str) -> float:
-    """The id's position in [0, 1): blake2b-64 of "<seed>:<external_id>" divided by 2**64."""
-    digest = hashlib.blake2b(f"{split_seed}:{external_id}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / _SCALE
+    """The id's position in [0, 1): `unit_hash(seed, external_id)`."""
+    return unit_hash(split_seed, external_id)
 
 
 def split_for(*, split_seed: int, external_id: str, evaluation_fraction: float) -> str:
@@ -29,13 +26,10 @@ def split_for(*, split_seed: int, external_id: str, evaluation_fraction: float) 
 
 def split_function(*, split_seed: int, evaluation_fraction: float) -> Callable[[str], str]:
     """`split_for` bound to one project's seed and fraction, for a hot loop over many ids."""
-    prefix = f"{split_seed}:".encode()
-    threshold = evaluation_fraction * _SCALE
-    blake2b = hashlib.blake2b
+    draw = unit_hasher(split_seed)
     eval_value, pool_value = Split.EVAL.value, Split.POOL.value
 
     def split(external_id: str) -> str:
-        digest = blake2b(prefix + external_id.encode(), digest_size=8).digest()
-        return eval_value if int.from_bytes(digest, "big") < threshold else pool_value
+        return eval_value if draw(external_id) < evaluation_fraction else pool_value
 
     return split

@@ -8,9 +8,8 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from active_learning.models import Embedding, Job, LabelIssue, Lease, ModelVersion, Prediction
+from active_learning.models import Embedding, LabelIssue, ModelVersion, Prediction
 from labeling.models import QueueAction, QueueCursor, ResolvedLabel, SyntheticTruth
-from labeling.services.audit import audit_record
 from tests.factories import (
     AnnotationFactory,
     CaseFactory,
@@ -18,6 +17,8 @@ from tests.factories import (
     QueueItemFactory,
     UserFactory,
 )
+from workbench.core.audit import audit_record
+from workbench.core.models import Job, Lease
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ LABEL_WITH_BROKER_DOWN = """
 import json, uuid
 from labeling.models import Project
 from labeling.services.annotations import annotation_submit
-from active_learning.models import Job
+from workbench.core.models import Job
 from tests.factories import CaseFactory, LabelClassFactory, ProjectFactory, UserFactory
 project = ProjectFactory(slug="p", retrain_after_n=2)
 label = LabelClassFactory(project=project)
@@ -35,7 +35,7 @@ BROKER_BACK = """
 import json
 from datetime import timedelta
 from django.utils import timezone
-from active_learning.models import Job
+from workbench.core.models import Job
 from active_learning.services.retrain import retrain_due_check
 Job.objects.update(created_at=timezone.now() - timedelta(minutes=5))
 print("RESULT", json.dumps(retrain_due_check()))

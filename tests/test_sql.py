@@ -8,9 +8,10 @@ from datetime import datetime
 import pytest
 from django.db import IntegrityError, connection, transaction
 
-from labeling.models import Annotation, AuditEvent, QueueItem
+from labeling.models import Annotation, QueueItem
 from tests.factories import AnalystFactory, CaseFactory, ProjectFactory, queued_items
-from workbench import sql
+from workbench.core import sql
+from workbench.core.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 

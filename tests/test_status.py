@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from active_learning.models import Job
 from tests.factories import QueueItemFactory, UserFactory
+from workbench.core.models import Job
 
 pytestmark = pytest.mark.django_db
 

@@ -114,7 +114,7 @@ def queue_sizes() -> list[dict[str, Any]]:
 
 
 def latest_jobs(limit: int = 20) -> list[Any]:
-    from active_learning.models import Job
+    from workbench.core.models import Job
 
     return list(Job.objects.select_related("project").order_by("-created_at")[:limit])
 

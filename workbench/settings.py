@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "django_celery_results",
     "workbench",
+    "workbench.core",
     "labeling",
     "active_learning",
 ]

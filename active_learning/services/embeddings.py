@@ -26,9 +26,9 @@ from django.db.models import Max
 
 from active_learning.ml.embeddings import SentenceTransformerEncoder
 from active_learning.models import Embedding
-from active_learning.services.leases import lease_acquire, lease_release
-from active_learning.services.locks import exclusive
 from labeling.models import Case, Project
+from workbench.core.leases import lease_acquire, lease_release
+from workbench.core.locks import exclusive
 
 _BATCH = 2000
 _encoder: SentenceTransformerEncoder | None = None

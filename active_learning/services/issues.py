@@ -17,11 +17,12 @@ from django.utils import timezone
 from sklearn.linear_model import LogisticRegression
 
 from active_learning.ml.noise import find_label_issues_iterative, label_quality_scores
-from active_learning.models import Job, LabelIssue
+from active_learning.models import LabelIssue
 from active_learning.selectors import detection_set, project_classes
 from active_learning.services.bulk import copy_binary_rows, pg_timestamp
 from active_learning.services.embeddings import matrix_load
 from labeling.models import Case, Project, ResolutionSource, ResolvedLabel
+from workbench.core.models import Job
 
 MIN_LABELS = 20
 # Above this many labels, each out-of-fold model fits on a seeded sample of this many rows of its

@@ -17,7 +17,7 @@ from django.utils import timezone
 from active_learning.models import ModelStatus, ModelVersion
 from active_learning.selectors import champion_of, evaluation_set, project_classes
 from active_learning.services.training import evaluate_model, load_version
-from labeling.services.audit import audit_record
+from workbench.core.audit import audit_record
 
 F1_TOLERANCE = 0.005
 RECALL_TOLERANCE = 0.01

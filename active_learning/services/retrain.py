@@ -22,11 +22,9 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from threadpoolctl import threadpool_limits
 
-from active_learning.models import Job, JobStatus, ModelVersion
+from active_learning.models import ModelVersion
 from active_learning.selectors import champion_of
 from active_learning.services import embeddings, issues, promotion, queue_refresh, scoring, training
-from active_learning.services.jobs import job_progress, job_reap_stale, job_running
-from active_learning.services.leases import lease_acquire, lease_release
 from active_learning.services.retrain_requests import (
     KIND,
     _enqueue,
@@ -36,6 +34,9 @@ from active_learning.services.retrain_requests import (
     retrain_start,
 )
 from labeling.models import Project, QueueItem, QueueStatus
+from workbench.core.jobs import job_progress, job_reap_stale, job_running
+from workbench.core.leases import lease_acquire, lease_release
+from workbench.core.models import Job, JobStatus
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from active_learning.models import Job, JobStatus
-from active_learning.services.jobs import job_create
-from active_learning.services.leases import lease_holder
 from labeling.models import Project
-from workbench import sql
+from workbench.core import sql
+from workbench.core.jobs import job_create
+from workbench.core.leases import lease_holder
+from workbench.core.models import Job, JobStatus
 
 log = logging.getLogger(__name__)
 

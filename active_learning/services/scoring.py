@@ -9,7 +9,6 @@ evaluation cases and the stop set.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from active_learning.services.bulk import copy_binary_rows, pg_timestamp
 from active_learning.services.embeddings import matrix_load
 from active_learning.services.training import load_version
 from labeling.models import Case, Project, Split
-from labeling.services.queue.draws import unit_hash
+from workbench.core.hashing import unit_hash, unit_hashes
 
 CHUNK = 100_000
 TOP_K = 5
@@ -63,16 +62,8 @@ def in_stop_set(*, project: Project, case_id: int) -> bool:
 
 def stop_set_mask(*, project: Project, case_ids: np.ndarray) -> np.ndarray:
     """`in_stop_set` for many cases at once (same hash, ~1 µs a case instead of ~4)."""
-    prefix = hashlib.blake2b(f"{project.split_seed}:stop-set:".encode(), digest_size=8)
-
-    def digest(case_id: int) -> bytes:
-        h = prefix.copy()
-        h.update(b"%d" % case_id)
-        return h.digest()
-
-    raw = b"".join(map(digest, np.asarray(case_ids, dtype=np.int64).tolist()))
-    values = np.frombuffer(raw, dtype=">u8").astype(np.float64) / 2.0**64
-    return values < STOP_SET_FRACTION
+    ids = np.asarray(case_ids, dtype=np.int64).tolist()
+    return unit_hashes(project.split_seed, "stop-set", values=ids) < STOP_SET_FRACTION
 
 
 def _cases_of(project: Project) -> tuple[np.ndarray, list[str], np.ndarray]:

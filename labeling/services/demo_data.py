@@ -13,11 +13,11 @@ from typing import Any
 from django.db import transaction
 
 from labeling.models import Case, LabelClass, Project, SyntheticTruth
-from labeling.services.audit import audit_record
 from labeling.services.imports import ImportReport, case_import_reader
 from labeling.services.imports.readers import RecordsReader
 from labeling.services.imports.validate import Progress
 from labeling.synthetic import iter_records, label_class_specs
+from workbench.core.audit import audit_record
 from workbench.errors import ApplicationError
 
 DEMO_CASES = 5000

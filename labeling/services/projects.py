@@ -28,7 +28,7 @@ from labeling.models import (
     ProjectRole,
     Tier,
 )
-from labeling.services.audit import audit_record
+from workbench.core.audit import audit_record
 from workbench.errors import ApplicationError
 
 PROJECT_SETTINGS = (

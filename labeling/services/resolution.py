@@ -14,9 +14,10 @@ from typing import Any
 
 from django.utils import timezone
 
-from labeling.models import Annotation, AuditEvent, Case, Project, ResolutionSource, ResolvedLabel
-from labeling.services.audit import audit_event
-from workbench import sql
+from labeling.models import Annotation, Case, Project, ResolutionSource, ResolvedLabel
+from workbench.core import sql
+from workbench.core.audit import audit_event
+from workbench.core.models import AuditEvent
 
 # Sources set by people above the queue; a recompute from queue annotations never overrides them.
 AUTHORITATIVE_SOURCES = (ResolutionSource.REVIEW, ResolutionSource.ADJUDICATED)

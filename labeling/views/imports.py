@@ -8,7 +8,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseStopPolling
 
-from active_learning.models import Job
 from labeling.forms import CaseImportForm
 from labeling.permissions import ADMIN, project_for
 from labeling.services.imports.jobs import (
@@ -16,6 +15,7 @@ from labeling.services.imports.jobs import (
     case_import_job_state,
     case_import_upload,
 )
+from workbench.core.models import Job
 
 
 @require_http_methods(["GET", "POST"])

@@ -9,11 +9,11 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from active_learning.models import JobStatus
 from active_learning.services.retrain_requests import retrain_start
 from labeling import selectors
 from labeling.models import Project
 from labeling.permissions import ADMIN, ANALYST, project_for, role_allows
+from workbench.core.models import JobStatus
 
 FINISHED = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
 

@@ -17,21 +17,14 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from active_learning.models import (
-    Embedding,
-    Job,
-    JobStatus,
-    LabelIssue,
-    ModelStatus,
-    ModelVersion,
-    Prediction,
-)
+from active_learning.models import Embedding, LabelIssue, ModelStatus, ModelVersion, Prediction
 from active_learning.services.embeddings import matrix_dir, model_name_current
 from active_learning.services.retrain import retrain_due_check
 from labeling.models import Case, Project, QueueItem, QueueStatus, Split
 from tests.conftest import redis_url
 from tests.pipeline import generated_project, label_truthfully
 from tests.worker import celery_worker, service_env
+from workbench.core.models import Job, JobStatus
 
 pytestmark = [
     pytest.mark.worker,

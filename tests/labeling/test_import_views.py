@@ -7,12 +7,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils.html import escape
 
-from active_learning.models import Job, JobStatus
 from labeling.models import Case, ProjectRole
 from labeling.services.imports import report as msg
 from labeling.services.imports.jobs import IMPORT_JOB_KIND, case_import_run, upload_dir
 from tests.factories import LabelClassFactory, ProjectFactory, UserFactory
 from workbench.celery import app as celery_app
+from workbench.core.models import Job, JobStatus
 
 pytestmark = pytest.mark.django_db
 

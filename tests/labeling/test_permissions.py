@@ -12,7 +12,6 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from active_learning.models import Job
 from labeling.models import Annotation, ProjectRole
 from labeling.permissions import ADMIN, ANALYST, RANK, REVIEWER
 from labeling.services.imports.jobs import IMPORT_JOB_KIND
@@ -23,6 +22,7 @@ from tests.factories import (
     ProjectFactory,
     QueueItemFactory,
 )
+from workbench.core.models import Job
 
 pytestmark = pytest.mark.django_db
 

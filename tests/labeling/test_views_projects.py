@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from active_learning.models import Job, JobStatus, ModelStatus, ModelVersion
+from active_learning.models import ModelStatus, ModelVersion
 from active_learning.services.retrain_requests import KIND
 from labeling.models import ProjectRole
 from tests.factories import AnalystFactory, CaseFactory, ProjectFactory, QueueItemFactory
+from workbench.core.models import Job, JobStatus
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from labeling.models import Annotation, QueueAction, QueueActionKind, QueueItem, QueueStatus
 from labeling.services.annotations.submit import ERR_SKIP_DONE, _lock_case, _replay
-from labeling.services.audit import audit_record
+from workbench.core.audit import audit_record
 from workbench.errors import ApplicationError
 
 

@@ -19,7 +19,6 @@ from django.utils import timezone
 from labeling.models import (
     Annotation,
     AnnotationSource,
-    AuditEvent,
     Case,
     LabelClass,
     Project,
@@ -28,13 +27,14 @@ from labeling.models import (
     QueueItem,
     QueueStatus,
 )
-from labeling.services.audit import audit_event
 from labeling.services.resolution import (
     ResolutionInputs,
     resolution_inputs,
     resolution_recompute,
 )
-from workbench import sql
+from workbench.core import sql
+from workbench.core.audit import audit_event
+from workbench.core.models import AuditEvent
 from workbench.errors import ApplicationError
 
 UNDO_DEPTH = 20  # actions an analyst can undo (and labels they can still edit), per project

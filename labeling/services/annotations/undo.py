@@ -27,9 +27,9 @@ from labeling.models import (
     QueueStatus,
 )
 from labeling.services.annotations.submit import UNDO_DEPTH, _lock_case
-from labeling.services.audit import audit_record
 from labeling.services.queue.claim import lease_seconds
 from labeling.services.resolution import resolution_recompute
+from workbench.core.audit import audit_record
 from workbench.errors import ApplicationError
 
 ERR_NOTHING_TO_UNDO = f"Nothing to undo: only your last {UNDO_DEPTH} actions can be undone."

@@ -22,10 +22,10 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, transaction
 from django.utils import timezone
 
-from active_learning.models import Job, JobStatus
-from active_learning.services.jobs import job_create, job_progress, job_running, job_set_result
 from labeling.models import Project
 from labeling.services.imports import Columns, ImportReport, case_import
+from workbench.core.jobs import job_create, job_progress, job_running, job_set_result
+from workbench.core.models import Job, JobStatus
 
 log = logging.getLogger(__name__)
 

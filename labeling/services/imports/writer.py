@@ -16,9 +16,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from active_learning.ml.hashing import content_hash
-from labeling.models import AuditEvent, Case, LabelClass, Project
-from labeling.services.audit import audit_record
+from labeling.models import Case, LabelClass, Project
 from labeling.services.imports.readers import Record
 from labeling.services.imports.report import ImportReport
 from labeling.services.imports.validate import (
@@ -32,6 +30,9 @@ from labeling.services.imports.validate import (
 from labeling.services.projects import next_free_shortcut_key
 from labeling.services.resolution import resolutions_recompute_many
 from labeling.splits import split_function
+from workbench.core.audit import audit_record
+from workbench.core.hashing import content_hash
+from workbench.core.models import AuditEvent
 
 INSERT_BATCH = 2000
 UPDATE_BATCH = 500

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from labeling.models import Annotation, Case, Project, QueueCursor, QueueItem, QueueStatus
 from labeling.services.queue.draws import draw_is_evaluation
-from workbench import sql
+from workbench.core import sql
 
 ITEMS_SHOWN = 2  # the current item and the pre-claimed next one
 CLAIM_ATTEMPTS = 3  # tries when the (case, analyst) constraint rejects a racing claim

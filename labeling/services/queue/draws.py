@@ -6,13 +6,7 @@ project, analyst and claim count always draw the same way, independent of timing
 
 from __future__ import annotations
 
-import hashlib
-
-
-def unit_hash(*parts: object) -> float:
-    """A uniform float in [0, 1) from the parts (blake2b, 64 bits)."""
-    key = ":".join(str(p) for p in parts).encode()
-    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "big") / 2.0**64
+from workbench.core.hashing import unit_hash
 
 
 def draw_is_evaluation(

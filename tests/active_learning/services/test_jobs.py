@@ -8,14 +8,14 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from active_learning.models import Job, JobStatus, Lease
-from active_learning.services.jobs import (
+from workbench.core.jobs import (
     job_create,
     job_progress,
     job_reap_stale,
     job_running,
 )
-from active_learning.services.leases import lease_acquire, lease_holder, lease_release, lease_renew
+from workbench.core.leases import lease_acquire, lease_holder, lease_release, lease_renew
+from workbench.core.models import Job, JobStatus, Lease
 
 
 @pytest.mark.django_db(transaction=True)

@@ -10,12 +10,13 @@ import pytest
 from django.utils import timezone
 
 from active_learning.ml.classifiers import make_classifier
-from active_learning.models import Embedding, Job, JobStatus
+from active_learning.models import Embedding
 from active_learning.selectors import training_set
 from active_learning.services.retrain import ERR_REAPED, _step_reporter, retrain_request
 from active_learning.services.training import evaluate_model
 from labeling.models import ResolvedLabel, Split
 from tests.factories import CaseFactory, LabelClassFactory, ProjectFactory
+from workbench.core.models import Job, JobStatus
 
 pytestmark = pytest.mark.django_db
 

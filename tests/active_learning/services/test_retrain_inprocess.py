@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from active_learning.models import JobStatus, ModelStatus, ModelVersion, Prediction
+from active_learning.models import ModelStatus, ModelVersion, Prediction
 from active_learning.services.retrain import retrain_project, retrain_request
 from labeling.models import QueueItem, QueueStatus
 from tests.pipeline import generated_project
+from workbench.core.models import JobStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

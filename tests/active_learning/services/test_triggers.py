@@ -9,12 +9,13 @@ import pytest
 from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
-from active_learning.models import Job, JobStatus, ModelStatus, ModelVersion
+from active_learning.models import ModelStatus, ModelVersion
 from active_learning.services.retrain import retrain_due_check, retrain_start
 from active_learning.services.schedules import NIGHTLY_RETRAIN, PIPELINE_TICK, schedules_ensure
 from labeling.models import QueueItem, QueueStatus
 from labeling.services.annotations import annotation_submit
 from tests.factories import CaseFactory, LabelClassFactory, ProjectFactory, UserFactory
+from workbench.core.models import Job, JobStatus
 
 
 def _retrain_jobs(project) -> list[Job]:

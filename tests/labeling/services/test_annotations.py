@@ -11,7 +11,6 @@ from django.utils import timezone
 
 from labeling.models import (
     Annotation,
-    AuditEvent,
     Project,
     QueueAction,
     QueueItem,
@@ -35,6 +34,7 @@ from labeling.services.annotations import (
 )
 from labeling.services.queue import lease_seconds, queue_claim_next
 from tests.factories import AnalystFactory, LabelClassFactory, queued_items
+from workbench.core.models import AuditEvent
 from workbench.errors import ApplicationError
 
 pytestmark = pytest.mark.django_db

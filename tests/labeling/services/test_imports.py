@@ -15,7 +15,6 @@ from django.core.management import CommandError, call_command
 from active_learning.ml.hashing import content_hash
 from labeling.models import (
     Annotation,
-    AuditEvent,
     Case,
     LabelClass,
     QueueItem,
@@ -35,6 +34,7 @@ from tests.factories import (
     LabelClassFactory,
     ProjectFactory,
 )
+from workbench.core.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from labeling.models import AuditEvent, LabelClass, Project
+from labeling.models import LabelClass, Project
+from workbench.core.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from datetime import timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from active_learning.models import Job, Lease
+from workbench.core.models import Job, Lease
 
 
 def lease_acquire(*, name: str, holder: str, seconds: float, job: Job | None = None) -> bool:

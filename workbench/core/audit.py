@@ -6,8 +6,8 @@ from typing import Any
 
 from django.db import models
 
-from labeling.models import AuditEvent, Project
-from workbench import sql
+from workbench.core import sql
+from workbench.core.models import AuditEvent
 
 
 def audit_event(
@@ -15,7 +15,7 @@ def audit_event(
     actor: Any,
     action: str,
     obj: models.Model,
-    project: Project | None = None,
+    project: models.Model | None = None,
     project_id: int | None = None,
     before: Any = None,
     after: Any = None,

@@ -15,17 +15,16 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
 
-from active_learning.models import Job, JobStatus, Lease
-from labeling.models import Project
+from workbench.core.models import Job, JobStatus, Lease
 
 ERR_STALE = "No heartbeat for {seconds:.0f} s: the worker running this job died or hung."
 
 
 def job_create(
-    *, kind: str, project: Project | None = None, params: dict[str, Any] | None = None
+    *, kind: str, project: models.Model | None = None, params: dict[str, Any] | None = None
 ) -> Job:
     return Job.objects.create(kind=kind, project=project, params=params or {})
 
