@@ -1,0 +1,68 @@
+"""What the model side hands the labeling side, as typed values (stored as JSON on its rows).
+
+The pipeline (`active_learning`) builds these when it makes a queue item; labeling stores them on
+the item and renders them, never asking the model side again. `from_json` reads what an older
+version stored, so an item made before a field existed still renders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+NEUTRAL_REASON = "Drawn at random from the cases still to label."
+
+
+@dataclass(frozen=True)
+class PickReason:
+    """Why a case is in the queue, as facts and as the sentences the card shows.
+
+    `sentence` may name classes and numbers; `sentence_blind` says the same without them (blind
+    projects). `class_ids` are LabelClass ids, best first, with their `probas`; `details` holds
+    a strategy's own facts (e.g. `cluster_size`, `nearest_distance`), JSON values only.
+    """
+
+    strategy: str
+    sentence: str = NEUTRAL_REASON
+    sentence_blind: str = NEUTRAL_REASON
+    score: float | None = None
+    class_ids: tuple[int, ...] = ()
+    probas: tuple[float, ...] = ()
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["class_ids"], out["probas"] = list(self.class_ids), list(self.probas)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Any) -> PickReason:
+        if isinstance(data, PickReason):
+            return data
+        if not isinstance(data, dict):
+            return cls(strategy="")
+        return cls(
+            strategy=str(data.get("strategy") or ""),
+            sentence=str(data.get("sentence") or NEUTRAL_REASON),
+            sentence_blind=str(data.get("sentence_blind") or NEUTRAL_REASON),
+            score=float(data["score"]) if isinstance(data.get("score"), int | float) else None,
+            class_ids=tuple(int(c) for c in data.get("class_ids") or [] if str(c).isdigit()),
+            probas=tuple(float(p) for p in data.get("probas") or []),
+            details=dict(data.get("details") or {}),
+        )
+
+    def text(self, *, blind: bool) -> str:
+        return self.sentence_blind if blind else self.sentence
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """The deciding model's view of a case when its item was made (None: no model yet).
+
+    `alternatives` are the next classes after the suggestion, as (LabelClass id, probability).
+    """
+
+    model_version_id: int
+    suggestion_id: int | None
+    suggestion_p: float | None
+    alternatives: tuple[tuple[int, float], ...] = ()
