@@ -7,15 +7,6 @@ from typing import Any
 from celery import shared_task
 
 
-@shared_task(name="active_learning.pipeline_tick", ignore_result=True)
-def pipeline_tick() -> dict[str, Any]:
-    """Every minute (beat): reap stale jobs, start due retrains, resend lost ones, release
-    expired queue claims."""
-    from active_learning.services.retrain import retrain_due_check
-
-    return retrain_due_check()
-
-
 @shared_task(name="active_learning.retrain_all", ignore_result=True)
 def retrain_all() -> list[int]:
     """The scheduled full retrain (RETRAIN_CRON): one job per project."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 
 from labeling import models
+from labeling.hooks import model_side
 from workbench.admin_mixins import HistoryAdmin
 from workbench.core.audit import audit_record
 
@@ -46,10 +47,8 @@ class ProjectAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retrain now")
     def retrain_now(self, request, queryset):  # type: ignore[no-untyped-def]
-        from active_learning.services.retrain_requests import retrain_start
-
         for project in queryset:
-            job = retrain_start(project=project, reason=f"manual, by {request.user}")
+            job = model_side().retrain_start(project=project, reason=f"manual, by {request.user}")
             if job is None:
                 self.message_user(
                     request, f"{project}: a retrain is already queued or running.", messages.WARNING
@@ -95,10 +94,10 @@ class SyntheticTruthAdmin(HistoryAdmin):
 
 @admin.register(models.QueueItem)
 class QueueItemAdmin(HistoryAdmin):
-    list_display = ("id", "case", "slot", "status", "is_evaluation", "priority", "assigned_to")
-    list_filter = ("status", "is_evaluation", "project")
+    list_display = ("id", "case", "slot", "status", "kind", "priority", "assigned_to")
+    list_filter = ("status", "kind", "project")
     search_fields = ("case__external_id", "assigned_to__username")
-    raw_id_fields = ("case", "model_version", "assigned_to")
+    raw_id_fields = ("case", "suggestion", "assigned_to")
     list_select_related = ("case__project", "assigned_to")
     show_full_result_count = False
 

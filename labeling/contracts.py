@@ -66,3 +66,27 @@ class ModelFacts:
     suggestion_id: int | None
     suggestion_p: float | None
     alternatives: tuple[tuple[int, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class ChampionSummary:
+    """The project's deciding model, as the project list shows it."""
+
+    model_version_id: int
+    number: int
+    macro_f1: float | None
+
+
+@dataclass(frozen=True)
+class CaseModelFacts:
+    """What the models say of one case, for the reviewers' case page.
+
+    `predictions` and `issue` are rows the page renders as they are (each version's prediction,
+    newest first, with `model_version`, `predicted_label`, `confidence`, `top_named` and
+    `label_issue_score`; the label issue with `score`, `self_confidence`, `in_prune_set`,
+    `given_label`, `suggested_label`, `detected_at`). `champion` is the deciding model's view.
+    """
+
+    predictions: tuple[Any, ...] = ()
+    issue: Any = None
+    champion: ModelFacts | None = None

@@ -85,6 +85,12 @@ class Project(models.Model):
     blind_mode = models.BooleanField(
         default=False, help_text="Hide suggestions and given labels from analysts."
     )
+    claim_policy = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Queue kinds each role takes, in order, e.g. {"reviewer": ["adjudication", '
+        '"review", "pool"]}; "draw" is the seeded evaluation-or-pool draw. Empty: the default.',
+    )
     split_seed = models.BigIntegerField(default=_new_split_seed, editable=False)
     labels_since_training = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -228,17 +234,40 @@ class QueueStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+class QueueKind(models.TextChoices):
+    """What an item asks for, and who may take it (`labeling.services.queue.policy`)."""
+
+    POOL = "pool", "Pool"
+    EVALUATION = "evaluation", "Evaluation"
+    REVIEW = "review", "Review"
+    ADJUDICATION = "adjudication", "Adjudication"
+
+
 class QueueItem(models.Model):
-    """One wanted label of a case: overlap k gives k items with slots 0..k-1."""
+    """One wanted label of a case: overlap k gives k items with slots 0..k-1.
+
+    The model facts (`model_version_id`, `suggestion`, `suggestion_p`, `alternatives`) and the
+    `reason` are written by the pipeline when it makes or refreshes the item
+    (`labeling.contracts`); the card shows them as stored.
+    """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="queue_items")
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="queue_items")
     slot = models.PositiveSmallIntegerField(default=0)
-    is_evaluation = models.BooleanField(default=False)
+    kind = models.CharField(max_length=16, choices=QueueKind.choices, default=QueueKind.POOL)
     priority = models.FloatField(default=0.0, help_text="Higher is served first.")
-    reason = models.JSONField(default=dict, blank=True, help_text="Strategy, score, top classes.")
-    model_version = models.ForeignKey(
-        "active_learning.ModelVersion", null=True, blank=True, on_delete=models.SET_NULL
+    reason = models.JSONField(
+        default=dict, blank=True, help_text="A PickReason: strategy, facts and sentences."
+    )
+    # The id of the model version whose facts the item carries; no foreign key, since labeling
+    # never depends on the model side (the version may be pruned; the facts stay as shown).
+    model_version_id = models.BigIntegerField(null=True, blank=True)
+    suggestion = models.ForeignKey(
+        LabelClass, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    suggestion_p = models.FloatField(null=True, blank=True)
+    alternatives = models.JSONField(
+        default=list, blank=True, help_text="[[class id, probability], ...] after the suggestion."
     )
     similar_cases = models.JSONField(default=list, blank=True)
     status = models.CharField(max_length=16, choices=QueueStatus.choices, default=QueueStatus.OPEN)
@@ -267,6 +296,7 @@ class QueueItem(models.Model):
     class Meta:
         constraints = [
             choices_check("status", QueueStatus, "queueitem_status_valid"),
+            choices_check("kind", QueueKind, "queueitem_kind_valid"),
             # One analyst never holds or labels two items of the same case.
             models.UniqueConstraint(
                 fields=["case", "assigned_to"],
@@ -286,14 +316,14 @@ class QueueItem(models.Model):
         indexes = [
             # The claim query reads only open items, best first.
             models.Index(
-                fields=["project", "is_evaluation", "-priority", "id"],
+                fields=["project", "kind", "-priority", "id"],
                 condition=Q(status="open"),
                 name="queueitem_open_claim",
             ),
             # Evaluation items are served in random order, never by priority.
             models.Index(
                 fields=["project", "random_key", "id"],
-                condition=Q(status="open", is_evaluation=True),
+                condition=Q(status="open", kind="evaluation"),
                 name="queueitem_open_eval",
             ),
             models.Index(

@@ -8,6 +8,7 @@ from django.db.models import F
 
 from labeling.models import Annotation, Case, Project, QueueAction, QueueItem, QueueStatus
 from workbench.core import sql
+from workbench.core.models import Job, JobKind, JobStatus
 
 
 def queue_items_held(*, project: Project, analyst: Any) -> list[QueueItem]:
@@ -70,10 +71,8 @@ def queue_undo_top(*, project: Project, analyst: Any) -> QueueAction | None:
 
 def project_progress(*, project: Project) -> dict[str, Any]:
     """One project's headline figures for the project list (each a small indexed query)."""
-    from active_learning.models import ModelStatus, ModelVersion
-    from active_learning.services.retrain_requests import KIND as RETRAIN_KIND
+    from labeling.hooks import model_side
     from labeling.models import ResolutionSource, ResolvedLabel, Split
-    from workbench.core.models import Job, JobStatus
 
     analyst_sources = [
         ResolutionSource.ANNOTATION,
@@ -96,8 +95,8 @@ def project_progress(*, project: Project) -> dict[str, Any]:
         source__in=analyst_sources,
         label__isnull=False,
     ).count()
-    champion = ModelVersion.objects.filter(project=project, status=ModelStatus.CHAMPION).first()
-    retrains = Job.objects.filter(project=project, kind=RETRAIN_KIND)
+    champion = model_side().champion(project=project)
+    retrains = Job.objects.filter(project=project, kind=JobKind.RETRAIN)
     last = retrains.filter(status=JobStatus.SUCCEEDED).order_by("-finished_at").first()
     running = retrains.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).first()
     return {
@@ -107,18 +106,15 @@ def project_progress(*, project: Project) -> dict[str, Any]:
         "in_queue": in_queue,
         "eval_labels": eval_labels,
         "champion": champion,
-        "macro_f1": (champion.metrics or {}).get("macro_f1") if champion else None,
+        "macro_f1": champion.macro_f1 if champion else None,
         "last_retrain": last.finished_at if last else None,
         "running_job": running,
     }
 
 
-def retrain_job_latest(*, project: Project) -> Any:
+def retrain_job_latest(*, project: Project) -> Job | None:
     """The project's newest retrain job (running or not), or None."""
-    from active_learning.services.retrain_requests import KIND as RETRAIN_KIND
-    from workbench.core.models import Job
-
-    return Job.objects.filter(project=project, kind=RETRAIN_KIND).order_by("-created_at").first()
+    return Job.objects.filter(project=project, kind=JobKind.RETRAIN).order_by("-created_at").first()
 
 
 def projects_with_roles(*, user: Any) -> list[tuple[Project, str]]:

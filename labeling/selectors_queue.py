@@ -1,7 +1,8 @@
 """What the queue page shows for one item: the case, the model's view of it, and why it is here.
 
-A *card* is built the same way for every item; evaluation items carry no model reason and get the
-neutral sentence random items get, so nothing on the page tells them apart. In blind mode the
+A *card* is built the same way for every item, from what the item carries (its reason and model
+facts, written by the pipeline when it made the item: `labeling.contracts`); evaluation items
+carry the same kind of facts, so nothing on the page tells them apart. In blind mode the
 suggestion, probabilities, alternatives, given label, class names in the reason and the similar
 cases' labels are left out of the card itself (not hidden later). `Card.shown()` is what the
 annotation records as shown. A *ticket* is the signed (item, analyst, submission id, shown,
@@ -19,7 +20,7 @@ from typing import Any
 
 from django.core import signing
 
-from active_learning.models import ModelStatus, ModelVersion, Prediction
+from labeling.contracts import NEUTRAL_REASON, PickReason
 from labeling.models import Case, LabelClass, Project, QueueItem
 
 SIMILAR_SHOWN = 5
@@ -28,8 +29,7 @@ TICKET_SALT = "labeling.queue.ticket"
 TICKET_MAX_AGE = 7 * 24 * 3600  # seconds; a card left open longer is simply reloaded
 MAX_DURATION_MS = 30 * 60 * 1000
 
-NEUTRAL_REASON = "Drawn at random from the cases still to label."
-UNCERTAIN = {"margin", "least_confidence", "entropy", "diversity", "random_margin", "bald"}
+__all__ = ["NEUTRAL_REASON", "Card", "Ticket", "queue_card", "ticket_make", "ticket_read"]
 
 
 @dataclass
@@ -75,10 +75,6 @@ class Card:
         }
 
 
-def _name(label: LabelClass) -> str:
-    return label.display_name or label.name
-
-
 def metadata_pairs(metadata: Any) -> list[tuple[str, str]]:
     """Metadata as (key, value) strings for a definition list; nested values as JSON."""
     if not isinstance(metadata, dict):
@@ -90,41 +86,9 @@ def metadata_pairs(metadata: Any) -> list[tuple[str, str]]:
     return pairs
 
 
-def reason_sentence(reason: dict[str, Any], classes: dict[int, LabelClass], *, blind: bool) -> str:
-    """The item's reason in words, as model facts; class names and numbers left out when blind."""
-    strategy = str(reason.get("strategy") or "")
-    ids = [classes.get(int(c)) for c in reason.get("class_ids") or [] if str(c).isdigit()]
-    named = [c for c in ids if c is not None]
-    probas = [float(p) for p in reason.get("probas") or []]
-    if strategy in UNCERTAIN or strategy == "committee":
-        if len(named) >= 2 and len(probas) >= 2:
-            if blind:
-                return "The model is torn between two classes."
-            who = "The committee's models are" if strategy == "committee" else "The model is"
-            return (
-                f"{who} torn between {_name(named[0])} ({probas[0]:.2f}) "
-                f"and {_name(named[1])} ({probas[1]:.2f})."
-            )
-        return "The model is unsure about this case."
-    if strategy == "kmeans_medoid":
-        size = int(reason.get("cluster_size") or 0)
-        return f"A typical example of a cluster of {size:,} similar merchants."
-    if strategy == "zero_shot":
-        if named and not blind:
-            return f"Closest to the description of {_name(named[0])}."
-        return "Close to the description of one of the classes."
-    if strategy == "keyword_seed":
-        return "Mentions a keyword from the class guidelines."
-    if strategy == "example_neighbour":
-        return "Close to an example in the class guidelines."
-    return NEUTRAL_REASON
-
-
-def _prediction(item: QueueItem, champion_id: int | None) -> Prediction | None:
-    version_id = item.model_version_id or champion_id
-    if version_id is None:
-        return None
-    return Prediction.objects.filter(case_id=item.case_id, model_version_id=version_id).first()
+def reason_sentence(reason: Any, *, blind: bool) -> str:
+    """The item's stored reason in words (without class names or numbers when blind)."""
+    return PickReason.from_json(reason).text(blind=blind)
 
 
 def _similar(
@@ -144,18 +108,7 @@ def _similar(
     return out
 
 
-def champion_id_of(*, project: Project) -> int | None:
-    return (
-        ModelVersion.objects.filter(project_id=project.pk, status=ModelStatus.CHAMPION)
-        .order_by()
-        .values_list("pk", flat=True)
-        .first()
-    )
-
-
-def queue_card(
-    *, project: Project, item: QueueItem, classes: dict[int, LabelClass], champion_id: int | None
-) -> Card:
+def queue_card(*, project: Project, item: QueueItem, classes: dict[int, LabelClass]) -> Card:
     """The card of `item` (whose `case` is loaded); `classes` maps the project's class ids."""
     blind = project.blind_mode
     case = item.case
@@ -168,19 +121,17 @@ def queue_card(
         if isinstance(case.metadata, dict)
         else case.external_id,
         metadata=metadata_pairs(case.metadata),
-        reason=reason_sentence(reason, classes, blind=blind),
+        reason=reason_sentence(reason, blind=blind),
         similar=_similar(item, project, classes, blind),
     )
     if blind:
         return card
     card.given_label = classes.get(case.given_label_id) if case.given_label_id else None
-    prediction = _prediction(item, champion_id)
-    if prediction is not None:
-        card.model_version_id = prediction.model_version_id
-        card.suggestion = classes.get(prediction.predicted_label_id or 0)
-        card.suggestion_p = float(prediction.confidence)
-        top = [r for r in (prediction.top_k or []) if isinstance(r, list | tuple) and len(r) == 2]
-        for class_id, p in top:
+    if item.suggestion_id is not None:
+        card.model_version_id = item.model_version_id
+        card.suggestion = classes.get(item.suggestion_id)
+        card.suggestion_p = item.suggestion_p
+        for class_id, p in [r for r in item.alternatives or [] if len(r) == 2]:
             label = classes.get(int(class_id))
             if label is not None and label != card.suggestion:
                 card.alternatives.append(Alternative(label, float(p)))
@@ -193,30 +144,68 @@ def project_classes_by_id(*, project: Project) -> dict[int, LabelClass]:
     return {c.pk: c for c in classes}
 
 
+@dataclass(frozen=True)
+class Ticket:
+    """What a rendered card proves when it comes back: which item and case it showed, the hash
+    of the text shown, to whom, the submission id, when it was rendered (ms), what was shown."""
+
+    item_id: int
+    case_id: int
+    content_hash: str | None
+    user_id: int
+    submission_id: str
+    rendered_ms: int
+    shown: dict[str, Any]
+
+    # Short keys on the wire keep the signed value small (it rides in every card's form).
+    _WIRE = (("i", "item_id"), ("c", "case_id"), ("h", "content_hash"), ("u", "user_id"))
+    _WIRE += (("s", "submission_id"), ("t", "rendered_ms"), ("shown", "shown"))
+
+    def dumps(self) -> str:
+        payload = {key: getattr(self, name) for key, name in self._WIRE}
+        return signing.dumps(payload, salt=TICKET_SALT, compress=True)
+
+    @classmethod
+    def loads(cls, value: str) -> Ticket | None:
+        try:
+            payload = signing.loads(value, salt=TICKET_SALT, max_age=TICKET_MAX_AGE)
+        except signing.BadSignature:
+            return None
+        if not isinstance(payload, dict):
+            return None
+        try:
+            return cls(
+                item_id=int(payload["i"]),
+                case_id=int(payload["c"]),
+                # Tickets signed before "h" existed label the current text.
+                content_hash=payload.get("h"),
+                user_id=int(payload["u"]),
+                submission_id=str(payload["s"]),
+                rendered_ms=int(payload["t"]),
+                shown=dict(payload.get("shown") or {}),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
 def ticket_make(*, card: Card, user: Any) -> str:
-    """The signed ticket a rendered card carries (item, case, its text's hash, analyst,
-    submission id, shown, time): the label records the hash of the text the analyst read."""
-    payload = {
-        "i": card.item.pk,
-        "c": card.case.pk,
-        "h": card.case.content_hash,
-        "u": user.pk,
-        "s": card.submission_id,
-        "t": int(time.time() * 1000),
-        "shown": card.shown(),
-    }
-    return signing.dumps(payload, salt=TICKET_SALT, compress=True)
+    """The signed ticket a rendered card carries: the label records the hash of the text the
+    analyst read and what was shown."""
+    return Ticket(
+        item_id=card.item.pk,
+        case_id=card.case.pk,
+        content_hash=card.case.content_hash,
+        user_id=user.pk,
+        submission_id=card.submission_id,
+        rendered_ms=int(time.time() * 1000),
+        shown=card.shown(),
+    ).dumps()
 
 
-def ticket_read(*, value: str, user: Any) -> dict[str, Any] | None:
-    """The ticket's payload when it is genuine, recent and the user's own; None otherwise."""
-    try:
-        payload = signing.loads(value, salt=TICKET_SALT, max_age=TICKET_MAX_AGE)
-    except signing.BadSignature:
-        return None
-    if not isinstance(payload, dict) or payload.get("u") != user.pk:
-        return None
-    return payload
+def ticket_read(*, value: str, user: Any) -> Ticket | None:
+    """The ticket when it is genuine, recent and the user's own; None otherwise."""
+    ticket = Ticket.loads(value)
+    return ticket if ticket is not None and ticket.user_id == user.pk else None
 
 
 def duration_clamp(*, client_ms: int | None, rendered_ms: int) -> int:
@@ -233,12 +222,7 @@ def queue_page_context(*, project: Project, user: Any, current: QueueItem | None
     classes = project_classes_by_id(project=project)
     card = ticket = None
     if current is not None:
-        card = queue_card(
-            project=project,
-            item=current,
-            classes=classes,
-            champion_id=champion_id_of(project=project),
-        )
+        card = queue_card(project=project, item=current, classes=classes)
         ticket = ticket_make(card=card, user=user)
     return {
         "project": project,

@@ -17,7 +17,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q
 
-from labeling.models import Annotation, Case, LabelClass, Project, ResolvedLabel
+from labeling.models import Annotation, Case, Project, ResolvedLabel
 from labeling.selectors_queue import metadata_pairs
 from workbench.core.models import AuditEvent
 
@@ -91,27 +91,14 @@ def case_search(*, project: Project, query: str) -> SearchResult:
 
 def case_history(*, case: Case) -> dict[str, Any]:
     """Everything that happened to the case, newest first in each part."""
-    from active_learning.models import LabelIssue, Prediction
+    from labeling.hooks import model_side
 
     annotations = list(
         Annotation.objects.filter(case=case)
         .select_related("annotator", "label", "superseded_by")
         .order_by("-created_at", "-id")
     )
-    predictions = list(
-        Prediction.objects.filter(case=case)
-        .select_related("model_version", "predicted_label")
-        .order_by("-model_version__number")
-    )
-    names = {c.pk: str(c) for c in LabelClass.objects.filter(project_id=case.project_id)}
-    for prediction in predictions:
-        rows = [r for r in (prediction.top_k or []) if isinstance(r, list | tuple) and len(r) == 2]
-        prediction.top_named = [(names.get(int(c), f"#{c}"), float(p)) for c, p in rows]
-    issue = (
-        LabelIssue.objects.filter(case=case)
-        .select_related("given_label", "suggested_label")
-        .first()
-    )
+    facts = model_side().case_facts(case=case)
     resolved = ResolvedLabel.objects.filter(case=case).select_related("label").first()
     objects = Q(object_type="labeling.case", object_id=str(case.pk)) | Q(
         object_type="labeling.annotation", object_id__in=[str(a.pk) for a in annotations]
@@ -123,8 +110,8 @@ def case_history(*, case: Case) -> dict[str, Any]:
     )
     return {
         "annotations": annotations,
-        "predictions": predictions,
-        "issue": issue,
+        "predictions": list(facts.predictions),
+        "issue": facts.issue,
         "resolved": resolved,
         "events": events,
         "metadata": metadata_pairs(case.metadata),

@@ -87,7 +87,7 @@ def queued_items(
                 QueueItemFactory(
                     case=case,
                     slot=slot,
-                    is_evaluation=split == models.Split.EVAL,
+                    kind="evaluation" if split == models.Split.EVAL else "pool",
                     priority=priorities[i] if priorities else 0.0,
                 )
             )

@@ -43,7 +43,7 @@ def test_load_converts_values_as_the_orm_does() -> None:
         submission_id=uuid.uuid4(),
         content_hash=case.content_hash,
     )
-    names = ("id", "reason", "is_evaluation", "created_at")
+    names = ("id", "reason", "alternatives", "created_at")
     row = sql.fetch_one(
         f"SELECT {sql.select_columns(QueueItem, names)} FROM {QueueItem._meta.db_table} "
         "WHERE id = %s",
@@ -52,7 +52,7 @@ def test_load_converts_values_as_the_orm_does() -> None:
     loaded = sql.load(QueueItem, names, row)
     orm = QueueItem.objects.get(pk=item.pk)
     assert loaded.reason == {"strategy": "margin", "score": 0.5} == orm.reason
-    assert loaded.is_evaluation is orm.is_evaluation
+    assert loaded.alternatives == orm.alternatives
     assert loaded.created_at == orm.created_at
     assert loaded.get_deferred_fields() >= {"priority", "status"}
     names = ("id", "noise_flag", "shown", "submission_id")

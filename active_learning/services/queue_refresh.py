@@ -27,12 +27,29 @@ from active_learning.ml.strategies import (
 from active_learning.selectors import analyst_labels, project_classes, training_set
 from active_learning.services.embeddings import encoder_get, matrix_load
 from active_learning.services.scoring import Scores
-from labeling.models import Case, Project, QueueItem, QueueStatus, Split, Strategy
+from labeling.contracts import ModelFacts
+from labeling.models import Case, Project, QueueItem, QueueKind, QueueStatus, Split, Strategy
 from labeling.services.queue import QueueEntry, queue_items_create
+from labeling.services.queue.fill import item_facts
 
 TARGET_FACTOR = 4  # keep about 4 batches of open pool items
 SIMILAR = 5
 SIM_CHUNK = 20_000
+
+
+ALTERNATIVES = 2  # classes after the suggestion that a card shows
+
+
+def model_facts(scores: Scores, i: int) -> ModelFacts:
+    """The champion's view of row `i` of `scores`, as the item's card shows it."""
+    proba = scores.proba[i]
+    top = np.argsort(-proba, kind="stable")[: 1 + ALTERNATIVES]
+    return ModelFacts(
+        model_version_id=scores.version.pk,
+        suggestion_id=scores.class_ids[int(top[0])],
+        suggestion_p=round(float(proba[top[0]]), 4),
+        alternatives=tuple((scores.class_ids[int(j)], round(float(proba[j]), 4)) for j in top[1:]),
+    )
 
 
 def target_size(project: Project) -> int:
@@ -80,7 +97,7 @@ def _cancel_untouched_open_items(project: Project) -> int:
         case=OuterRef("case"), status__in=[QueueStatus.CLAIMED, QueueStatus.DONE]
     )
     return (
-        QueueItem.objects.filter(project=project, status=QueueStatus.OPEN, is_evaluation=False)
+        QueueItem.objects.filter(project=project, status=QueueStatus.OPEN, kind=QueueKind.POOL)
         .exclude(Exists(started))
         .update(status=QueueStatus.CANCELLED)
     )
@@ -187,7 +204,12 @@ def refresh_queue(*, project: Project, scores: Scores | None) -> dict[str, Any]:
         priority = float(len(rows) - rank)  # the strategy's order, best first
         entries.append(
             QueueEntry(
-                int(scores.case_ids[row]), priority, reason, scores.version.pk, similar[rank]
+                int(scores.case_ids[row]),
+                priority,
+                reason,
+                scores.version.pk,
+                similar[rank],
+                model_facts(scores, int(row)),
             )
         )
     created = queue_items_create(project=project, entries=entries)
@@ -289,15 +311,22 @@ def _model_facts(
 def eval_items_refresh_facts(*, project: Project, scores: Scores) -> int:
     """Give open evaluation items the current champion's facts (their order never changes)."""
     items = list(
-        QueueItem.objects.filter(project=project, status=QueueStatus.OPEN, is_evaluation=True)
+        QueueItem.objects.filter(
+            project=project, status=QueueStatus.OPEN, kind=QueueKind.EVALUATION
+        )
     )
     facts = _model_facts(project=project, scores=scores, case_ids=[i.case_id for i in items])
+    position = {int(c): i for i, c in enumerate(scores.case_ids.tolist())}
     for item in items:
         if item.case_id in facts:
             item.reason, item.similar_cases = facts[item.case_id]
+            for name, value in item_facts(model_facts(scores, position[item.case_id])).items():
+                setattr(item, name, value)
             item.model_version_id = scores.version.pk
     QueueItem.objects.bulk_update(
-        items, ["reason", "similar_cases", "model_version"], batch_size=1000
+        items,
+        ["reason", "similar_cases", "model_version_id", *item_facts(None)],
+        batch_size=1000,
     )
     return len(items)
 
@@ -308,7 +337,7 @@ def eval_items_top_up(*, project: Project, scores: Scores | None = None) -> int:
         return 0
     want = max(10, project.batch_size)
     have = QueueItem.objects.filter(
-        project=project, status=QueueStatus.OPEN, is_evaluation=True
+        project=project, status=QueueStatus.OPEN, kind=QueueKind.EVALUATION
     ).count()
     if have >= want:
         return 0
@@ -320,9 +349,12 @@ def eval_items_top_up(*, project: Project, scores: Scores | None = None) -> int:
         .values_list("pk", flat=True)[: want - have]
     )
     facts = _model_facts(project=project, scores=scores, case_ids=ids) if scores else {}
+    position = {int(c): i for i, c in enumerate(scores.case_ids.tolist())} if scores else {}
     entries = []
     for case_id in ids:
         reason, similar = facts.get(case_id, ({"strategy": "random"}, []))
         version = scores.version.pk if scores is not None else None
-        entries.append(QueueEntry(case_id, 0.0, reason, version, similar))
+        known = scores is not None and case_id in position
+        item = model_facts(scores, position[case_id]) if known else None  # type: ignore[arg-type]
+        entries.append(QueueEntry(case_id, 0.0, reason, version, similar, item))
     return len(queue_items_create(project=project, entries=entries))

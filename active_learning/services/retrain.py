@@ -63,8 +63,8 @@ STEPS = (  # (name, share of the progress bar)
 
 
 def retrain_due_check() -> dict[str, Any]:
-    """Reap stale jobs; start due retrains; resend queued retrain jobs nobody picked up; return
-    expired queue claims."""
+    """Reap stale jobs; start due retrains; resend queued retrain jobs nobody picked up (the
+    pipeline's part of the minute tick, `workbench.tick`)."""
     reaped = job_reap_stale()
     started = []
     for project in Project.objects.filter(labels_since_training__gte=F("retrain_after_n")):
@@ -81,16 +81,7 @@ def retrain_due_check() -> dict[str, Any]:
     for job in Job.objects.filter(kind=KIND, status=JobStatus.QUEUED, created_at__lt=cutoff):
         _enqueue(job)
         resent.append(job.pk)
-    from labeling.services.imports.jobs import import_jobs_resend_stale
-    from labeling.services.queue import queue_release_expired
-
-    return {
-        "leases_released": queue_release_expired(),
-        "reaped": reaped,
-        "started": started,
-        "resent": resent,
-        "imports_resent": import_jobs_resend_stale(),
-    }
+    return {"reaped": reaped, "started": started, "resent": resent}
 
 
 ERR_REAPED = "this retrain was failed by the reaper (no heartbeat); another may run now"
@@ -177,7 +168,7 @@ def _chain(*, project: Project, job: Job) -> dict[str, Any]:
     result["queue"] = queue_refresh.refresh_queue(project=project, scores=scores)
     if scores is not None:
         queued = QueueItem.objects.filter(
-            project=project, status=QueueStatus.OPEN, model_version=scores.version
+            project=project, status=QueueStatus.OPEN, model_version_id=scores.version.pk
         ).values_list("case_id", flat=True)
         scoring.predictions_add_top_k(scores=scores, case_ids=list(queued))
     if scores is not None:

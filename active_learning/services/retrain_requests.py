@@ -14,15 +14,16 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from labeling import statements
 from labeling.models import Project
 from workbench.core import sql
 from workbench.core.jobs import job_create
 from workbench.core.leases import lease_holder
-from workbench.core.models import Job, JobStatus
+from workbench.core.models import Job, JobKind, JobStatus
 
 log = logging.getLogger(__name__)
 
-KIND = "retrain"
+KIND = JobKind.RETRAIN
 BACKOFF_FAILURES = 3  # automatic retrains pause after this many failures in a row...
 BACKOFF_MINUTES = 30  # ...within this many minutes
 
@@ -101,27 +102,12 @@ def retrain_start(*, project: Project, reason: str, automatic: bool = False) -> 
     return job
 
 
-_PROJECT = Project._meta.db_table
-# Due: the counter passed N and no retrain is queued or running (columns qualified by table
-# name: SQLite's RETURNING takes no alias).
-_DUE = f"""{_PROJECT}.labels_since_training >= {_PROJECT}.retrain_after_n AND NOT EXISTS (
-    SELECT 1 FROM {Job._meta.db_table} j WHERE j.project_id = {_PROJECT}.id AND j.kind = '{KIND}'
-    AND j.status IN ('{JobStatus.QUEUED}', '{JobStatus.RUNNING}'))"""
-_DUE_SQL = f"SELECT 1 FROM {_PROJECT} WHERE id = %(project)s AND {_DUE}"
-# Counts one more label since training; returns whether that makes a retrain due (none pending).
-# Run it last in the label's transaction: it locks the project's row until commit.
-COUNT_LABEL_SQL = f"""
-UPDATE {_PROJECT} SET labels_since_training = labels_since_training + 1
-WHERE id = %(project)s RETURNING {_DUE}
-"""
-
-
 def retrain_if_due(*, project_id: int) -> Job | None:
     """Start a retrain when the project's label counter has passed N; never raises."""
     try:
         # One plain query after each label once N is passed: due, and no retrain already queued
         # or running (the usual case then, which takes no lock at all).
-        if sql.fetch_one(_DUE_SQL, {"project": project_id}) is None:
+        if sql.fetch_one(statements.RETRAIN_DUE, {"project": project_id}) is None:
             return None
         return retrain_start(
             project=Project.objects.get(pk=project_id),

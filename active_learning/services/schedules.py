@@ -11,6 +11,7 @@ from django.conf import settings
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 PIPELINE_TICK = "pipeline tick (every minute)"
+MINUTE_TICK_TASK = "workbench.minute_tick"
 NIGHTLY_RETRAIN = "full retrain of every project"
 ERR_CRON = "RETRAIN_CRON must have five fields (minute hour day month weekday), got {value!r}."
 
@@ -21,8 +22,11 @@ def schedules_ensure() -> list[PeriodicTask]:
     )
     tick, _ = PeriodicTask.objects.get_or_create(
         name=PIPELINE_TICK,
-        defaults={"task": "active_learning.pipeline_tick", "interval": every_minute},
+        defaults={"task": MINUTE_TICK_TASK, "interval": every_minute},
     )
+    if tick.task != MINUTE_TICK_TASK:  # a row from before the tick moved to workbench/
+        tick.task = MINUTE_TICK_TASK
+        tick.save(update_fields=["task"])
     tasks = [tick]
     cron = str(settings.RETRAIN_CRON).split()
     if cron:

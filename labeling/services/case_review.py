@@ -12,20 +12,16 @@ from typing import Any
 from labeling.models import Case
 
 
-def case_review_shown(*, case: Case, champion_id: int | None) -> dict[str, Any]:
+def case_review_shown(*, case: Case) -> dict[str, Any]:
     """The `shown` record of a case-page label: given label, champion's suggestion, not blind."""
-    from active_learning.models import Prediction
+    from labeling.hooks import model_side
 
-    prediction = (
-        Prediction.objects.filter(case=case, model_version_id=champion_id).first()
-        if champion_id
-        else None
-    )
+    facts = model_side().case_facts(case=case).champion
     return {
         "page": "case",
-        "suggestion_id": prediction.predicted_label_id if prediction else None,
-        "suggestion_p": round(prediction.confidence, 4) if prediction else None,
-        "model_version_id": champion_id if prediction else None,
+        "suggestion_id": facts.suggestion_id if facts else None,
+        "suggestion_p": facts.suggestion_p if facts else None,
+        "model_version_id": facts.model_version_id if facts else None,
         "given_label_id": case.given_label_id,
         "blind": False,
         "reason": "",

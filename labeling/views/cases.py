@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from labeling.forms import CaseReviewForm, CaseSearchForm
 from labeling.models import AnnotationSource
 from labeling.permissions import REVIEWER, case_for, project_for
-from labeling.selectors_queue import champion_id_of, project_classes_by_id
+from labeling.selectors_queue import project_classes_by_id
 from labeling.selectors_search import case_history, case_link_key, case_search
 from labeling.services.annotations import annotation_submit
 from labeling.services.case_review import case_review_hash, case_review_shown
@@ -73,7 +73,7 @@ def case_label(request: HttpRequest, slug: str, key: str) -> HttpResponse:
             noise_flag=data["noise_flag"],
             ambiguous=data["ambiguous"],
             comment=data["comment"],
-            shown=case_review_shown(case=case, champion_id=champion_id_of(project=project)),
+            shown=case_review_shown(case=case),
             source=str(AnnotationSource.REVIEW),
             content_hash=case_review_hash(posted=data["content_hash"], case=case),
         )

@@ -9,8 +9,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
-from active_learning.services.retrain_requests import retrain_start
 from labeling import selectors
+from labeling.hooks import model_side
 from labeling.models import Project
 from labeling.permissions import ADMIN, ANALYST, project_for, role_allows
 from workbench.core.models import JobStatus
@@ -33,7 +33,7 @@ def project_list(request: HttpRequest) -> HttpResponse:
 def project_retrain(request: HttpRequest, slug: str) -> HttpResponse:
     """Start a retrain now (admins); the list then shows its progress bar."""
     project, _ = project_for(user=request.user, slug=slug, needed=ADMIN)
-    job = retrain_start(project=project, reason="manual")
+    job = model_side().retrain_start(project=project, reason="manual")
     if job is None:
         messages.info(request, f"A retrain of {project.name} is already queued or running.")
     else:

@@ -16,7 +16,7 @@ from labeling.forms import QueueAnswerForm, QueueSkipForm, QueueUndoForm
 from labeling.models import Project, QueueItem
 from labeling.permissions import project_for
 from labeling.selectors import queue_item_of, queue_items_held
-from labeling.selectors_queue import duration_clamp, queue_page_context, ticket_read
+from labeling.selectors_queue import Ticket, duration_clamp, queue_page_context, ticket_read
 from labeling.services.annotations import annotation_skip, annotation_submit, annotation_undo
 from labeling.services.queue import queue_claim_next, queue_lease_renew
 from workbench.errors import ApplicationError
@@ -24,24 +24,26 @@ from workbench.errors import ApplicationError
 ERR_STALE_CARD = "This case was shown in another session or too long ago; here it is again."
 
 
-def _next_case(request: HttpRequest, project: Project, *, error: str | None = None) -> HttpResponse:
+def _next_case(
+    request: HttpRequest, project: Project, role: str, *, error: str | None = None
+) -> HttpResponse:
     """Claim what is missing and render the current card: the partial for htmx, else the page."""
     if not request.htmx and request.method == "POST":
         if error:
             messages.error(request, error)
         return redirect("labeling:queue", slug=project.slug)
-    claim = queue_claim_next(project=project, analyst=request.user)
+    claim = queue_claim_next(project=project, analyst=request.user, role=role)
     context = {**queue_page_context(project=project, user=request.user, current=claim.current)}
     context["error"] = error
     template = "labeling/queue.html#card" if request.htmx else "labeling/queue.html"
     return render(request, template, context)
 
 
-def _ticket_item(request: HttpRequest, project: Project, value: str) -> tuple[QueueItem, dict]:
+def _ticket_item(request: HttpRequest, project: Project, value: str) -> tuple[QueueItem, Ticket]:
     ticket = ticket_read(value=value, user=request.user)
     if ticket is None:
         raise ApplicationError(ERR_STALE_CARD)
-    item = queue_item_of(project=project, item_id=ticket["i"])
+    item = queue_item_of(project=project, item_id=ticket.item_id)
     if item is None:
         raise Http404("No such item in this project.")
     return item, ticket
@@ -50,69 +52,71 @@ def _ticket_item(request: HttpRequest, project: Project, value: str) -> tuple[Qu
 @require_GET
 @login_required
 def queue(request: HttpRequest, slug: str) -> HttpResponse:
-    project, _ = project_for(user=request.user, slug=slug)
-    return _next_case(request, project)
+    project, role = project_for(user=request.user, slug=slug)
+    return _next_case(request, project, role)
 
 
 @require_POST
 @login_required
 def queue_submit(request: HttpRequest, slug: str) -> HttpResponse:
-    project, _ = project_for(user=request.user, slug=slug)
+    project, role = project_for(user=request.user, slug=slug)
     form = QueueAnswerForm(request.POST)
     if not form.is_valid():
-        return _next_case(request, project, error=ERR_STALE_CARD)
+        return _next_case(request, project, role, error=ERR_STALE_CARD)
     data = form.cleaned_data
     try:
         item, ticket = _ticket_item(request, project, data["ticket"])
         annotation_submit(
             item_or_case=item,
             analyst=request.user,
-            submission_id=ticket["s"],
+            submission_id=ticket.submission_id,
             label=data["label"],
             noise_flag=data["noise_flag"],
             ambiguous=data["ambiguous"],
             comment=data["comment"],
-            duration_ms=duration_clamp(client_ms=data["duration_ms"], rendered_ms=ticket["t"]),
-            shown=ticket["shown"],
-            content_hash=ticket.get("h"),  # tickets signed before "h" existed: the current text
+            duration_ms=duration_clamp(
+                client_ms=data["duration_ms"], rendered_ms=ticket.rendered_ms
+            ),
+            shown=ticket.shown,
+            content_hash=ticket.content_hash,
         )
     except ApplicationError as exc:
-        return _next_case(request, project, error=exc.message)
-    return _next_case(request, project)
+        return _next_case(request, project, role, error=exc.message)
+    return _next_case(request, project, role)
 
 
 @require_POST
 @login_required
 def queue_skip(request: HttpRequest, slug: str) -> HttpResponse:
-    project, _ = project_for(user=request.user, slug=slug)
+    project, role = project_for(user=request.user, slug=slug)
     form = QueueSkipForm(request.POST)
     if not form.is_valid():
-        return _next_case(request, project, error=ERR_STALE_CARD)
+        return _next_case(request, project, role, error=ERR_STALE_CARD)
     try:
         item, ticket = _ticket_item(request, project, form.cleaned_data["ticket"])
         annotation_skip(
             item=item,
             analyst=request.user,
-            submission_id=ticket["s"],
+            submission_id=ticket.submission_id,
             reason=form.cleaned_data["comment"],
         )
     except ApplicationError as exc:
-        return _next_case(request, project, error=exc.message)
-    return _next_case(request, project)
+        return _next_case(request, project, role, error=exc.message)
+    return _next_case(request, project, role)
 
 
 @require_POST
 @login_required
 def queue_undo(request: HttpRequest, slug: str) -> HttpResponse:
     """Undo the analyst's last action; the case it concerned comes back first."""
-    project, _ = project_for(user=request.user, slug=slug)
+    project, role = project_for(user=request.user, slug=slug)
     form = QueueUndoForm(request.POST)
     action_id = form.cleaned_data["action_id"] if form.is_valid() else None
     try:
         annotation_undo(project=project, analyst=request.user, action_id=action_id)
     except ApplicationError as exc:
-        return _next_case(request, project, error=exc.message)
-    return _next_case(request, project)
+        return _next_case(request, project, role, error=exc.message)
+    return _next_case(request, project, role)
 
 
 @require_POST

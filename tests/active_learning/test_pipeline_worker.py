@@ -137,9 +137,9 @@ def test_analyst_only_champion_never_trains_on_evaluation_cases(pipeline) -> Non
     assert not set(np.load(champion.params["snapshot_ids_file"]).tolist()) & eval_ids
 
     items = list(
-        QueueItem.objects.filter(
-            project=project, status=QueueStatus.OPEN, is_evaluation=False
-        ).order_by("-priority")
+        QueueItem.objects.filter(project=project, status=QueueStatus.OPEN, kind="pool").order_by(
+            "-priority"
+        )
     )
     assert len(items) >= 40 and {i.model_version_id for i in items} == {champion.pk}
     uncertainty = dict(

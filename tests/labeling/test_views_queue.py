@@ -9,7 +9,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from active_learning.models import ModelStatus, ModelVersion, Prediction
+from active_learning.models import ModelStatus, ModelVersion
+from labeling.contracts import PickReason
 from labeling.models import (
     Annotation,
     LabelClass,
@@ -232,14 +233,17 @@ def test_suggestion_alternatives_and_reason(client, setup) -> None:
     project, classes, analyst = setup
     version = _champion(project, classes)
     item = QueueItem.objects.order_by("-priority").first()
-    item.reason = {
-        "strategy": "margin",
-        "score": 0.04,
-        "rank": 0,
-        "class_ids": [classes[1].pk, classes[2].pk],
-        "probas": [0.46, 0.42],
-    }
-    item.model_version = version
+    item.reason = PickReason(
+        strategy="margin",
+        sentence="The model is torn between Gambling (0.46) and Skill games (0.42).",
+        sentence_blind="The model is torn between two classes.",
+        score=0.04,
+        class_ids=(classes[1].pk, classes[2].pk),
+        probas=(0.46, 0.42),
+    ).to_json()
+    item.model_version_id = version.pk
+    item.suggestion, item.suggestion_p = classes[1], 0.46
+    item.alternatives = [[classes[2].pk, 0.42], [classes[0].pk, 0.12]]
     item.similar_cases = [
         {
             "case_id": QueueItem.objects.last().case_id,
@@ -249,13 +253,6 @@ def test_suggestion_alternatives_and_reason(client, setup) -> None:
         }
     ]
     item.save()
-    Prediction.objects.create(
-        case=item.case,
-        model_version=version,
-        predicted_label=classes[1],
-        confidence=0.46,
-        top_k=[[classes[1].pk, 0.46], [classes[2].pk, 0.42], [classes[0].pk, 0.12]],
-    )
     client.force_login(analyst)
     html = client.get(url("queue", project)).content.decode()
     assert "The model is torn between Gambling (0.46) and Skill games (0.42)." in html
@@ -263,24 +260,14 @@ def test_suggestion_alternatives_and_reason(client, setup) -> None:
     assert "data-accept" in html and "0.91" in html and "similar-label" in html
 
 
-def test_reason_sentences() -> None:
-    a = LabelClass(pk=1, name="gambling", display_name="Gambling")
-    b = LabelClass(pk=2, name="skill", display_name="Skill games")
-    classes = {1: a, 2: b}
-    torn = {"strategy": "entropy", "class_ids": [1, 2], "probas": [0.46, 0.42]}
-    assert reason_sentence(torn, classes, blind=False) == (
-        "The model is torn between Gambling (0.46) and Skill games (0.42)."
-    )
-    assert reason_sentence(torn, classes, blind=True) == "The model is torn between two classes."
-    medoid = {"strategy": "kmeans_medoid", "cluster_size": 84}
-    assert reason_sentence(medoid, classes, blind=False) == (
-        "A typical example of a cluster of 84 similar merchants."
-    )
-    zero = {"strategy": "zero_shot", "class_ids": [1], "probas": [0.3]}
-    assert reason_sentence(zero, classes, blind=False) == "Closest to the description of Gambling."
-    assert "Gambling" not in reason_sentence(zero, classes, blind=True)
-    for neutral in ({}, {"strategy": "random"}, {"strategy": "evaluation"}):
-        assert reason_sentence(neutral, classes, blind=False) == NEUTRAL_REASON
+def test_the_card_reads_the_stored_reason() -> None:
+    """The sentence is the one the pipeline stored; items from before sentences existed, or
+    without a reason, read as a random pick."""
+    torn = {"strategy": "margin", "sentence": "Torn (0.46).", "sentence_blind": "Torn."}
+    assert reason_sentence(torn, blind=False) == "Torn (0.46)."
+    assert reason_sentence(torn, blind=True) == "Torn."
+    for neutral in ({}, {"strategy": "random"}, {"strategy": "margin", "class_ids": [1]}, None):
+        assert reason_sentence(neutral, blind=False) == NEUTRAL_REASON
 
 
 def _skeleton(html: str) -> list[str]:
@@ -307,13 +294,15 @@ def test_evaluation_items_look_like_random_ones(client, setup) -> None:
             given_label=classes[0],
             metadata={"business_name": "X", "mcc": 1},
         )
-        QueueItemFactory(case=case, is_evaluation=split == Split.EVAL, reason=reason, priority=1)
-        Prediction.objects.create(
+        QueueItemFactory(
             case=case,
-            model_version=version,
-            predicted_label=classes[1],
-            confidence=0.5,
-            top_k=[[classes[1].pk, 0.5], [classes[2].pk, 0.3]],
+            kind="evaluation" if split == Split.EVAL else "pool",
+            reason=reason,
+            priority=1,
+            model_version_id=version.pk,
+            suggestion=classes[1],
+            suggestion_p=0.5,
+            alternatives=[[classes[2].pk, 0.3]],
         )
         cases.append(case)
     client.force_login(analyst)
@@ -331,23 +320,21 @@ def test_blind_mode_leaves_model_facts_out_of_the_page(client, setup) -> None:
     project.save()
     version = _champion(project, classes)
     item = QueueItem.objects.order_by("-priority").first()
-    item.reason = {
-        "strategy": "margin",
-        "class_ids": [classes[1].pk, classes[2].pk],
-        "probas": [0.46, 0.42],
-    }
-    item.model_version = version
+    item.reason = PickReason(
+        strategy="margin",
+        sentence="The model is torn between Gambling (0.46) and Skill games (0.42).",
+        sentence_blind="The model is torn between two classes.",
+        score=0.04,
+        class_ids=(classes[1].pk, classes[2].pk),
+        probas=(0.46, 0.42),
+    ).to_json()
+    item.model_version_id = version.pk
+    item.suggestion, item.suggestion_p = classes[1], 0.46
+    item.alternatives = [[classes[2].pk, 0.42]]
     item.similar_cases = [
         {"case_id": QueueItem.objects.last().case_id, "label_id": classes[2].pk, "similarity": 0.9}
     ]
     item.save()
-    Prediction.objects.create(
-        case=item.case,
-        model_version=version,
-        predicted_label=classes[1],
-        confidence=0.46,
-        top_k=[[classes[1].pk, 0.46], [classes[2].pk, 0.42]],
-    )
     client.force_login(analyst)
     html = client.get(url("queue", project)).content.decode()
     card = html[html.index('id="queue-card"') : html.index('id="guidelines"')]

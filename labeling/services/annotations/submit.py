@@ -16,6 +16,8 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from labeling import statements as st
+from labeling.hooks import model_side
 from labeling.models import (
     Annotation,
     AnnotationSource,
@@ -50,16 +52,8 @@ ERR_EDIT_NOT_RECENT = f"Only your last {UNDO_DEPTH} actions can be edited."
 
 _ANN = Annotation._meta.db_table
 _CASE = Case._meta.db_table
-_QI = QueueItem._meta.db_table
 # What a label's writes need of its case; the other fields stay deferred.
 _CASE_FIELDS = ("id", "project_id", "content_hash", "given_label_id")
-
-_FINISH_MINE_SQL = f"""
-UPDATE {_QI} SET status = 'done', completed_at = %(now)s, lease_expires_at = NULL,
-       front_at = NULL, updated_at = %(now)s
-WHERE case_id = %(case)s AND assigned_to_id = %(analyst)s AND status = 'claimed'
-RETURNING id
-"""
 
 
 def _replay(submission_id: uuid.UUID, analyst: Any) -> Annotation | None:
@@ -110,10 +104,13 @@ def _extra_slot(*, item: QueueItem, analyst: Any, now: datetime) -> QueueItem:
         project_id=item.project_id,
         case_id=item.case_id,
         slot=(top or 0) + 1,
-        is_evaluation=item.is_evaluation,
+        kind=item.kind,
         priority=item.priority,
         reason={**item.reason, "late_submit_of": item.pk},
         model_version_id=item.model_version_id,
+        suggestion_id=item.suggestion_id,
+        suggestion_p=item.suggestion_p,
+        alternatives=item.alternatives,
         similar_cases=item.similar_cases,
         random_key=item.random_key,
         status=QueueStatus.DONE,
@@ -130,14 +127,10 @@ def _item_for_label(*, case: Case, analyst: Any, item_id: int | None, now: datet
     item if it is open again; else, when someone else took it, a new slot, so both labels count.
     """
     params = {"case": case.pk, "analyst": analyst.pk, "now": sql.db_time(now)}
-    finished = sql.fetch_one(_FINISH_MINE_SQL, params)  # the usual case: the item they hold
+    finished = sql.fetch_one(st.FINISH_MINE, params)  # the usual case: the item they hold
     if finished is not None:
         return int(finished[0])
-    done = sql.fetch_one(
-        f"SELECT id FROM {_QI} WHERE case_id = %(case)s AND assigned_to_id = %(analyst)s "
-        f"AND status = 'done' {sql.row_lock()}",
-        params,
-    )
+    done = sql.fetch_one(st.DONE_MINE.format(lock=sql.row_lock()), params)
     if done is not None or item_id is None:
         return int(done[0]) if done is not None else None
     target = QueueItem.objects.select_for_update().get(pk=item_id)
@@ -224,8 +217,6 @@ def record_label(
 
         project = Project.objects.get(pk=case.project_id)
         queue_cases_again(project=project, case_ids=[case.pk])
-    from active_learning.services.retrain_requests import COUNT_LABEL_SQL, retrain_if_due
-
     # The last writes go together (one round trip on PostgreSQL); the counter comes last, so
     # the project's row stays locked for the shortest time.
     with sql.batch() as writes:
@@ -239,10 +230,11 @@ def record_label(
             )
         )
         writes.insert(*events)
-        counted = writes.execute(COUNT_LABEL_SQL, {"project": case.project_id})
+        counted = writes.execute(st.COUNT_LABEL, {"project": case.project_id})
     due = writes.row(counted)
     if due is not None and due[0]:
         # A shortcut only: the minute due-check starts the retrain anyway if this is lost.
+        retrain_if_due = model_side().retrain_if_due
         transaction.on_commit(partial(retrain_if_due, project_id=case.project_id))
     return annotation
 

@@ -108,13 +108,13 @@ def _after_import(*, project: Project, report: ImportReport) -> None:
     Cases whose text changed are queued again (their old annotations are stale); the queue is
     then topped up at random until a model exists; a retrain embeds and scores the new cases.
     """
-    from active_learning.services.retrain_requests import retrain_start
+    from labeling.hooks import model_side
     from labeling.services.queue import queue_cases_again, queue_fill_random
 
     if report.changed_case_ids:
         queue_cases_again(project=project, case_ids=report.changed_case_ids)
     queue_fill_random(project=project)
-    retrain_start(project=project, reason=f"{report.created} cases imported")
+    model_side().retrain_start(project=project, reason=f"{report.created} cases imported")
 
 
 def case_import(

@@ -25,11 +25,11 @@ from django.utils import timezone
 from labeling.models import Project
 from labeling.services.imports import Columns, ImportReport, case_import
 from workbench.core.jobs import job_create, job_progress, job_running, job_set_result
-from workbench.core.models import Job, JobStatus
+from workbench.core.models import Job, JobKind, JobStatus
 
 log = logging.getLogger(__name__)
 
-IMPORT_JOB_KIND = "case_import"
+IMPORT_JOB_KIND = JobKind.CASE_IMPORT
 RESEND_AFTER_SECONDS = 120  # a queued import job older than this lost its message: resend it
 PROGRESS_SECONDS = 1.0
 # Share of the bar each phase fills: validation first, then the writes.

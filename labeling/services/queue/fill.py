@@ -1,8 +1,10 @@
 """Creating queue items: the reusable helper the pipeline calls, and the interim random fill.
 
-An entry is (case_id, priority, reason, model_version_id, similar_cases). Each queued case gets
-`project.overlap` items (slots after its existing ones) when its seeded overlap draw falls under
-`project.overlap_fraction`, else one; eval-split cases give evaluation items.
+An entry is (case_id, priority, reason, model_version_id, similar_cases, facts, kind): the reason
+and facts are the typed values of `labeling.contracts`. Each queued case gets `project.overlap`
+items (slots after its existing ones) when its seeded overlap draw falls under
+`project.overlap_fraction`, else one; eval-split cases give evaluation items, other cases pool
+items unless the entry names its kind (review, adjudication).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Any, NamedTuple
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
 
-from labeling.models import Case, Project, QueueItem, QueueStatus, Split
+from labeling.contracts import ModelFacts, PickReason
+from labeling.models import Case, Project, QueueItem, QueueKind, QueueStatus, Split
 from labeling.services.queue.draws import order_key, overlap_slots
 
 CHUNK = 5000
@@ -25,9 +28,36 @@ FILL_FACTOR = 4  # a random fill tops it up to about FILL_FACTOR x batch_size
 class QueueEntry(NamedTuple):
     case_id: int
     priority: float = 0.0
-    reason: dict[str, Any] = {}
+    reason: PickReason | dict[str, Any] = {}
     model_version_id: int | None = None
     similar_cases: list[Any] = []
+    facts: ModelFacts | None = None
+    kind: str | None = None
+
+
+TEXT_CHANGED = PickReason(
+    strategy="text_changed",
+    sentence="The text changed since it was labelled: it needs a fresh label.",
+    sentence_blind="The text changed since it was labelled: it needs a fresh label.",
+)
+RANDOM = PickReason(strategy="random")
+
+
+def _kind(entry: QueueEntry, split: str) -> str:
+    if split == Split.EVAL:
+        return str(QueueKind.EVALUATION)
+    return str(entry.kind or QueueKind.POOL)
+
+
+def item_facts(facts: ModelFacts | None) -> dict[str, Any]:
+    """A queue item's model-fact fields from the typed facts (all empty without a model)."""
+    if facts is None:
+        return {"suggestion_id": None, "suggestion_p": None, "alternatives": []}
+    return {
+        "suggestion_id": facts.suggestion_id,
+        "suggestion_p": facts.suggestion_p,
+        "alternatives": [[int(c), float(p)] for c, p in facts.alternatives],
+    }
 
 
 def _chunks(values: Sequence[int]) -> list[Sequence[int]]:
@@ -84,11 +114,14 @@ def queue_items_create(
                     project=project,
                     case_id=case_id,
                     slot=slot,
-                    is_evaluation=splits[case_id] == Split.EVAL,
+                    kind=_kind(entry, splits[case_id]),
                     priority=entry.priority,
-                    reason=dict(entry.reason),
-                    model_version_id=entry.model_version_id,
+                    reason=PickReason.from_json(entry.reason).to_json(),
+                    model_version_id=entry.facts.model_version_id
+                    if entry.facts
+                    else entry.model_version_id,
                     similar_cases=list(entry.similar_cases),
+                    **item_facts(entry.facts),
                     random_key=order_key(split_seed=project.split_seed, case_id=case_id, slot=slot),
                 )
             )
@@ -118,7 +151,7 @@ def queue_fill_random(
             cases = target - n_open
         rng = random.Random(seed)
         ids = _sample_unqueued(project=project, count=cases, start=f"{rng.getrandbits(256):064x}")
-        entries = [QueueEntry(i, rng.random(), {"strategy": "random"}) for i in ids]
+        entries = [QueueEntry(i, rng.random(), RANDOM) for i in ids]
         return len(queue_items_create(project=project, entries=entries))
 
 
@@ -158,7 +191,7 @@ def queue_cases_again(*, project: Project, case_ids: Sequence[int], chunk: int =
     """
     from django.utils import timezone
 
-    reason = {"strategy": "text_changed"}
+    reason = TEXT_CHANGED
     with transaction.atomic():
         for start in range(0, len(case_ids), chunk):
             QueueItem.objects.filter(

@@ -34,7 +34,7 @@ def test_chain_trains_promotes_scores_and_fills_the_queue(pipeline_settings) -> 
         Prediction.objects.filter(model_version=champion).values_list("confidence", flat=True)
     )
     assert confidence[len(confidence) // 2] > 0.3
-    items = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN, is_evaluation=False)
+    items = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN, kind="pool")
     assert items.count() >= 40
     assert set(items.values_list("model_version_id", flat=True)) == {champion.pk}
     # Every queued case's card can show the champion's alternatives.
@@ -48,9 +48,9 @@ def test_evaluation_items_carry_the_same_model_facts_as_pool_items(pipeline_sett
     project = generated_project(n=300, given_label_weight=1.0, batch_size=10)
     retrain_project(job=retrain_request(project=project, reason="test"))
     evaluation = QueueItem.objects.filter(
-        project=project, status=QueueStatus.OPEN, is_evaluation=True
+        project=project, status=QueueStatus.OPEN, kind="evaluation"
     )
-    pool = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN, is_evaluation=False)
+    pool = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN, kind="pool")
     assert evaluation.count() >= 10
     for item in list(evaluation) + list(pool[:10]):
         assert set(item.reason) >= {"strategy", "class_ids", "probas"}, item.reason
@@ -64,5 +64,5 @@ def test_every_strategy_fills_the_queue_with_reasons(pipeline_settings, strategy
     project = generated_project(n=300, given_label_weight=1.0, batch_size=10, strategy=strategy)
     result = retrain_project(job=retrain_request(project=project, reason="test"))
     assert result["queue"]["strategy"] == strategy and result["queue"]["created"] >= 40
-    items = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN, is_evaluation=False)
+    items = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN, kind="pool")
     assert all(len(i.reason["class_ids"]) == 2 for i in items)

@@ -29,7 +29,7 @@ def test_schedules_are_created_once(settings) -> None:
     schedules_ensure()
     tick = PeriodicTask.objects.get(name=PIPELINE_TICK)
     nightly = PeriodicTask.objects.get(name=NIGHTLY_RETRAIN)
-    assert tick.task == "active_learning.pipeline_tick" and tick.interval.every == 60
+    assert tick.task == "workbench.minute_tick" and tick.interval.every == 60
     assert nightly.task == "active_learning.retrain_all"
     assert (nightly.crontab.minute, nightly.crontab.hour) == ("30", "3")
     assert PeriodicTask.objects.filter(name__in=[PIPELINE_TICK, NIGHTLY_RETRAIN]).count() == 2

@@ -41,7 +41,7 @@ def _bulk_items(project, n: int, *, split: str, priorities: list[float]) -> list
         QueueItem(
             project=project,
             case=c,
-            is_evaluation=split == Split.EVAL,
+            kind="evaluation" if split == Split.EVAL else "pool",
             priority=p,
             random_key=random.Random(c.pk).random(),
         )
@@ -136,7 +136,7 @@ def test_expired_claims_come_back_at_the_minute_tick_while_others_are_open(
     project, settings
 ) -> None:
     """A claim takes an open item before it releases anything; the tick returns expired ones."""
-    from active_learning.services.retrain import retrain_due_check
+    from workbench.tick import minute_tick
 
     settings.QUEUE_LEASE_SECONDS = 0  # every claim expires at once
     queued_items(project, 5, priorities=[5, 4, 3, 2, 1])
@@ -146,7 +146,7 @@ def test_expired_claims_come_back_at_the_minute_tick_while_others_are_open(
     other = queue_claim_next(project=project, analyst=second, now=now)
     assert {other.current.pk, other.next.pk}.isdisjoint({taken.current.pk, taken.next.pk})
     assert QueueItem.objects.filter(assigned_to=first, status=QueueStatus.CLAIMED).count() == 2
-    assert retrain_due_check()["leases_released"] == 4  # the tick runs after `now`
+    assert minute_tick()["leases_released"] == 4  # the tick runs after `now`
     assert not QueueItem.objects.filter(assigned_to=first).exists()
     assert queue_open_count(project=project) == 5
 
@@ -209,7 +209,7 @@ def test_evaluation_items_arrive_at_the_asked_fraction() -> None:
     for _ in range(200):
         for analyst in analysts:
             result = queue_claim_next(project=project, analyst=analyst)
-            served.append(result.current.is_evaluation)
+            served.append(result.current.kind == "evaluation")
             _done(result.current)
     # 800 draws at p = 0.25: one standard deviation is 0.015, so 0.06 is about 4 of them
     # (the draws depend on analyst ids, which differ between databases and test orders).
@@ -228,8 +228,8 @@ def test_evaluation_items_are_served_in_an_order_uncorrelated_with_priority() ->
         item = queue_claim_next(project=project, analyst=analyst).current
         served.append(item)
         _done(item)
-    evals = [i.priority for i in served if i.is_evaluation]
-    pool = [i.priority for i in served if not i.is_evaluation]
+    evals = [i.priority for i in served if i.kind == "evaluation"]
+    pool = [i.priority for i in served if i.kind != "evaluation"]
     assert len(evals) > 700
     rho_eval = spearmanr(range(len(evals)), evals).statistic
     assert abs(rho_eval) < 0.1
@@ -254,7 +254,7 @@ def test_items_create_skips_queued_cases_and_continues_slots(project) -> None:
         project=project,
         entries=[QueueEntry(case.pk, 0.7, {"strategy": "margin"}), (other_project_case.pk,)],
     )
-    assert [(i.slot, i.is_evaluation, i.priority) for i in first] == [(0, True, 0.7)]
+    assert [(i.slot, i.kind == "evaluation", i.priority) for i in first] == [(0, True, 0.7)]
     assert queue_items_create(project=project, entries=[(case.pk,)]) == []
     QueueItem.objects.filter(pk=first[0].pk).update(status="done", assigned_to=AnalystFactory())
     again = queue_items_create(project=project, entries=[(case.pk,)])
@@ -277,7 +277,7 @@ def test_random_fill_queues_cases_without_items_with_overlap_and_split(project) 
     assert {len(v) for v in by_case.values()} == {1, 2}
     for case_items in by_case.values():
         split = Case.objects.get(pk=case_items[0].case_id).split
-        assert all(i.is_evaluation == (split == Split.EVAL) for i in case_items)
+        assert all((i.kind == "evaluation") == (split == Split.EVAL) for i in case_items)
     assert queue_fill_random(project=project) == 0  # not low any more
 
 

@@ -1,0 +1,74 @@
+"""The model side's answers to labeling's questions (`labeling.hooks`), registered at app ready.
+
+Light on purpose: web processes load this, so nothing here imports scikit-learn or torch.
+"""
+
+from __future__ import annotations
+
+from active_learning.models import LabelIssue, ModelStatus, ModelVersion, Prediction
+from labeling import hooks
+from labeling.contracts import CaseModelFacts, ChampionSummary, ModelFacts
+from labeling.models import Case, LabelClass, Project
+
+
+def champion(*, project: Project) -> ChampionSummary | None:
+    version = (
+        ModelVersion.objects.filter(project_id=project.pk, status=ModelStatus.CHAMPION)
+        .only("pk", "number", "metrics")
+        .first()
+    )
+    if version is None:
+        return None
+    macro_f1 = (version.metrics or {}).get("macro_f1")
+    return ChampionSummary(
+        model_version_id=version.pk,
+        number=version.number,
+        macro_f1=float(macro_f1) if isinstance(macro_f1, int | float) else None,
+    )
+
+
+def prediction_facts(prediction: Prediction) -> ModelFacts:
+    """A prediction row as the facts a card or an annotation's `shown` records."""
+    top = [r for r in (prediction.top_k or []) if isinstance(r, list | tuple) and len(r) == 2]
+    return ModelFacts(
+        model_version_id=prediction.model_version_id,
+        suggestion_id=prediction.predicted_label_id,
+        suggestion_p=round(float(prediction.confidence), 4),
+        alternatives=tuple(
+            (int(c), round(float(p), 4))
+            for c, p in top
+            if int(c) != (prediction.predicted_label_id or 0)
+        ),
+    )
+
+
+def case_facts(*, case: Case) -> CaseModelFacts:
+    predictions = list(
+        Prediction.objects.filter(case=case)
+        .select_related("model_version", "predicted_label")
+        .order_by("-model_version__number")
+    )
+    names = {c.pk: str(c) for c in LabelClass.objects.filter(project_id=case.project_id)}
+    current = None
+    for prediction in predictions:
+        rows = [r for r in (prediction.top_k or []) if isinstance(r, list | tuple) and len(r) == 2]
+        prediction.top_named = [(names.get(int(c), f"#{c}"), float(p)) for c, p in rows]  # type: ignore[attr-defined]
+        if prediction.model_version.status == ModelStatus.CHAMPION:
+            current = prediction_facts(prediction)
+    issue = (
+        LabelIssue.objects.filter(case=case)
+        .select_related("given_label", "suggested_label")
+        .first()
+    )
+    return CaseModelFacts(predictions=tuple(predictions), issue=issue, champion=current)
+
+
+def register() -> None:
+    from active_learning.services.retrain_requests import retrain_if_due, retrain_start
+
+    hooks.register(
+        retrain_start=retrain_start,
+        retrain_if_due=retrain_if_due,
+        champion=champion,
+        case_facts=case_facts,
+    )

@@ -1,0 +1,62 @@
+"""The seam: what labeling asks of the model side and tells it, without importing it.
+
+Dependencies run one way, `active_learning` -> `labeling` -> `workbench.core`. The model side
+registers its functions here when its app is ready (`active_learning.apps`); labeling calls
+`model_side()`. Unregistered (labeling alone), there is no model: no retrain starts, no champion,
+no model facts, and every page still works.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from labeling.contracts import CaseModelFacts, ChampionSummary
+
+if TYPE_CHECKING:
+    from labeling.models import Case, Project
+    from workbench.core.models import Job
+
+
+def _no_retrain(**_kwargs: Any) -> Job | None:
+    return None
+
+
+def _no_champion(*, project: Project) -> ChampionSummary | None:
+    return None
+
+
+def _no_facts(*, case: Case) -> CaseModelFacts:
+    return CaseModelFacts()
+
+
+@dataclass(frozen=True)
+class ModelSide:
+    """The model side's entry points, as labeling calls them (keyword arguments only).
+
+    - `retrain_start(project=, reason=, automatic=)`: ask for a retrain (an admin's "Retrain
+      now", an import, a queue running low); the queued Job, or None when one is pending.
+    - `retrain_if_due(project_id=)`: labels arrived and the project's counter says a retrain is
+      due; start it. Called after commit; must never raise.
+    - `champion(project=)`: the deciding model, or None.
+    - `case_facts(case=)`: what the models say of a case (the case page).
+    """
+
+    retrain_start: Callable[..., Job | None] = _no_retrain
+    retrain_if_due: Callable[..., Job | None] = _no_retrain
+    champion: Callable[..., ChampionSummary | None] = _no_champion
+    case_facts: Callable[..., CaseModelFacts] = _no_facts
+
+
+_registered = ModelSide()
+
+
+def register(**functions: Callable[..., Any]) -> None:
+    """Install the model side's functions (names as in `ModelSide`); later calls replace."""
+    global _registered
+    _registered = replace(_registered, **functions)
+
+
+def model_side() -> ModelSide:
+    return _registered

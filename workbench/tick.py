@@ -1,0 +1,22 @@
+"""The minute tick: the site's housekeeping, across both apps and the core.
+
+Lives in `workbench/` (outside `workbench.core`), the one place that may import both apps:
+release expired queue claims, resend import jobs a lost message left queued, and run the
+pipeline's due-check (reap jobs whose heartbeat stopped, start due retrains, resend lost ones).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def minute_tick() -> dict[str, Any]:
+    from active_learning.services.retrain import retrain_due_check
+    from labeling.services.imports.jobs import import_jobs_resend_stale
+    from labeling.services.queue import queue_release_expired
+
+    return {
+        **retrain_due_check(),
+        "leases_released": queue_release_expired(),
+        "imports_resent": import_jobs_resend_stale(),
+    }
