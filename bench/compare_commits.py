@@ -7,8 +7,10 @@ own scratch database, data, var and results folders. Rounds alternate base, new,
 Prints each queue scenario's p50/p95/p99 (ms) and each pipeline step's seconds per side with the
 new/base ratio (medians when `--rounds` > 1), and PASS/FAIL for the refactor's limits: queue
 "20 analysts, 3-5 s per case" p95 new <= 1.05x base and < 20 ms; pipeline score + prune + refresh
-new <= 1.10x base. Writes bench/results/compare_commits.json and .png. Exit status 1 if a check
-fails, 2 if a benchmark fails.
+new <= 1.10x base. First each benchmark runs once, untimed, at 2,000 cases on each side
+(`--preflight 0`: not), so a side whose script no longer fits its schema fails in minutes.
+Writes bench/results/compare_commits.json and .png. Exit status 1 if a check fails, 2 if a
+benchmark fails.
 
     .venv/bin/python bench/compare_commits.py [--base 7346915] [--new WORKTREE] [--bench both]
     .venv/bin/python bench/compare_commits.py --bench queue --sizes 1000000 --duration 60
@@ -52,6 +54,7 @@ PIPELINE_TARGET_STEPS = ("score_pool", "predictions_prune", "refresh_queue")
 # 100k, the Celery embed workers, the Banking77 cache. Passed only if both sides' scripts take
 # them (matrix_sync, find_label_issues and train_model always run: scoring needs a model).
 PIPELINE_SKIPS = ("--skip-retrains", "--skip-workers", "--skip-cache")
+PREFLIGHT_DURATION = 5.0  # queue: seconds per scenario of the untimed first run
 NOISY_LOAD = 1.5  # 1-minute load average above which a run is flagged as disturbed (2 cores)
 # Identity of the code a subprocess imports: each must come from the side's own tree.
 PROBE = (
@@ -168,16 +171,21 @@ def script_flags(side: Side, bench: str) -> set[str]:
     return set(re.findall(r"(?<![\w-])--[a-z][\w-]*", out))
 
 
-def bench_arguments(bench: str, sides: list[Side], args: argparse.Namespace) -> list[str]:
-    """The same arguments for both sides: only options that every side's script takes."""
+def common_flags(bench: str, sides: list[Side]) -> set[str]:
+    """The options every side's script takes; fails if one lacks --sizes (or --duration)."""
     flags = set.intersection(*(script_flags(side, bench) for side in sides))
     needed = ["--sizes"] + (["--duration"] if bench == "queue" else [])
     missing = [flag for flag in needed if flag not in flags]
     if missing:
         raise SystemExit(f"bench/{SCRIPTS[bench]}.py lacks {missing} on one side")
-    argv = ["--sizes", *map(str, args.sizes)]
+    return flags
+
+
+def bench_arguments(bench: str, flags: set[str], sizes: list[int], duration: float) -> list[str]:
+    """The same arguments for both sides: only options that every side's script takes."""
+    argv = ["--sizes", *map(str, sizes)]
     if bench == "queue":
-        return [*argv, "--duration", str(args.duration)]
+        return [*argv, "--duration", str(duration)]
     return argv + [flag for flag in PIPELINE_SKIPS if flag in flags]
 
 
@@ -266,7 +274,8 @@ def run_once(
         _share_embedding_cache(side, sides)
     env = side_env(side, bench)
     command = [str(PYTHON), str(side.tree / "bench" / f"{name}.py"), *argv]
-    load = load_report(f"round {round_no}, {bench}, {side.describe()}")
+    when = f"round {round_no}" if round_no else "preflight (not counted)"
+    load = load_report(f"{when}, {bench}, {side.describe()}")
     print(f"    {' '.join(command)}", flush=True)
     started, wall = time.strftime("%Y-%m-%dT%H:%M:%S"), time.time()
     t0 = time.perf_counter()
@@ -494,6 +503,13 @@ def main() -> int:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000_000])
     parser.add_argument("--duration", type=float, default=60.0, help="queue: s per scenario")
     parser.add_argument("--rounds", type=int, default=1, help="base, new, base, new...")
+    parser.add_argument(
+        "--preflight",
+        type=int,
+        default=2_000,
+        metavar="CASES",
+        help="first run each benchmark once untimed at this size (0: no preflight)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the worktrees and scratch")
     args = parser.parse_args()
     benches = ["queue", "pipeline"] if args.bench == "both" else [args.bench]
@@ -510,7 +526,13 @@ def main() -> int:
             print(side.describe())
             for module, file in imports[side.label].items():
                 print(f"       {module:16s} {file}")
-        commands = {bench: bench_arguments(bench, sides, args) for bench in benches}
+        flags = {bench: common_flags(bench, sides) for bench in benches}
+        commands = {b: bench_arguments(b, flags[b], args.sizes, args.duration) for b in benches}
+        if args.preflight:  # a small untimed run of each: breakage shows in minutes, not hours
+            for bench in benches:
+                argv = bench_arguments(bench, flags[bench], [args.preflight], PREFLIGHT_DURATION)
+                for side in sides:
+                    run_once(side, bench, argv, 0, sides)
         for round_no in range(1, args.rounds + 1):
             for bench in benches:
                 for side in sides:
@@ -540,6 +562,13 @@ def main() -> int:
         summary["pipeline"] = summarize_pipeline(base.runs["pipeline"], new.runs["pipeline"])
     checks = checks_make(summary)
     print_tables(summary, checks, sides)
+    loads = [r["load_average_at_start"][0] for s in sides for rs in s.runs.values() for r in rs]
+    busy = sum(load > NOISY_LOAD for load in loads)
+    if busy:
+        print(
+            f"  NOTE: {busy} of {len(loads)} runs started with a 1-minute load above "
+            f"{NOISY_LOAD} (max {max(loads):.2f}): other work shared the machine; re-run quiet"
+        )
     total = round(time.perf_counter() - started, 1)
     path = write_result(
         "compare_commits",
@@ -557,6 +586,7 @@ def main() -> int:
                 "sizes": args.sizes,
                 "duration": args.duration,
                 "rounds": args.rounds,
+                "preflight_cases": args.preflight,
                 "commands": commands,
             },
             "limits": {
@@ -569,6 +599,7 @@ def main() -> int:
             "summary": summary,
             "checks": checks,
             "all_pass": all(c["pass"] for c in checks),
+            "runs_started_busy": busy,
             "total_seconds": total,
             "runs": {side.label: side.runs for side in sides},
         },

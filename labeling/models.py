@@ -118,6 +118,14 @@ class Project(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from labeling.services.queue.policy import policy_problems
+
+        if self.claim_policy and (problems := policy_problems(self.claim_policy)):
+            raise ValidationError({"claim_policy": problems})
+
 
 class ProjectRole(models.TextChoices):
     ANALYST = "analyst", "Analyst"

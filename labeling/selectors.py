@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import F
 
+from labeling import statements as st
 from labeling.models import Annotation, Case, Project, QueueAction, QueueItem, QueueStatus
 from workbench.core import sql
 from workbench.core.models import Job, JobKind, JobStatus
@@ -26,11 +27,7 @@ _TICKET_ITEM_FIELDS = ("id", "project_id", "case_id", "status", "assigned_to_id"
 def queue_item_of(*, project: Project, item_id: int) -> QueueItem | None:
     """The project's item a card's ticket names, with what an answer reads of it (plain SQL:
     every answer of the queue page runs this)."""
-    row = sql.fetch_one(
-        f"SELECT {sql.select_columns(QueueItem, _TICKET_ITEM_FIELDS)} "
-        f"FROM {QueueItem._meta.db_table} WHERE id = %s AND project_id = %s",
-        [item_id, project.pk],
-    )
+    row = sql.fetch_one(st.ticket_item(_TICKET_ITEM_FIELDS), [item_id, project.pk])
     return sql.load(QueueItem, _TICKET_ITEM_FIELDS, row) if row else None
 
 

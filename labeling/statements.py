@@ -8,13 +8,25 @@ placeholders are filled per vendor by the caller; `%(name)s` are bound parameter
 
 from __future__ import annotations
 
-from labeling.models import Annotation, Project, QueueCursor, QueueItem, QueueStatus
+from labeling.models import (
+    Annotation,
+    Case,
+    LabelClass,
+    Project,
+    QueueCursor,
+    QueueItem,
+    QueueStatus,
+    ResolvedLabel,
+)
+from workbench.core import sql
 from workbench.core.models import Job, JobKind, JobStatus
 
 QI = QueueItem._meta.db_table
 ANN = Annotation._meta.db_table
 CUR = QueueCursor._meta.db_table
 PROJECT = Project._meta.db_table
+CASE = Case._meta.db_table
+RESOLVED = ResolvedLabel._meta.db_table
 
 OPEN, CLAIMED, DONE = QueueStatus.OPEN.value, QueueStatus.CLAIMED.value, QueueStatus.DONE.value
 ITEMS_SHOWN = 2  # the current item and the pre-claimed next one
@@ -105,3 +117,53 @@ COUNT_LABEL = f"""
 UPDATE {PROJECT} SET labels_since_training = labels_since_training + 1
 WHERE id = %(project)s RETURNING {_DUE}
 """
+
+
+# Statements whose SELECT lists depend on the database vendor (quoting): built per call, memoized
+# by `sql.select_columns`.
+
+
+def lock_case(fields: tuple[str, ...]) -> str:
+    """A case's row, locked for the label's transaction; only `fields` are read."""
+    return f"SELECT {sql.select_columns(Case, fields)} FROM {CASE} WHERE id = %s {sql.row_lock()}"
+
+
+CLASS_OF_PROJECT = f"SELECT id FROM {LabelClass._meta.db_table} WHERE id = %s AND project_id = %s"
+
+
+def supersede(count: int) -> str:
+    """Mark `count` annotations superseded by a new one (params: new id, time, the ids)."""
+    ids = ", ".join(["%s"] * count)
+    return f"UPDATE {ANN} SET superseded_by_id = %s, superseded_at = %s WHERE id IN ({ids})"
+
+
+def resolution_inputs(resolved: tuple[str, ...], current: tuple[str, ...]) -> str:
+    """A case's stored resolution and its current annotations, one row per annotation."""
+    return (
+        f"SELECT {sql.select_columns(ResolvedLabel, resolved, 'r')}, "
+        f"{sql.select_columns(Annotation, current, 'a')} FROM {CASE} c "
+        f"LEFT JOIN {RESOLVED} r ON r.case_id = c.id "
+        f"LEFT JOIN {ANN} a ON a.case_id = c.id AND a.superseded_at IS NULL "
+        "WHERE c.id = %s ORDER BY a.id"
+    )
+
+
+RESOLUTION_UPDATE = (
+    f"UPDATE {RESOLVED} SET label_id = %s, source = %s, agreement = %s, doubtful = %s, "
+    "updated_at = %s WHERE id = %s"
+)
+
+
+def ticket_item(fields: tuple[str, ...]) -> str:
+    """The project's item a card's ticket names (params: item id, project id)."""
+    return f"SELECT {sql.select_columns(QueueItem, fields)} FROM {QI} WHERE id = %s AND project_id = %s"
+
+
+def items_with_cases(item: tuple[str, ...], case: tuple[str, ...], count: int) -> str:
+    """`count` items by id with their cases, as `select_related("case")` would."""
+    return (
+        f"SELECT {sql.select_columns(QueueItem, item, 'q')}, "
+        f"{sql.select_columns(Case, case, 'c')} "
+        f"FROM {QI} q JOIN {CASE} c ON c.id = q.case_id "
+        f"WHERE q.id IN ({', '.join(['%s'] * count)})"
+    )

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from labeling import statements as st
 from labeling.models import Annotation, Case, Project, ResolutionSource, ResolvedLabel
 from workbench.core import sql
 from workbench.core.audit import audit_event
@@ -71,9 +72,6 @@ _RESOLVED_FIELDS = ("id", "case_id", "label_id", "source", "agreement", "doubtfu
 # What the vote reads of an annotation (resolution_compute), and whose it is.
 VOTE_FIELDS = ("label_id", "content_hash", "noise_flag", "ambiguous", "skipped", "superseded_at")
 CURRENT_FIELDS = ("id", "annotator_id", *VOTE_FIELDS)
-_RESOLVED = ResolvedLabel._meta.db_table
-_ANN = Annotation._meta.db_table
-_CASE = Case._meta.db_table
 
 
 @dataclass
@@ -92,14 +90,7 @@ def resolution_inputs(*, case: Case) -> ResolutionInputs:
     label's recompute replaces anyway).
     """
     n = len(_RESOLVED_FIELDS)
-    rows = sql.fetch_all(
-        f"SELECT {sql.select_columns(ResolvedLabel, _RESOLVED_FIELDS, 'r')}, "
-        f"{sql.select_columns(Annotation, CURRENT_FIELDS, 'a')} FROM {_CASE} c "
-        f"LEFT JOIN {_RESOLVED} r ON r.case_id = c.id "
-        f"LEFT JOIN {_ANN} a ON a.case_id = c.id AND a.superseded_at IS NULL "
-        "WHERE c.id = %s ORDER BY a.id",
-        [case.pk],
-    )
+    rows = sql.fetch_all(st.resolution_inputs(_RESOLVED_FIELDS, CURRENT_FIELDS), [case.pk])
     resolved = None
     if rows and rows[0][0] is not None:
         resolved = sql.load(ResolvedLabel, _RESOLVED_FIELDS, rows[0][:n])
@@ -119,7 +110,7 @@ def resolution_recompute(
     Call inside the transaction that changed the annotations, holding the case's row lock
     (`select_for_update`), so two concurrent submits on one case cannot each miss the other.
     A review or adjudicated resolution is left as it is. Runs in every label's transaction, so
-    its statements are plain SQL (`workbench.sql`); the returned row has only the vote's fields.
+    its statements are plain SQL (`labeling.statements`); the returned row has only the vote's fields.
     `inputs`: the stored resolution and the current annotations after the change, when the
     caller already read them under the same lock. With `events`, the audit event of a change is
     appended there for the caller to write with its own, instead of written here.
@@ -144,8 +135,7 @@ def resolution_recompute(
     else:
         resolved.updated_at = timezone.now()
         sql.execute(
-            f"UPDATE {_RESOLVED} SET label_id = %s, source = %s, agreement = %s, doubtful = %s, "
-            "updated_at = %s WHERE id = %s",
+            st.RESOLUTION_UPDATE,
             [
                 resolved.label_id,
                 resolved.source,

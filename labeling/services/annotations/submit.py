@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -50,32 +50,22 @@ ERR_EDIT_NOT_CURRENT = "This label was already replaced; edit the current one."
 ERR_EDIT_NOT_RECENT = f"Only your last {UNDO_DEPTH} actions can be edited."
 
 
-_ANN = Annotation._meta.db_table
-_CASE = Case._meta.db_table
 # What a label's writes need of its case; the other fields stay deferred.
 _CASE_FIELDS = ("id", "project_id", "content_hash", "given_label_id")
 
 
 def _replay(submission_id: uuid.UUID, analyst: Any) -> Annotation | None:
-    field = Annotation._meta.get_field("submission_id")
-    row = sql.fetch_one(
-        f"SELECT id, annotator_id FROM {_ANN} WHERE submission_id = %s",
-        [field.get_db_prep_value(submission_id, connection)],
-    )
-    if row is None:
+    first = Annotation.objects.filter(submission_id=submission_id).first()
+    if first is None:
         return None
-    if row[1] != analyst.pk:
+    if first.annotator_id != analyst.pk:
         raise ApplicationError(ERR_SUBMISSION_REUSED, details={"submission_id": str(submission_id)})
-    return Annotation.objects.get(pk=row[0])
+    return first
 
 
 def _lock_case(case_id: int) -> Case:
     """The case's row, locked for the transaction; only the fields a label's writes read."""
-    row = sql.fetch_one(
-        f"SELECT {sql.select_columns(Case, _CASE_FIELDS)} FROM {_CASE} WHERE id = %s "
-        + sql.row_lock(),
-        [case_id],
-    )
+    row = sql.fetch_one(st.lock_case(_CASE_FIELDS), [case_id])
     if row is None:
         raise Case.DoesNotExist(f"No case {case_id}.")
     return sql.load(Case, _CASE_FIELDS, row)
@@ -88,10 +78,7 @@ def _check_label(*, case: Case, label: LabelClass | int | None) -> int | None:
     if isinstance(label, LabelClass) and label.project_id == case.project_id:
         return int(label.pk)
     label_id = label.pk if isinstance(label, LabelClass) else label
-    found = sql.fetch_one(
-        f"SELECT id FROM {LabelClass._meta.db_table} WHERE id = %s AND project_id = %s",
-        [label_id, case.project_id],
-    )
+    found = sql.fetch_one(st.CLASS_OF_PROJECT, [label_id, case.project_id])
     if found is None:
         raise ApplicationError(ERR_LABEL_NOT_IN_PROJECT.format(label=label), details={"label": 1})
     return int(found[0])
@@ -183,11 +170,7 @@ def record_label(
     )
     sql.insert(annotation)
     if previous:
-        sql.execute(
-            f"UPDATE {_ANN} SET superseded_by_id = %s, superseded_at = %s "
-            f"WHERE id IN ({', '.join(['%s'] * len(previous))})",
-            [annotation.pk, sql.db_time(now), *previous],
-        )
+        sql.execute(st.supersede(len(previous)), [annotation.pk, sql.db_time(now), *previous])
     after = None
     if inputs is not None:
         current = [a for a in inputs.current if a.pk not in previous] + [annotation]

@@ -189,13 +189,7 @@ def _items_with_cases(ids: list[int]) -> dict[int, QueueItem]:
     """The items with their cases loaded, as `select_related("case")` would, in plain SQL."""
     if not ids:
         return {}
-    rows = sql.fetch_all(
-        f"SELECT {sql.select_columns(QueueItem, _ITEM_FIELDS, 'q')}, "
-        f"{sql.select_columns(Case, _CASE_FIELDS, 'c')} "
-        f"FROM {st.QI} q JOIN {Case._meta.db_table} c ON c.id = q.case_id "
-        f"WHERE q.id IN ({', '.join(['%s'] * len(ids))})",
-        ids,
-    )
+    rows = sql.fetch_all(st.items_with_cases(_ITEM_FIELDS, _CASE_FIELDS, len(ids)), ids)
     out = {}
     for row in rows:
         item = sql.load(QueueItem, _ITEM_FIELDS, row[: len(_ITEM_FIELDS)])
