@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 
 from active_learning.ml.coldstart import kmeans_medoids, select_zero_shot
+from active_learning.ml.neighbours import top_k_similar
 from active_learning.ml.strategies import (
     Selection,
     committee_member_proba,
@@ -32,7 +33,7 @@ from labeling.services.queue import QueueEntry, queue_items_create
 
 TARGET_FACTOR = 4  # keep about 4 batches of open pool items
 SIMILAR = 5
-SIM_CHUNK = 20_000
+SIM_CHUNK = 20_000  # labelled rows read from the memmap at a time
 
 
 def target_size(project: Project) -> int:
@@ -121,6 +122,8 @@ def similar_labelled(
 ) -> list[list[dict[str, Any]]]:
     """For each query row, the SIMILAR most similar labelled pool cases (cosine, chunked).
 
+    The numbers are `ml.neighbours.top_k_similar`'s; this maps its rows to cases and labels.
+
     `exclude_case_ids[i]` is query row i's own case: it is never its own neighbour.
     """
     labels = training_set(project=project)
@@ -128,24 +131,19 @@ def similar_labelled(
         return [[] for _ in range(X_query.shape[0])]
     matrix = matrix_load()
     rows = matrix.rows_for(labels.hashes)
-    k = SIMILAR + 1  # one spare, for the query's own case
-    best_sim = np.full((X_query.shape[0], k), -np.inf, dtype=np.float32)
-    best_idx = np.full((X_query.shape[0], k), -1, dtype=np.int64)
-    for start in range(0, len(rows), SIM_CHUNK):
-        block = np.asarray(matrix.vectors[rows[start : start + SIM_CHUNK]])
-        sims = X_query @ block.T
-        if sims.shape[1] > k:  # this block's best few, in linear time, then merge
-            idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            sims = np.take_along_axis(sims, idx, axis=1)
-        else:
-            idx = np.broadcast_to(np.arange(sims.shape[1]), sims.shape)
-        all_sims = np.concatenate([best_sim, sims], axis=1)
-        all_idx = np.concatenate([best_idx, idx + start], axis=1)
-        keep = np.argsort(-all_sims, axis=1, kind="stable")[:, :k]
-        best_sim = np.take_along_axis(all_sims, keep, axis=1)
-        best_idx = np.take_along_axis(all_idx, keep, axis=1)
+    # The query's own case, as a row of the labelled set (its case ids are sorted), or -1.
+    at = np.minimum(np.searchsorted(labels.case_ids, exclude_case_ids), len(labels) - 1)
+    own = np.where(labels.case_ids[at] == exclude_case_ids, at, -1)
+    best_sim, best_idx = top_k_similar(
+        X_query,
+        lambda start, stop: matrix.vectors[rows[start:stop]],
+        len(rows),
+        SIMILAR,
+        exclude=own,
+        chunk_size=SIM_CHUNK,
+    )
     out = []
-    for own, sims, idx in zip(exclude_case_ids.tolist(), best_sim, best_idx, strict=True):
+    for sims, idx in zip(best_sim, best_idx, strict=True):
         hits = [
             {
                 "case_id": int(labels.case_ids[i]),
@@ -154,9 +152,9 @@ def similar_labelled(
                 "from_analyst": bool(labels.from_analyst[i]),
             }
             for s, i in zip(sims, idx, strict=True)
-            if i >= 0 and int(labels.case_ids[i]) != own
+            if i >= 0
         ]
-        out.append(hits[:SIMILAR])
+        out.append(hits)
     return out
 
 
