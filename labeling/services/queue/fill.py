@@ -1,6 +1,7 @@
 """Creating queue items: the reusable helper the pipeline calls, and the interim random fill.
 
-An entry is (case_id, priority, reason, model_version_id, similar_cases). Each queued case gets
+An entry is (case_id, priority, reason, model_version_id, similar_cases); its reason is a
+`labeling.contracts.PickReason` (stored as its JSON) or a plain dict. Each queued case gets
 `project.overlap` items (slots after its existing ones) when its seeded overlap draw falls under
 `project.overlap_fraction`, else one; eval-split cases give evaluation items.
 """
@@ -14,6 +15,7 @@ from typing import Any, NamedTuple
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
 
+from labeling.contracts import PickReason
 from labeling.models import Case, Project, QueueItem, QueueStatus, Split
 from labeling.services.queue.draws import order_key, overlap_slots
 
@@ -25,7 +27,7 @@ FILL_FACTOR = 4  # a random fill tops it up to about FILL_FACTOR x batch_size
 class QueueEntry(NamedTuple):
     case_id: int
     priority: float = 0.0
-    reason: dict[str, Any] = {}
+    reason: PickReason | dict[str, Any] = {}
     model_version_id: int | None = None
     similar_cases: list[Any] = []
 
@@ -86,7 +88,9 @@ def queue_items_create(
                     slot=slot,
                     is_evaluation=splits[case_id] == Split.EVAL,
                     priority=entry.priority,
-                    reason=dict(entry.reason),
+                    reason=entry.reason.to_json()
+                    if isinstance(entry.reason, PickReason)
+                    else dict(entry.reason),
                     model_version_id=entry.model_version_id,
                     similar_cases=list(entry.similar_cases),
                     random_key=order_key(split_seed=project.split_seed, case_id=case_id, slot=slot),
