@@ -69,11 +69,11 @@ class StrategySpec:
 
 
 def _torn(reason: Mapping[str, Any], names: Sequence[str], who: str) -> str | None:
-    """ "<who> torn between A (p) and B (q)." when the reason has two named classes."""
+    """The sentence "<who> A (p) and B (q)." when the reason has two named classes."""
     probas = list(reason.get("probas") or ())
     if len(names) < 2 or len(probas) < 2:
         return None
-    return f"{who} torn between {names[0]} ({probas[0]:.2f}) and {names[1]} ({probas[1]:.2f})."
+    return f"{who} {names[0]} ({probas[0]:.2f}) and {names[1]} ({probas[1]:.2f})."
 
 
 def sentence_random(reason: Mapping[str, Any], names: Sequence[str], blind: bool) -> str:
@@ -82,7 +82,7 @@ def sentence_random(reason: Mapping[str, Any], names: Sequence[str], blind: bool
 
 def sentence_uncertainty(reason: Mapping[str, Any], names: Sequence[str], blind: bool) -> str:
     """Least confidence, margin, entropy: the two classes the model hesitates between."""
-    torn = _torn(reason, names, "The model is")
+    torn = _torn(reason, names, "The model is torn between")
     if torn is None:
         return "The model is unsure about this case."
     return "The model is torn between two classes." if blind else torn
@@ -90,7 +90,7 @@ def sentence_uncertainty(reason: Mapping[str, Any], names: Sequence[str], blind:
 
 def sentence_committee(reason: Mapping[str, Any], names: Sequence[str], blind: bool) -> str:
     """Query by committee: the members disagree; the consensus' two classes."""
-    torn = _torn(reason, names, "The committee's models are")
+    torn = _torn(reason, names, "The committee's models are torn between")
     if torn is None:
         return "The committee's models disagree about this case."
     return "The committee's models are torn between two classes." if blind else torn
@@ -108,17 +108,21 @@ def sentence_diversity(reason: Mapping[str, Any], names: Sequence[str], blind: b
 
 
 def sentence_density(reason: Mapping[str, Any], names: Sequence[str], blind: bool) -> str:
-    """Entropy weighted by density: uncertain, and typical of the cases still to label."""
+    """Entropy weighted by density: uncertain, and typical of the cases still to label.
+
+    The pick is the best product, not the most uncertain case, so the classes are said as the
+    model's hesitation, with both factors' numbers.
+    """
     if "density" not in reason or "uncertainty" not in reason:
         return sentence_uncertainty(reason, names, blind)
-    typical = "it is typical of many cases still to label"
+    why = "picked for its uncertainty weighted by how typical it is of the cases still to label"
     if blind:
-        return f"The model is unsure about this case, and {typical}."
-    torn = _torn(reason, names, "The model is") or "The model is unsure about this case."
+        return f"The model is unsure about this case; {why}."
+    torn = _torn(reason, names, "The model hesitates between")
+    head = torn.removesuffix(".") if torn else "The model is unsure about this case"
     measure = str(reason.get("measure") or "entropy").replace("_", " ")
     return (
-        f"{torn.removesuffix('.')}, and {typical}: uncertainty {reason['uncertainty']:.2f}"
-        f" ({measure}) weighted by density {reason['density']:.2f}."
+        f"{head}; {why} ({measure} {reason['uncertainty']:.2f}, density {reason['density']:.2f})."
     )
 
 
