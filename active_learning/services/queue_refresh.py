@@ -1,8 +1,9 @@
 """Refilling the pool part of the queue from the champion's scores, or by cold start.
 
 Open pool items whose case nobody has started are replaced; claimed items, evaluation items and
-the remaining slots of overlapped cases are kept. Each new item carries its reason (strategy,
-score, the two closest classes with probabilities) and the 5 most similar labelled cases.
+the remaining slots of overlapped cases are kept. Each new item carries its reason (a
+`PickReason`: strategy, score, the two closest classes with probabilities, both sentences, made
+through `active_learning.strategies`) and the 5 most similar labelled cases.
 """
 
 from __future__ import annotations
@@ -14,27 +15,26 @@ from django.db import transaction
 from django.db.models import Exists, OuterRef
 
 from active_learning.ml.coldstart import kmeans_medoids, select_zero_shot
-from active_learning.ml.strategies import (
-    Selection,
-    committee_member_proba,
-    fit_bagged_committee,
-    select_committee,
-    select_density_weighted,
-    select_diverse,
-    select_random,
-    select_uncertainty,
-)
+from active_learning.ml.neighbours import top_k_similar
+from active_learning.ml.strategies import Selection
 from active_learning.selectors import analyst_labels, project_classes, training_set
 from active_learning.services.embeddings import encoder_get, matrix_load
 from active_learning.services.scoring import Scores
-from labeling.contracts import ModelFacts
-from labeling.models import Case, Project, QueueItem, QueueKind, QueueStatus, Split, Strategy
+from active_learning.strategies import (
+    Pool,
+    class_names,
+    committee_training,
+    pick_reason,
+    strategy_select,
+)
+from labeling.contracts import ModelFacts, PickReason
+from labeling.models import Case, Project, QueueItem, QueueKind, QueueStatus, Split
 from labeling.services.queue import QueueEntry, queue_items_create
 from labeling.services.queue.fill import item_facts
 
 TARGET_FACTOR = 4  # keep about 4 batches of open pool items
 SIMILAR = 5
-SIM_CHUNK = 20_000
+SIM_CHUNK = 20_000  # labelled rows read from the memmap at a time
 
 
 ALTERNATIVES = 2  # classes after the suggestion that a card shows
@@ -104,39 +104,22 @@ def _cancel_untouched_open_items(project: Project) -> int:
 
 
 def _select(project: Project, scores: Scores, candidates: np.ndarray, n: int, X: Any) -> Selection:
-    """Rows (indices into `candidates`) picked by the project's strategy."""
-    proba = scores.proba[candidates]
-    strategy = project.strategy
-    if strategy == Strategy.RANDOM:
-        return select_random(len(candidates), n, random_state=0)
-    if strategy in (Strategy.LEAST_CONFIDENCE, Strategy.MARGIN, Strategy.ENTROPY):
-        return select_uncertainty(proba, n, measure=strategy, random_state=0)
-    if strategy == Strategy.COMMITTEE:
-        return _select_committee(project, proba, X, n)
-    if strategy == Strategy.DENSITY:
-        return select_density_weighted(proba, X, n, random_state=0)
-    return select_diverse(proba, X, n, measure="margin", random_state=0)
-
-
-def _select_committee(project: Project, proba: np.ndarray, X: Any, n: int) -> Selection:
-    """Query by bagging on the 10n most uncertain candidates (never the whole pool)."""
-    pre = select_uncertainty(proba, min(len(proba), 10 * n), measure="margin", random_state=0)
-    labels = training_set(project=project)
-    matrix = matrix_load()
-    X_train = np.asarray(matrix.vectors[matrix.rows_for(labels.hashes)])
-    classes = [c.pk for c in project_classes(project=project)]
-    column = {class_id: i for i, class_id in enumerate(classes)}  # classes are not sorted by id
-    y = np.array([column[int(label)] for label in labels.labels], dtype=np.int64)
-    members = fit_bagged_committee(X_train, y, n_members=5, random_state=0)
-    member_proba = committee_member_proba(members, X[pre.indices], n_classes=len(classes))
-    picked = select_committee(member_proba, n, random_state=0)
-    return Selection(pre.indices[picked.indices], picked.scores, picked.reasons)
+    """Rows (indices into `candidates`) picked by the project's strategy, through the registry."""
+    pool = Pool(
+        proba=scores.proba[candidates],
+        X=X,
+        n=n,
+        training=lambda: committee_training(project=project),
+    )
+    return strategy_select(strategy=str(project.strategy), pool=pool)
 
 
 def similar_labelled(
     *, project: Project, X_query: np.ndarray, exclude_case_ids: np.ndarray
 ) -> list[list[dict[str, Any]]]:
     """For each query row, the SIMILAR most similar labelled pool cases (cosine, chunked).
+
+    The numbers are `ml.neighbours.top_k_similar`'s; this maps its rows to cases and labels.
 
     `exclude_case_ids[i]` is query row i's own case: it is never its own neighbour.
     """
@@ -145,24 +128,19 @@ def similar_labelled(
         return [[] for _ in range(X_query.shape[0])]
     matrix = matrix_load()
     rows = matrix.rows_for(labels.hashes)
-    k = SIMILAR + 1  # one spare, for the query's own case
-    best_sim = np.full((X_query.shape[0], k), -np.inf, dtype=np.float32)
-    best_idx = np.full((X_query.shape[0], k), -1, dtype=np.int64)
-    for start in range(0, len(rows), SIM_CHUNK):
-        block = np.asarray(matrix.vectors[rows[start : start + SIM_CHUNK]])
-        sims = X_query @ block.T
-        if sims.shape[1] > k:  # this block's best few, in linear time, then merge
-            idx = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-            sims = np.take_along_axis(sims, idx, axis=1)
-        else:
-            idx = np.broadcast_to(np.arange(sims.shape[1]), sims.shape)
-        all_sims = np.concatenate([best_sim, sims], axis=1)
-        all_idx = np.concatenate([best_idx, idx + start], axis=1)
-        keep = np.argsort(-all_sims, axis=1, kind="stable")[:, :k]
-        best_sim = np.take_along_axis(all_sims, keep, axis=1)
-        best_idx = np.take_along_axis(all_idx, keep, axis=1)
+    # The query's own case, as a row of the labelled set (its case ids are sorted), or -1.
+    at = np.minimum(np.searchsorted(labels.case_ids, exclude_case_ids), len(labels) - 1)
+    own = np.where(labels.case_ids[at] == exclude_case_ids, at, -1)
+    best_sim, best_idx = top_k_similar(
+        X_query,
+        lambda start, stop: matrix.vectors[rows[start:stop]],
+        len(rows),
+        SIMILAR,
+        exclude=own,
+        chunk_size=SIM_CHUNK,
+    )
     out = []
-    for own, sims, idx in zip(exclude_case_ids.tolist(), best_sim, best_idx, strict=True):
+    for sims, idx in zip(best_sim, best_idx, strict=True):
         hits = [
             {
                 "case_id": int(labels.case_ids[i]),
@@ -171,9 +149,9 @@ def similar_labelled(
                 "from_analyst": bool(labels.from_analyst[i]),
             }
             for s, i in zip(sims, idx, strict=True)
-            if i >= 0 and int(labels.case_ids[i]) != own
+            if i >= 0
         ]
-        out.append(hits[:SIMILAR])
+        out.append(hits)
     return out
 
 
@@ -197,10 +175,10 @@ def refresh_queue(*, project: Project, scores: Scores | None) -> dict[str, Any]:
     similar = similar_labelled(
         project=project, X_query=X[picked.indices], exclude_case_ids=scores.case_ids[rows]
     )
-    class_ids = scores.class_ids
+    names = class_names(project_classes(project=project))
     entries = []
-    for rank, (row, reason) in enumerate(zip(rows, picked.reasons, strict=True)):
-        reason = _named_reason(reason, class_ids)
+    for rank, (row, raw) in enumerate(zip(rows, picked.reasons, strict=True)):
+        reason = pick_reason(raw, class_ids=scores.class_ids, names=names)
         priority = float(len(rows) - rank)  # the strategy's order, best first
         entries.append(
             QueueEntry(
@@ -222,18 +200,6 @@ def _sorted_isin(values: np.ndarray, members: np.ndarray) -> np.ndarray:
         return np.zeros(values.shape[0], dtype=bool)
     pos = np.minimum(np.searchsorted(members, values), members.size - 1)
     return members[pos] == values
-
-
-def _named_reason(reason: dict[str, Any], class_ids: list[int]) -> dict[str, Any]:
-    """Class indices in a reason become LabelClass ids (the page turns them into names)."""
-    out: dict[str, Any] = {
-        k: (float(v) if isinstance(v, np.floating) else v) for k, v in reason.items()
-    }
-    if "classes" in out:
-        out["class_ids"] = [class_ids[int(i)] for i in out.pop("classes")]
-    if "probas" in out:
-        out["probas"] = [round(float(p), 4) for p in out["probas"]]
-    return out
 
 
 def _cold_start(*, project: Project, busy: set[int], cancelled: int) -> dict[str, Any]:
@@ -265,10 +231,14 @@ def _cold_start(*, project: Project, busy: set[int], cancelled: int) -> dict[str
     picks = [(int(i), r) for i, r in zip(zero_shot.indices, zero_shot.reasons, strict=True)]
     if medoids is not None:
         picks += [(int(i), r) for i, r in zip(medoids.indices, medoids.reasons, strict=True)]
-    class_ids = [c.pk for c in classes]
+    class_ids, names = [c.pk for c in classes], class_names(classes)
     entries = [
         QueueEntry(
-            cases[have[i]][0], float(len(picks) - rank), _named_reason(r, class_ids), None, []
+            cases[have[i]][0],
+            float(len(picks) - rank),
+            pick_reason(r, class_ids=class_ids, names=names),
+            None,
+            [],
         )
         for rank, (i, r) in enumerate(picks)
     ]
@@ -278,7 +248,7 @@ def _cold_start(*, project: Project, busy: set[int], cancelled: int) -> dict[str
 
 def _model_facts(
     *, project: Project, scores: Scores, case_ids: list[int]
-) -> dict[int, tuple[dict[str, Any], list[dict[str, Any]]]]:
+) -> dict[int, tuple[PickReason, list[dict[str, Any]]]]:
     """For evaluation cases: the same kind of reason and similar cases pool items carry.
 
     Evaluation items are drawn at random, never by a model; their card must still look like
@@ -295,15 +265,17 @@ def _model_facts(
         project=project, X_query=X, exclude_case_ids=np.array(present, dtype=np.int64)
     )
     uncertainty = scores.uncertainty()
+    names = class_names(project_classes(project=project))
     facts = {}
     for n, (case_id, i) in enumerate(zip(present, at.tolist(), strict=True)):
         top = np.argsort(-scores.proba[i])[:2]
-        reason = {
+        raw = {
             "strategy": str(project.strategy),
             "score": float(uncertainty[i]),
-            "class_ids": [scores.class_ids[int(j)] for j in top],
-            "probas": [round(float(scores.proba[i, j]), 4) for j in top],
+            "classes": top.tolist(),
+            "probas": scores.proba[i, top].tolist(),
         }
+        reason = pick_reason(raw, class_ids=scores.class_ids, names=names)
         facts[case_id] = (reason, similar[n])
     return facts
 
@@ -319,7 +291,8 @@ def eval_items_refresh_facts(*, project: Project, scores: Scores) -> int:
     position = {int(c): i for i, c in enumerate(scores.case_ids.tolist())}
     for item in items:
         if item.case_id in facts:
-            item.reason, item.similar_cases = facts[item.case_id]
+            reason, item.similar_cases = facts[item.case_id]
+            item.reason = reason.to_json()
             for name, value in item_facts(model_facts(scores, position[item.case_id])).items():
                 setattr(item, name, value)
             item.model_version_id = scores.version.pk
@@ -352,7 +325,7 @@ def eval_items_top_up(*, project: Project, scores: Scores | None = None) -> int:
     position = {int(c): i for i, c in enumerate(scores.case_ids.tolist())} if scores else {}
     entries = []
     for case_id in ids:
-        reason, similar = facts.get(case_id, ({"strategy": "random"}, []))
+        reason, similar = facts.get(case_id, (PickReason(strategy="random"), []))
         version = scores.version.pk if scores is not None else None
         known = scores is not None and case_id in position
         item = model_facts(scores, position[case_id]) if known else None  # type: ignore[arg-type]

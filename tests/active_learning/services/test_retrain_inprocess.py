@@ -6,6 +6,7 @@ import pytest
 
 from active_learning.models import ModelStatus, ModelVersion, Prediction
 from active_learning.services.retrain import retrain_project, retrain_request
+from labeling.contracts import NEUTRAL_REASON, PickReason
 from labeling.models import QueueItem, QueueStatus
 from tests.pipeline import generated_project
 from workbench.core.models import JobStatus
@@ -66,3 +67,8 @@ def test_every_strategy_fills_the_queue_with_reasons(pipeline_settings, strategy
     assert result["queue"]["strategy"] == strategy and result["queue"]["created"] >= 40
     items = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN, kind="pool")
     assert all(len(i.reason["class_ids"]) == 2 for i in items)
+    # The stored reason says why, in the strategy's own words (density is never "random").
+    for item in items:
+        reason = PickReason.from_json(item.reason)
+        assert reason.strategy == strategy and reason.sentence != NEUTRAL_REASON
+        assert ("typical" if strategy == "density" else "committee") in reason.sentence
