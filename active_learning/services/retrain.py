@@ -163,8 +163,8 @@ def _chain(*, project: Project, job: Job) -> dict[str, Any]:
     report = _step_reporter(job, 3)
     if challenger is not None:
         decision = promotion.promotion_decide(challenger=challenger)
-        result["promotion"] = decision["reason"]
-        report(1.0, decision["reason"])
+        result["promotion"] = decision.reason
+        report(1.0, decision.reason)
 
     report = _step_reporter(job, 4)
     champion = champion_of(project=project)

@@ -46,9 +46,10 @@ def test_a_class_added_after_training_does_not_break_evaluation(settings, tmp_pa
     model = make_classifier(classes=[a.pk, b.pk], calibration=None, C=1.0)
     model.fit(X, np.array([a.pk, b.pk] * 20))
     c = LabelClassFactory(project=project)  # e.g. created by an import into an open project
-    metrics = evaluate_model(model=model, project=project, classes=[a, b, c])
-    assert metrics["n_samples"] == 40
-    assert [m["name"] for m in metrics["per_class"]] == [str(a.pk), str(b.pk), str(c.pk)]
+    report = evaluate_model(model=model, project=project, classes=[a, b, c])
+    assert report.n_samples == 40
+    assert [m.name for m in report.per_class] == [str(a.pk), str(b.pk), str(c.pk)]
+    assert report.eval_labels_per_class == {str(a.pk): 20, str(b.pk): 20, str(c.pk): 0}
 
 
 def test_an_excluded_case_leaves_training_whole() -> None:
