@@ -12,7 +12,12 @@ from django.utils import timezone
 from active_learning.ml.classifiers import make_classifier
 from active_learning.models import Embedding
 from active_learning.selectors import training_set
-from active_learning.services.retrain import ERR_REAPED, _step_reporter, retrain_request
+from active_learning.services.retrain import (
+    ERR_REAPED,
+    PIPELINE,
+    _step_reporter,
+    retrain_request,
+)
 from active_learning.services.training import evaluate_model
 from labeling.models import ResolvedLabel, Split
 from tests.factories import CaseFactory, LabelClassFactory, ProjectFactory
@@ -79,7 +84,17 @@ def test_an_admin_retrain_goes_through_despite_failures() -> None:
 
 def test_a_reaped_run_stops_at_its_next_step() -> None:
     job = Job.objects.create(kind="retrain", project=ProjectFactory(), status=JobStatus.RUNNING)
-    _step_reporter(job, 1)(0.5, "fine")
+    _step_reporter(job, PIPELINE[1], 0.25)(0.5, "fine")
+    job.refresh_from_db()
+    assert job.progress == pytest.approx(0.375) and job.message == "label issues: fine"
     Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILED)
     with pytest.raises(RuntimeError, match=re.escape(ERR_REAPED)):
-        _step_reporter(job, 2)
+        _step_reporter(job, PIPELINE[2], 0.5)
+
+
+def test_the_pipeline_declares_its_steps_in_order_and_fills_the_bar() -> None:
+    """Embed, detect, train, promote, score, refresh: shares sum to the whole progress bar."""
+    assert [s.name for s in PIPELINE] == [
+        "embed", "label issues", "train", "promote", "score", "refresh queue",
+    ]  # fmt: skip
+    assert sum(s.share for s in PIPELINE) == pytest.approx(1.0)
