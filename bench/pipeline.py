@@ -389,7 +389,7 @@ def run_size(n: int, records: list[Any], base: np.ndarray) -> dict[str, Any]:
             **m.as_dict(),
             "n_train": version.n_train,
             "fit_s": version.timings.get("fit_s"),
-            "promoted": decision["promote"],
+            "promoted": decision.promote,
             "n_labelled": version.params.get("n_labelled"),
             "sampled": version.params.get("sampled"),
         }

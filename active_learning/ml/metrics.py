@@ -3,7 +3,7 @@
 Vocabulary: ``proba`` (n_samples, n_classes) with columns in ``classes`` order; ``tiers`` maps each
 class to ``supportable``, ``restricted`` or ``prohibited``; a case's tier score is the sum of its
 probabilities over that tier's classes. Operating points live in ``operating_points``;
-results are dataclasses with ``to_dict()`` for JSON.
+results are dataclasses; ``EvaluationReport.to_json()``/``from_json()`` are the stored form.
 """
 
 from __future__ import annotations
@@ -57,19 +57,133 @@ class ClassMetrics:
 
 @dataclass(frozen=True)
 class EvaluationReport:
-    """All evaluation figures of one model on one labelled set."""
+    """All evaluation figures of one model on one labelled set: what ``ModelVersion.metrics`` holds.
+
+    An empty report (no evaluation labels) has ``n_samples == 0`` and None figures; it is stored
+    as ``{"n_samples": 0}``. ``eval_labels_per_class`` counts the true labels of each class (keys
+    are ``str(class)``); an operating point's ``enough_evidence`` says whether its precision is
+    proven. ``brier`` is None only in rows stored without it.
+    """
 
     n_samples: int
-    accuracy: float
-    macro_f1: float
-    ece: float
-    brier: float
-    per_class: list[ClassMetrics]
+    accuracy: float | None = None
+    macro_f1: float | None = None
+    ece: float | None = None
+    brier: float | None = None
+    per_class: list[ClassMetrics] = field(default_factory=list)
     per_tier: list[ClassMetrics] = field(default_factory=list)
     class_operating_points: list[OperatingPoint] = field(default_factory=list)
     tier_operating_points: list[OperatingPoint] = field(default_factory=list)
+    eval_labels_per_class: dict[str, int] = field(default_factory=dict)
 
-    to_dict = _to_dict
+    @classmethod
+    def empty(cls) -> EvaluationReport:
+        """The report of a model with no evaluation labels to measure it on."""
+        return cls(n_samples=0)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.n_samples == 0
+
+    @property
+    def target_precision(self) -> float | None:
+        """The precision the operating points were set at (None without operating points)."""
+        for point in (*self.tier_operating_points, *self.class_operating_points):
+            return point.target_precision
+        return None
+
+    def tier_point(self, tier: str) -> OperatingPoint | None:
+        """The operating point of `tier` (one of TIERS), None when not measured."""
+        return next((p for p in self.tier_operating_points if p.name == tier), None)
+
+    def recall_at_target(self, tier: str) -> float | None:
+        """Recall of `tier` at the target precision; None when that point lacks evidence."""
+        point = self.tier_point(tier)
+        if point is None or not point.enough_evidence or point.recall is None:
+            return None
+        return float(point.recall)
+
+    def classes_short_of(self, per_class: int) -> int:
+        """How many classes have fewer than `per_class` evaluation labels."""
+        return sum(1 for n in self.eval_labels_per_class.values() if n < per_class)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON stored in ``ModelVersion.metrics`` (``{"n_samples": 0}`` when empty)."""
+        if self.is_empty:
+            return {"n_samples": 0}
+        return asdict(self)
+
+    to_dict = to_json
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> EvaluationReport:
+        """Read a stored report; keys missing from older rows read as None or empty."""
+        data = data or {}
+        return cls(
+            n_samples=int(data.get("n_samples", 0)),
+            accuracy=_float(data.get("accuracy")),
+            macro_f1=_float(data.get("macro_f1")),
+            ece=_float(data.get("ece")),
+            brier=_float(data.get("brier")),
+            per_class=[_class_metrics(m) for m in data.get("per_class") or []],
+            per_tier=[_class_metrics(m) for m in data.get("per_tier") or []],
+            class_operating_points=[
+                _operating_point(p) for p in data.get("class_operating_points") or []
+            ],
+            tier_operating_points=[
+                _operating_point(p) for p in data.get("tier_operating_points") or []
+            ],
+            eval_labels_per_class={
+                str(k): int(v) for k, v in (data.get("eval_labels_per_class") or {}).items()
+            },
+        )
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _interval(value: Any) -> tuple[float, float] | None:
+    return None if value is None else (float(value[0]), float(value[1]))
+
+
+def _class_metrics(data: Mapping[str, Any]) -> ClassMetrics:
+    return ClassMetrics(
+        name=str(data.get("name", "")),
+        precision=float(data.get("precision", 0.0)),
+        recall=float(data.get("recall", 0.0)),
+        f1=float(data.get("f1", 0.0)),
+        support=int(data.get("support", 0)),
+    )
+
+
+def _operating_point(data: Mapping[str, Any]) -> OperatingPoint:
+    def count(key: str) -> int:
+        return int(data.get(key) or 0)
+
+    def optional_int(key: str) -> int | None:
+        value = data.get(key)
+        return None if value is None else int(value)
+
+    return OperatingPoint(
+        name=str(data.get("name", "")),
+        target_precision=float(data.get("target_precision", 0.0)),
+        confidence=float(data.get("confidence", 0.95)),
+        threshold=_float(data.get("threshold")),
+        precision=_float(data.get("precision")),
+        precision_ci=_interval(data.get("precision_ci")),
+        precision_lower_bound=_float(data.get("precision_lower_bound")),
+        recall=_float(data.get("recall")),
+        recall_ci=_interval(data.get("recall_ci")),
+        n_samples=count("n_samples"),
+        n_positives=count("n_positives"),
+        n_predicted=count("n_predicted"),
+        n_true_positives=count("n_true_positives"),
+        enough_evidence=bool(data.get("enough_evidence", False)),
+        reason=data.get("reason"),
+        more_positives_needed=optional_int("more_positives_needed"),
+        more_labels_needed=optional_int("more_labels_needed"),
+    )
 
 
 def tier_scores(proba: Any, classes: Sequence[Any], tiers: Mapping[Any, str]) -> np.ndarray:
@@ -149,6 +263,7 @@ def evaluate(
         "ece": expected_calibration_error(y, proba, classes=classes),
         "brier": brier_score(y, proba, classes=classes),
         "per_class": _per_label(y, y_pred, classes),
+        "eval_labels_per_class": {str(c): int(np.sum(y == c)) for c in classes},
     }
     if target_precision is not None:
         report["class_operating_points"] = [

@@ -1,10 +1,8 @@
 """Champion and challenger (DESIGN "Champion vs challenger").
 
-Both are scored on today's evaluation labels (the champion re-scored at decision time). Promote
-when macro-F1 >= champion - 0.005 and recall at the target precision of the prohibited tier >=
-champion - 0.01 (skipped when either side lacks evidence), and at least one is strictly better.
-Fewer than 2 evaluation labels per class, or 50 in all, is not enough evidence: a challenger is
-then promoted only over no champion. The decision names the metrics and values.
+Both stand on today's evaluation labels: the challenger's report from training (measured once),
+the champion re-scored at decision time. The rule itself (thresholds, evidence, reasons) is the
+pure `active_learning.ml.promotion.decide`; this module scores, records and promotes.
 """
 
 from __future__ import annotations
@@ -14,141 +12,105 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from active_learning.ml.metrics import EvaluationReport
+from active_learning.ml.promotion import (
+    F1_TOLERANCE,
+    GUARDED_TIER,
+    METRIC_CHAMPION_UNUSABLE,
+    MIN_EVAL_LABELS,
+    MIN_EVAL_PER_CLASS,
+    REASON_BETTER,
+    REASON_F1_WORSE,
+    REASON_NO_CHAMPION,
+    REASON_NO_EVIDENCE,
+    REASON_NOT_BETTER,
+    REASON_RECALL_WORSE,
+    RECALL_TOLERANCE,
+    ComparedValues,
+    PromotionDecision,
+    decide,
+)
 from active_learning.models import ModelStatus, ModelVersion
 from active_learning.selectors import champion_of, evaluation_set, project_classes
-from active_learning.services.training import evaluate_model, load_version
+from active_learning.services.training import (
+    EVAL_SNAPSHOT_KEY,
+    evaluate_model,
+    load_version,
+    snapshot_hash,
+)
 from workbench.core.audit import audit_record
 
-F1_TOLERANCE = 0.005
-RECALL_TOLERANCE = 0.01
-MIN_EVAL_LABELS = 50
-MIN_EVAL_PER_CLASS = 2
-GUARDED_TIER = "prohibited"
-
-REASON_NO_CHAMPION = "promoted: there is no champion yet"
-REASON_NO_EVIDENCE = (
-    "kept champion v{champion}: not enough evidence ({n} evaluation labels, {short} classes "
-    "with fewer than {per_class}; {needed} and {per_class} per class needed)"
-)
-REASON_F1_WORSE = "kept champion v{champion}: macro-F1 {new:.4f} < champion {old:.4f} - {tol}"
-REASON_RECALL_WORSE = (
-    "kept champion v{champion}: prohibited-tier recall at precision {target} {new:.4f} < "
-    "champion {old:.4f} - {tol}"
-)
-REASON_NOT_BETTER = (
-    "kept champion v{champion}: neither macro-F1 ({new:.4f} vs {old:.4f}) nor prohibited-tier "
-    "recall at precision {target} ({new_recall} vs {old_recall}) is strictly better"
-)
-REASON_BETTER = (
-    "promoted over v{champion}: macro-F1 {new:.4f} vs {old:.4f}; prohibited-tier recall at "
-    "precision {target} {new_recall} vs {old_recall}"
-)
-
-
-def guarded_recall(metrics: dict[str, Any]) -> float | None:
-    """Recall at the target precision of the prohibited tier, None without evidence."""
-    for point in metrics.get("tier_operating_points", []):
-        if point["name"] == GUARDED_TIER and point["enough_evidence"]:
-            return float(point["recall"])
-    return None
-
-
-def evidence_shortfall(metrics: dict[str, Any]) -> tuple[int, int]:
-    """(evaluation labels, classes with fewer than MIN_EVAL_PER_CLASS of them)."""
-    per_class = metrics.get("eval_labels_per_class", {})
-    short = sum(1 for n in per_class.values() if n < MIN_EVAL_PER_CLASS)
-    return int(metrics.get("n_samples", 0)), short
-
-
-def decide(
-    *, challenger: dict[str, Any], champion: dict[str, Any] | None, champion_number: int | None
-) -> dict[str, Any]:
-    """The promotion decision for two metric dicts measured on the same evaluation labels."""
-    if champion is None:
-        return {"promote": True, "reason": REASON_NO_CHAMPION, "challenger": _summary(challenger)}
-    n, short = evidence_shortfall(challenger)
-    decision: dict[str, Any] = {"challenger": _summary(challenger), "champion": _summary(champion)}
-    if n < MIN_EVAL_LABELS or short:
-        reason = REASON_NO_EVIDENCE.format(
-            champion=champion_number, n=n, short=short, per_class=MIN_EVAL_PER_CLASS,
-            needed=MIN_EVAL_LABELS,
-        )  # fmt: skip
-        return {**decision, "promote": False, "reason": reason, "metric": "evidence"}
-    new_f1, old_f1 = challenger["macro_f1"], champion["macro_f1"]
-    new_recall, old_recall = guarded_recall(challenger), guarded_recall(champion)
-    target = challenger.get("tier_operating_points", [{}])[0].get("target_precision")
-    values = {"champion": champion_number, "new": new_f1, "old": old_f1, "target": target}
-    if new_f1 < old_f1 - F1_TOLERANCE:
-        reason = REASON_F1_WORSE.format(**values, tol=F1_TOLERANCE)
-        return {**decision, "promote": False, "reason": reason, "metric": "macro_f1"}
-    recall_compared = new_recall is not None and old_recall is not None
-    if recall_compared and new_recall < old_recall - RECALL_TOLERANCE:  # type: ignore[operator]
-        reason = REASON_RECALL_WORSE.format(
-            champion=champion_number, target=target, new=new_recall, old=old_recall,
-            tol=RECALL_TOLERANCE,
-        )  # fmt: skip
-        return {**decision, "promote": False, "reason": reason, "metric": "prohibited_recall"}
-    better = new_f1 > old_f1 or (recall_compared and new_recall > old_recall)  # type: ignore[operator]
-    shown = {**values, "new_recall": _fmt(new_recall), "old_recall": _fmt(old_recall)}
-    if not better:
-        return {
-            **decision,
-            "promote": False,
-            "reason": REASON_NOT_BETTER.format(**shown),
-            "metric": "macro_f1",
-        }
-    return {**decision, "promote": True, "reason": REASON_BETTER.format(**shown)}
-
-
-def _fmt(value: float | None) -> str:
-    return "n/a (not enough evidence)" if value is None else f"{value:.4f}"
-
-
-def _summary(metrics: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "n_samples": metrics.get("n_samples", 0),
-        "macro_f1": metrics.get("macro_f1"),
-        "accuracy": metrics.get("accuracy"),
-        "ece": metrics.get("ece"),
-        "prohibited_recall": guarded_recall(metrics),
-    }
-
+__all__ = [  # the rule itself lives in active_learning.ml.promotion
+    "F1_TOLERANCE",
+    "GUARDED_TIER",
+    "MIN_EVAL_LABELS",
+    "MIN_EVAL_PER_CLASS",
+    "REASON_BETTER",
+    "REASON_CHAMPION_UNUSABLE",
+    "REASON_F1_WORSE",
+    "REASON_NOT_BETTER",
+    "REASON_NO_CHAMPION",
+    "REASON_NO_EVIDENCE",
+    "REASON_RECALL_WORSE",
+    "RECALL_TOLERANCE",
+    "ComparedValues",
+    "PromotionDecision",
+    "decide",
+    "model_version_promote",
+    "promotion_decide",
+]
 
 REASON_CHAMPION_UNUSABLE = "promoted: champion v{champion} cannot be scored ({error})"
 
 
-def promotion_decide(*, challenger: ModelVersion) -> dict[str, Any]:
-    """Score challenger and champion on one snapshot of today's evaluation labels, decide,
-    record, and promote."""
+def promotion_decide(*, challenger: ModelVersion) -> PromotionDecision:
+    """Compare challenger and champion on today's evaluation labels, decide, record, promote.
+
+    The challenger's report from training is reused while the evaluation labels are the ones it
+    was measured on; only when labels arrived since (or for a row without that record) is the
+    challenger scored again, so both sides always stand on the same labels. The champion is
+    re-scored here.
+    """
     project = challenger.project
     champion = champion_of(project=project)
     classes = project_classes(project=project)
     labels = evaluation_set(project=project)
-    challenger_metrics = evaluate_model(
-        model=load_version(challenger), project=project, classes=classes, labels=labels
-    )
-    champion_metrics = None
-    decision: dict[str, Any] | None = None
+    report = EvaluationReport.from_json(challenger.metrics)
+    rescored = (challenger.params or {}).get(EVAL_SNAPSHOT_KEY) != snapshot_hash(labels)
+    if rescored:
+        report = evaluate_model(
+            model=load_version(challenger), project=project, classes=classes, labels=labels
+        )
+    champion_report = None
+    decision: PromotionDecision | None = None
     if champion is not None:
         try:
-            champion_metrics = evaluate_model(
+            champion_report = evaluate_model(
                 model=load_version(champion), project=project, classes=classes, labels=labels
             )
         except Exception as exc:  # a missing or untrusted file, a model from another era
             reason = REASON_CHAMPION_UNUSABLE.format(champion=champion.number, error=exc)
-            decision = {"promote": True, "reason": reason[:1000], "metric": "champion_unusable"}
+            decision = PromotionDecision(
+                promote=True, reason=reason[:1000], metric=METRIC_CHAMPION_UNUSABLE
+            )
     if decision is None:
         decision = decide(
-            challenger=challenger_metrics,
-            champion=champion_metrics,
+            challenger=report,
+            champion=champion_report,
             champion_number=champion.number if champion else None,
+            target_precision=project.target_precision,
         )
-    challenger.metrics = challenger_metrics
-    challenger.decision = decision
-    challenger.decision_reason = decision["reason"]
-    challenger.save(update_fields=["metrics", "decision", "decision_reason"])
-    if decision["promote"]:
-        model_version_promote(version=challenger, actor=None, reason=decision["reason"])
+    challenger.decision = decision.to_json()
+    challenger.decision_reason = decision.reason
+    fields = ["decision", "decision_reason"]
+    if rescored:
+        challenger.metrics = report.to_json()
+        challenger.n_eval = report.n_samples
+        challenger.params = {**(challenger.params or {}), EVAL_SNAPSHOT_KEY: snapshot_hash(labels)}
+        fields += ["metrics", "n_eval", "params"]
+    challenger.save(update_fields=fields)
+    if decision.promote:
+        model_version_promote(version=challenger, actor=None, reason=decision.reason)
     return decision
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -52,14 +53,6 @@ __all__ = [  # the request side lives in retrain_requests; re-exported for calle
 
 LEASE_SECONDS = 6 * 3600  # a dead holder's lease is freed earlier by the reaper, with its job
 RESEND_AFTER_SECONDS = 120
-STEPS = (  # (name, share of the progress bar)
-    ("embed", 0.25),
-    ("label issues", 0.25),
-    ("train", 0.2),
-    ("promote", 0.05),
-    ("score", 0.15),
-    ("refresh queue", 0.1),
-)
 
 
 def retrain_due_check() -> dict[str, Any]:
@@ -87,15 +80,100 @@ def retrain_due_check() -> dict[str, Any]:
 ERR_REAPED = "this retrain was failed by the reaper (no heartbeat); another may run now"
 
 
-def _step_reporter(job: Job, index: int) -> Callable[[float, str], None]:
-    """Progress for step `index`; first checks the job is still ours (not reaped meanwhile)."""
+Reporter = Callable[[float, str], None]
+
+
+@dataclass
+class ChainContext:
+    """What the steps of one retrain share: read by later steps, `result` stored on the job."""
+
+    project: Project
+    job: Job
+    challenger: ModelVersion | None = None
+    scores: scoring.Scores | None = None
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of the chain: its name (prefixing its messages), its share of the progress bar,
+    and `run(ctx, report)`, where `report(fraction of this step, message)`."""
+
+    name: str
+    share: float
+    run: Callable[[ChainContext, Reporter], None]
+
+
+def run_embed(ctx: ChainContext, report: Reporter) -> None:
+    model_name = embeddings.model_name_current()
+    missing = embeddings.hashes_missing(project=ctx.project, model_name=model_name)
+    report(0.0, f"{len(missing)} texts to embed")
+    ctx.result["embedded"] = embeddings.embed_missing(
+        project=ctx.project,
+        hashes=missing,
+        progress=lambda d, t: report(d / max(1, t), f"{d}/{t}"),
+    )
+
+
+def run_issues(ctx: ChainContext, report: Reporter) -> None:
+    ctx.result["label_issues"] = issues.find_label_issues(
+        project=ctx.project, job=ctx.job, progress=report
+    )
+
+
+def run_train(ctx: ChainContext, report: Reporter) -> None:
+    report(0.0, "fitting")
+    ctx.challenger = training.train_model(project=ctx.project)
+    ctx.result["trained"] = ctx.challenger.number if ctx.challenger else None
+
+
+def run_promote(ctx: ChainContext, report: Reporter) -> None:
+    if ctx.challenger is not None:
+        decision = promotion.promotion_decide(challenger=ctx.challenger)
+        ctx.result["promotion"] = decision.reason
+        report(1.0, decision.reason)
+
+
+def run_score(ctx: ChainContext, report: Reporter) -> None:
+    champion = champion_of(project=ctx.project)
+    if champion is not None:
+        ctx.scores = scoring.score_pool(project=ctx.project, version=champion, progress=report)
+        scoring.predictions_prune(project=ctx.project)
+
+
+def run_refresh_queue(ctx: ChainContext, report: Reporter) -> None:
+    project, scores = ctx.project, ctx.scores
+    ctx.result["queue"] = queue_refresh.refresh_queue(project=project, scores=scores)
+    if scores is not None:
+        queued = QueueItem.objects.filter(
+            project=project, status=QueueStatus.OPEN, model_version_id=scores.version.pk
+        ).values_list("case_id", flat=True)
+        scoring.predictions_add_top_k(scores=scores, case_ids=list(queued))
+        queue_refresh.eval_items_refresh_facts(project=project, scores=scores)
+    queue_refresh.eval_items_top_up(project=project, scores=scores)
+    report(1.0, f"{ctx.result['queue']['created']} items queued")
+
+
+PIPELINE: tuple[Step, ...] = (
+    Step("embed", 0.25, run_embed),
+    Step("label issues", 0.25, run_issues),
+    Step("train", 0.2, run_train),
+    Step("promote", 0.05, run_promote),
+    Step("score", 0.15, run_score),
+    Step("refresh queue", 0.1, run_refresh_queue),
+)
+
+
+def _step_reporter(job: Job, step: Step, done: float) -> Reporter:
+    """Progress for `step`, which starts at `done` of the bar; first checks the job is still ours
+    (not reaped meanwhile)."""
     if not Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).exists():
         raise RuntimeError(ERR_REAPED)
-    done = sum(share for _, share in STEPS[:index])
-    name, share = STEPS[index]
 
     def report(fraction: float, message: str) -> None:
-        job_progress(job_id=job.pk, progress=done + share * fraction, message=f"{name}: {message}")
+        job_progress(
+            job_id=job.pk, progress=done + step.share * fraction, message=f"{step.name}: {message}"
+        )
 
     return report
 
@@ -129,58 +207,20 @@ def retrain_project(*, job: Job) -> dict[str, Any]:
 
 
 def _chain(*, project: Project, job: Job) -> dict[str, Any]:
-    result: dict[str, Any] = {}
     # Labels counted now are consumed only if the chain finishes: a killed run stays due.
     counted = Project.objects.values_list("labels_since_training", flat=True).get(pk=project.pk)
     training.model_versions_fail_stale(project=project)
-
-    report = _step_reporter(job, 0)
-    model_name = embeddings.model_name_current()
-    missing = embeddings.hashes_missing(project=project, model_name=model_name)
-    report(0.0, f"{len(missing)} texts to embed")
-    embedded = embeddings.embed_missing(
-        project=project, hashes=missing, progress=lambda d, t: report(d / max(1, t), f"{d}/{t}")
-    )
-    result["embedded"] = embedded
-
-    report = _step_reporter(job, 1)
-    result["label_issues"] = issues.find_label_issues(project=project, job=job, progress=report)
-
-    report = _step_reporter(job, 2)
-    report(0.0, "fitting")
-    challenger: ModelVersion | None = training.train_model(project=project)
-    result["trained"] = challenger.number if challenger else None
-
-    report = _step_reporter(job, 3)
-    if challenger is not None:
-        decision = promotion.promotion_decide(challenger=challenger)
-        result["promotion"] = decision["reason"]
-        report(1.0, decision["reason"])
-
-    report = _step_reporter(job, 4)
-    champion = champion_of(project=project)
-    scores = None
-    if champion is not None:
-        scores = scoring.score_pool(project=project, version=champion, progress=report)
-        scoring.predictions_prune(project=project)
-
-    report = _step_reporter(job, 5)
-    result["queue"] = queue_refresh.refresh_queue(project=project, scores=scores)
-    if scores is not None:
-        queued = QueueItem.objects.filter(
-            project=project, status=QueueStatus.OPEN, model_version_id=scores.version.pk
-        ).values_list("case_id", flat=True)
-        scoring.predictions_add_top_k(scores=scores, case_ids=list(queued))
-    if scores is not None:
-        queue_refresh.eval_items_refresh_facts(project=project, scores=scores)
-    queue_refresh.eval_items_top_up(project=project, scores=scores)
-    report(1.0, f"{result['queue']['created']} items queued")
+    ctx = ChainContext(project=project, job=job)
+    done = 0.0
+    for step in PIPELINE:
+        step.run(ctx, _step_reporter(job, step, done))
+        done += step.share
     Project.objects.filter(pk=project.pk).update(
         labels_since_training=Greatest(F("labels_since_training") - counted, Value(0))
     )
-    job_progress(job_id=job.pk, progress=1.0, message=_summary(result))
-    Job.objects.filter(pk=job.pk).update(result=result)
-    return result
+    job_progress(job_id=job.pk, progress=1.0, message=_summary(ctx.result))
+    Job.objects.filter(pk=job.pk).update(result=ctx.result)
+    return ctx.result
 
 
 def _summary(result: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
 
+from active_learning.ml.strategies.uncertainty import margin_uncertainty
 from active_learning.models import ModelStatus, ModelVersion, Prediction
 from active_learning.selectors import analyst_labels
 from active_learning.services.bulk import copy_binary_rows, pg_timestamp
@@ -46,14 +47,6 @@ class Scores:
     def uncertainty(self) -> np.ndarray:
         """1 - (p1 - p2): the margin's complement; 1 means torn between two classes."""
         return margin_uncertainty(self.proba)
-
-
-def margin_uncertainty(proba: np.ndarray) -> np.ndarray:
-    """1 - (p1 - p2) per row of `proba` (n, n_classes), float32; zeros with one class."""
-    if proba.shape[1] < 2:
-        return np.zeros(proba.shape[0], dtype=np.float32)
-    top2 = -np.partition(-proba, 1, axis=1)[:, :2]
-    return (1.0 - (top2[:, 0] - top2[:, 1])).astype(np.float32)
 
 
 def in_stop_set(*, project: Project, case_id: int) -> bool:

@@ -1,8 +1,9 @@
 """Training the deciding model: pool labels only, calibrated, evaluated on the evaluation split.
 
 Each run makes a `ModelVersion` with its label snapshot (a hash of the (case, label, weight)
-rows, and the case ids in a file beside the model), metrics on the analysts' evaluation labels,
-timings, and a skops file written atomically.
+rows, and the case ids in a file beside the model), its `EvaluationReport` on the analysts'
+evaluation labels (measured once; promotion reuses it), timings, and a skops file written
+atomically.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from active_learning.ml.classifiers import make_classifier
-from active_learning.ml.metrics import evaluate
+from active_learning.ml.metrics import EvaluationReport, evaluate
 from active_learning.ml.persistence import load_model, save_model
 from active_learning.models import ModelStatus, ModelVersion
 from active_learning.selectors import LabelSet, evaluation_set, project_classes, training_set
@@ -32,6 +33,8 @@ SNAPSHOT_IDS_IN_DB = 100_000
 # The deciding model fits on at most this many labels (all analysts' labels first): a tuned,
 # calibrated fit is ~20 logistic regressions, ~2 min at 50,000 labels on one thread.
 TRAIN_MAX_ROWS = 50_000  # above this, the ids live only in the snapshot file
+# `params` key: the hash of the evaluation labels `metrics` was measured on.
+EVAL_SNAPSHOT_KEY = "eval_snapshot_hash"
 ERR_NOT_EMBEDDED = "{n} cases have no embedding yet: run embed_cases first."
 
 
@@ -99,13 +102,13 @@ def proba_aligned(model: Any, X: np.ndarray, class_ids: list[int]) -> np.ndarray
 
 def evaluate_model(
     *, model: Any, project: Project, classes: list[LabelClass], labels: LabelSet | None = None
-) -> dict[str, Any]:
-    """Metrics of `model` on the evaluation labels (today's unless given; empty when none)."""
+) -> EvaluationReport:
+    """Report of `model` on the evaluation labels (today's unless given; empty when none)."""
     labels = evaluation_set(project=project) if labels is None else labels
     if len(labels) == 0:
-        return {"n_samples": 0}
+        return EvaluationReport.empty()
     proba = proba_aligned(model, features_for(labels.hashes), [c.pk for c in classes])
-    report = evaluate(
+    return evaluate(
         labels.labels,
         proba,
         classes=[c.pk for c in classes],
@@ -114,9 +117,6 @@ def evaluate_model(
         n_bootstrap=200,
         random_state=0,
     )
-    out = report.to_dict()
-    out["eval_labels_per_class"] = {str(c.pk): int((labels.labels == c.pk).sum()) for c in classes}
-    return out
 
 
 def load_version(version: ModelVersion) -> Any:
@@ -155,13 +155,15 @@ def train_model(*, project: Project) -> ModelVersion | None:
     fault_point("train")  # crash tests kill the worker here, mid-fit
     model.fit(X, labels.labels, sample_weight=labels.weights)
     fitted = time.perf_counter()
-    metrics = evaluate_model(model=model, project=project, classes=classes)
+    # The challenger's one evaluation: promotion reuses it while the evaluation labels are these.
+    eval_labels = evaluation_set(project=project)
+    report = evaluate_model(model=model, project=project, classes=classes, labels=eval_labels)
     evaluated = time.perf_counter()
     artifact = save_model(model, folder / f"v{number}.skops")
     version.artifact_path = str(artifact)
     version.status = ModelStatus.READY
-    version.metrics = metrics
-    version.n_eval = int(metrics.get("n_samples", 0))
+    version.metrics = report.to_json()
+    version.n_eval = report.n_samples
     version.snapshot_case_ids = (
         labels.case_ids.tolist() if len(labels) <= SNAPSHOT_IDS_IN_DB else []
     )
@@ -173,6 +175,7 @@ def train_model(*, project: Project) -> ModelVersion | None:
         "n_labelled": n_labelled,
         "sampled": len(labels) < n_labelled,
         "calibration_fallback": _fallback_reason(model),
+        EVAL_SNAPSHOT_KEY: snapshot_hash(eval_labels),
     }
     version.timings = {
         "features_s": round(loaded - started, 3),

@@ -86,6 +86,28 @@ def margin(proba: np.ndarray) -> np.ndarray:
     return np.asarray(classifier_margin(*_rows(proba)), dtype=np.float64)
 
 
+def margin_uncertainty(proba: np.ndarray) -> np.ndarray:
+    """``1 - (p1 - p2)``, the margin's complement per row; 1 means torn between two classes.
+
+    Source: the margin of Scheffer, Decomain & Wrobel (2001); Settles (2009), §3.1. What each
+    stored prediction keeps as its ``uncertainty``: plain numpy (a partial sort, no modAL adapter)
+    for the million-row scoring pass, float32 like the column, and 0 (not 1) with one class, where
+    there is nothing to be torn between. ``informativeness(proba, "margin")`` ranks rows the same.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n, n_classes)
+
+    Returns
+    -------
+    ndarray of shape (n,), float32
+    """
+    if proba.shape[1] < 2:
+        return np.zeros(proba.shape[0], dtype=np.float32)
+    top2 = -np.partition(-proba, 1, axis=1)[:, :2]
+    return (1.0 - (top2[:, 0] - top2[:, 1])).astype(np.float32)
+
+
 def entropy(proba: np.ndarray) -> np.ndarray:
     """Shannon entropy ``-sum_c p(c|x) log p(c|x)`` (nats); higher is more informative.
 

@@ -9,6 +9,7 @@ import pytest
 
 from active_learning.ml.metrics import (
     TIERS,
+    EvaluationReport,
     evaluate,
     operating_point,
     positives_needed,
@@ -110,3 +111,62 @@ def test_evaluate_reports_classes_tiers_and_points_as_json():
     data = json.loads(json.dumps(report.to_dict()))
     assert data["per_class"][0]["name"] == "bakery"
     assert set(data["tier_operating_points"][2]) >= {"threshold", "precision_ci", "enough_evidence"}
+
+
+STORED_KEYS = {
+    "n_samples", "accuracy", "macro_f1", "ece", "brier", "per_class", "per_tier",
+    "class_operating_points", "tier_operating_points", "eval_labels_per_class",
+}  # fmt: skip
+
+
+def _four_class_report() -> EvaluationReport:
+    rng = np.random.default_rng(3)
+    classes = [11, 12, 13, 14]
+    tiers = {11: "supportable", 12: "supportable", 13: "restricted", 14: "prohibited"}
+    truth = rng.integers(0, 4, size=300)
+    logits = 3.0 * np.eye(4)[truth] + rng.normal(size=(300, 4))
+    proba = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    y = np.array(classes)[truth]
+    return evaluate(y, proba, classes=classes, tiers=tiers, target_precision=0.9,
+                    n_bootstrap=50, random_state=0)  # fmt: skip
+
+
+def test_a_report_reads_back_from_its_stored_json():
+    """to_json gives the keys ModelVersion.metrics has always held; from_json restores it."""
+    report = _four_class_report()
+    data = json.loads(json.dumps(report.to_json()))  # as the JSON column hands it back
+    assert set(data) == STORED_KEYS
+    assert data["eval_labels_per_class"] == {
+        str(c): int(m.support) for c, m in zip([11, 12, 13, 14], report.per_class, strict=True)
+    }
+    assert EvaluationReport.from_json(data) == report
+    assert report.target_precision == 0.9
+    assert report.tier_point("prohibited") is report.tier_operating_points[2]
+
+
+def test_an_empty_report_is_stored_as_before():
+    """No evaluation labels: stored as {"n_samples": 0}; an empty JSON field reads as empty."""
+    assert EvaluationReport.empty().to_json() == {"n_samples": 0}
+    assert EvaluationReport.from_json({"n_samples": 0}) == EvaluationReport.empty()
+    assert EvaluationReport.from_json({}) == EvaluationReport.empty()
+    assert EvaluationReport.from_json(None).recall_at_target("prohibited") is None
+
+
+def test_older_rows_without_newer_keys_still_read():
+    """Missing brier, per-class counts or operating-point fields read as None, empty or False."""
+    data = {
+        "n_samples": 80, "accuracy": 0.9, "macro_f1": 0.85, "ece": 0.04,
+        "per_class": [{"name": "1", "precision": 0.9, "recall": 0.8, "f1": 0.85, "support": 40}],
+        "tier_operating_points": [
+            {"name": "prohibited", "target_precision": 0.99, "recall": 0.5,
+             "enough_evidence": True, "precision_ci": [0.9, 1.0]},
+            {"name": "restricted", "target_precision": 0.99, "recall": 0.7},
+        ],
+        "something_later_dropped": 1,
+    }  # fmt: skip
+    report = EvaluationReport.from_json(data)
+    assert report.brier is None and report.eval_labels_per_class == {}
+    assert report.recall_at_target("prohibited") == 0.5
+    assert report.tier_point("prohibited").precision_ci == (0.9, 1.0)
+    assert report.recall_at_target("restricted") is None  # no evidence recorded
+    assert report.classes_short_of(2) == 0 and report.target_precision == 0.99

@@ -230,3 +230,15 @@ def test_same_seed_same_picks(pool) -> None:
     d1 = st.select_diverse(proba, X, 8, random_state=1).indices
     d2 = st.select_diverse(proba, X, 8, random_state=1).indices
     assert d1.tolist() == d2.tolist()
+
+
+def test_margin_uncertainty_is_one_minus_the_margin_and_zero_with_one_class() -> None:
+    """The stored uncertainty is 1 - (p1 - p2), float32; one class is never uncertain."""
+    from active_learning.ml.strategies.uncertainty import margin_uncertainty
+
+    proba = np.array([[0.5, 0.3, 0.2], [0.9, 0.05, 0.05], [0.4, 0.4, 0.2]])
+    got = margin_uncertainty(proba)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, [0.8, 0.15, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(got, st.informativeness(proba, "margin"), rtol=1e-6)
+    assert margin_uncertainty(np.ones((3, 1))).tolist() == [0.0, 0.0, 0.0]

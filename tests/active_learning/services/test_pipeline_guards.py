@@ -12,7 +12,12 @@ from django.utils import timezone
 from active_learning.ml.classifiers import make_classifier
 from active_learning.models import Embedding
 from active_learning.selectors import training_set
-from active_learning.services.retrain import ERR_REAPED, _step_reporter, retrain_request
+from active_learning.services.retrain import (
+    ERR_REAPED,
+    PIPELINE,
+    _step_reporter,
+    retrain_request,
+)
 from active_learning.services.training import evaluate_model
 from labeling.models import ResolvedLabel, Split
 from tests.factories import CaseFactory, LabelClassFactory, ProjectFactory
@@ -46,9 +51,10 @@ def test_a_class_added_after_training_does_not_break_evaluation(settings, tmp_pa
     model = make_classifier(classes=[a.pk, b.pk], calibration=None, C=1.0)
     model.fit(X, np.array([a.pk, b.pk] * 20))
     c = LabelClassFactory(project=project)  # e.g. created by an import into an open project
-    metrics = evaluate_model(model=model, project=project, classes=[a, b, c])
-    assert metrics["n_samples"] == 40
-    assert [m["name"] for m in metrics["per_class"]] == [str(a.pk), str(b.pk), str(c.pk)]
+    report = evaluate_model(model=model, project=project, classes=[a, b, c])
+    assert report.n_samples == 40
+    assert [m.name for m in report.per_class] == [str(a.pk), str(b.pk), str(c.pk)]
+    assert report.eval_labels_per_class == {str(a.pk): 20, str(b.pk): 20, str(c.pk): 0}
 
 
 def test_an_excluded_case_leaves_training_whole() -> None:
@@ -78,7 +84,17 @@ def test_an_admin_retrain_goes_through_despite_failures() -> None:
 
 def test_a_reaped_run_stops_at_its_next_step() -> None:
     job = Job.objects.create(kind="retrain", project=ProjectFactory(), status=JobStatus.RUNNING)
-    _step_reporter(job, 1)(0.5, "fine")
+    _step_reporter(job, PIPELINE[1], 0.25)(0.5, "fine")
+    job.refresh_from_db()
+    assert job.progress == pytest.approx(0.375) and job.message == "label issues: fine"
     Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILED)
     with pytest.raises(RuntimeError, match=re.escape(ERR_REAPED)):
-        _step_reporter(job, 2)
+        _step_reporter(job, PIPELINE[2], 0.5)
+
+
+def test_the_pipeline_declares_its_steps_in_order_and_fills_the_bar() -> None:
+    """Embed, detect, train, promote, score, refresh: shares sum to the whole progress bar."""
+    assert [s.name for s in PIPELINE] == [
+        "embed", "label issues", "train", "promote", "score", "refresh queue",
+    ]  # fmt: skip
+    assert sum(s.share for s in PIPELINE) == pytest.approx(1.0)

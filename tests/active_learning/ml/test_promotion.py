@@ -1,0 +1,161 @@
+"""Tests for active_learning.ml.promotion: the champion-vs-challenger rule, one row per case."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pytest
+
+from active_learning.ml.metrics import EvaluationReport
+from active_learning.ml.operating_points import OperatingPoint
+from active_learning.ml.promotion import ComparedValues, PromotionDecision, decide
+
+TARGET = 0.9
+NO_EVIDENCE = "n/a (not enough evidence)"
+
+
+def report(
+    f1: float,
+    recall: float | None = None,
+    *,
+    n: int = 60,
+    per_class: tuple[int, ...] = (30, 30),
+    enough: bool = True,
+) -> EvaluationReport:
+    """A report with macro-F1 `f1` and prohibited-tier recall `recall` (None: no evidence)."""
+    point = OperatingPoint(
+        name="prohibited", target_precision=TARGET, confidence=0.95, threshold=0.5,
+        precision=0.95, precision_ci=(0.9, 0.99), precision_lower_bound=0.91,
+        recall=recall, recall_ci=None, n_samples=n, n_positives=10, n_predicted=10,
+        n_true_positives=9, enough_evidence=enough and recall is not None, reason=None,
+        more_positives_needed=None, more_labels_needed=None,
+    )  # fmt: skip
+    return EvaluationReport(
+        n_samples=n,
+        accuracy=f1,
+        macro_f1=f1,
+        ece=0.05,
+        brier=0.1,
+        tier_operating_points=[point],
+        eval_labels_per_class={str(i): k for i, k in enumerate(per_class)},
+    )
+
+
+class Row(NamedTuple):
+    challenger: EvaluationReport
+    champion: EvaluationReport | None
+    promote: bool
+    metric: str | None
+    says: tuple[str, ...]  # the reason names these metrics and values
+
+
+F1 = "macro-F1"
+RECALL = "prohibited-tier recall at precision 0.9"
+
+ROWS = {
+    "no champion": Row(report(0.5), None, True, None, ("there is no champion",)),
+    "no champion, no evaluation labels": Row(
+        EvaluationReport.empty(), None, True, None, ("there is no champion",)
+    ),
+    "macro-F1 better, recall equal": Row(
+        report(0.82, 0.7), report(0.80, 0.7), True, None,
+        ("promoted over v3", f"{F1} 0.8200 vs 0.8000", f"{RECALL} 0.7000 vs 0.7000"),
+    ),
+    "macro-F1 equal, recall equal: neither strictly better": Row(
+        report(0.80, 0.7), report(0.80, 0.7), False, "macro_f1",
+        ("kept champion v3", f"neither {F1} (0.8000 vs 0.8000)", f"{RECALL} (0.7000 vs 0.7000)"),
+    ),
+    "macro-F1 equal, recall better": Row(
+        report(0.80, 0.75), report(0.80, 0.7), True, None,
+        (f"{F1} 0.8000 vs 0.8000", f"{RECALL} 0.7500 vs 0.7000"),
+    ),
+    "macro-F1 within 0.005 below, recall better": Row(
+        report(0.797, 0.75), report(0.80, 0.7), True, None,
+        (f"{F1} 0.7970 vs 0.8000", f"{RECALL} 0.7500 vs 0.7000"),
+    ),
+    "macro-F1 within 0.005 below, recall equal: not strictly better": Row(
+        report(0.797, 0.7), report(0.80, 0.7), False, "macro_f1",
+        (f"neither {F1} (0.7970 vs 0.8000)", f"{RECALL} (0.7000 vs 0.7000)"),
+    ),
+    "macro-F1 worse by more than 0.005, recall better": Row(
+        report(0.79, 0.9), report(0.80, 0.7), False, "macro_f1",
+        ("kept champion v3", f"{F1} 0.7900 < champion 0.8000 - 0.005"),
+    ),
+    "recall within 0.01 below, macro-F1 better": Row(
+        report(0.85, 0.695), report(0.80, 0.7), True, None,
+        (f"{F1} 0.8500 vs 0.8000", f"{RECALL} 0.6950 vs 0.7000"),
+    ),
+    "recall worse by more than 0.01, macro-F1 better": Row(
+        report(0.85, 0.6), report(0.80, 0.7), False, "prohibited_recall",
+        ("kept champion v3", f"{RECALL} 0.6000 < champion 0.7000 - 0.01"),
+    ),
+    "recall skipped: the challenger lacks evidence": Row(
+        report(0.85, None), report(0.80, 0.7), True, None,
+        (f"{F1} 0.8500 vs 0.8000", f"{RECALL} {NO_EVIDENCE} vs 0.7000"),
+    ),
+    "recall skipped: the champion lacks evidence": Row(
+        report(0.85, 0.1), report(0.80, 0.9, enough=False), True, None,
+        (f"{F1} 0.8500 vs 0.8000", f"{RECALL} 0.1000 vs {NO_EVIDENCE}"),
+    ),
+    "recall skipped and macro-F1 equal: not strictly better": Row(
+        report(0.80, None), report(0.80, 0.7), False, "macro_f1",
+        (f"neither {F1} (0.8000 vs 0.8000)", f"({NO_EVIDENCE} vs 0.7000)"),
+    ),
+    "fewer than 50 evaluation labels": Row(
+        report(0.95, 0.9, n=40, per_class=(20, 20)), report(0.80, 0.7, n=40), False, "evidence",
+        ("kept champion v3", "not enough evidence (40 evaluation labels, 0 classes with fewer "
+         "than 2; 50 and 2 per class needed)"),
+    ),
+    "a class with fewer than 2 evaluation labels": Row(
+        report(0.95, 0.9, per_class=(59, 1)), report(0.80, 0.7), False, "evidence",
+        ("not enough evidence (60 evaluation labels, 1 classes with fewer than 2",),
+    ),
+    "no evaluation labels against a champion": Row(
+        EvaluationReport.empty(), EvaluationReport.empty(), False, "evidence",
+        ("not enough evidence (0 evaluation labels",),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("row", ROWS.values(), ids=ROWS.keys())
+def test_the_promotion_rule(row: Row) -> None:
+    """Each case promotes or keeps as DESIGN says, and the reason names the metrics and values."""
+    decision = decide(
+        challenger=row.challenger,
+        champion=row.champion,
+        champion_number=None if row.champion is None else 3,
+        target_precision=TARGET,
+    )
+    assert decision.promote is row.promote, decision.reason
+    assert decision.metric == row.metric
+    for words in row.says:
+        assert words in decision.reason, (words, decision.reason)
+    assert decision.challenger == ComparedValues.of(row.challenger)
+    if row.champion is None:
+        assert decision.champion is None
+    else:
+        assert decision.champion == ComparedValues.of(row.champion)
+
+
+def test_the_decision_json_keeps_todays_keys() -> None:
+    """Sides and `metric` are stored only when present, as before the dataclass."""
+    first = decide(
+        challenger=report(0.8), champion=None, champion_number=None, target_precision=0.9
+    )
+    assert set(first.to_json()) == {"challenger", "promote", "reason"}
+    assert set(first.to_json()["challenger"]) == {
+        "n_samples", "macro_f1", "accuracy", "ece", "prohibited_recall",
+    }  # fmt: skip
+    kept = decide(
+        challenger=report(0.7), champion=report(0.8), champion_number=1, target_precision=0.9
+    )
+    assert set(kept.to_json()) == {"challenger", "champion", "promote", "reason", "metric"}
+    won = decide(
+        challenger=report(0.9), champion=report(0.8), champion_number=1, target_precision=0.9
+    )
+    assert set(won.to_json()) == {"challenger", "champion", "promote", "reason"}
+    unusable = PromotionDecision(promote=True, reason="r", metric="champion_unusable")
+    assert unusable.to_json() == {"promote": True, "reason": "r", "metric": "champion_unusable"}
+    for decision in (first, kept, won, unusable):
+        assert PromotionDecision.from_json(decision.to_json()) == decision
+    assert PromotionDecision.from_json({}) == PromotionDecision(promote=False, reason="")

@@ -1,0 +1,97 @@
+"""Promotion as a service: the challenger is evaluated once, in training; only the champion is
+re-scored at decision time (DESIGN "Champion vs challenger")."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from active_learning.ml.promotion import PromotionDecision
+from active_learning.models import ModelStatus
+from active_learning.services import training
+from active_learning.services.promotion import promotion_decide
+from labeling.models import ResolvedLabel, Split
+from tests.factories import CaseFactory, LabelClassFactory, ProjectFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def project(settings, tmp_path, monkeypatch):
+    """Two separable classes: 40 pool cases with given labels, 60 evaluation cases labelled by
+    analysts; features come from a fixed vector per text instead of an embedding matrix."""
+    settings.WORKBENCH_DATA_DIR = tmp_path
+    project = ProjectFactory(given_label_weight=1.0, target_precision=0.9)
+    classes = [LabelClassFactory(project=project) for _ in range(2)]
+    rng = np.random.default_rng(0)
+    vectors = {}
+    for i in range(100):
+        label = classes[i % 2]
+        split = Split.POOL if i < 40 else Split.EVAL
+        case = CaseFactory(project=project, split=split, given_label=label)
+        if split == Split.EVAL:
+            ResolvedLabel.objects.create(case=case, label=label, source="annotation")
+        vectors[case.content_hash] = rng.normal(size=4) + 2.5 * (i % 2)
+    monkeypatch.setattr(
+        training, "features_for", lambda hashes: np.array([vectors[h] for h in hashes])
+    )
+    return project
+
+
+@pytest.fixture
+def evaluations(monkeypatch):
+    """Counts calls of the evaluation function (a spy around ml.metrics.evaluate)."""
+    calls = []
+    real = training.evaluate
+
+    def spy(*args, **kwargs):
+        calls.append(len(args[0]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(training, "evaluate", spy)
+    return calls
+
+
+def test_the_challenger_is_evaluated_once_and_only_the_champion_again(project, evaluations):
+    """Training evaluates the challenger; deciding re-scores only the champion."""
+    first = training.train_model(project=project)
+    assert evaluations == [60]
+    decision = promotion_decide(challenger=first)
+    assert isinstance(decision, PromotionDecision) and decision.promote
+    assert evaluations == [60]  # no champion yet: nothing re-scored
+    first.refresh_from_db()
+    stored = first.metrics
+
+    second = training.train_model(project=project)
+    assert evaluations == [60, 60]
+    decision = promotion_decide(challenger=second)
+    assert evaluations == [60, 60, 60]  # the champion, once
+    second.refresh_from_db()
+    assert second.decision == decision.to_json() and second.decision_reason == decision.reason
+    assert second.metrics == stored  # same labels, same seeds: the training report stands
+    assert decision.challenger is not None and decision.champion is not None
+    assert decision.challenger.macro_f1 == decision.champion.macro_f1
+    assert not decision.promote and decision.metric == "macro_f1"  # equal is not better
+    first.refresh_from_db()
+    assert first.status == ModelStatus.CHAMPION
+
+
+def test_labels_arriving_after_training_rescore_the_challenger_on_them(project, evaluations):
+    """Both sides stand on the same labels: a new evaluation label since training means the
+    challenger is scored again on today's labels, and its stored report follows."""
+    version = training.train_model(project=project)
+    case = CaseFactory(project=project, split=Split.EVAL, given_label=None)
+    label = ResolvedLabel.objects.filter(case__project=project).first().label
+    ResolvedLabel.objects.create(case=case, label=label, source="annotation")
+    features = training.features_for
+    training_features = {case.content_hash: np.zeros(4)}
+    training.features_for = lambda hashes: np.array(  # type: ignore[assignment]
+        [training_features[h] if h in training_features else features([h])[0] for h in hashes]
+    )
+    try:
+        promotion_decide(challenger=version)
+    finally:
+        training.features_for = features  # type: ignore[assignment]
+    assert evaluations == [60, 61]
+    version.refresh_from_db()
+    assert version.metrics["n_samples"] == version.n_eval == 61

@@ -1,0 +1,101 @@
+"""The evaluation split never trains (DESIGN "The evaluation split never trains anything"):
+no evaluation case, by given or analyst label, reviewed or not, reaches a training set, a
+detection set or a training snapshot; evaluation labels are analysts' labels of eval cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from active_learning.selectors import detection_set, evaluation_set, training_set
+from active_learning.services import training
+from labeling.models import ResolutionSource, ResolvedLabel, Split
+from tests.factories import CaseFactory, LabelClassFactory, ProjectFactory
+
+pytestmark = pytest.mark.django_db
+
+ANALYST = (
+    ResolutionSource.ANNOTATION,
+    ResolutionSource.CONSENSUS,
+    ResolutionSource.REVIEW,
+    ResolutionSource.ADJUDICATED,
+)
+
+
+def _world(given_label_weight: float):
+    """Pool and eval cases of every kind: given label only, each analyst source, a resolution
+    of source `given`, doubtful, excluded. Returns (project, {kind: case} per split)."""
+    project = ProjectFactory(given_label_weight=given_label_weight)
+    a, b = LabelClassFactory(project=project), LabelClassFactory(project=project)
+    cases: dict[str, dict[str, object]] = {Split.POOL: {}, Split.EVAL: {}}
+    for split in (Split.POOL, Split.EVAL):
+        made = cases[split]
+        made["given"] = CaseFactory(project=project, split=split, given_label=a)
+        made["unlabelled"] = CaseFactory(project=project, split=split, given_label=None)
+        for source in ANALYST:
+            case = CaseFactory(project=project, split=split, given_label=a)
+            ResolvedLabel.objects.create(case=case, label=b, source=source)
+            made[source] = case
+        made["analyst, no given"] = CaseFactory(project=project, split=split, given_label=None)
+        ResolvedLabel.objects.create(case=made["analyst, no given"], label=b, source="annotation")
+        made["resolved as given"] = CaseFactory(project=project, split=split, given_label=a)
+        ResolvedLabel.objects.create(case=made["resolved as given"], label=a, source="given")
+        made["doubtful given"] = CaseFactory(project=project, split=split, given_label=a)
+        ResolvedLabel.objects.create(
+            case=made["doubtful given"], label=a, source="given", doubtful=True
+        )
+        made["excluded"] = CaseFactory(project=project, split=split, given_label=a)
+        ResolvedLabel.objects.create(
+            case=made["excluded"], label=b, source="annotation", excluded=True
+        )
+    return project, {split: {k: c.pk for k, c in made.items()} for split, made in cases.items()}
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.5, 1.0])
+def test_no_evaluation_case_enters_the_training_set(weight) -> None:
+    """Whatever the given-label weight, training takes pool cases only."""
+    project, ids = _world(weight)
+    trained = set(training_set(project=project).case_ids.tolist())
+    assert not trained & set(ids[Split.EVAL].values())
+    pool = ids[Split.POOL]
+    analysts = {pool[s] for s in ANALYST} | {pool["analyst, no given"]}
+    given = {pool["given"], pool["resolved as given"]} if weight > 0 else set()
+    assert trained == analysts | given  # never doubtful, excluded or unlabelled
+
+
+def test_no_evaluation_case_enters_label_issue_detection() -> None:
+    """Detection checks pool cases only (analysts' label over the given one)."""
+    project, ids = _world(1.0)
+    checked = set(detection_set(project=project).case_ids.tolist())
+    assert not checked & set(ids[Split.EVAL].values())
+    assert checked == set(ids[Split.POOL].values()) - {
+        ids[Split.POOL]["unlabelled"],
+        ids[Split.POOL]["excluded"],
+    }
+
+
+def test_evaluation_labels_are_analysts_labels_of_evaluation_cases_only() -> None:
+    """Given labels, resolutions of source `given`, excluded labels and pool labels are never
+    evaluation labels."""
+    project, ids = _world(1.0)
+    labels = evaluation_set(project=project)
+    evaluated = set(labels.case_ids.tolist())
+    eval_ids = ids[Split.EVAL]
+    assert evaluated == {eval_ids[s] for s in ANALYST} | {eval_ids["analyst, no given"]}
+    assert labels.from_analyst.all() and (labels.weights == 1.0).all()
+    analyst_label = ResolvedLabel.objects.get(case_id=eval_ids["annotation"]).label_id
+    assert set(labels.labels.tolist()) == {analyst_label}  # the analysts', not the given one
+
+
+def test_a_training_snapshot_holds_no_evaluation_case(settings, tmp_path, monkeypatch) -> None:
+    """The snapshot a model version records (ids in the row and in the file) is pool-only."""
+    settings.WORKBENCH_DATA_DIR = tmp_path
+    project, ids = _world(1.0)
+    rng = np.random.default_rng(0)
+    monkeypatch.setattr(training, "features_for", lambda hashes: rng.normal(size=(len(hashes), 4)))
+    version = training.train_model(project=project)
+    assert version is not None
+    eval_ids = set(ids[Split.EVAL].values())
+    assert set(version.snapshot_case_ids) == set(training_set(project=project).case_ids.tolist())
+    assert not set(version.snapshot_case_ids) & eval_ids
+    assert not set(np.load(version.params["snapshot_ids_file"]).tolist()) & eval_ids
