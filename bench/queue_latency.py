@@ -123,9 +123,10 @@ def load(n: int, seed: int = 0) -> dict:
             text = f"Merchant {i} sells goods online"
             copy.write_row((i + 1, project.pk, f"M{i:08d}", text, "{}", split, digest, now, now))
     with raw.copy(
-        f"COPY {QueueItem._meta.db_table} (id, project_id, case_id, slot, is_evaluation,"
-        " priority, reason, similar_cases, status, assigned_to_id, lease_expires_at, claimed_at,"
-        " completed_at, random_key, created_at, updated_at) FROM STDIN"
+        f"COPY {QueueItem._meta.db_table} (id, project_id, case_id, slot, kind,"
+        " priority, reason, similar_cases, alternatives, status, assigned_to_id,"
+        " lease_expires_at, claimed_at, completed_at, random_key, created_at, updated_at)"
+        " FROM STDIN"
     ) as copy:
         for i in range(n):
             held = kind[i] in (0, 2)
@@ -135,9 +136,10 @@ def load(n: int, seed: int = 0) -> dict:
                     project.pk,
                     i + 1,
                     0,
-                    bool(is_eval[i]),
+                    "evaluation" if is_eval[i] else "pool",
                     float(priority[i]),
                     "{}",
+                    "[]",
                     "[]",
                     status[i],
                     analysts[who[i]].pk if held else None,

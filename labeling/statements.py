@@ -32,13 +32,15 @@ OPEN, CLAIMED, DONE = QueueStatus.OPEN.value, QueueStatus.CLAIMED.value, QueueSt
 ITEMS_SHOWN = 2  # the current item and the pre-claimed next one
 
 # Open items of one kind, best first, that this analyst may take: none of a case they hold, did
-# or skipped (the unique (case, assigned_to) constraint is the backstop for the first two).
+# or skipped (the unique (case, assigned_to) constraint is the backstop for the first two). The
+# kind is written into the text, not bound: a prepared statement per kind keeps the partial index
+# of open evaluation items usable (a generic plan could not prove a bound kind matches it).
 CLAIM = f"""
 UPDATE {QI} SET status = '{CLAIMED}', assigned_to_id = %(analyst)s, lease_expires_at = %(lease)s,
        claimed_at = %(now)s, front_at = NULL, updated_at = %(now)s
 WHERE id = (
     SELECT q.id FROM {QI} q
-    WHERE q.project_id = %(project)s AND q.status = '{OPEN}' AND q.kind = %(kind)s
+    WHERE q.project_id = %(project)s AND q.status = '{OPEN}' AND q.kind = '{{kind}}'
       AND NOT EXISTS (
           SELECT 1 FROM {QI} m WHERE m.case_id = q.case_id AND m.assigned_to_id = %(analyst)s
           AND m.status IN ('{CLAIMED}', '{DONE}'))

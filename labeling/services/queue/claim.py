@@ -48,11 +48,12 @@ def _claim_one(*, kind: str, params: dict, check_low: bool) -> tuple[int, bool] 
     """The claimed item's id and whether the open queue is now running low (if `check_low`);
     None when no open item of `kind` is left for this analyst."""
     statement = st.CLAIM.format(
+        kind=QueueKind(kind).value,  # an enum value (raises otherwise): safe to write in the text
         order=st.ORDER_RANDOM if kind == QueueKind.EVALUATION else st.ORDER_PRIORITY,
         lock=_lock_clause(),
         low_check=st.LOW if check_low else "FALSE",
     )
-    row = sql.fetch_one(statement, {**params, "kind": kind})
+    row = sql.fetch_one(statement, params)
     return (int(row[0]), bool(row[1])) if row else None
 
 
