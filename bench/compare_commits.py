@@ -196,9 +196,16 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM cleans up like Ctrl-C
 
 
+def _child_signals() -> None:
+    # Started in the background, this process may ignore SIGINT, and the child would inherit that.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _call(command: list[str], cwd: Path, env: dict[str, str]) -> int:
     """Run a benchmark in its own session; on Ctrl-C give it one SIGINT to drop its database."""
-    proc = subprocess.Popen(command, cwd=cwd, env=env, start_new_session=True)
+    proc = subprocess.Popen(
+        command, cwd=cwd, env=env, start_new_session=True, preexec_fn=_child_signals
+    )
     try:
         return proc.wait()
     except BaseException:
@@ -512,6 +519,8 @@ def main() -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the worktrees and scratch")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     benches = ["queue", "pipeline"] if args.bench == "both" else [args.bench]
     signal.signal(signal.SIGTERM, _interrupt)
 
