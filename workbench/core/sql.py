@@ -57,7 +57,7 @@ def _cursor() -> Iterator[Any]:
 def fetch_one(sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> tuple | None:
     with _cursor() as c:
         c.execute(sql, params)
-        return c.fetchone()  # type: ignore[no-any-return]
+        return c.fetchone()
 
 
 def fetch_all(sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple]:

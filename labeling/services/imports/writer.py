@@ -94,7 +94,8 @@ def _insert_new(
     )
     dumps, pid, created = json.dumps, project.pk, 0
     table = connection.ops.quote_name(Case._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(Case._meta.get_field(f).column) for f in _COLUMNS)
+    columns = {f.name: f.column for f in Case._meta.concrete_fields}
+    names = ", ".join(connection.ops.quote_name(columns[f]) for f in _COLUMNS)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             from psycopg.copy import QueuedLibpqWriter
@@ -145,7 +146,7 @@ def _update_batch(
     now: Any,
     report: ImportReport,
 ) -> None:
-    names = {pk: name for name, pk in label_ids.items()}
+    names: dict[int | None, str] = {pk: name for name, pk in label_ids.items()}
     cases = {
         c.external_id: c
         for c in Case.objects.filter(
