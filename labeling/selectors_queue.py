@@ -220,7 +220,7 @@ def duration_clamp(*, client_ms: int | None, rendered_ms: int) -> int:
     return min(value, MAX_DURATION_MS)
 
 
-def queue_page_context(*, project: Project, user: Any, current: QueueItem | None) -> dict:
+def queue_page_context(*, project: Project, user: Any, current: QueueItem | None) -> dict[str, Any]:
     """Everything the queue page (or its swapped card) needs for the analyst's current item."""
     from labeling.selectors import queue_undo_top
 

@@ -61,7 +61,9 @@ def _rows(
             yield row
 
 
-def _classes_ensure(*, project: Project, new_labels: list[str], report: ImportReport) -> dict:
+def _classes_ensure(
+    *, project: Project, new_labels: list[str], report: ImportReport
+) -> dict[str, int]:
     """Create the file's new labels as classes (open projects); name -> id of every class."""
     if new_labels:
         existing = list(project.label_classes.values_list("shortcut_key", "order"))
@@ -87,7 +89,12 @@ def _classes_ensure(*, project: Project, new_labels: list[str], report: ImportRe
 
 
 def _insert_new(
-    *, project: Project, rows: Iterable[CaseRow], skip: set[str], label_ids: dict, now: Any
+    *,
+    project: Project,
+    rows: Iterable[CaseRow],
+    skip: set[str],
+    label_ids: dict[str, int],
+    now: Any,
 ) -> int:
     split = split_function(
         split_seed=project.split_seed, evaluation_fraction=project.evaluation_fraction
@@ -111,7 +118,7 @@ def _insert_new(
                         continue
                     ext, text = row.external_id, row.text
                     meta = dumps(row.metadata, ensure_ascii=False)
-                    label = label_ids.get(row.label)
+                    label = label_ids.get(row.label) if row.label else None
                     write((pid, ext, text, meta, label, split(ext), content_hash(text), now, now))
                     created += 1
             return created
@@ -123,7 +130,7 @@ def _insert_new(
                 continue
             ext, text = row.external_id, row.text
             meta = dumps(row.metadata, ensure_ascii=False)
-            label = label_ids.get(row.label)
+            label = label_ids.get(row.label) if row.label else None
             batch.append(
                 (pid, ext, text, meta, label, split(ext), content_hash(text), stamp, stamp)
             )
