@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy labeling/services active_learning/services active_learning/ml
+	$(VENV)/bin/mypy labeling active_learning workbench
 
 pytest: $(STAMP)
 	$(PY) -m pytest

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from active_learning import models
 from workbench.admin_mixins import HistoryAdmin
@@ -35,14 +37,16 @@ class ModelVersionAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in models.ModelVersion._meta.fields]
     actions = ("promote",)
 
-    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    def has_delete_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_delete_permission(
+        self, request: HttpRequest, obj: models.ModelVersion | None = None
+    ) -> bool:
         return False
 
     @admin.action(description="Make champion (promote, or roll back to this version)")
-    def promote(self, request, queryset):  # type: ignore[no-untyped-def]
+    def promote(self, request: HttpRequest, queryset: QuerySet[models.ModelVersion]) -> None:
         from active_learning.services.promotion import model_version_promote
 
         if queryset.count() != 1:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
 from labeling import models
 from labeling.hooks import model_side
@@ -32,7 +35,13 @@ class ProjectAdmin(admin.ModelAdmin):
     inlines = (LabelClassInline, MembershipInline)
     actions = ("retrain_now",)
 
-    def save_model(self, request, obj, form, change):  # type: ignore[no-untyped-def]
+    def save_model(
+        self,
+        request: HttpRequest,
+        obj: models.Project,
+        form: forms.ModelForm[models.Project],
+        change: bool,
+    ) -> None:
         """Settings changes are audited like every other change."""
         before = None
         if change:
@@ -46,7 +55,7 @@ class ProjectAdmin(admin.ModelAdmin):
         )
 
     @admin.action(description="Retrain now")
-    def retrain_now(self, request, queryset):  # type: ignore[no-untyped-def]
+    def retrain_now(self, request: HttpRequest, queryset: QuerySet[models.Project]) -> None:
         for project in queryset:
             job = model_side().retrain_start(project=project, reason=f"manual, by {request.user}")
             if job is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import secrets
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -16,6 +17,9 @@ from django.db import models
 from django.db.models import Q
 
 from workbench.db import choices_check, unit_interval_check
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 # The queue page's own keys; a label class can never take one (DESIGN "Reserved queue keys").
 RESERVED_KEYS: tuple[str, ...] = ("Enter", "n", "a", "c", "s", "u", "g", "?")
@@ -48,7 +52,7 @@ class Project(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)
-    members = models.ManyToManyField(
+    members: models.ManyToManyField[User, ProjectMembership] = models.ManyToManyField(
         settings.AUTH_USER_MODEL, through="ProjectMembership", related_name="projects", blank=True
     )
     batch_size = models.PositiveIntegerField(default=50, validators=[MinValueValidator(1)])

@@ -16,7 +16,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from django.core import signing
 
@@ -158,7 +158,12 @@ class Ticket:
     shown: dict[str, Any]
 
     # Short keys on the wire keep the signed value small (it rides in every card's form).
-    _WIRE = (("i", "item_id"), ("c", "case_id"), ("h", "content_hash"), ("u", "user_id"))
+    _WIRE: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("i", "item_id"),
+        ("c", "case_id"),
+        ("h", "content_hash"),
+        ("u", "user_id"),
+    )
     _WIRE += (("s", "submission_id"), ("t", "rendered_ms"), ("shown", "shown"))
 
     def dumps(self) -> str:
@@ -215,7 +220,7 @@ def duration_clamp(*, client_ms: int | None, rendered_ms: int) -> int:
     return min(value, MAX_DURATION_MS)
 
 
-def queue_page_context(*, project: Project, user: Any, current: QueueItem | None) -> dict:
+def queue_page_context(*, project: Project, user: Any, current: QueueItem | None) -> dict[str, Any]:
     """Everything the queue page (or its swapped card) needs for the analyst's current item."""
     from labeling.selectors import queue_undo_top
 

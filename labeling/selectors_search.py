@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from labeling.models import Annotation, Case, Project, ResolvedLabel
 from labeling.selectors_queue import metadata_pairs
@@ -57,9 +57,9 @@ def _text_query(project: Project, query: str) -> list[Case]:
         from django.contrib.postgres.search import SearchQuery, SearchVector
 
         # The same expression as the GIN index (config "english"), so the planner uses it.
-        matched = cases.annotate(search=SearchVector("text", config="english")).filter(
-            search=SearchQuery(query, config="english", search_type="websearch")
-        )
+        matched: QuerySet[Case] = cases.annotate(
+            search=SearchVector("text", config="english")
+        ).filter(search=SearchQuery(query, config="english", search_type="websearch"))
         # Not `ORDER BY id LIMIT 50` at once: the planner, which guesses that 0.5% of the rows
         # match a rare word, walks the primary key testing every row (2.7 s at 1M cases when
         # few match). The unordered, capped read uses the GIN index for rare words; only when

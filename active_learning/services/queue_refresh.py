@@ -327,7 +327,8 @@ def eval_items_top_up(*, project: Project, scores: Scores | None = None) -> int:
     for case_id in ids:
         reason, similar = facts.get(case_id, (PickReason(strategy="random"), []))
         version = scores.version.pk if scores is not None else None
-        known = scores is not None and case_id in position
-        item = model_facts(scores, position[case_id]) if known else None  # type: ignore[arg-type]
+        item = None
+        if scores is not None and case_id in position:
+            item = model_facts(scores, position[case_id])
         entries.append(QueueEntry(case_id, 0.0, reason, version, similar, item))
     return len(queue_items_create(project=project, entries=entries))

@@ -6,7 +6,7 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -17,12 +17,13 @@ from labeling.selectors_queue import project_classes_by_id
 from labeling.selectors_search import case_history, case_link_key, case_search
 from labeling.services.annotations import annotation_submit
 from labeling.services.case_review import case_review_hash, case_review_shown
+from workbench.core.http import HtmxHttpRequest
 from workbench.errors import ApplicationError
 
 
 @require_GET
 @login_required
-def case_search_page(request: HttpRequest, slug: str) -> HttpResponse:
+def case_search_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """Find a case by external id, words of its text, or a metadata `key=value`."""
     project, _ = project_for(user=request.user, slug=slug, needed=REVIEWER)
     form = CaseSearchForm(request.GET or None)
@@ -38,7 +39,7 @@ def case_search_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 @login_required
-def case_detail(request: HttpRequest, slug: str, key: str) -> HttpResponse:
+def case_detail(request: HtmxHttpRequest, slug: str, key: str) -> HttpResponse:
     """The case with its full history, and a form to label it outside queue order."""
     project, _ = project_for(user=request.user, slug=slug, needed=REVIEWER)
     case = case_for(project=project, key=key)
@@ -55,7 +56,7 @@ def case_detail(request: HttpRequest, slug: str, key: str) -> HttpResponse:
 
 @require_POST
 @login_required
-def case_label(request: HttpRequest, slug: str, key: str) -> HttpResponse:
+def case_label(request: HtmxHttpRequest, slug: str, key: str) -> HttpResponse:
     """A reviewer's label of the case (source "review"), idempotent by submission id."""
     project, _ = project_for(user=request.user, slug=slug, needed=REVIEWER)
     case = case_for(project=project, key=key)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import HttpResponseStopPolling
@@ -15,12 +15,13 @@ from labeling.services.imports.jobs import (
     case_import_job_state,
     case_import_upload,
 )
+from workbench.core.http import HtmxHttpRequest
 from workbench.core.models import Job
 
 
 @require_http_methods(["GET", "POST"])
 @login_required
-def case_import(request: HttpRequest, slug: str) -> HttpResponse:
+def case_import(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """Upload a file; the import runs as a job and the browser follows it."""
     project, _ = project_for(user=request.user, slug=slug, needed=ADMIN)
     form = CaseImportForm(request.POST or None, request.FILES or None)
@@ -38,7 +39,7 @@ def case_import(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 @login_required
-def case_import_job(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+def case_import_job(request: HtmxHttpRequest, slug: str, job_id: int) -> HttpResponse:
     """The import's progress and report; htmx polls the partial and stops (286) when done."""
     project, _ = project_for(user=request.user, slug=slug, needed=ADMIN)
     job = get_object_or_404(Job, pk=job_id, project=project, kind=IMPORT_JOB_KIND)

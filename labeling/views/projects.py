@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseStopPolling
@@ -13,6 +13,7 @@ from labeling import selectors
 from labeling.hooks import model_side
 from labeling.models import Project
 from labeling.permissions import ADMIN, ANALYST, project_for, role_allows
+from workbench.core.http import HtmxHttpRequest
 from workbench.core.models import JobStatus
 
 FINISHED = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
@@ -20,7 +21,7 @@ FINISHED = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
 
 @require_GET
 @login_required
-def project_list(request: HttpRequest) -> HttpResponse:
+def project_list(request: HtmxHttpRequest) -> HttpResponse:
     rows = [
         {**selectors.project_progress(project=p), "role": role, "is_admin": role == ADMIN}
         for p, role in selectors.projects_with_roles(user=request.user)
@@ -30,7 +31,7 @@ def project_list(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-def project_retrain(request: HttpRequest, slug: str) -> HttpResponse:
+def project_retrain(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """Start a retrain now (admins); the list then shows its progress bar."""
     project, _ = project_for(user=request.user, slug=slug, needed=ADMIN)
     job = model_side().retrain_start(project=project, reason="manual")
@@ -45,7 +46,7 @@ def project_retrain(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 @login_required
-def retrain_progress(request: HttpRequest, slug: str) -> HttpResponse:
+def retrain_progress(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """The newest retrain job's bar; htmx polls it every 2 s and stops (286) when it is done."""
     project, role = project_for(user=request.user, slug=slug, needed=ANALYST)
     return _retrain_fragment(
@@ -54,7 +55,7 @@ def retrain_progress(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _retrain_fragment(
-    request: HttpRequest, *, project: Project, is_admin: bool, poll_stop: bool
+    request: HtmxHttpRequest, *, project: Project, is_admin: bool, poll_stop: bool
 ) -> HttpResponse:
     job = selectors.retrain_job_latest(project=project)
     running = job is not None and job.status not in FINISHED

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
@@ -19,13 +19,14 @@ from labeling.selectors import queue_item_of, queue_items_held
 from labeling.selectors_queue import Ticket, duration_clamp, queue_page_context, ticket_read
 from labeling.services.annotations import annotation_skip, annotation_submit, annotation_undo
 from labeling.services.queue import queue_claim_next, queue_lease_renew
+from workbench.core.http import HtmxHttpRequest
 from workbench.errors import ApplicationError
 
 ERR_STALE_CARD = "This case was shown in another session or too long ago; here it is again."
 
 
 def _next_case(
-    request: HttpRequest, project: Project, role: str, *, error: str | None = None
+    request: HtmxHttpRequest, project: Project, role: str, *, error: str | None = None
 ) -> HttpResponse:
     """Claim what is missing and render the current card: the partial for htmx, else the page."""
     if not request.htmx and request.method == "POST":
@@ -39,7 +40,9 @@ def _next_case(
     return render(request, template, context)
 
 
-def _ticket_item(request: HttpRequest, project: Project, value: str) -> tuple[QueueItem, Ticket]:
+def _ticket_item(
+    request: HtmxHttpRequest, project: Project, value: str
+) -> tuple[QueueItem, Ticket]:
     ticket = ticket_read(value=value, user=request.user)
     if ticket is None:
         raise ApplicationError(ERR_STALE_CARD)
@@ -51,14 +54,14 @@ def _ticket_item(request: HttpRequest, project: Project, value: str) -> tuple[Qu
 
 @require_GET
 @login_required
-def queue(request: HttpRequest, slug: str) -> HttpResponse:
+def queue(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(user=request.user, slug=slug)
     return _next_case(request, project, role)
 
 
 @require_POST
 @login_required
-def queue_submit(request: HttpRequest, slug: str) -> HttpResponse:
+def queue_submit(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(user=request.user, slug=slug)
     form = QueueAnswerForm(request.POST)
     if not form.is_valid():
@@ -87,7 +90,7 @@ def queue_submit(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 @login_required
-def queue_skip(request: HttpRequest, slug: str) -> HttpResponse:
+def queue_skip(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     project, role = project_for(user=request.user, slug=slug)
     form = QueueSkipForm(request.POST)
     if not form.is_valid():
@@ -107,7 +110,7 @@ def queue_skip(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 @login_required
-def queue_undo(request: HttpRequest, slug: str) -> HttpResponse:
+def queue_undo(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """Undo the analyst's last action; the case it concerned comes back first."""
     project, role = project_for(user=request.user, slug=slug)
     form = QueueUndoForm(request.POST)
@@ -121,7 +124,7 @@ def queue_undo(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 @login_required
-def queue_ping(request: HttpRequest, slug: str) -> HttpResponse:
+def queue_ping(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """Renew the leases of the analyst's held items (the page pings while it is visible)."""
     project, _ = project_for(user=request.user, slug=slug)
     held = [i.pk for i in queue_items_held(project=project, analyst=request.user)]

@@ -26,7 +26,9 @@ ERR_STALE = "No heartbeat for {seconds:.0f} s: the worker running this job died 
 def job_create(
     *, kind: str, project: models.Model | None = None, params: dict[str, Any] | None = None
 ) -> Job:
-    return Job.objects.create(kind=kind, project=project, params=params or {})
+    # By id: core cannot name labeling.Project, the type the plugin expects for `project`.
+    project_id = project.pk if project is not None else None
+    return Job.objects.create(kind=kind, project_id=project_id, params=params or {})
 
 
 def job_progress(*, job_id: int, progress: float, message: str | None = None) -> None:

@@ -54,13 +54,13 @@ def _cursor() -> Iterator[Any]:
         yield pg_cursor
 
 
-def fetch_one(sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> tuple | None:
+def fetch_one(sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> tuple[Any, ...] | None:
     with _cursor() as c:
         c.execute(sql, params)
-        return c.fetchone()  # type: ignore[no-any-return]
+        return c.fetchone()
 
 
-def fetch_all(sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple]:
+def fetch_all(sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
     with _cursor() as c:
         c.execute(sql, params)
         return list(c.fetchall())
@@ -73,10 +73,10 @@ def execute(sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         return int(c.rowcount)
 
 
-_cache: dict[tuple, Any] = {}
+_cache: dict[tuple[Any, ...], Any] = {}
 
 
-def _memo(key: tuple, make: Callable[[], Any]) -> Any:
+def _memo(key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
     if key not in _cache:
         _cache[key] = make()
     return _cache[key]
@@ -182,7 +182,7 @@ class Batch:
     def __init__(self, *, pipelined: bool) -> None:
         self._pipelined = pipelined
         self._pending: list[Any] = []  # open cursors (pipelined) or first rows
-        self._rows: list[tuple | None] = []
+        self._rows: list[tuple[Any, ...] | None] = []
 
     def execute(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
         """Queue a statement; returns the handle of its first row (`row`, after the block)."""
@@ -202,7 +202,7 @@ class Batch:
         if objs:
             self.execute(*_insert_statement(objs))
 
-    def row(self, handle: int) -> tuple | None:
+    def row(self, handle: int) -> tuple[Any, ...] | None:
         """The first row a queued statement returned (None without RETURNING or rows)."""
         return self._rows[handle]
 

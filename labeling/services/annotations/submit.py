@@ -222,7 +222,9 @@ def record_label(
     return annotation
 
 
-def _fields(*, label_id: int | None, noise_flag: bool, ambiguous: bool, **rest: Any) -> dict:
+def _fields(
+    *, label_id: int | None, noise_flag: bool, ambiguous: bool, **rest: Any
+) -> dict[str, Any]:
     if label_id is None and not (noise_flag or ambiguous):
         raise ApplicationError(ERR_NOTHING_GIVEN)
     return {"label_id": label_id, "noise_flag": noise_flag, "ambiguous": ambiguous, **rest}

@@ -69,6 +69,8 @@ def _hold_in_front(item: QueueItem, *, analyst: Any, now: datetime) -> QueueItem
 
 
 def _return_done(item_id: int | None, *, analyst: Any, now: datetime) -> QueueItem | None:
+    if item_id is None:
+        return None
     item = QueueItem.objects.select_for_update().filter(pk=item_id).first()
     if item is None or item.status != QueueStatus.DONE or item.assigned_to_id != analyst.pk:
         return None

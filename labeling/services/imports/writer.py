@@ -61,7 +61,9 @@ def _rows(
             yield row
 
 
-def _classes_ensure(*, project: Project, new_labels: list[str], report: ImportReport) -> dict:
+def _classes_ensure(
+    *, project: Project, new_labels: list[str], report: ImportReport
+) -> dict[str, int]:
     """Create the file's new labels as classes (open projects); name -> id of every class."""
     if new_labels:
         existing = list(project.label_classes.values_list("shortcut_key", "order"))
@@ -87,14 +89,20 @@ def _classes_ensure(*, project: Project, new_labels: list[str], report: ImportRe
 
 
 def _insert_new(
-    *, project: Project, rows: Iterable[CaseRow], skip: set[str], label_ids: dict, now: Any
+    *,
+    project: Project,
+    rows: Iterable[CaseRow],
+    skip: set[str],
+    label_ids: dict[str, int],
+    now: Any,
 ) -> int:
     split = split_function(
         split_seed=project.split_seed, evaluation_fraction=project.evaluation_fraction
     )
     dumps, pid, created = json.dumps, project.pk, 0
     table = connection.ops.quote_name(Case._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(Case._meta.get_field(f).column) for f in _COLUMNS)
+    columns = {f.name: f.column for f in Case._meta.concrete_fields}
+    names = ", ".join(connection.ops.quote_name(columns[f]) for f in _COLUMNS)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             from psycopg.copy import QueuedLibpqWriter
@@ -110,7 +118,7 @@ def _insert_new(
                         continue
                     ext, text = row.external_id, row.text
                     meta = dumps(row.metadata, ensure_ascii=False)
-                    label = label_ids.get(row.label)
+                    label = label_ids.get(row.label) if row.label else None
                     write((pid, ext, text, meta, label, split(ext), content_hash(text), now, now))
                     created += 1
             return created
@@ -122,7 +130,7 @@ def _insert_new(
                 continue
             ext, text = row.external_id, row.text
             meta = dumps(row.metadata, ensure_ascii=False)
-            label = label_ids.get(row.label)
+            label = label_ids.get(row.label) if row.label else None
             batch.append(
                 (pid, ext, text, meta, label, split(ext), content_hash(text), stamp, stamp)
             )
@@ -145,7 +153,7 @@ def _update_batch(
     now: Any,
     report: ImportReport,
 ) -> None:
-    names = {pk: name for name, pk in label_ids.items()}
+    names: dict[int | None, str] = {pk: name for name, pk in label_ids.items()}
     cases = {
         c.external_id: c
         for c in Case.objects.filter(

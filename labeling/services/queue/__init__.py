@@ -12,13 +12,14 @@ from labeling.services.queue.claim import (
     queue_lease_renew,
     queue_release_expired,
 )
-from labeling.services.queue.draws import draw_is_evaluation, order_key, overlap_slots, unit_hash
+from labeling.services.queue.draws import draw_is_evaluation, order_key, overlap_slots
 from labeling.services.queue.fill import (
     QueueEntry,
     queue_cases_again,
     queue_fill_random,
     queue_items_create,
 )
+from workbench.core.hashing import unit_hash
 
 __all__ = [
     "ClaimResult",

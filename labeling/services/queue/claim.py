@@ -44,7 +44,7 @@ def _lock_clause() -> str:
     return "FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
 
 
-def _claim_one(*, kind: str, params: dict, check_low: bool) -> tuple[int, bool] | None:
+def _claim_one(*, kind: str, params: dict[str, Any], check_low: bool) -> tuple[int, bool] | None:
     """The claimed item's id and whether the open queue is now running low (if `check_low`);
     None when no open item of `kind` is left for this analyst."""
     statement = st.CLAIM.format(
@@ -58,7 +58,13 @@ def _claim_one(*, kind: str, params: dict, check_low: bool) -> tuple[int, bool] 
 
 
 def _claim_step(
-    *, step: str, project: Project, analyst: Any, number: int, params: dict, check_low: bool
+    *,
+    step: str,
+    project: Project,
+    analyst: Any,
+    number: int,
+    params: dict[str, Any],
+    check_low: bool,
 ) -> tuple[int, bool] | None:
     """One step of the claim policy: a kind, or the seeded evaluation-or-pool draw (the other
     of the two when the drawn one is exhausted)."""
@@ -76,7 +82,7 @@ def _claim_step(
     )
 
 
-def _held_order(item: QueueItem) -> tuple:
+def _held_order(item: QueueItem) -> tuple[float, float, int]:
     # Items an undo returned come first (latest undo first), then by claim time.
     front = -item.front_at.timestamp() if item.front_at else float("inf")
     claimed = item.claimed_at.timestamp() if item.claimed_at else 0.0

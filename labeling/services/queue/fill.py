@@ -66,7 +66,7 @@ def _chunks(values: Sequence[int]) -> list[Sequence[int]]:
 
 @transaction.atomic
 def queue_items_create(
-    *, project: Project, entries: Sequence[QueueEntry | tuple]
+    *, project: Project, entries: Sequence[QueueEntry | tuple[Any, ...]]
 ) -> list[QueueItem]:
     """Queue the entries' cases (one item per wanted label); returns the items created.
 
