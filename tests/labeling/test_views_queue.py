@@ -228,12 +228,9 @@ def _champion(project, classes):
     )
 
 
-def test_suggestion_alternatives_and_reason(client, setup) -> None:
-    """The card shows the suggestion with its probability, alternatives and the reason in words."""
-    project, classes, analyst = setup
-    version = _champion(project, classes)
-    item = QueueItem.objects.order_by("-priority").first()
-    item.reason = PickReason(
+def _torn(classes) -> dict:
+    """A stored margin reason between classes 1 and 2, as the pipeline writes it."""
+    return PickReason(
         strategy="margin",
         sentence="The model is torn between Gambling (0.46) and Skill games (0.42).",
         sentence_blind="The model is torn between two classes.",
@@ -241,6 +238,14 @@ def test_suggestion_alternatives_and_reason(client, setup) -> None:
         class_ids=(classes[1].pk, classes[2].pk),
         probas=(0.46, 0.42),
     ).to_json()
+
+
+def test_suggestion_alternatives_and_reason(client, setup) -> None:
+    """The card shows the suggestion with its probability, alternatives and the reason in words."""
+    project, classes, analyst = setup
+    version = _champion(project, classes)
+    item = QueueItem.objects.order_by("-priority").first()
+    item.reason = _torn(classes)
     item.model_version_id = version.pk
     item.suggestion, item.suggestion_p = classes[1], 0.46
     item.alternatives = [[classes[2].pk, 0.42], [classes[0].pk, 0.12]]
@@ -320,14 +325,7 @@ def test_blind_mode_leaves_model_facts_out_of_the_page(client, setup) -> None:
     project.save()
     version = _champion(project, classes)
     item = QueueItem.objects.order_by("-priority").first()
-    item.reason = PickReason(
-        strategy="margin",
-        sentence="The model is torn between Gambling (0.46) and Skill games (0.42).",
-        sentence_blind="The model is torn between two classes.",
-        score=0.04,
-        class_ids=(classes[1].pk, classes[2].pk),
-        probas=(0.46, 0.42),
-    ).to_json()
+    item.reason = _torn(classes)
     item.model_version_id = version.pk
     item.suggestion, item.suggestion_p = classes[1], 0.46
     item.alternatives = [[classes[2].pk, 0.42]]
