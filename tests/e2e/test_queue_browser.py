@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from active_learning.models import ModelStatus, ModelVersion, Prediction
+from active_learning.strategies import pick_reason
 from labeling.models import (
     Annotation,
     Case,
@@ -138,7 +139,8 @@ def test_two_analysts_never_see_the_same_case(live_server, browser, guard) -> No
 
 
 def _champion_card(project, *, similar: int = 5) -> QueueItem:
-    """A champion with a prediction and a margin reason for the first queued case."""
+    """A champion's facts and a margin reason on the first queued case, as the pipeline stores
+    them (the sentence made by the strategy registry)."""
     classes = {c.name: c for c in LabelClass.objects.filter(project=project)}
     gambling, skill, retail = classes["gambling"], classes["skill_games"], classes["general_retail"]
     version = ModelVersion.objects.create(
@@ -148,14 +150,14 @@ def _champion_card(project, *, similar: int = 5) -> QueueItem:
     labelled = list(Case.objects.filter(project=project).exclude(pk=item.case_id)[:similar])
     for case in labelled:
         ResolvedLabel.objects.create(case=case, label=case.given_label, source="annotation")
-    item.reason = {
-        "strategy": "margin",
-        "score": 0.04,
-        "rank": 0,
-        "class_ids": [gambling.pk, skill.pk],
-        "probas": [0.46, 0.42],
-    }
-    item.model_version = version
+    raw = {"strategy": "margin", "score": 0.04, "rank": 0, "probas": [0.46, 0.42]}
+    names = {c.pk: str(c) for c in classes.values()}
+    item.reason = pick_reason(
+        {**raw, "class_ids": [gambling.pk, skill.pk]}, class_ids=[], names=names
+    ).to_json()
+    item.model_version_id = version.pk
+    item.suggestion, item.suggestion_p = gambling, 0.46
+    item.alternatives = [[skill.pk, 0.42], [retail.pk, 0.05]]
     item.priority = 1000
     item.similar_cases = [
         {
