@@ -3,7 +3,8 @@
 Each side (`--base`, `--new`: a git ref, checked out with `git worktree add --detach` into a
 temporary folder, or WORKTREE for this working tree as it is) runs its OWN bench/queue_latency.py
 and bench/pipeline.py with this project's interpreter, cwd and PYTHONPATH set to its tree, and its
-own scratch database, data, var and results folders. Rounds alternate base, new, base, new...
+own scratch database, data, var and results folders. Rounds alternate base, new, base, new...,
+each run starting once the 1-minute load is down to 1.5 (waiting up to `--settle` s).
 Prints each queue scenario's p50/p95/p99 (ms) and each pipeline step's seconds per side with the
 new/base ratio (medians when `--rounds` > 1), and PASS/FAIL for the refactor's limits: queue
 "20 analysts, 3-5 s per case" p95 new <= 1.05x base and < 20 ms; pipeline score + prune + refresh
@@ -243,6 +244,18 @@ def load_report(what: str) -> list[float]:
     return load
 
 
+def settle(limit: float) -> float:
+    """Wait up to `limit` s for the 1-minute load to fall to NOISY_LOAD; returns the wait.
+
+    The previous run's own load (PostgreSQL and 20 analyst threads on 2 cores) takes 30-60 s to
+    decay from the 1-minute average; without the wait every run but the first starts "busy".
+    """
+    t0 = time.monotonic()
+    while os.getloadavg()[0] > NOISY_LOAD and time.monotonic() - t0 < limit:
+        time.sleep(5)
+    return round(time.monotonic() - t0, 1)
+
+
 def _share_embedding_cache(side: Side, sides: list[Side]) -> None:
     """Copy cached base vectors (named by model and content hash) the side's tree lacks."""
     target = side.tree / "bench" / "results" / ".cache"
@@ -259,7 +272,7 @@ def _honours_results_dir(tree: Path) -> bool:
 
 
 def run_once(
-    side: Side, bench: str, argv: list[str], round_no: int, sides: list[Side]
+    side: Side, bench: str, argv: list[str], round_no: int, sides: list[Side], settle_s: float
 ) -> dict[str, Any]:
     """One benchmark run of one side; returns its figures with the load at its start."""
     name = SCRIPTS[bench]
@@ -282,7 +295,8 @@ def run_once(
     env = side_env(side, bench)
     command = [str(PYTHON), str(side.tree / "bench" / f"{name}.py"), *argv]
     when = f"round {round_no}" if round_no else "preflight (not counted)"
-    load = load_report(f"{when}, {bench}, {side.describe()}")
+    waited = settle(settle_s) if round_no else 0.0
+    load = load_report(f"{when}, {bench}, {side.describe()} (waited {waited:.0f} s for load)")
     print(f"    {' '.join(command)}", flush=True)
     started, wall = time.strftime("%Y-%m-%dT%H:%M:%S"), time.time()
     t0 = time.perf_counter()
@@ -306,6 +320,7 @@ def run_once(
         "round": round_no,
         "started": started,
         "load_average_at_start": load,
+        "waited_for_load_s": waited,
         "seconds": seconds,
         "command": command[1:],
         "result": json.loads(fresh.read_text(encoding="utf-8")),
@@ -517,6 +532,13 @@ def main() -> int:
         metavar="CASES",
         help="first run each benchmark once untimed at this size (0: no preflight)",
     )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=180.0,
+        metavar="SECONDS",
+        help=f"before each run wait up to this long for the 1-minute load to fall to {NOISY_LOAD}",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the worktrees and scratch")
     args = parser.parse_args()
     if args.rounds < 1:
@@ -541,11 +563,11 @@ def main() -> int:
             for bench in benches:
                 argv = bench_arguments(bench, flags[bench], [args.preflight], PREFLIGHT_DURATION)
                 for side in sides:
-                    run_once(side, bench, argv, 0, sides)
+                    run_once(side, bench, argv, 0, sides, 0.0)
         for round_no in range(1, args.rounds + 1):
             for bench in benches:
                 for side in sides:
-                    run = run_once(side, bench, commands[bench], round_no, sides)
+                    run = run_once(side, bench, commands[bench], round_no, sides, args.settle)
                     side.runs.setdefault(bench, []).append(run)
     except (RuntimeError, subprocess.CalledProcessError) as exc:
         detail = getattr(exc, "stderr", None)
@@ -596,6 +618,7 @@ def main() -> int:
                 "duration": args.duration,
                 "rounds": args.rounds,
                 "preflight_cases": args.preflight,
+                "settle_max_s": args.settle,
                 "commands": commands,
             },
             "limits": {
