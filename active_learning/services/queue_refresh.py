@@ -17,6 +17,7 @@ from django.db.models import Exists, OuterRef
 from active_learning.ml.coldstart import kmeans_medoids, select_zero_shot
 from active_learning.ml.neighbours import top_k_similar
 from active_learning.ml.strategies import Selection
+from active_learning.ml.strategies.uncertainty import margin_uncertainty
 from active_learning.selectors import analyst_labels, project_classes, training_set
 from active_learning.services.embeddings import encoder_get, matrix_load
 from active_learning.services.scoring import Scores
@@ -246,37 +247,47 @@ def _cold_start(*, project: Project, busy: set[int], cancelled: int) -> dict[str
     return {"created": len(created), "cancelled": cancelled, "strategy": "cold_start"}
 
 
+def _rows_of(scores: Scores, case_ids: list[int]) -> tuple[list[int], np.ndarray]:
+    """The cases of `case_ids` that `scores` holds, and their rows (scores are in id order:
+    a binary search, never a dict over a million ids)."""
+    wanted = np.asarray(case_ids, dtype=np.int64)
+    if wanted.size == 0 or scores.case_ids.size == 0:
+        return [], np.zeros(0, dtype=np.int64)
+    pos = np.minimum(np.searchsorted(scores.case_ids, wanted), scores.case_ids.size - 1)
+    found = scores.case_ids[pos] == wanted
+    return wanted[found].tolist(), pos[found]
+
+
 def _model_facts(
     *, project: Project, scores: Scores, case_ids: list[int]
-) -> dict[int, tuple[PickReason, list[dict[str, Any]]]]:
-    """For evaluation cases: the same kind of reason and similar cases pool items carry.
+) -> dict[int, tuple[PickReason, list[dict[str, Any]], ModelFacts]]:
+    """For evaluation cases: the same kind of reason, similar cases and model facts pool items
+    carry.
 
     Evaluation items are drawn at random, never by a model; their card must still look like
     every other card (DESIGN), so it states the same model facts about the case.
     """
-    position = {int(c): i for i, c in enumerate(scores.case_ids.tolist())}
-    present = [c for c in case_ids if c in position]
+    present, at = _rows_of(scores, case_ids)
     if not present:
         return {}
-    at = np.array([position[c] for c in present], dtype=np.int64)
     matrix = matrix_load()
     X = np.asarray(matrix.vectors[scores.rows[at]])
     similar = similar_labelled(
         project=project, X_query=X, exclude_case_ids=np.array(present, dtype=np.int64)
     )
-    uncertainty = scores.uncertainty()
+    uncertainty = margin_uncertainty(scores.proba[at])
     names = class_names(project_classes(project=project))
     facts = {}
     for n, (case_id, i) in enumerate(zip(present, at.tolist(), strict=True)):
         top = np.argsort(-scores.proba[i])[:2]
         raw = {
             "strategy": str(project.strategy),
-            "score": float(uncertainty[i]),
+            "score": float(uncertainty[n]),
             "classes": top.tolist(),
             "probas": scores.proba[i, top].tolist(),
         }
         reason = pick_reason(raw, class_ids=scores.class_ids, names=names)
-        facts[case_id] = (reason, similar[n])
+        facts[case_id] = (reason, similar[n], model_facts(scores, i))
     return facts
 
 
@@ -288,12 +299,11 @@ def eval_items_refresh_facts(*, project: Project, scores: Scores) -> int:
         )
     )
     facts = _model_facts(project=project, scores=scores, case_ids=[i.case_id for i in items])
-    position = {int(c): i for i, c in enumerate(scores.case_ids.tolist())}
     for item in items:
         if item.case_id in facts:
-            reason, item.similar_cases = facts[item.case_id]
+            reason, item.similar_cases, card = facts[item.case_id]
             item.reason = reason.to_json()
-            for name, value in item_facts(model_facts(scores, position[item.case_id])).items():
+            for name, value in item_facts(card).items():
                 setattr(item, name, value)
             item.model_version_id = scores.version.pk
     QueueItem.objects.bulk_update(
@@ -322,13 +332,12 @@ def eval_items_top_up(*, project: Project, scores: Scores | None = None) -> int:
         .values_list("pk", flat=True)[: want - have]
     )
     facts = _model_facts(project=project, scores=scores, case_ids=ids) if scores else {}
-    position = {int(c): i for i, c in enumerate(scores.case_ids.tolist())} if scores else {}
+    version = scores.version.pk if scores is not None else None
     entries = []
     for case_id in ids:
-        reason, similar = facts.get(case_id, (PickReason(strategy="random"), []))
-        version = scores.version.pk if scores is not None else None
-        item = None
-        if scores is not None and case_id in position:
-            item = model_facts(scores, position[case_id])
-        entries.append(QueueEntry(case_id, 0.0, reason, version, similar, item))
+        if case_id in facts:
+            reason, similar, card = facts[case_id]
+            entries.append(QueueEntry(case_id, 0.0, reason, version, similar, card))
+        else:
+            entries.append(QueueEntry(case_id, 0.0, PickReason(strategy="random"), version, []))
     return len(queue_items_create(project=project, entries=entries))
