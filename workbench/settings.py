@@ -121,7 +121,8 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # The queue's plain statements (labeling/statements.py, run by workbench/core/sql.py) bind
-    # on the server and are prepared on first use, with generic plans (PostgreSQL re-planned the claim at every call, ~1 ms);
+    # on the server and are prepared on first use, with generic plans (PostgreSQL re-planned
+    # the claim at every call, ~1 ms);
     # Django's own cursors interpolate on the client and never prepare, so neither touches them.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"prepare_threshold": 0, "options": "-c plan_cache_mode=force_generic_plan"}
