@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from active_learning.models import LabelIssue, ModelStatus, ModelVersion, Prediction
 from labeling import hooks
-from labeling.contracts import CaseModelFacts, ChampionSummary, ModelFacts
+from labeling.contracts import CaseModelFacts, ChampionSummary, ModelFacts, ReviewFacts
 from labeling.models import Case, LabelClass, Project
 
 
@@ -63,6 +63,25 @@ def case_facts(*, case: Case) -> CaseModelFacts:
     return CaseModelFacts(predictions=tuple(predictions), issue=issue, champion=current)
 
 
+def review_facts(*, case_id: int) -> ReviewFacts | None:
+    row = (
+        LabelIssue.objects.filter(case_id=case_id)
+        .values_list("score", "suggested_label_id", "suggested_p", "in_prune_set", "group")
+        .first()
+    )
+    if row is None:
+        return None
+    score, suggestion, p, flagged, group = row
+    members = tuple(int(c) for c in group or [] if isinstance(c, int) and c != case_id)
+    return ReviewFacts(
+        score=float(score),
+        suggestion_id=suggestion,
+        suggestion_p=None if p is None else float(p),
+        in_prune_set=bool(flagged),
+        group=members,
+    )
+
+
 def register() -> None:
     from active_learning.services.retrain_requests import retrain_if_due, retrain_start
 
@@ -71,4 +90,5 @@ def register() -> None:
         retrain_if_due=retrain_if_due,
         champion=champion,
         case_facts=case_facts,
+        review_facts=review_facts,
     )

@@ -116,7 +116,9 @@ class LabelIssue(models.Model):
     """The latest label-issue detection for a case's given label: one row per scored case.
 
     `score` is higher when the given label is more likely wrong; `in_prune_set` is confident
-    learning's verdict (prune by both); `suggested_label` is the out-of-fold argmax.
+    learning's verdict (prune by both); `suggested_label` is the out-of-fold argmax, with its
+    out-of-fold probability `suggested_p`; `group` lists the near-duplicates (prune-set cases
+    with the same given and suggested labels, cosine >= GROUP_COSINE) a review may extend to.
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="label_issues")
@@ -127,9 +129,11 @@ class LabelIssue(models.Model):
     suggested_label = models.ForeignKey(
         LabelClass, null=True, on_delete=models.CASCADE, related_name="+"
     )
+    suggested_p = models.FloatField(null=True, blank=True)
     score = models.FloatField()
     self_confidence = models.FloatField()
     in_prune_set = models.BooleanField(default=False)
+    group = models.JSONField(default=list, blank=True, null=True)
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL)
     detected_at = models.DateTimeField(auto_now=True)
 

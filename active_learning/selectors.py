@@ -4,18 +4,30 @@
 - Detection checks every pool case that has a label: the analysts' where present, else given.
 - Training uses pool cases only: analysts' labels (weight 1) plus non-doubtful given labels at
   `given_label_weight` (none when it is 0). Evaluation cases never train anything.
-- Evaluation uses analysts' labels of the evaluation split only.
+- Evaluation uses the evaluation split's labels from evaluation draws only: the majority of the
+  current queue labels (a reviewer's decision on such a case is not an evaluation label).
+- Excluded cases (a reviewer's exclusion) never train, evaluate or get checked.
 """
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 from django.db import connection
 
 from active_learning.models import ModelStatus, ModelVersion
-from labeling.models import Case, LabelClass, Project, ResolutionSource, ResolvedLabel, Split
+from labeling.models import (
+    Annotation,
+    AnnotationSource,
+    Case,
+    LabelClass,
+    Project,
+    ResolutionSource,
+    ResolvedLabel,
+    Split,
+)
 
 ANALYST_SOURCES = (
     ResolutionSource.ANNOTATION,
@@ -164,13 +176,44 @@ def training_set(*, project: Project) -> LabelSet:
     return _subset(ids, hashes, keep, labels, weights, from_analyst)
 
 
+# Resolutions that are the evaluation draws' own labels; a decision above them is not.
+EVALUATION_SOURCES = (ResolutionSource.ANNOTATION, ResolutionSource.CONSENSUS)
+
+
 def evaluation_set(*, project: Project) -> LabelSet:
-    """Analysts' labels of the evaluation split."""
-    analysts = analyst_labels(project=project, split=Split.EVAL)
-    hashes = dict(
-        Case.objects.filter(pk__in=list(analysts)).order_by().values_list("id", "content_hash")
+    """The evaluation split's labels from evaluation draws: analysts' resolved labels; for a case
+    a reviewer or adjudicator decided, the majority of its current queue labels instead (the
+    decision is not an evaluation label; ties dropped). Excluded cases are left out."""
+    resolved = ResolvedLabel.objects.filter(
+        case__project=project, case__split=Split.EVAL, excluded=False
     )
-    return _label_set([(cid, hashes[cid], label, 1.0, True) for cid, label in analysts.items()])
+    chosen = list(
+        resolved.filter(source__in=EVALUATION_SOURCES, label__isnull=False).values_list(
+            "case_id", "case__content_hash", "label_id"
+        )
+    )
+    decided = resolved.exclude(source__in=[*EVALUATION_SOURCES, ResolutionSource.GIVEN])
+    votes: dict[int, Counter[int]] = defaultdict(Counter)
+    hashes: dict[int, str] = {}
+    for case_id, label_id, labelled_hash, current_hash in (
+        Annotation.objects.filter(
+            case_id__in=decided.values("case_id"),
+            source=AnnotationSource.QUEUE,
+            superseded_at__isnull=True,
+            skipped=False,
+            label__isnull=False,
+        )
+        .order_by()
+        .values_list("case_id", "label_id", "content_hash", "case__content_hash")
+    ):
+        if labelled_hash == current_hash:
+            votes[case_id][label_id] += 1
+            hashes[case_id] = current_hash
+    for case_id, counter in votes.items():
+        ranked = counter.most_common(2)
+        if len(ranked) == 1 or ranked[0][1] > ranked[1][1]:
+            chosen.append((case_id, hashes[case_id], ranked[0][0]))
+    return _label_set([(cid, h, label, 1.0, True) for cid, h, label in chosen])
 
 
 def champion_of(*, project: Project) -> ModelVersion | None:

@@ -90,3 +90,19 @@ class CaseModelFacts:
     predictions: tuple[Any, ...] = ()
     issue: Any = None
     champion: ModelFacts | None = None
+
+
+@dataclass(frozen=True)
+class ReviewFacts:
+    """The label-issue detector's latest view of a case's label, for a review item.
+
+    `score` is how likely the label is wrong (1 - its out-of-fold probability); `suggestion_id`
+    the out-of-fold argmax with its probability `suggestion_p`; `group` the near-duplicate cases
+    (cosine >= the detector's threshold) with the same given label and the same issue.
+    """
+
+    score: float
+    suggestion_id: int | None
+    suggestion_p: float | None
+    in_prune_set: bool = False
+    group: tuple[int, ...] = ()

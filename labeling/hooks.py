@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from labeling.contracts import CaseModelFacts, ChampionSummary
+from labeling.contracts import CaseModelFacts, ChampionSummary, ReviewFacts
 
 if TYPE_CHECKING:
     from labeling.models import Case, Project
@@ -31,6 +31,10 @@ def _no_facts(*, case: Case) -> CaseModelFacts:
     return CaseModelFacts()
 
 
+def _no_review_facts(*, case_id: int) -> ReviewFacts | None:
+    return None
+
+
 @dataclass(frozen=True)
 class ModelSide:
     """The model side's entry points, as labeling calls them (keyword arguments only).
@@ -41,12 +45,16 @@ class ModelSide:
       due; start it. Called after commit; must never raise.
     - `champion(project=)`: the deciding model, or None.
     - `case_facts(case=)`: what the models say of a case (the case page).
+    - `review_facts(case_id=)`: the label-issue detector's view of a case's label, or None;
+      called inside a label's transaction when an analyst asks for a second opinion, so one
+      indexed read.
     """
 
     retrain_start: Callable[..., Job | None] = _no_retrain
     retrain_if_due: Callable[..., Job | None] = _no_retrain
     champion: Callable[..., ChampionSummary | None] = _no_champion
     case_facts: Callable[..., CaseModelFacts] = _no_facts
+    review_facts: Callable[..., ReviewFacts | None] = _no_review_facts
 
 
 _registered = ModelSide()

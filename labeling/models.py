@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 # The queue page's own keys; a label class can never take one (DESIGN "Reserved queue keys").
-RESERVED_KEYS: tuple[str, ...] = ("Enter", "n", "a", "c", "s", "u", "g", "?")
+# y keeps the given label, x excludes the case, m applies a review to its near-duplicates too.
+RESERVED_KEYS: tuple[str, ...] = ("Enter", "n", "a", "c", "s", "u", "g", "?", "y", "x", "m")
 # Keys offered to label classes, in order: digits first, then the free letters.
 SHORTCUT_KEY_ORDER: tuple[str, ...] = tuple("123456789") + tuple(
     k for k in "bdefhijklmopqrtvwxyz" if k not in RESERVED_KEYS
@@ -282,6 +283,12 @@ class QueueItem(models.Model):
         default=list, blank=True, help_text="[[class id, probability], ...] after the suggestion."
     )
     similar_cases = models.JSONField(default=list, blank=True)
+    group = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Review items: ids of near-duplicate cases with the same given label and issue, "
+        "to which the reviewer may apply the decision too.",
+    )
     status = models.CharField(max_length=16, choices=QueueStatus.choices, default=QueueStatus.OPEN)
     assigned_to = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -394,7 +401,19 @@ class Annotation(models.Model):
     skip_reason = models.CharField(max_length=500, blank=True)
     noise_flag = models.BooleanField(default=False, help_text="The given label is wrong.")
     ambiguous = models.BooleanField(default=False)
+    exclude = models.BooleanField(
+        default=False, help_text="A reviewer's decision: the case leaves the dataset."
+    )
+    exclude_reason = models.CharField(max_length=200, blank=True)
     comment = models.TextField(blank=True)
+    group_decision = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="group_members",
+        help_text="The reviewer's decision on another case that this annotation applies here.",
+    )
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     shown = models.JSONField(
         default=dict, blank=True, help_text="Suggestion, its model version, given label, blind."
@@ -479,7 +498,10 @@ class ResolvedLabel(models.Model):
     doubtful = models.BooleanField(
         default=False, help_text="A given label with an open high-score issue or a noise flag."
     )
-    excluded = models.BooleanField(default=False, help_text="Kept out of training.")
+    excluded = models.BooleanField(
+        default=False,
+        help_text="Out of the dataset (a reviewer's exclusion): never trains or evaluates.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -15,6 +15,7 @@ from labeling.models import (
     Project,
     QueueCursor,
     QueueItem,
+    QueueKind,
     QueueStatus,
     ResolvedLabel,
 )
@@ -54,11 +55,13 @@ RETURNING id, {{low_check}}
 """
 ORDER_RANDOM = "q.random_key, q.id"  # evaluation items: a random order, never a model's
 ORDER_PRIORITY = "q.priority DESC, q.id"
-# Fewer open items than twice a batch: refill. Checked every few claim numbers of an analyst
-# (the scan costs as much as the claim): with several analysts at work, a few claims.
+# Fewer open labelling items than twice a batch: refill. Checked every few claim numbers of an
+# analyst (the scan costs as much as the claim): with several analysts at work, a few claims.
+# Review and adjudication items do not count: analysts cannot take them.
+LABELLING_KINDS = f"('{QueueKind.POOL.value}', '{QueueKind.EVALUATION.value}')"
 LOW = f"""NOT EXISTS (
     SELECT 1 FROM {QI} o WHERE o.project_id = %(project)s AND o.status = '{OPEN}'
-    LIMIT 1 OFFSET %(low)s)"""
+    AND o.kind IN {LABELLING_KINDS} LIMIT 1 OFFSET %(low)s)"""
 
 RELEASE_EXPIRED = f"""
 UPDATE {QI} SET status = '{OPEN}', assigned_to_id = NULL, lease_expires_at = NULL,
@@ -152,7 +155,7 @@ def resolution_inputs(resolved: tuple[str, ...], current: tuple[str, ...]) -> st
 
 RESOLUTION_UPDATE = (
     f"UPDATE {RESOLVED} SET label_id = %s, source = %s, agreement = %s, doubtful = %s, "
-    "updated_at = %s WHERE id = %s"
+    "excluded = %s, updated_at = %s WHERE id = %s"
 )
 
 

@@ -1,8 +1,12 @@
 """A case's resolved label, recomputed from its current annotations (DESIGN "Resolution").
 
 Current annotations are the non-superseded, non-stale (same content hash as the case), non-skip
-ones. Before consensus exists: majority vote over their labels; a tie gives no label; flags without
-a label give none either and make the given label doubtful; no annotations gives the given label.
+ones. Authority decides first: adjudicated > review > consensus > annotation > given. The latest
+current decision of the highest source present wins (a reviewer beats any number of agreeing
+analysts; a later analyst vote changes nothing; an adjudication beats a review); a decision may
+exclude the case from the dataset. Without a decision: majority vote over the queue labels; a tie
+gives no label; flags without a label give none either and make the given label doubtful; no
+annotations gives the given label.
 """
 
 from __future__ import annotations
@@ -15,13 +19,49 @@ from typing import Any
 from django.utils import timezone
 
 from labeling import statements as st
-from labeling.models import Annotation, Case, Project, ResolutionSource, ResolvedLabel
+from labeling.models import (
+    Annotation,
+    AnnotationSource,
+    Case,
+    Project,
+    ResolutionSource,
+    ResolvedLabel,
+)
 from workbench.core import sql
 from workbench.core.audit import audit_event
 from workbench.core.models import AuditEvent
 
+# Whose word a resolution is, lowest first: a higher source is never undone by a lower one.
+AUTHORITY: tuple[str, ...] = (
+    ResolutionSource.GIVEN,
+    ResolutionSource.ANNOTATION,
+    ResolutionSource.CONSENSUS,
+    ResolutionSource.REVIEW,
+    ResolutionSource.ADJUDICATED,
+)
+RANK = {source: rank for rank, source in enumerate(AUTHORITY)}
+# Annotations that are decisions, and the resolution source each makes.
+DECIDING = {
+    AnnotationSource.REVIEW: ResolutionSource.REVIEW,
+    AnnotationSource.ADJUDICATION: ResolutionSource.ADJUDICATED,
+}
 # Sources set by people above the queue; a recompute from queue annotations never overrides them.
 AUTHORITATIVE_SOURCES = (ResolutionSource.REVIEW, ResolutionSource.ADJUDICATED)
+
+
+def _decision(case: Case, decision: Annotation, votes: Counter[int]) -> dict[str, Any]:
+    """The resolution a reviewer's or adjudicator's annotation makes."""
+    source = DECIDING[AnnotationSource(decision.source)]
+    label = None if decision.exclude else decision.label_id
+    total = sum(votes.values())
+    return {
+        "label_id": label,
+        "source": source,
+        # How many of the queue's labels the decision agrees with (None without any).
+        "agreement": votes[label] / total if total and label is not None else None,
+        "doubtful": not decision.exclude and label is None,
+        "excluded": decision.exclude,
+    }
 
 
 def resolution_compute(*, case: Case, annotations: list[Annotation]) -> dict[str, Any]:
@@ -31,20 +71,27 @@ def resolution_compute(*, case: Case, annotations: list[Annotation]) -> dict[str
         for a in annotations
         if a.superseded_at is None and not a.skipped and a.content_hash == case.content_hash
     ]
+    queue = [a for a in current if a.source not in DECIDING]
+    votes = Counter(a.label_id for a in queue if a.label_id is not None)
+    decisions = [a for a in current if a.source in DECIDING]
+    if decisions:
+        top = max(decisions, key=lambda a: (RANK[DECIDING[AnnotationSource(a.source)]], a.pk or 0))
+        return _decision(case, top, votes)
     if not current:
         return {
             "label_id": case.given_label_id,
             "source": ResolutionSource.GIVEN,
             "agreement": None,
+            "excluded": False,
         }
     doubtful = any(a.noise_flag or (a.ambiguous and a.label_id is None) for a in current)
-    votes = Counter(a.label_id for a in current if a.label_id is not None)
     if not votes:
         return {
             "label_id": None,
             "source": ResolutionSource.ANNOTATION,
             "agreement": None,
             "doubtful": True,
+            "excluded": False,
         }
     ranked = votes.most_common()
     top_label, top_votes = ranked[0]
@@ -54,6 +101,7 @@ def resolution_compute(*, case: Case, annotations: list[Annotation]) -> dict[str
         "source": ResolutionSource.ANNOTATION,
         "agreement": top_votes / sum(votes.values()),
         "doubtful": doubtful,
+        "excluded": False,
     }
 
 
@@ -65,12 +113,22 @@ def _state(resolved: ResolvedLabel | None) -> dict[str, Any] | None:
         "source": resolved.source,
         "agreement": resolved.agreement,
         "doubtful": resolved.doubtful,
+        "excluded": resolved.excluded,
     }
 
 
-_RESOLVED_FIELDS = ("id", "case_id", "label_id", "source", "agreement", "doubtful")
+_RESOLVED_FIELDS = ("id", "case_id", "label_id", "source", "agreement", "doubtful", "excluded")
 # What the vote reads of an annotation (resolution_compute), and whose it is.
-VOTE_FIELDS = ("label_id", "content_hash", "noise_flag", "ambiguous", "skipped", "superseded_at")
+VOTE_FIELDS = (
+    "label_id",
+    "content_hash",
+    "noise_flag",
+    "ambiguous",
+    "skipped",
+    "superseded_at",
+    "source",
+    "exclude",
+)
 CURRENT_FIELDS = ("id", "annotator_id", *VOTE_FIELDS)
 
 
@@ -104,12 +162,15 @@ def resolution_recompute(
     actor: Any = None,
     inputs: ResolutionInputs | None = None,
     events: list[AuditEvent] | None = None,
+    reconsider: bool = False,
 ) -> ResolvedLabel:
     """Rewrite the case's ResolvedLabel from its annotations and audit a change.
 
     Call inside the transaction that changed the annotations, holding the case's row lock
     (`select_for_update`), so two concurrent submits on one case cannot each miss the other.
-    A review or adjudicated resolution is left as it is. Runs in every label's transaction, so
+    A stored resolution of a higher source than the annotations now give (a review or
+    adjudication set without an annotation) is left as it is, unless `reconsider` (an undo took
+    the decision back). Runs in every label's transaction, so
     its statements are plain SQL (`labeling.statements`); the returned row has only the vote's fields.
     `inputs`: the stored resolution and the current annotations after the change, when the
     caller already read them under the same lock. With `events`, the audit event of a change is
@@ -117,10 +178,15 @@ def resolution_recompute(
     """
     inputs = inputs or resolution_inputs(case=case)
     resolved, current = inputs.resolved, inputs.current
-    if resolved is not None and resolved.source in AUTHORITATIVE_SOURCES:
+    fields = resolution_compute(case=case, annotations=current)
+    if (
+        resolved is not None
+        and not reconsider
+        and RANK.get(resolved.source, 0) > RANK[fields["source"]]
+        and resolved.source in AUTHORITATIVE_SOURCES
+    ):
         return resolved
     before = _state(resolved)
-    fields = resolution_compute(case=case, annotations=current)
     if resolved is None:
         resolved = ResolvedLabel(case_id=case.pk)
     # No annotation: keep a doubtful mark the noise review may have set on the given label.
@@ -141,6 +207,7 @@ def resolution_recompute(
                 resolved.source,
                 resolved.agreement,
                 resolved.doubtful,
+                resolved.excluded,
                 sql.db_time(resolved.updated_at),
                 resolved.pk,
             ],
@@ -168,7 +235,8 @@ def resolutions_recompute_many(
 
     Call inside the transaction that changed the cases (their rows are locked by that update).
     Only existing resolutions are rewritten: a case without one has no annotation and resolves to
-    its given label anyway. Review and adjudicated resolutions are left as they are.
+    its given label anyway. Review and adjudicated resolutions are left as they are (a decision
+    on the old text still stands until someone decides on the new one).
     """
     rows = list(
         ResolvedLabel.objects.select_for_update(of=("self",))
@@ -180,6 +248,7 @@ def resolutions_recompute_many(
             "source",
             "agreement",
             "doubtful",
+            "excluded",
             "case__content_hash",
             "case__given_label_id",
         )
@@ -189,9 +258,7 @@ def resolutions_recompute_many(
     annotations: dict[int, list[Annotation]] = defaultdict(list)
     for annotation in Annotation.objects.filter(
         case_id__in=[r.case_id for r in rows], superseded_at__isnull=True, skipped=False
-    ).only(
-        "case_id", "label_id", "content_hash", "noise_flag", "ambiguous", "skipped", "superseded_at"
-    ):
+    ).only("case_id", *VOTE_FIELDS):
         annotations[annotation.case_id].append(annotation)
     changed: list[ResolvedLabel] = []
     events: list[AuditEvent] = []
@@ -219,7 +286,7 @@ def resolutions_recompute_many(
                 after=after,
             )
         )
-    fields_written = ["label", "source", "agreement", "doubtful", "updated_at"]
+    fields_written = ["label", "source", "agreement", "doubtful", "excluded", "updated_at"]
     ResolvedLabel.objects.bulk_update(changed, fields_written, batch_size=500)
     AuditEvent.objects.bulk_create(events, batch_size=500)
     return len(changed)

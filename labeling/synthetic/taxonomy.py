@@ -14,8 +14,9 @@ Tier = Literal["supportable", "restricted", "prohibited"]
 TIERS: tuple[Tier, ...] = ("supportable", "restricted", "prohibited")
 
 # Mirrors the queue's reserved keys (defined with the Django models, which this package must not
-# import): Enter, n (noise flag), a (ambiguous), c (comment), s (skip), u (undo), g, ?.
-RESERVED_KEYS = frozenset({"n", "a", "c", "s", "u", "g", "?"})
+# import): Enter, n (noise flag), a (ambiguous), c (comment), s (skip), u (undo), g, ?, and
+# the review keys y (keep the given label), x (exclude), m (apply to the group).
+RESERVED_KEYS = frozenset({"n", "a", "c", "s", "u", "g", "?", "y", "x", "m"})
 SHORTCUT_KEYS: tuple[str, ...] = tuple("123456789") + tuple(
     ch for ch in "bdefhijklmopqrtvwxyz" if ch not in RESERVED_KEYS
 )

@@ -75,13 +75,14 @@ def test_no_evaluation_case_enters_label_issue_detection() -> None:
 
 
 def test_evaluation_labels_are_analysts_labels_of_evaluation_cases_only() -> None:
-    """Given labels, resolutions of source `given`, excluded labels and pool labels are never
-    evaluation labels."""
+    """Given labels, resolutions of source `given`, excluded labels, pool labels and reviewers'
+    decisions (which come from no evaluation draw) are never evaluation labels."""
     project, ids = _world(1.0)
     labels = evaluation_set(project=project)
     evaluated = set(labels.case_ids.tolist())
     eval_ids = ids[Split.EVAL]
-    assert evaluated == {eval_ids[s] for s in ANALYST} | {eval_ids["analyst, no given"]}
+    drawn = (ResolutionSource.ANNOTATION, ResolutionSource.CONSENSUS)
+    assert evaluated == {eval_ids[s] for s in drawn} | {eval_ids["analyst, no given"]}
     assert labels.from_analyst.all() and (labels.weights == 1.0).all()
     analyst_label = ResolvedLabel.objects.get(case_id=eval_ids["annotation"]).label_id
     assert set(labels.labels.tolist()) == {analyst_label}  # the analysts', not the given one

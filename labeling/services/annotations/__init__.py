@@ -1,10 +1,17 @@
-"""Analysts' answers: submit, skip, edit and undo, each idempotent or guarded, never deleting.
+"""Analysts' answers and reviewers' decisions: submit, review, skip, edit and undo, each
+idempotent or guarded, never deleting.
 
 Vocabulary: an annotation is *current* until superseded (edits and undos supersede, never
 delete); the *undo stack* is an analyst's last UNDO_DEPTH actions (QueueAction rows) per project.
 """
 
 from labeling.services.annotations.edit import annotation_edit
+from labeling.services.annotations.review import (
+    ReviewDecision,
+    Verdict,
+    review_submit,
+    review_undo_group,
+)
 from labeling.services.annotations.skip import annotation_skip
 from labeling.services.annotations.submit import (
     ERR_EDIT_NOT_CURRENT,
@@ -35,9 +42,13 @@ __all__ = [
     "ERR_SUBMISSION_REUSED",
     "ERR_UNDO_NOT_TOP",
     "UNDO_DEPTH",
+    "ReviewDecision",
     "UndoResult",
+    "Verdict",
     "annotation_edit",
     "annotation_skip",
     "annotation_submit",
     "annotation_undo",
+    "review_submit",
+    "review_undo_group",
 ]

@@ -34,6 +34,7 @@ from labeling.services.resolution import (
     resolution_inputs,
     resolution_recompute,
 )
+from labeling.services.review_requests import second_opinion_request
 from workbench.core import sql
 from workbench.core.audit import audit_event
 from workbench.core.models import AuditEvent
@@ -176,7 +177,10 @@ def record_label(
         current = [a for a in inputs.current if a.pk not in previous] + [annotation]
         after = ResolutionInputs(resolved=inputs.resolved, current=current)
     events: list[AuditEvent] = []
-    resolution_recompute(case=case, actor=analyst, inputs=after, events=events)
+    resolved = resolution_recompute(case=case, actor=analyst, inputs=after, events=events)
+    if annotation.source == AnnotationSource.QUEUE:
+        # A dispute of the given label asks a reviewer at once, not at the next retrain.
+        second_opinion_request(case=case, annotation=annotation, resolved=resolved, now=now)
     events.append(
         audit_event(
             actor=analyst,

@@ -26,16 +26,27 @@ from labeling.models import (
     QueueItem,
     QueueStatus,
 )
+from labeling.services.annotations.review import review_undo_group
 from labeling.services.annotations.submit import UNDO_DEPTH, _lock_case
 from labeling.services.queue.claim import lease_seconds
-from labeling.services.resolution import resolution_recompute
+from labeling.services.resolution import DECIDING, resolution_recompute
 from workbench.core.audit import audit_record
 from workbench.errors import ApplicationError
 
 ERR_NOTHING_TO_UNDO = f"Nothing to undo: only your last {UNDO_DEPTH} actions can be undone."
 ERR_UNDO_NOT_TOP = "That is no longer your last action; reload to see what undo would change."
 
-_COPIED = ("label", "skipped", "skip_reason", "noise_flag", "ambiguous", "comment", "duration_ms")
+_COPIED = (
+    "label",
+    "skipped",
+    "skip_reason",
+    "noise_flag",
+    "ambiguous",
+    "exclude",
+    "exclude_reason",
+    "comment",
+    "duration_ms",
+)
 
 
 @dataclass(frozen=True)
@@ -144,7 +155,10 @@ def _undo(action: QueueAction, *, analyst: Any, now: datetime) -> UndoResult | N
             labels_since_training=F("labels_since_training") + 1
         )
     if action.kind != QueueActionKind.SKIP:
-        resolution_recompute(case=case, actor=analyst)
+        # A decision taken back no longer outranks the queue's labels.
+        resolution_recompute(case=case, actor=analyst, reconsider=True)
+        if annotation.source in DECIDING:
+            review_undo_group(decision=annotation, actor=analyst, now=now)
     audit_record(
         actor=analyst,
         action="annotation.undo",

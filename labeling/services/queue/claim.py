@@ -20,6 +20,7 @@ from django.utils import timezone
 from labeling import statements as st
 from labeling.models import Case, Project, ProjectRole, QueueItem, QueueKind, QueueStatus
 from labeling.services.queue.draws import draw_is_evaluation
+from labeling.services.queue.fill import LABELLING_KINDS
 from labeling.services.queue.policy import DRAW, claim_order
 from workbench.core import sql
 
@@ -220,7 +221,8 @@ def _refill(*, project_id: int) -> int:
     side = model_side()
     if side.champion(project=project) is not None:
         side.retrain_start(project=project, reason="the queue is running low", automatic=True)
-        if QueueItem.objects.filter(project=project, status=QueueStatus.OPEN).exists():
+        open_items = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN)
+        if open_items.filter(kind__in=LABELLING_KINDS).exists():
             return 0
     return queue_fill_random(project=project)
 

@@ -4,7 +4,9 @@ An entry is (case_id, priority, reason, model_version_id, similar_cases, facts, 
 and facts are the typed values of `labeling.contracts`. Each queued case gets `project.overlap`
 items (slots after its existing ones) when its seeded overlap draw falls under
 `project.overlap_fraction`, else one; eval-split cases give evaluation items, other cases pool
-items unless the entry names its kind (review, adjudication).
+items unless the entry names its kind (review, adjudication). A review or adjudication item is
+one item (one decision wanted, whatever the overlap), on any split, and is not blocked by a
+case's open labelling items, only by an open item of its own kind.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class QueueEntry(NamedTuple):
     similar_cases: list[Any] = []
     facts: ModelFacts | None = None
     kind: str | None = None
+    group: Sequence[int] = ()  # review items: near-duplicates the decision may extend to
 
 
 TEXT_CHANGED = PickReason(
@@ -43,7 +46,13 @@ TEXT_CHANGED = PickReason(
 RANDOM = PickReason(strategy="random")
 
 
+DECISION_KINDS = (QueueKind.REVIEW, QueueKind.ADJUDICATION)
+LABELLING_KINDS = (QueueKind.POOL, QueueKind.EVALUATION)  # what analysts take
+
+
 def _kind(entry: QueueEntry, split: str) -> str:
+    if entry.kind in DECISION_KINDS:
+        return str(entry.kind)
     if split == Split.EVAL:
         return str(QueueKind.EVALUATION)
     return str(entry.kind or QueueKind.POOL)
@@ -78,16 +87,17 @@ def queue_items_create(
     rows = [QueueEntry(*e) for e in entries]
     ids = list(dict.fromkeys(e.case_id for e in rows))
     splits: dict[int, str] = {}
-    queued: set[int] = set()
+    queued: set[tuple[int, bool]] = set()  # (case, whether a decision item) with a live item
     next_slot: dict[int, int] = {}
     for chunk in _chunks(ids):
         splits.update(
             Case.objects.filter(project=project, pk__in=chunk).order_by().values_list("pk", "split")
         )
         queued.update(
-            QueueItem.objects.filter(
+            (case_id, kind in DECISION_KINDS)
+            for case_id, kind in QueueItem.objects.filter(
                 case_id__in=chunk, status__in=[QueueStatus.OPEN, QueueStatus.CLAIMED]
-            ).values_list("case_id", flat=True)
+            ).values_list("case_id", "kind")
         )
         next_slot.update(
             (row["case_id"], row["top"] + 1)
@@ -98,16 +108,22 @@ def queue_items_create(
     items: list[QueueItem] = []
     for entry in rows:
         case_id = entry.case_id
-        if case_id not in splits or case_id in queued:
+        decision = entry.kind in DECISION_KINDS
+        if case_id not in splits or (case_id, decision) in queued:
             continue
-        queued.add(case_id)
+        queued.add((case_id, decision))
         first = next_slot.get(case_id, 0)
-        k = overlap_slots(
-            split_seed=project.split_seed,
-            case_id=case_id,
-            overlap=project.overlap,
-            overlap_fraction=project.overlap_fraction,
+        k = (
+            1
+            if decision
+            else overlap_slots(
+                split_seed=project.split_seed,
+                case_id=case_id,
+                overlap=project.overlap,
+                overlap_fraction=project.overlap_fraction,
+            )
         )
+        next_slot[case_id] = first + k
         for slot in range(first, first + k):
             items.append(
                 QueueItem(
@@ -121,6 +137,7 @@ def queue_items_create(
                     if entry.facts
                     else entry.model_version_id,
                     similar_cases=list(entry.similar_cases),
+                    group=list(entry.group),
                     **item_facts(entry.facts),
                     random_key=order_key(split_seed=project.split_seed, case_id=case_id, slot=slot),
                 )
@@ -144,7 +161,9 @@ def queue_fill_random(
         Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").first()
         if cases is None:
             target = FILL_FACTOR * project.batch_size
-            open_items = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN)
+            open_items = QueueItem.objects.filter(
+                project=project, status=QueueStatus.OPEN, kind__in=LABELLING_KINDS
+            )
             n_open = open_items.values("pk")[:target].count()
             if n_open >= LOW_FACTOR * project.batch_size:
                 return 0

@@ -1,0 +1,136 @@
+"""Asking for reviews: what a review is worth, and the second opinion an analyst's dispute asks for.
+
+A *review item* (`QueueKind.REVIEW`) asks a reviewer whether a case's label is right. The pipeline
+makes them for the label-issue detector's prune set; an analyst's noise flag, or an analyst's
+label of another class than the given one, makes one at once, in the label's own transaction
+(`second_opinion_request`). Items are ranked by the expected value of a review: how likely the
+label is wrong times the impact of the error (`review_priority`: a suspected prohibited case
+labelled supportable first, then restricted).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Max
+
+from labeling.contracts import PickReason
+from labeling.hooks import model_side
+from labeling.models import (
+    Annotation,
+    Case,
+    LabelClass,
+    Project,
+    QueueItem,
+    QueueKind,
+    QueueStatus,
+    ResolvedLabel,
+    Tier,
+)
+from labeling.services.queue.draws import order_key
+
+# Sources ranked at or above a review: a case they decided needs no second opinion.
+DECIDED_SOURCES = ("review", "adjudicated")
+# How likely an analyst's disagreement with the given label means the given label is wrong,
+# before the detector's own score is combined in (analysts are right far more often than not).
+ANALYST_SIGNAL_P = 0.7
+SECOND_OPINION = "second_opinion"
+
+SEVERITY = {Tier.SUPPORTABLE: 0, Tier.RESTRICTED: 1, Tier.PROHIBITED: 2}
+# The cost of a wrong label, by (given tier, suggested tier) severity: missing a prohibited
+# merchant costs most, then a restricted one; blocking a good merchant costs less; a mix-up
+# within a tier least. Multiplies the error probability, so a clear error still comes first.
+UNDER_LABELLED = {(0, 2): 1.6, (1, 2): 1.4, (0, 1): 1.3}
+OVER_LABELLED = 1.1
+
+
+def review_impact(*, given_tier: str | None, suggested_tier: str | None) -> float:
+    """How much a wrong label of `given_tier` costs when the truth is `suggested_tier`."""
+    given = SEVERITY.get(Tier(given_tier), 0) if given_tier else 0
+    suggested = SEVERITY.get(Tier(suggested_tier), 0) if suggested_tier else 0
+    if suggested > given:
+        return UNDER_LABELLED[(given, suggested)]
+    return OVER_LABELLED if suggested < given else 1.0
+
+
+def review_priority(*, error_p: float, given_tier: str | None, suggested_tier: str | None) -> float:
+    """The expected value of reviewing a label: probability it is wrong x impact."""
+    impact = review_impact(given_tier=given_tier, suggested_tier=suggested_tier)
+    return round(float(error_p) * impact, 6)
+
+
+def _label_names(ids: list[int]) -> dict[int, tuple[str, str]]:
+    rows = LabelClass.objects.filter(pk__in=ids).only("name", "display_name", "tier")
+    return {c.pk: (str(c), str(c.tier)) for c in rows}
+
+
+def second_opinion_request(
+    *, case: Case, annotation: Annotation, resolved: ResolvedLabel | None, now: datetime
+) -> QueueItem | None:
+    """A review item for a case whose given label an analyst just disputed (a noise flag, or a
+    label of another class), made in the label's transaction; None when the case needs none.
+
+    Not for cases without a given label or already decided by a reviewer. An open review item
+    of the case is kept and moved up if this makes it more urgent. Expects the case's row lock.
+    """
+    given = case.given_label_id
+    disputes = annotation.noise_flag or (annotation.label_id not in (None, given))
+    if given is None or not disputes:
+        return None
+    if resolved is not None and resolved.source in DECIDED_SOURCES:
+        return None
+    facts = model_side().review_facts(case_id=case.pk)
+    suggested = annotation.label_id if annotation.label_id not in (None, given) else None
+    if suggested is None and facts is not None and facts.suggestion_id != given:
+        suggested = facts.suggestion_id
+    names = _label_names([c for c in (given, suggested) if c is not None])
+    error_p = 1.0 - (1.0 - (facts.score if facts else 0.0)) * (1.0 - ANALYST_SIGNAL_P)
+    priority = review_priority(
+        error_p=error_p,
+        given_tier=names.get(given, ("", ""))[1] or None,
+        suggested_tier=names.get(suggested, ("", ""))[1] or None if suggested else None,
+    )
+    live = QueueItem.objects.filter(
+        case_id=case.pk, kind=QueueKind.REVIEW, status__in=[QueueStatus.OPEN, QueueStatus.CLAIMED]
+    ).first()
+    if live is not None:
+        if live.priority < priority:
+            QueueItem.objects.filter(pk=live.pk).update(priority=priority, updated_at=now)
+        return live
+    given_name = names.get(given, ("?", ""))[0]
+    if annotation.label_id not in (None, given):
+        sentence = (
+            f"An analyst labelled this {names.get(annotation.label_id, ('?', ''))[0]}; "
+            f"the given label is {given_name}."
+        )
+    else:
+        sentence = f"An analyst flagged the given label {given_name} as wrong."
+    reason = PickReason(
+        strategy=SECOND_OPINION,
+        sentence=sentence,
+        sentence_blind="An analyst's answer disputes the given label: a second opinion is wanted.",
+        score=round(error_p, 4),
+        details={"annotation_id": annotation.pk, "noise_flag": annotation.noise_flag},
+    )
+    item_id = annotation.queue_item_id
+    source_item = (
+        QueueItem.objects.filter(pk=item_id).values_list("similar_cases").first()
+        if item_id is not None
+        else None
+    )
+    project = Project.objects.only("split_seed").get(pk=case.project_id)
+    top = QueueItem.objects.filter(case_id=case.pk).aggregate(top=Max("slot"))["top"]
+    slot = 0 if top is None else top + 1
+    return QueueItem.objects.create(
+        project_id=case.project_id,
+        case_id=case.pk,
+        slot=slot,
+        kind=QueueKind.REVIEW,
+        priority=priority,
+        reason=reason.to_json(),
+        suggestion_id=facts.suggestion_id if facts else None,
+        suggestion_p=facts.suggestion_p if facts else None,
+        similar_cases=list(source_item[0] or []) if source_item else [],
+        group=list(facts.group) if facts else [],
+        random_key=order_key(split_seed=project.split_seed, case_id=case.pk, slot=slot),
+    )
