@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from django import forms
 from django.core.files.uploadedfile import UploadedFile
 
+from labeling.selectors_review import EXCLUDE_REASONS
+from labeling.services.annotations import Verdict
+from labeling.services.annotations.review import ERR_NEED_REASON
 from labeling.services.imports import Columns
 from labeling.services.imports.readers import READERS
 from labeling.services.imports.report import ERR_UNKNOWN_FORMAT
@@ -36,8 +40,19 @@ class CaseImportForm(forms.Form):
 MAX_COMMENT = 5000
 
 
+MAX_EXCLUDE_DETAIL = 150  # with the chosen reason, within the 200 an exclusion keeps
+ERR_NEED_DETAIL = "Say in a few words why the case leaves the dataset."
+
+
 class QueueAnswerForm(forms.Form):
-    """A label (or only flags) for the rendered card named by its signed ticket."""
+    """An answer to the rendered card named by its signed ticket: a label (or only flags) on the
+    labelling card; a verdict on the review card.
+
+    Review card buttons name their verdict, except the class buttons (shared with the labelling
+    card), whose label alone means "relabel"; the ambiguous box alone means "ambiguous". An
+    exclusion's reason is one of EXCLUDE_REASONS plus optional words ("other" needs them),
+    cleaned into one `exclude_reason`.
+    """
 
     ticket = forms.CharField(max_length=4000)
     label = forms.IntegerField(required=False)
@@ -45,6 +60,36 @@ class QueueAnswerForm(forms.Form):
     ambiguous = forms.BooleanField(required=False)
     comment = forms.CharField(required=False, max_length=MAX_COMMENT, strip=True)
     duration_ms = forms.IntegerField(required=False, min_value=0)
+    verdict = forms.ChoiceField(required=False, choices=[("", "")] + [(v, v) for v in Verdict])
+    exclude_reason = forms.ChoiceField(required=False, choices=[("", ""), *EXCLUDE_REASONS])
+    exclude_detail = forms.CharField(required=False, max_length=MAX_EXCLUDE_DETAIL, strip=True)
+    apply_group = forms.BooleanField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        verdict = data.get("verdict") or ""
+        if not verdict and data.get("label") is not None:
+            verdict = Verdict.RELABEL
+        elif not verdict and data.get("ambiguous"):
+            verdict = Verdict.AMBIGUOUS
+        data["verdict"] = str(verdict)
+        reason, detail = data.get("exclude_reason") or "", data.get("exclude_detail") or ""
+        if verdict == Verdict.EXCLUDE:
+            if not reason:
+                self.add_error("exclude_reason", ERR_NEED_REASON)
+            elif reason == "other" and not detail:
+                self.add_error("exclude_detail", ERR_NEED_DETAIL)
+        data["exclude_reason"] = f"{reason}: {detail}" if reason and detail else reason
+        return data
+
+    def error_message(self) -> str | None:
+        """The first error in words for the card, None when only the ticket is missing or bad
+        (the page then reloads the card as stale)."""
+        if "ticket" in self.errors:
+            return None
+        for errors in self.errors.values():
+            return str(errors[0])
+        return None
 
 
 class QueueSkipForm(forms.Form):

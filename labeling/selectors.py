@@ -21,7 +21,17 @@ def queue_items_held(*, project: Project, analyst: Any) -> list[QueueItem]:
     )
 
 
-_TICKET_ITEM_FIELDS = ("id", "project_id", "case_id", "status", "assigned_to_id")
+# What an answer reads of its item: a review decision needs the kind, suggestion and group too.
+_TICKET_ITEM_FIELDS = (
+    "id",
+    "project_id",
+    "case_id",
+    "status",
+    "assigned_to_id",
+    "kind",
+    "suggestion_id",
+    "group",
+)
 
 
 def queue_item_of(*, project: Project, item_id: int) -> QueueItem | None:

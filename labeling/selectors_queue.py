@@ -7,7 +7,8 @@ suggestion, probabilities, alternatives, given label, class names in the reason 
 cases' labels are left out of the card itself (not hidden later). `Card.shown()` is what the
 annotation records as shown. A *ticket* is the signed (item, analyst, submission id, shown,
 render time) a rendered card carries, so a submit proves the server showed that item to that
-analyst and what it showed.
+analyst and what it showed. Review and adjudication items get a review card instead
+(`labeling.selectors_review`), built on the same parts.
 """
 
 from __future__ import annotations
@@ -19,17 +20,34 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from django.core import signing
+from django.db.models.functions import Left
 
 from labeling.contracts import NEUTRAL_REASON, PickReason
-from labeling.models import Case, LabelClass, Project, QueueItem
+from labeling.models import Case, LabelClass, Project, QueueItem, ResolutionSource, ResolvedLabel
 
 SIMILAR_SHOWN = 5
+SNIPPET_CHARS = 400  # of a similar case's text: read from the database, the rest never loaded
 ALTERNATIVES_SHOWN = 2
 TICKET_SALT = "labeling.queue.ticket"
 TICKET_MAX_AGE = 7 * 24 * 3600  # seconds; a card left open longer is simply reloaded
 MAX_DURATION_MS = 30 * 60 * 1000
 
-__all__ = ["NEUTRAL_REASON", "Card", "Ticket", "queue_card", "ticket_make", "ticket_read"]
+__all__ = [
+    "DOUBTFUL",
+    "EXCLUDED",
+    "GIVEN",
+    "NEUTRAL_REASON",
+    "VERIFIED",
+    "Card",
+    "SimilarCase",
+    "Ticket",
+    "business_name",
+    "label_status",
+    "queue_card",
+    "similar_cases",
+    "ticket_make",
+    "ticket_read",
+]
 
 
 @dataclass
@@ -38,13 +56,44 @@ class Alternative:
     probability: float
 
 
+# What a case's current label rests on (`label_status`): analysts or a decision (verified), a
+# label in question (doubtful), only the imported label (given), or out of the dataset (excluded).
+VERIFIED, DOUBTFUL, GIVEN, EXCLUDED = "verified", "doubtful", "given", "excluded"
+
+
+def label_status(resolved: ResolvedLabel | None) -> str:
+    """How far a case's current label can be trusted, from its resolution (None: never resolved).
+
+    A resolution by analysts, consensus, review or adjudication is verified unless it is doubtful
+    or gave no label (a tie, flags only); the given label is doubtful while an open issue or a
+    noise flag says so.
+    """
+    if resolved is None:
+        return GIVEN
+    if resolved.excluded:
+        return EXCLUDED
+    if resolved.doubtful or (
+        resolved.source != ResolutionSource.GIVEN and resolved.label_id is None
+    ):
+        return DOUBTFUL
+    return GIVEN if resolved.source == ResolutionSource.GIVEN else VERIFIED
+
+
 @dataclass
 class SimilarCase:
+    """A neighbour of the card's case with its current label: the resolved one, else the given
+    one (None in blind mode, where only an exclusion is shown)."""
+
     case_id: int
     external_id: str
     text: str
     similarity: float
     label: LabelClass | None
+    status: str = ""
+
+    @property
+    def excluded(self) -> bool:
+        return self.status == EXCLUDED
 
 
 @dataclass
@@ -62,6 +111,7 @@ class Card:
     similar: list[SimilarCase] = field(default_factory=list)
     model_version_id: int | None = None
     submission_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    is_review: ClassVar[bool] = False
 
     def shown(self) -> dict[str, Any]:
         """What the analyst saw, as the annotation records it."""
@@ -91,21 +141,47 @@ def reason_sentence(reason: Any, *, blind: bool) -> str:
     return PickReason.from_json(reason).text(blind=blind)
 
 
-def _similar(
-    item: QueueItem, project: Project, classes: dict[int, LabelClass], blind: bool
+def similar_cases(
+    *, item: QueueItem, project: Project, classes: dict[int, LabelClass], blind: bool
 ) -> list[SimilarCase]:
+    """The item's stored neighbours (best first) with their current labels, in one query."""
     rows = [r for r in (item.similar_cases or []) if isinstance(r, dict)][:SIMILAR_SHOWN]
     ids = [int(r["case_id"]) for r in rows if str(r.get("case_id", "")).isdigit()]
-    cases = Case.objects.filter(project=project, pk__in=ids).only("external_id", "text").in_bulk()
+    cases = (
+        Case.objects.filter(project=project, pk__in=ids)
+        .select_related("resolved")
+        .annotate(snippet=Left("text", SNIPPET_CHARS))
+        .only(
+            "external_id",
+            "given_label_id",
+            "resolved__label_id",
+            "resolved__source",
+            "resolved__doubtful",
+            "resolved__excluded",
+        )
+        .in_bulk()
+    )
     out = []
     for row in rows:
         case = cases.get(int(row.get("case_id") or 0))
         if case is None:
             continue
-        label = None if blind else classes.get(int(row.get("label_id") or 0))
+        resolved: ResolvedLabel | None = getattr(case, "resolved", None)
+        status = label_status(resolved)
+        label_id = resolved.label_id if resolved is not None else case.given_label_id
+        label = None if blind else classes.get(int(label_id or 0))
+        if blind and status != EXCLUDED:
+            status = ""  # whether a neighbour's label is trusted says something about it
         sim = float(row.get("similarity") or 0.0)
-        out.append(SimilarCase(case.pk, case.external_id, case.text[:400], sim, label))
+        out.append(SimilarCase(case.pk, case.external_id, case.snippet, sim, label, status))
     return out
+
+
+def business_name(case: Case) -> str:
+    """The case's heading: the metadata's business name, else its external id."""
+    if isinstance(case.metadata, dict):
+        return str(case.metadata.get("business_name") or case.external_id)
+    return case.external_id
 
 
 def queue_card(*, project: Project, item: QueueItem, classes: dict[int, LabelClass]) -> Card:
@@ -117,12 +193,10 @@ def queue_card(*, project: Project, item: QueueItem, classes: dict[int, LabelCla
         item=item,
         case=case,
         blind=blind,
-        business_name=str((case.metadata or {}).get("business_name") or case.external_id)
-        if isinstance(case.metadata, dict)
-        else case.external_id,
+        business_name=business_name(case),
         metadata=metadata_pairs(case.metadata),
         reason=reason_sentence(reason, blind=blind),
-        similar=_similar(item, project, classes, blind),
+        similar=similar_cases(item=item, project=project, classes=classes, blind=blind),
     )
     if blind:
         return card
@@ -221,13 +295,20 @@ def duration_clamp(*, client_ms: int | None, rendered_ms: int) -> int:
 
 
 def queue_page_context(*, project: Project, user: Any, current: QueueItem | None) -> dict[str, Any]:
-    """Everything the queue page (or its swapped card) needs for the analyst's current item."""
+    """Everything the queue page (or its swapped card) needs for the analyst's current item: a
+    review card for review and adjudication items, the labelling card for the others."""
     from labeling.selectors import queue_undo_top
+    from labeling.selectors_review import review_card
+    from labeling.services.queue.fill import DECISION_KINDS
 
     classes = project_classes_by_id(project=project)
-    card = ticket = None
+    card: Card | None = None
+    ticket = None
     if current is not None:
-        card = queue_card(project=project, item=current, classes=classes)
+        if current.kind in DECISION_KINDS:
+            card = review_card(project=project, item=current, classes=classes, viewer=user)
+        else:
+            card = queue_card(project=project, item=current, classes=classes)
         ticket = ticket_make(card=card, user=user)
     return {
         "project": project,

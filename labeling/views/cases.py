@@ -31,7 +31,7 @@ def case_search_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     result = case_search(project=project, query=query)
     if result.kind == "external_id" and not request.htmx:
         return redirect("labeling:case_detail", slug=slug, key=case_link_key(result.cases[0]))
-    rows = [(case_link_key(c), c) for c in result.cases]
+    rows = [(case_link_key(c), c, c.pk in result.excluded) for c in result.cases]
     context = {"project": project, "form": form, "result": result, "rows": rows}
     template = "labeling/case_search.html#results" if request.htmx else "labeling/case_search.html"
     return render(request, template, context)

@@ -1,8 +1,10 @@
 // The queue page's keyboard and lease behaviour (a static file: the CSP forbids inline scripts).
-// Keys: a label's shortcut submits it; Enter accepts the suggestion; n/a toggle the flags;
-// c focuses the comment (Escape leaves it); s skips; u undoes; g guidelines; ? help.
-// Keys typed in the comment box never trigger shortcuts. The page pings the server every 60 s
-// while visible so the analyst's held cases stay theirs.
+// Keys: a label's shortcut submits it; Enter accepts the suggestion; y keeps the given label;
+// n/a toggle the flags; c focuses the comment (Escape leaves it); s skips; u undoes;
+// g guidelines; ? help. On a review card (data-card-kind="review") x opens the exclusion's
+// reason (Enter there excludes, Escape cancels), m toggles "apply to the group", and Enter with
+// Ambiguous ticked saves the case as ambiguous. Keys typed in text fields never trigger
+// shortcuts. The page pings the server every 60 s while visible so held cases stay theirs.
 (function () {
   "use strict";
   var PING_MS = 60000;
@@ -38,10 +40,33 @@
     box.checked = !box.checked;
     return true;
   }
+  function checked(selector) { var box = inCard(selector); return !!(box && box.checked); }
+  function cardKind() { var c = card(); return (c && c.dataset.cardKind) || "label"; }
+  function openExclusion() {
+    var panel = inCard("#exclude");
+    var reason = inCard("#exclude-reason");
+    if (!panel || !reason) return false;
+    panel.open = true;
+    reason.focus();
+    return true;
+  }
+  function closeExclusion() {
+    var panel = inCard("#exclude");
+    if (!panel || !panel.open) return false;
+    panel.open = false;
+    return true;
+  }
   function helpBox() { return document.getElementById("help"); }
   function setHelp(open) {
     var help = helpBox();
     if (!help) return;
+    if (open) {
+      // The help lists the keys of the card shown (the card swaps; the help does not).
+      var kind = cardKind();
+      help.querySelectorAll("[data-keys-for]").forEach(function (part) {
+        part.hidden = part.getAttribute("data-keys-for") !== kind;
+      });
+    }
     help.hidden = !open;
     if (open) {
       var close = document.getElementById("help-close");
@@ -85,7 +110,17 @@
     var target = event.target;
     var key = event.key;
     if (isTyping(target)) {
-      if (key === "Escape") { target.blur(); focusCase(); event.preventDefault(); }
+      var exclusion = inCard("#exclude");
+      var inExclusion = exclusion && exclusion.contains(target);
+      if (key === "Escape") {
+        if (inExclusion) closeExclusion();
+        target.blur(); focusCase(); event.preventDefault();
+      } else if (key === "Enter" && inExclusion) {
+        // Submits the exclusion (the browser asks for a reason first), never the form's
+        // first button, which a plain Enter in a text field would press.
+        press(inCard("[data-exclude-submit]"));
+        event.preventDefault();
+      }
       return;
     }
     var help = helpBox();
@@ -97,8 +132,17 @@
     var handled = false;
     if (key === "Enter") {
       if (target && (target.tagName === "BUTTON" || target.tagName === "A" || target.tagName === "SUMMARY")) return;
-      var flagged = (inCard("#noise-flag") || {}).checked || (inCard("#ambiguous") || {}).checked;
-      handled = press(inCard("[data-accept]")) || (flagged && press(inCard("[data-flags-only]")));
+      var ambiguousVerdict = inCard("[data-ambiguous]");
+      if (ambiguousVerdict && checked("#ambiguous")) {
+        handled = press(ambiguousVerdict);
+      } else {
+        var flagged = checked("#noise-flag") || checked("#ambiguous");
+        handled = press(inCard("[data-accept]")) || (flagged && press(inCard("[data-flags-only]")));
+      }
+    } else if (key === "x") {
+      handled = openExclusion();
+    } else if (key === "m") {
+      handled = toggle(inCard("#apply-group"));
     } else if (key === "n") {
       handled = toggle(inCard("#noise-flag"));
     } else if (key === "a") {
@@ -113,7 +157,8 @@
       handled = true;
     } else if (key === "Escape") {
       var panel = document.getElementById("guidelines");
-      if (panel && panel.open) { panel.open = false; handled = true; }
+      handled = closeExclusion();
+      if (!handled && panel && panel.open) { panel.open = false; handled = true; }
     } else if (/^[0-9a-z]$/.test(key)) {
       handled = press(inCard('button[data-key="' + key + '"]'));
     }

@@ -12,8 +12,10 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from labeling.models import Annotation, ProjectRole
+from labeling.models import Annotation, ProjectRole, QueueItem, QueueKind, ResolvedLabel
 from labeling.permissions import ADMIN, ANALYST, RANK, REVIEWER
+from labeling.selectors_queue import project_classes_by_id, ticket_make
+from labeling.selectors_review import review_card
 from labeling.services.imports.jobs import IMPORT_JOB_KIND
 from tests.factories import (
     AnalystFactory,
@@ -140,3 +142,61 @@ def test_unknown_project_is_404_for_everyone_but_anonymous(client) -> None:
     assert client.get(url).status_code == 302
     client.force_login(AnalystFactory(is_staff=True))
     assert client.get(url).status_code == 404
+
+
+REVIEW_ROLES = ["anonymous", "outsider", ANALYST, REVIEWER, ADMIN, "staff"]
+
+
+@pytest.fixture
+def review_world(world):
+    """The world's case under review (its given label in question), beside its pool item."""
+    case = world["case"]
+    case.given_label = world["label"]
+    case.save()
+    world["review"] = QueueItemFactory(case=case, kind=QueueKind.REVIEW, slot=1, priority=9.0)
+    return world
+
+
+def _review_ticket(world: dict, user) -> str:
+    """The review card's ticket as the server would sign it for `user` (an analyst can only
+    hold one if they were a reviewer when the card was rendered)."""
+    project = world["project"]
+    item = QueueItem.objects.select_related("case").get(pk=world["review"].pk)
+    card = review_card(project=project, item=item, classes=project_classes_by_id(project=project))
+    return ticket_make(card=card, user=user)
+
+
+@pytest.mark.parametrize("role", REVIEW_ROLES)
+def test_review_card_permission_matrix(client, review_world, role) -> None:
+    """Reviewers and admins get the review card; analysts get their labelling card (never a
+    review item); outsiders 404; anonymous users go to the login page."""
+    _login(client, role, review_world["project"])
+    response = client.get(_url("queue", review_world))
+    expected = {"anonymous": 302, "outsider": 404}.get(role, 200)
+    assert response.status_code == expected
+    html = response.content.decode() if expected == 200 else ""
+    reviews = role in (REVIEWER, ADMIN, "staff")
+    assert ('data-card-kind="review"' in html) == reviews
+    assert ('data-card-kind="label"' in html) == (role == ANALYST)
+    claimed = QueueItem.objects.get(pk=review_world["review"].pk).assigned_to_id is not None
+    assert claimed == reviews
+
+
+@pytest.mark.parametrize("role", REVIEW_ROLES)
+def test_decision_post_permission_matrix(client, review_world, role) -> None:
+    """Only reviewers and admins may answer a decision item: analysts 403, outsiders 404, and
+    nothing is written unless the answer is allowed."""
+    project = review_world["project"]
+    user = _login(client, role, project)
+    ticket = _review_ticket(review_world, user) if user is not None else "x"
+    response = client.post(
+        _url("queue_submit", review_world), {"ticket": ticket, "verdict": "confirm"}
+    )
+    expected = {"anonymous": 302, "outsider": 404, ANALYST: 403}.get(role, 302)
+    assert response.status_code == expected
+    allowed = role in (REVIEWER, ADMIN, "staff")
+    assert Annotation.objects.filter(source="review").exists() == allowed
+    resolved = ResolvedLabel.objects.filter(case=review_world["case"], source="review")
+    assert resolved.exists() == allowed
+    if allowed:
+        assert response["Location"] == _url("queue", review_world)

@@ -7,9 +7,9 @@ import uuid
 import pytest
 from django.urls import reverse
 
-from labeling.models import Annotation, LabelClass, ProjectRole
-from labeling.services.annotations import annotation_edit, annotation_submit
-from tests.factories import AnalystFactory, CaseFactory, ProjectFactory
+from labeling.models import Annotation, Case, LabelClass, ProjectRole, QueueKind
+from labeling.services.annotations import annotation_edit, annotation_submit, review_submit
+from tests.factories import AnalystFactory, CaseFactory, ProjectFactory, QueueItemFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -107,8 +107,6 @@ def test_a_review_label_of_a_text_changed_after_render_is_stored_stale(client, w
     """The case page's form carries the rendered text's hash in a hidden field."""
     import re
 
-    from labeling.models import Case
-
     project, case = world["project"], world["case"]
     html = client.get(reverse("labeling:case_detail", args=[project.slug, "M-77"])).content.decode()
     rendered = re.search(r'name="content_hash" value="([0-9a-f]{64})"', html).group(1)
@@ -130,8 +128,6 @@ def test_text_search_uses_the_gin_index(world) -> None:
     from django.contrib.postgres.search import SearchQuery, SearchVector
     from django.db import connection
 
-    from labeling.models import Case
-
     matched = Case.objects.annotate(search=SearchVector("text", config="english")).filter(
         search=SearchQuery("casino", config="english", search_type="websearch")
     )
@@ -141,3 +137,48 @@ def test_text_search_uses_the_gin_index(world) -> None:
         cursor.execute("RESET enable_seqscan")
     assert "case_text_search" in plan
     assert [c.external_id for c in matched] == ["M-77"]
+
+
+def test_an_excluded_case_is_marked_on_its_page_in_search_and_in_history(client, world) -> None:
+    """The case page says who excluded the case and why, and the history shows the decision's
+    verdict and where a group member's copy came from; search results mark it too."""
+    project, label = world["project"], world["label"]
+    Case.objects.filter(project=project).update(given_label=label)
+    head = Case.objects.get(external_id="M-78")
+    item = QueueItemFactory(case=head, kind=QueueKind.REVIEW, group=[world["case"].pk])
+    review_submit(
+        item=item,
+        reviewer=world["reviewer"],
+        submission_id=uuid.uuid4(),
+        verdict="exclude",
+        exclude_reason="not a merchant",
+        apply_group=True,
+    )
+    page = reverse("labeling:case_detail", args=[project.slug, "M-77"])
+    html = client.get(page).content.decode()
+    banner = html[html.index('id="excluded-banner"') :]
+    banner = banner[: banner.index("</p>")]
+    assert world["reviewer"].username in banner and "not a merchant" in banner
+    assert "applied from the decision on case" in banner and ">M-78</a>" in banner
+    assert "applied from the decision on case" in html[html.index('class="history"') :]
+    head_html = client.get(reverse("labeling:case_detail", args=[project.slug, "M-78"])).content
+    head_html = head_html.decode()
+    assert 'id="excluded-banner"' in head_html
+    assert "applied to 1 near-duplicate too" in head_html
+    results = search(client, project, "casino").content.decode()
+    assert "status-excluded" in results
+    assert "status-excluded" not in search(client, project, "nothing-like-it").content.decode()
+
+
+def test_a_decision_shows_its_verdict_in_the_history(client, world) -> None:
+    case = world["case"]
+    case.given_label = world["label"]
+    case.save()
+    item = QueueItemFactory(case=case, kind=QueueKind.REVIEW)
+    review_submit(
+        item=item, reviewer=world["reviewer"], submission_id=uuid.uuid4(), verdict="confirm"
+    )
+    html = client.get(
+        reverse("labeling:case_detail", args=[world["project"].slug, "M-77"])
+    ).content.decode()
+    assert "Kept the given label" in html and 'id="excluded-banner"' not in html
