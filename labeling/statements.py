@@ -75,8 +75,15 @@ WHERE id IN (
 # The analyst's held items, and which have less than half their lease left. Read, not updated:
 # renewing every lease at every claim rewrote two rows (and all their index entries) per answer.
 HELD = f"""
-SELECT id, lease_expires_at < %(renew)s FROM {QI}
+SELECT id, lease_expires_at < %(renew)s, kind FROM {QI}
 WHERE project_id = %(project)s AND assigned_to_id = %(analyst)s AND status = '{CLAIMED}'
+"""
+# Held items of a kind the analyst's role no longer takes (a reviewer made an analyst again)
+# go back to the queue, rather than coming back to a card they may not answer.
+RELEASE_MINE = f"""
+UPDATE {QI} SET status = '{OPEN}', assigned_to_id = NULL, lease_expires_at = NULL,
+       claimed_at = NULL, front_at = NULL, updated_at = %(now)s
+WHERE id IN ({{ids}}) AND assigned_to_id = %(analyst)s AND status = '{CLAIMED}'
 """
 RENEW = f"""
 UPDATE {QI} SET lease_expires_at = %(lease)s, updated_at = %(now)s

@@ -21,7 +21,7 @@ from labeling import statements as st
 from labeling.models import Case, Project, ProjectRole, QueueItem, QueueKind, QueueStatus
 from labeling.services.queue.draws import draw_is_evaluation
 from labeling.services.queue.fill import LABELLING_KINDS
-from labeling.services.queue.policy import DRAW, claim_order
+from labeling.services.queue.policy import ALLOWED, DRAW, claim_order
 from workbench.core import sql
 
 ITEMS_SHOWN = st.ITEMS_SHOWN
@@ -143,7 +143,7 @@ def _claim(
         )
         assert cursor_row is not None
         claims = int(cursor_row[0])
-        held_ids = _held(params)
+        held_ids = _held(params, kinds=_may_take(role))
         new_ids: list[int] = []
         low = released = False
         while len(held_ids) + len(new_ids) < ITEMS_SHOWN:
@@ -176,11 +176,23 @@ def _claim(
     return sorted((rows[i] for i in held_ids), key=_held_order) + [rows[i] for i in new_ids]
 
 
-def _held(params: dict[str, Any]) -> list[int]:
-    """The ids of the items the analyst holds, renewing leases past their half."""
+def _may_take(role: str) -> frozenset[str]:
+    """The kinds of item a role may hold (`policy.ALLOWED`, the draw giving evaluation or pool)."""
+    allowed = ALLOWED.get(role, ALLOWED[ProjectRole.ANALYST])
+    return frozenset(str(k) for k in allowed if k != DRAW)
+
+
+def _held(params: dict[str, Any], *, kinds: frozenset[str]) -> list[int]:
+    """The ids of the items the analyst holds, renewing leases past their half; held items of
+    kinds outside `kinds` (their role changed) are released instead."""
     rows = sql.fetch_all(st.HELD, params)
-    fresh = [int(i) for i, stale in rows if not stale]
-    stale = [int(i) for i, is_stale in rows if is_stale]
+    foreign = {f"id{k}": int(r[0]) for k, r in enumerate(rows) if str(r[2]) not in kinds}
+    if foreign:
+        statement = st.RELEASE_MINE.format(ids=", ".join(f"%({key})s" for key in foreign))
+        sql.execute(statement, {**params, **foreign})
+    rows = [r for r in rows if str(r[2]) in kinds]
+    fresh = [int(i) for i, stale, _ in rows if not stale]
+    stale = [int(i) for i, is_stale, _ in rows if is_stale]
     if stale:
         # Expired ones may have been released and taken meanwhile: only those still held count.
         ids = {f"id{k}": item_id for k, item_id in enumerate(stale)}

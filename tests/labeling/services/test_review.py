@@ -257,3 +257,16 @@ def test_the_reviewer_label_source_is_recorded(case, classes) -> None:
     decision = _decide(_review_item(case), Verdict.CONFIRM)
     assert decision.annotation.source == AnnotationSource.REVIEW
     assert decision.annotation.shown["verdict"] == "confirm"
+
+
+def test_a_demoted_reviewer_gives_their_held_review_items_back(project, classes) -> None:
+    """Claimed as a reviewer, then claiming as an analyst: the review item returns to the queue
+    instead of coming back on a card the analyst may not answer."""
+    review = _review_item(CaseFactory(project=project, given_label=classes[0]))
+    pool = QueueItemFactory(case=CaseFactory(project=project), kind=QueueKind.POOL)
+    person = AnalystFactory()
+    assert queue_claim_next(project=project, analyst=person, role="reviewer").current == review
+    claim = queue_claim_next(project=project, analyst=person, refill=False)
+    assert claim.current.pk == pool.pk
+    review.refresh_from_db()
+    assert review.status == QueueStatus.OPEN and review.assigned_to is None
