@@ -1,13 +1,22 @@
-"""Admin for the pipeline's models: embeddings, model versions, predictions, jobs and leases."""
+"""Admin for the pipeline's models: embeddings, model versions, predictions, label issues (open
+ones by default) and the measured noise of the given labels."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest
 
 from active_learning import models
+from labeling.models import LabelClass, ResolvedLabel
+from labeling.services.resolution import AUTHORITATIVE_SOURCES
 from workbench.admin_mixins import HistoryAdmin
+
+if TYPE_CHECKING:
+    from django.contrib.admin.filters import _ListFilterChoices
 
 
 @admin.register(models.Embedding)
@@ -80,18 +89,173 @@ class PredictionAdmin(HistoryAdmin):
     show_full_result_count = False
 
 
+class IssueStatus:
+    """The states of a label issue in the admin list: still to review, or what a decision did."""
+
+    OPEN = "open"
+    CONFIRMED = "confirmed"
+    CORRECTED = "corrected"
+    EXCLUDED = "excluded"
+    ALL = "all"
+
+
+def _decided(**conditions: Any) -> Exists:
+    """Whether the issue's case has a reviewer's or adjudicator's resolution matching."""
+    return Exists(
+        ResolvedLabel.objects.filter(
+            case_id=OuterRef("case_id"), source__in=AUTHORITATIVE_SOURCES, **conditions
+        )
+    )
+
+
+class IssueStatusFilter(admin.SimpleListFilter):
+    """Open issues by default (in the prune set, not decided, not excluded); or what the
+    decisions did: the given label confirmed, corrected to another class, or the case excluded.
+
+    Excluded cases are left out of detection, so an excluded issue shows until the next one.
+    """
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [
+            (IssueStatus.OPEN, "Open (to review)"),
+            (IssueStatus.CONFIRMED, "Given label confirmed"),
+            (IssueStatus.CORRECTED, "Corrected"),
+            (IssueStatus.EXCLUDED, "Excluded"),
+            (IssueStatus.ALL, "All"),
+        ]
+
+    def value(self) -> str:
+        return str(super().value() or IssueStatus.OPEN)
+
+    def choices(self, changelist: Any) -> Iterator[_ListFilterChoices]:
+        # No "All" of Django's own: no parameter means open here, and "all" is a lookup.
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value == IssueStatus.OPEN:
+            settled = ResolvedLabel.objects.filter(case_id=OuterRef("case_id")).filter(
+                Q(source__in=AUTHORITATIVE_SOURCES) | Q(excluded=True)
+            )
+            return queryset.filter(in_prune_set=True).exclude(Exists(settled))
+        if value == IssueStatus.CONFIRMED:
+            return queryset.filter(
+                _decided(excluded=False, label_id=OuterRef("case__given_label_id"))
+            )
+        if value == IssueStatus.CORRECTED:
+            changed = ~Q(label_id=OuterRef("case__given_label_id"))
+            return queryset.filter(
+                Exists(
+                    ResolvedLabel.objects.filter(
+                        changed,
+                        case_id=OuterRef("case_id"),
+                        source__in=AUTHORITATIVE_SOURCES,
+                        excluded=False,
+                        label__isnull=False,
+                    )
+                )
+            )
+        if value == IssueStatus.EXCLUDED:
+            return queryset.filter(
+                Exists(ResolvedLabel.objects.filter(case_id=OuterRef("case_id"), excluded=True))
+            )
+        return queryset
+
+
+class GivenClassFilter(admin.SimpleListFilter):
+    """The label the detector doubts, among the classes of the project filtered on (or all,
+    named with their project)."""
+
+    title = "class (given label)"
+    parameter_name = "given_label"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        classes = LabelClass.objects.select_related("project").order_by("project", "order", "name")
+        project = request.GET.get("project__id__exact")
+        if project and project.isdigit():
+            return [(str(c.pk), str(c)) for c in classes.filter(project_id=int(project))]
+        return [(str(c.pk), f"{c.project.slug}: {c}") for c in classes]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if value and str(value).isdigit():
+            return queryset.filter(given_label_id=int(value))
+        return queryset
+
+
 @admin.register(models.LabelIssue)
 class LabelIssueAdmin(HistoryAdmin):
     list_display = (
         "case",
         "given_label",
         "suggested_label",
-        "score",
+        "score_rounded",
+        "suggested_p_rounded",
         "in_prune_set",
+        "group_size",
+        "decision",
         "detected_at",
     )
-    list_filter = ("in_prune_set", "project")
+    list_filter = (IssueStatusFilter, GivenClassFilter, "project")
     search_fields = ("case__external_id",)
     raw_id_fields = ("case", "given_label", "suggested_label", "job")
-    list_select_related = ("case", "given_label", "suggested_label")
+    list_select_related = ("case__project", "case__resolved", "given_label", "suggested_label")
+    ordering = ("-score", "pk")
     show_full_result_count = False
+
+    @admin.display(description="score", ordering="score")
+    def score_rounded(self, obj: models.LabelIssue) -> str:
+        return f"{obj.score:.3f}"
+
+    @admin.display(description="suggestion's p", ordering="suggested_p")
+    def suggested_p_rounded(self, obj: models.LabelIssue) -> str:
+        return "-" if obj.suggested_p is None else f"{obj.suggested_p:.3f}"
+
+    @admin.display(description="group")
+    def group_size(self, obj: models.LabelIssue) -> int:
+        return len(obj.group or [])
+
+    @admin.display(description="decision")
+    def decision(self, obj: models.LabelIssue) -> str:
+        resolved = getattr(obj.case, "resolved", None)
+        if resolved is None or resolved.source not in AUTHORITATIVE_SOURCES:
+            return "-"
+        if resolved.excluded:
+            return "excluded"
+        if resolved.label_id is None:
+            return "ambiguous"
+        return "confirmed" if resolved.label_id == obj.case.given_label_id else "corrected"
+
+
+@admin.register(models.LabelNoiseEstimate)
+class LabelNoiseEstimateAdmin(HistoryAdmin):
+    """Written by the review-items step of every retrain; read-only."""
+
+    list_display = (
+        "measured_at",
+        "project",
+        "label_source",
+        "given_label",
+        "reviewed",
+        "wrong",
+        "excluded",
+        "wrong_rate",
+        "job",
+    )
+    list_filter = ("project", "label_source")
+    search_fields = ("given_label__name", "project__name")
+    list_select_related = ("project", "given_label", "job")
+    show_full_result_count = False
+
+    @admin.display(description="wrong / reviewed")
+    def wrong_rate(self, obj: models.LabelNoiseEstimate) -> str:
+        rate = obj.wrong_fraction
+        return "-" if rate is None else f"{rate:.3f}"

@@ -147,3 +147,47 @@ class LabelIssue(models.Model):
 
     def __str__(self) -> str:
         return f"issue on {self.case_id}: {self.score:.2f}"
+
+
+IMPORT_SOURCE = "import"  # the one given-label source until cases record their own
+
+
+class LabelNoiseEstimate(models.Model):
+    """The measured noise of the legacy labels of one class and source, at one retrain.
+
+    Of the cases with given label `given_label` (from `label_source`) that a reviewer or
+    adjudicator decided, `reviewed` counts them, `wrong` those the decision gave another class,
+    `excluded` those it took out of the dataset. `wrong / reviewed` is the measured error rate.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="noise_estimates")
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL)
+    label_source = models.CharField(max_length=64, default=IMPORT_SOURCE)
+    given_label = models.ForeignKey(LabelClass, on_delete=models.CASCADE, related_name="+")
+    reviewed = models.PositiveIntegerField()
+    wrong = models.PositiveIntegerField()
+    excluded = models.PositiveIntegerField()
+    measured_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["project", "-measured_at", "label_source", "given_label"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["job", "label_source", "given_label"], name="noiseestimate_one_per_job"
+            ),
+            models.CheckConstraint(
+                condition=Q(wrong__lte=models.F("reviewed"))
+                & Q(excluded__lte=models.F("reviewed")),
+                name="noiseestimate_counts_within_reviewed",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["project", "-measured_at"], name="noiseestimate_project_time")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label_source}/{self.given_label_id}: {self.wrong}/{self.reviewed} wrong"
+
+    @property
+    def wrong_fraction(self) -> float | None:
+        return self.wrong / self.reviewed if self.reviewed else None

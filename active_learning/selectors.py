@@ -7,6 +7,8 @@
 - Evaluation uses the evaluation split's labels from evaluation draws only: the majority of the
   current queue labels (a reviewer's decision on such a case is not an evaluation label).
 - Excluded cases (a reviewer's exclusion) never train, evaluate or get checked.
+- Decided cases (resolved by review or adjudication) are still checked, with the decision as
+  their label, but never flagged again (`decided_case_ids`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from labeling.models import (
     ResolvedLabel,
     Split,
 )
+from labeling.services.resolution import AUTHORITATIVE_SOURCES
 
 ANALYST_SOURCES = (
     ResolutionSource.ANNOTATION,
@@ -39,13 +42,15 @@ ANALYST_SOURCES = (
 
 @dataclass
 class LabelSet:
-    """Aligned arrays: one row per labelled case. `labels` hold LabelClass ids."""
+    """Aligned arrays: one row per labelled case. `labels` hold LabelClass ids; `given` (the
+    detection set only) the cases' given label ids, -1 for none."""
 
     case_ids: np.ndarray
     hashes: list[str]
     labels: np.ndarray
     weights: np.ndarray
     from_analyst: np.ndarray
+    given: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.case_ids.shape[0])
@@ -122,6 +127,7 @@ def _subset(
     labels: np.ndarray,
     weights: np.ndarray,
     from_analyst: np.ndarray,
+    given: np.ndarray | None = None,
 ) -> LabelSet:
     index = np.flatnonzero(keep)
     return LabelSet(
@@ -130,6 +136,7 @@ def _subset(
         labels=labels[index],
         weights=weights[index].astype(np.float64),
         from_analyst=from_analyst[index],
+        given=None if given is None else given[index],
     )
 
 
@@ -149,7 +156,17 @@ def detection_set(*, project: Project) -> LabelSet:
     labels = np.where(from_analyst, analyst_label, given)
     weights = np.ones(ids.shape[0], dtype=np.float64)
     keep = (labels >= 0) & ~np.isin(ids, excluded_case_ids(project=project))
-    return _subset(ids, hashes, keep, labels, weights, from_analyst)
+    return _subset(ids, hashes, keep, labels, weights, from_analyst, given)
+
+
+def decided_case_ids(*, project: Project) -> np.ndarray:
+    """Cases a reviewer or adjudicator decided (sorted): never flagged or queued for review again."""
+    ids = (
+        ResolvedLabel.objects.filter(case__project=project, source__in=AUTHORITATIVE_SOURCES)
+        .order_by("case_id")
+        .values_list("case_id", flat=True)
+    )
+    return np.fromiter(ids, dtype=np.int64)
 
 
 def doubtful_case_ids(*, project: Project) -> set[int]:

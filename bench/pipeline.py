@@ -10,7 +10,9 @@ into the Embedding table; real encoding is timed separately below. Then each ste
 timed on its own, with the peak resident memory of this process while it runs:
 
   matrix_sync        the matrix file rebuilt from the Embedding table (file deleted first)
-  find_label_issues  out-of-fold confident learning over every labelled pool case
+  find_label_issues  out-of-fold confident learning over every labelled pool case (with the
+                     near-duplicate groups of the prune set)
+  review_items       review items for the best prune-set cases, noise estimate of the labels
   train_model        tuned, calibrated logistic regression + evaluation (+ promotion decision)
   score_pool         predict every case + write compact/top-k predictions with COPY
   predictions_prune  steady state: the third champion's prune (oldest one's compact rows go)
@@ -76,6 +78,7 @@ EMBED_TEXTS = 4_000
 STEPS = (
     "matrix_sync",
     "find_label_issues",
+    "review_items",
     "train_model",
     "score_pool",
     "predictions_prune",
@@ -356,7 +359,14 @@ def run_size(n: int, records: list[Any], base: np.ndarray) -> dict[str, Any]:
     from threadpoolctl import threadpool_limits
 
     from active_learning.models import Prediction
-    from active_learning.services import embeddings, issues, promotion, queue_refresh, scoring
+    from active_learning.services import (
+        embeddings,
+        issues,
+        promotion,
+        queue_refresh,
+        review_items,
+        scoring,
+    )
     from active_learning.services.training import train_model
 
     out: dict[str, Any] = {"cases": n}
@@ -380,6 +390,10 @@ def run_size(n: int, records: list[Any], base: np.ndarray) -> dict[str, Any]:
                 issues.FIT_MAX_ROWS if found.get("checked", 0) > issues.FIT_MAX_ROWS else None
             ),
         }
+
+        with Measure() as m:
+            made = review_items.review_items_refresh(project=project)
+        steps["review_items"] = {**m.as_dict(), **made}
 
         with Measure() as m:
             version = train_model(project=project)

@@ -60,9 +60,11 @@ class ModelFacts:
     """The deciding model's view of a case when its item was made (None: no model yet).
 
     `alternatives` are the next classes after the suggestion, as (LabelClass id, probability).
+    `model_version_id` is None when the facts are the label-issue detector's (out-of-fold
+    models, no model version).
     """
 
-    model_version_id: int
+    model_version_id: int | None
     suggestion_id: int | None
     suggestion_p: float | None
     alternatives: tuple[tuple[int, float], ...] = ()

@@ -8,7 +8,13 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
-from active_learning.models import Embedding, LabelIssue, ModelVersion, Prediction
+from active_learning.models import (
+    Embedding,
+    LabelIssue,
+    LabelNoiseEstimate,
+    ModelVersion,
+    Prediction,
+)
 from labeling.models import QueueAction, QueueCursor, ResolvedLabel, SyntheticTruth
 from tests.factories import (
     AnnotationFactory,
@@ -57,6 +63,10 @@ def populated(db):
     )
     from django.utils import timezone
 
+    LabelNoiseEstimate.objects.create(
+        project=project, job=job, given_label=label, reviewed=4, wrong=1, excluded=1,
+        measured_at=timezone.now(),
+    )  # fmt: skip
     Lease.objects.create(
         name="retrain:1", holder=str(uuid.uuid4()), job=job, expires_at=timezone.now()
     )

@@ -2,12 +2,16 @@
 
 Every pool case with a label is checked (the analysts' label overrides the given one). Each gets
 a score (1 - out-of-fold probability of its label: higher is more likely wrong), a suggested
-label, and whether confident learning's prune set (`both`) holds it. A given label in the prune
-set that no analyst confirmed is *doubtful*: kept out of the deciding model's training.
+label with its out-of-fold probability, and whether confident learning's prune set (`both`)
+holds it. A case a reviewer or adjudicator decided is never in the prune set again. A given
+label in the prune set that no analyst confirmed is *doubtful*: kept out of the deciding model's
+training. Prune-set cases with the same given, checked and suggested labels whose embeddings
+are near-duplicates (cosine >= GROUP_COSINE) form a group a review decision may extend to.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -16,9 +20,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 from sklearn.linear_model import LogisticRegression
 
+from active_learning.ml.neighbours import GROUP_COSINE, GROUP_MAX, near_duplicate_groups
 from active_learning.ml.noise import find_label_issues_iterative, label_quality_scores
 from active_learning.models import LabelIssue
-from active_learning.selectors import detection_set, project_classes
+from active_learning.selectors import (
+    LabelSet,
+    decided_case_ids,
+    detection_set,
+    project_classes,
+)
 from active_learning.services.bulk import copy_binary_rows, pg_timestamp
 from active_learning.services.embeddings import matrix_load
 from labeling.models import Case, Project, ResolutionSource, ResolvedLabel
@@ -73,9 +83,17 @@ def find_label_issues(
     )
     quality = label_quality_scores(y, proba, method="self_confidence")
     suggested = proba.argmax(axis=1)
+    suggested_p = proba[np.arange(len(labels)), suggested]
+    # A reviewer's or adjudicator's decision settles the case: a confirmed given label is not
+    # flagged again, however the models see it.
+    decided = np.isin(labels.case_ids, decided_case_ids(project=project))
+    mask = np.asarray(mask, dtype=bool) & ~decided
+    class_ids = np.array([c.pk for c in classes], dtype=np.int64)
+    if progress:
+        progress(0.75, f"grouping near-duplicates of {int(mask.sum())} flagged cases")
+    groups = _groups(X, labels, class_ids[suggested], mask)
     if progress:
         progress(0.8, "writing label issues")
-    class_ids = np.array([c.pk for c in classes], dtype=np.int64)
     flagged_given = set(labels.case_ids[mask & ~labels.from_analyst].tolist())
     with transaction.atomic():
         LabelIssue.objects.filter(project=project).delete()
@@ -85,14 +103,38 @@ def find_label_issues(
             case_ids=labels.case_ids,
             given=labels.labels,
             suggested=class_ids[suggested],
+            suggested_p=np.asarray(suggested_p, dtype=np.float64),
             quality=np.asarray(quality, dtype=np.float64),
-            mask=np.asarray(mask, dtype=bool),
+            mask=mask,
+            groups=groups,
         )
         _sync_doubtful(project=project, flagged_given=flagged_given)
     return {
         "checked": len(labels),
         "flagged": int(mask.sum()),
         "doubtful_given": len(flagged_given),
+        "decided": int(decided.sum()),
+        "grouped": len(groups),
+    }
+
+
+def _groups(
+    X: np.ndarray, labels: LabelSet, suggested: np.ndarray, mask: np.ndarray
+) -> dict[int, list[int]]:
+    """case id -> the other members of its near-duplicate group (nearest first), for prune-set
+    cases that have one. Members share the case's given label, checked label and suggestion."""
+    rows = np.flatnonzero(mask)
+    if rows.size < 2:
+        return {}
+    given = labels.given if labels.given is not None else labels.labels
+    triples = np.stack([given[rows], labels.labels[rows], suggested[rows]], axis=1)
+    keys = np.full(len(labels), -1, dtype=np.int64)  # -1: not flagged, never grouped
+    keys[rows] = np.unique(triples, axis=0, return_inverse=True)[1].reshape(-1)
+    found = near_duplicate_groups(X, keys, threshold=GROUP_COSINE, max_size=GROUP_MAX)
+    return {
+        int(labels.case_ids[i]): labels.case_ids[found[i]].tolist()
+        for i in rows.tolist()
+        if found[i].size
     }
 
 
@@ -130,10 +172,16 @@ def _issues_write(
     case_ids: np.ndarray,
     given: np.ndarray,
     suggested: np.ndarray,
+    suggested_p: np.ndarray,
     quality: np.ndarray,
     mask: np.ndarray,
+    groups: dict[int, list[int]],
 ) -> None:
-    """Insert one LabelIssue per case: binary COPY on PostgreSQL, bulk_create batches else."""
+    """Insert one LabelIssue per case: binary COPY on PostgreSQL, bulk_create batches else.
+
+    `group` stays NULL for cases without one; on PostgreSQL the few groups are set after the
+    COPY by one UPDATE (binary COPY packs fixed-width columns only).
+    """
     if connection.vendor == "postgresql":
         copy_binary_rows(
             LabelIssue._meta.db_table,
@@ -142,6 +190,7 @@ def _issues_write(
                 ("case_id", "int8", case_ids),
                 ("given_label_id", "int8", given),
                 ("suggested_label_id", "int8", suggested),
+                ("suggested_p", "float8", suggested_p),
                 ("score", "float8", 1.0 - quality),
                 ("self_confidence", "float8", quality),
                 ("in_prune_set", "bool", mask),
@@ -150,9 +199,11 @@ def _issues_write(
             ],
             int(case_ids.shape[0]),
         )
+        _groups_write_sql(groups)
         return
     rows = zip(
-        case_ids.tolist(), given.tolist(), suggested.tolist(), quality.tolist(), mask.tolist(),
+        case_ids.tolist(), given.tolist(), suggested.tolist(), suggested_p.tolist(),
+        quality.tolist(), mask.tolist(),
         strict=True,
     )  # fmt: skip
     LabelIssue.objects.bulk_create(
@@ -162,15 +213,32 @@ def _issues_write(
                 case_id=case_id,
                 given_label_id=label,
                 suggested_label_id=suggested_id,
+                suggested_p=p,
                 score=1.0 - q,
                 self_confidence=q,
                 in_prune_set=flagged,
+                group=groups.get(case_id),
                 job=job,
             )
-            for case_id, label, suggested_id, q, flagged in rows
+            for case_id, label, suggested_id, p, q, flagged in rows
         ),
         batch_size=_WRITE_BATCH,
     )
+
+
+def _groups_write_sql(groups: dict[int, list[int]]) -> None:
+    """Set the just-copied rows' groups in batches of one UPDATE from two arrays each."""
+    table = LabelIssue._meta.db_table
+    items = list(groups.items())
+    with connection.cursor() as cursor:
+        for start in range(0, len(items), _WRITE_BATCH):
+            batch = items[start : start + _WRITE_BATCH]
+            cursor.execute(
+                f'UPDATE {table} i SET "group" = g.members::jsonb'
+                " FROM unnest(%s::bigint[], %s::text[]) AS g(case_id, members)"
+                " WHERE i.case_id = g.case_id",
+                [[c for c, _ in batch], [json.dumps(m) for _, m in batch]],
+            )
 
 
 def _sync_doubtful(*, project: Project, flagged_given: set[int]) -> None:

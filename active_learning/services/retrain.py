@@ -1,7 +1,7 @@
 """The retrain chain and its triggers.
 
 `retrain_project` runs, one at a time per project under a database lease: embed -> find label
-issues -> train -> promote -> score -> refresh the queue, each step reporting progress in one
+issues -> refresh the review items -> train -> promote -> score -> refresh the queue, each step reporting progress in one
 `Job` with a heartbeat thread. `retrain_due_check` (the minute beat task) reaps stale jobs and
 starts a retrain for every project whose labels-since-training counter passed N. The counter and
 the jobs live in the database, so a lost broker message or a killed worker delays a retrain but
@@ -25,7 +25,15 @@ from threadpoolctl import threadpool_limits
 
 from active_learning.models import ModelVersion
 from active_learning.selectors import champion_of
-from active_learning.services import embeddings, issues, promotion, queue_refresh, scoring, training
+from active_learning.services import (
+    embeddings,
+    issues,
+    promotion,
+    queue_refresh,
+    review_items,
+    scoring,
+    training,
+)
 from active_learning.services.retrain_requests import (
     KIND,
     _enqueue,
@@ -121,6 +129,12 @@ def run_issues(ctx: ChainContext, report: Reporter) -> None:
     )
 
 
+def run_review_items(ctx: ChainContext, report: Reporter) -> None:
+    ctx.result["review_items"] = review_items.review_items_refresh(
+        project=ctx.project, job=ctx.job, progress=report
+    )
+
+
 def run_train(ctx: ChainContext, report: Reporter) -> None:
     report(0.0, "fitting")
     ctx.challenger = training.train_model(project=ctx.project)
@@ -155,8 +169,9 @@ def run_refresh_queue(ctx: ChainContext, report: Reporter) -> None:
 
 
 PIPELINE: tuple[Step, ...] = (
-    Step("embed", 0.25, run_embed),
+    Step("embed", 0.22, run_embed),
     Step("label issues", 0.25, run_issues),
+    Step("review items", 0.03, run_review_items),
     Step("train", 0.2, run_train),
     Step("promote", 0.05, run_promote),
     Step("score", 0.15, run_score),
@@ -230,4 +245,7 @@ def _summary(result: dict[str, Any]) -> str:
     if result.get("promotion"):
         parts.append(result["promotion"])
     parts.append(f"{result.get('queue', {}).get('created', 0)} queue items")
+    review = result.get("review_items") or {}
+    if review.get("created") or review.get("refreshed"):
+        parts.append(f"{review.get('created', 0)} new review items")
     return "; ".join(parts)[:500]

@@ -1,16 +1,25 @@
 """The evaluation split never trains (DESIGN "The evaluation split never trains anything"):
 no evaluation case, by given or analyst label, reviewed or not, reaches a training set, a
-detection set or a training snapshot; evaluation labels are analysts' labels of eval cases."""
+detection set or a training snapshot; evaluation labels are analysts' labels of eval cases.
+Reviewers' decisions train pool cases at full weight; excluded cases leave every set."""
 
 from __future__ import annotations
+
+import uuid
 
 import numpy as np
 import pytest
 
-from active_learning.selectors import detection_set, evaluation_set, training_set
+from active_learning.selectors import (
+    decided_case_ids,
+    detection_set,
+    evaluation_set,
+    training_set,
+)
 from active_learning.services import training
-from labeling.models import ResolutionSource, ResolvedLabel, Split
-from tests.factories import CaseFactory, LabelClassFactory, ProjectFactory
+from labeling.models import QueueItem, QueueKind, ResolutionSource, ResolvedLabel, Split
+from labeling.services.annotations import Verdict, review_submit
+from tests.factories import AnalystFactory, CaseFactory, LabelClassFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -100,3 +109,78 @@ def test_a_training_snapshot_holds_no_evaluation_case(settings, tmp_path, monkey
     assert set(version.snapshot_case_ids) == set(training_set(project=project).case_ids.tolist())
     assert not set(version.snapshot_case_ids) & eval_ids
     assert not set(np.load(version.params["snapshot_ids_file"]).tolist()) & eval_ids
+
+
+def _decide(case, verdict, **kwargs):
+    """A reviewer's decision on a review item of `case`, through the service."""
+    item = QueueItem.objects.create(project=case.project, case=case, kind=QueueKind.REVIEW)
+    return review_submit(
+        item=item,
+        reviewer=AnalystFactory(),
+        submission_id=uuid.uuid4(),
+        verdict=verdict,
+        **kwargs,
+    )
+
+
+@pytest.fixture
+def reviewed():
+    """Given labels at weight 0.3, and pool and evaluation cases a reviewer decided."""
+    project = ProjectFactory(given_label_weight=0.3)
+    a, b = LabelClassFactory(project=project), LabelClassFactory(project=project)
+    cases = {
+        name: CaseFactory(project=project, given_label=a, split=split)
+        for name, split in [
+            ("given", Split.POOL),
+            ("relabelled", Split.POOL),
+            ("confirmed", Split.POOL),
+            ("ambiguous", Split.POOL),
+            ("excluded", Split.POOL),
+            ("eval relabelled", Split.EVAL),
+            ("eval excluded", Split.EVAL),
+        ]
+    }
+    _decide(cases["relabelled"], Verdict.RELABEL, label=b)
+    _decide(cases["confirmed"], Verdict.CONFIRM)
+    _decide(cases["ambiguous"], Verdict.AMBIGUOUS)
+    _decide(cases["excluded"], Verdict.EXCLUDE, exclude_reason="duplicate")
+    _decide(cases["eval relabelled"], Verdict.RELABEL, label=b)
+    _decide(cases["eval excluded"], Verdict.EXCLUDE, exclude_reason="unreadable")
+    return project, {k: c.pk for k, c in cases.items()}, (a.pk, b.pk)
+
+
+def test_reviewed_pool_cases_train_at_full_weight_with_the_decision(reviewed) -> None:
+    """A reviewer's decision trains at weight 1 whatever the given-label weight; a given label
+    the reviewer could not decide (ambiguous) stays out while the excluded case leaves."""
+    project, ids, (a, b) = reviewed
+    labels = training_set(project=project)
+    pairs = zip(labels.labels.tolist(), labels.weights.tolist(), strict=True)
+    trained = dict(zip(labels.case_ids.tolist(), pairs, strict=True))
+    assert trained == {
+        ids["given"]: (a, 0.3),
+        ids["relabelled"]: (b, 1.0),
+        ids["confirmed"]: (a, 1.0),
+    }
+
+
+def test_a_reviewed_evaluation_case_never_trains_nor_evaluates(reviewed) -> None:
+    project, ids, _ = reviewed
+    for labels in (training_set, evaluation_set, detection_set):
+        checked = set(labels(project=project).case_ids.tolist())
+        assert ids["eval relabelled"] not in checked and ids["eval excluded"] not in checked
+
+
+def test_excluded_cases_never_train_evaluate_or_get_checked(reviewed) -> None:
+    project, ids, _ = reviewed
+    for labels in (training_set, evaluation_set, detection_set):
+        checked = set(labels(project=project).case_ids.tolist())
+        assert ids["excluded"] not in checked
+    # Detection checks decided cases with the decision as their label (never re-flagged).
+    detected = detection_set(project=project)
+    assert ids["relabelled"] in detected.case_ids.tolist()
+    assert decided_case_ids(project=project).tolist() == sorted(
+        ids[k]
+        for k in (
+            "relabelled", "confirmed", "ambiguous", "excluded", "eval relabelled", "eval excluded",
+        )
+    )  # fmt: skip

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-import pytest
+import uuid
 
-from active_learning.models import ModelStatus, ModelVersion, Prediction
+import pytest
+from django.db.models import Count, F, Q
+
+from active_learning.models import (
+    LabelIssue,
+    LabelNoiseEstimate,
+    ModelStatus,
+    ModelVersion,
+    Prediction,
+)
 from active_learning.services.retrain import retrain_project, retrain_request
 from labeling.contracts import NEUTRAL_REASON, PickReason
-from labeling.models import QueueItem, QueueStatus
+from labeling.models import Case, QueueItem, QueueStatus
+from labeling.services.annotations import Verdict, review_submit
+from tests.factories import AnalystFactory
 from tests.pipeline import generated_project
 from workbench.core.models import JobStatus
 
@@ -42,6 +53,29 @@ def test_chain_trains_promotes_scores_and_fills_the_queue(pipeline_settings) -> 
     queued = Prediction.objects.filter(model_version=champion, case__queue_items__in=items)
     assert not queued.filter(top_k__isnull=True).exists()
     assert result["label_issues"]["checked"] > 200
+    # The detector's prune set became review items (fewer than the target: all of them).
+    flagged = LabelIssue.objects.filter(project=project, in_prune_set=True)
+    review = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN, kind="review")
+    assert flagged.count() > 0
+    assert set(review.values_list("case_id", flat=True)) == set(
+        flagged.values_list("case_id", flat=True)
+    )
+    assert result["review_items"]["created"] == review.count()
+    issues = {i.case_id: i for i in flagged}
+    for item in review:
+        issue = issues[item.case_id]
+        assert item.reason["strategy"] == "label_issue" and item.model_version_id is None
+        assert (item.suggestion_id, item.suggestion_p) == (
+            issue.suggested_label_id,
+            round(issue.suggested_p, 4),
+        )
+        assert len(item.similar_cases) == 5
+    # They hold far more real errors of the generated data than a random case does (20%
+    # injected noise; 56% of the review items on this seed, with 15 cases per class).
+    cases = Case.objects.filter(project=project)
+    noisy = ~Q(case__synthetic_truth__true_label=F("case__given_label"))
+    base_rate = cases.exclude(synthetic_truth__true_label=F("given_label")).count() / cases.count()
+    assert review.filter(noisy).count() / review.count() > 2 * base_rate
 
 
 def test_evaluation_items_carry_the_same_model_facts_as_pool_items(pipeline_settings) -> None:
@@ -72,3 +106,41 @@ def test_every_strategy_fills_the_queue_with_reasons(pipeline_settings, strategy
         reason = PickReason.from_json(item.reason)
         assert reason.strategy == strategy and reason.sentence != NEUTRAL_REASON
         assert ("typical" if strategy == "density" else "committee") in reason.sentence
+
+
+def test_a_second_retrain_refreshes_review_items_and_measures_the_reviews(
+    pipeline_settings,
+) -> None:
+    """Between two retrains a reviewer accepts a suggestion: the next detection no longer flags
+    that case, the other items are refreshed rather than doubled, and the noise estimate of the
+    given labels counts the decision."""
+    project = generated_project(n=300, given_label_weight=1.0, batch_size=10)
+    retrain_project(job=retrain_request(project=project, reason="first"))
+    review = QueueItem.objects.filter(project=project, kind="review")
+    first = {i.case_id: i.pk for i in review.filter(status=QueueStatus.OPEN)}
+    item = review.filter(status=QueueStatus.OPEN).order_by("-priority", "pk").first()
+    assert item is not None
+    review_submit(
+        item=item,
+        reviewer=AnalystFactory(),
+        submission_id=uuid.uuid4(),
+        verdict=Verdict.ACCEPT,
+    )
+    job = retrain_request(project=project, reason="second")
+    result = retrain_project(job=job)
+    assert not LabelIssue.objects.get(case_id=item.case_id).in_prune_set
+    live = review.filter(status__in=[QueueStatus.OPEN, QueueStatus.CLAIMED])
+    assert item.case_id not in set(live.values_list("case_id", flat=True))
+    counts = live.values("case_id").annotate(n=Count("pk")).values_list("n", flat=True)
+    assert set(counts) == {1}  # one live review item per case, never two
+    kept = {i.case_id: i.pk for i in live}
+    assert result["review_items"]["refreshed"] == len(set(kept) & set(first))
+    assert all(kept[c] == first[c] for c in set(kept) & set(first))  # same items, refreshed
+    estimate = LabelNoiseEstimate.objects.get(project=project, job=job)
+    given = Case.objects.get(pk=item.case_id).given_label_id
+    assert (estimate.given_label_id, estimate.reviewed, estimate.label_source) == (
+        given,
+        1,
+        "import",
+    )
+    assert estimate.wrong == int(item.suggestion_id != given)
