@@ -35,7 +35,7 @@ from labeling.selectors_queue import (
     reason_sentence,
     similar_cases,
 )
-from labeling.services.resolution import RANK
+from labeling.services.resolution import group_may_extend_to
 
 # Where a given label came from. Every case's is the import until cases carry a source of their
 # own (the consensus issue adds one): `given_label_source` reads that field once it exists.
@@ -177,12 +177,11 @@ def _group(
     *, item: QueueItem, case: Case, classes: dict[int, LabelClass]
 ) -> tuple[list[GroupMember], int]:
     """The members a decision on `item` would reach (as `review_submit` picks them: same project
-    and given label, not decided by a source above the item's), the first GROUP_LISTED of them,
+    and given label, `resolution.group_may_extend_to`), the first GROUP_LISTED of them,
     and how many there are."""
     wanted = sorted({int(c) for c in item.group or [] if str(c).isdigit()} - {case.pk})
     if not wanted:
         return [], 0
-    rank = RANK["adjudicated" if item.kind == QueueKind.ADJUDICATION else "review"]
     rows = (
         Case.objects.filter(project_id=case.project_id, pk__in=wanted)
         .select_related("resolved")
@@ -195,7 +194,8 @@ def _group(
         if member.given_label_id != case.given_label_id:
             continue
         resolved: ResolvedLabel | None = getattr(member, "resolved", None)
-        if resolved is not None and RANK.get(resolved.source, 0) > rank:
+        source = resolved.source if resolved is not None else None
+        if not group_may_extend_to(source, adjudication=item.kind == QueueKind.ADJUDICATION):
             continue
         given = classes.get(member.given_label_id) if member.given_label_id else None
         members.append(GroupMember(member.pk, member.external_id, member.snippet, given))

@@ -49,6 +49,14 @@ DECIDING = {
 AUTHORITATIVE_SOURCES = (ResolutionSource.REVIEW, ResolutionSource.ADJUDICATED)
 
 
+def group_may_extend_to(resolved_source: str | None, *, adjudication: bool) -> bool:
+    """Whether a group decision (review, or adjudication) may extend to a near-duplicate resolved
+    by `resolved_source`: never onto a decision of the same or a higher source, since a decision
+    made on the case itself outweighs one extended to it from another case."""
+    own = ResolutionSource.ADJUDICATED if adjudication else ResolutionSource.REVIEW
+    return resolved_source is None or RANK.get(resolved_source, 0) < RANK[own]
+
+
 def _decision(case: Case, decision: Annotation, votes: Counter[int]) -> dict[str, Any]:
     """The resolution a reviewer's or adjudicator's annotation makes."""
     source = DECIDING[AnnotationSource(decision.source)]

@@ -41,8 +41,8 @@ from labeling.services.annotations.submit import (
 )
 from labeling.services.queue.fill import DECISION_KINDS
 from labeling.services.resolution import (
-    RANK,
     ResolutionInputs,
+    group_may_extend_to,
     resolution_inputs,
     resolution_recompute,
 )
@@ -111,8 +111,8 @@ def _members(
     *, case: Case, wanted: list[int], locked: dict[int, Case], source: str
 ) -> list[tuple[Case, ResolutionInputs]]:
     """The group members a decision may extend to: same project and given label, not decided
-    by a higher source already."""
-    rank = RANK["adjudicated" if source == AnnotationSource.ADJUDICATION else "review"]
+    by a review or adjudication already (a decision made on the case itself outweighs one
+    extended to it from a near-duplicate)."""
     out = []
     for case_id in wanted:
         member = locked.get(case_id)
@@ -121,7 +121,10 @@ def _members(
         if member.given_label_id != case.given_label_id:
             continue
         inputs = resolution_inputs(case=member)
-        if inputs.resolved is not None and RANK.get(inputs.resolved.source, 0) > rank:
+        resolved_source = inputs.resolved.source if inputs.resolved is not None else None
+        if not group_may_extend_to(
+            resolved_source, adjudication=source == AnnotationSource.ADJUDICATION
+        ):
             continue
         out.append((member, inputs))
     return out

@@ -270,3 +270,13 @@ def test_a_demoted_reviewer_gives_their_held_review_items_back(project, classes)
     assert claim.current.pk == pool.pk
     review.refresh_from_db()
     assert review.status == QueueStatus.OPEN and review.assigned_to is None
+
+
+def test_a_group_decision_never_overrides_a_member_reviewed_on_its_own(project, classes) -> None:
+    head, member = (CaseFactory(project=project, given_label=classes[0]) for _ in range(2))
+    _decide(_review_item(member), Verdict.CONFIRM)
+    decision = _decide(
+        _review_item(head, group=[member.pk]), Verdict.RELABEL, label=classes[1], apply_group=True
+    )
+    assert decision.members == ()
+    assert _resolved(member).label == classes[0]
