@@ -1,6 +1,6 @@
 """Run every benchmark, one after another (they need the machine to themselves).
 
-`python bench/run_all.py` runs the full set (about an hour and a half on 2 cores);
+`python bench/run_all.py` runs the full set (about two hours on 2 cores);
 `--quick` passes each script's own quick mode where it has one; `--only a,b` picks scripts.
 Each script prints its figures and writes bench/results/<name>.json (and a PNG).
 """
@@ -23,6 +23,7 @@ BENCHMARKS = [
     ("import_speed", [], ["--rows", "100000"]),
     ("queue_latency", ["--http"], ["--quick"]),
     ("pipeline", [], ["--quick"]),
+    ("cleaning", [], ["--quick"]),
 ]
 
 

@@ -39,7 +39,7 @@ _WRITE_BATCH = 1000
 
 SENTENCE = (
     "The label-issue detector doubts {whose} {given}: out of fold the model gives it "
-    "{given_p:.2f} and suggests {suggested} ({suggested_p:.2f})."
+    "{given_p} and suggests {suggested} ({suggested_p})."
 )
 SENTENCE_BLIND = (
     "The label-issue detector doubts {whose}: out of fold the model finds it unlikely and "
@@ -242,6 +242,15 @@ def _drop_settled_members(chosen: list[Candidate]) -> list[Candidate]:
     ]
 
 
+def _probability(p: float) -> str:
+    """Two decimals, but never a flat 0.00 or 1.00 for a probability that is neither."""
+    if 0.0 < p < 0.005:
+        return "under 0.01"
+    if 0.995 <= p < 1.0:
+        return "over 0.99"
+    return f"{p:.2f}"
+
+
 def pick_reason(candidate: Candidate, *, names: dict[int, str]) -> PickReason:
     """Why the case is up for review, in words (with and without class names and numbers)."""
     whose = GIVEN if candidate.label_id == candidate.given_id else ANALYSTS
@@ -253,9 +262,9 @@ def pick_reason(candidate: Candidate, *, names: dict[int, str]) -> PickReason:
         sentence=SENTENCE.format(
             whose=whose,
             given=names.get(candidate.label_id, f"#{candidate.label_id}"),
-            given_p=given_p,
+            given_p=_probability(given_p),
             suggested=names.get(suggested_id, f"#{suggested_id}") if suggested_id else "?",
-            suggested_p=suggested_p,
+            suggested_p=_probability(suggested_p),
         ),
         sentence_blind=SENTENCE_BLIND.format(whose=whose),
         score=round(candidate.score, 4),

@@ -370,3 +370,12 @@ def test_a_group_decision_counts_every_member_it_resolved(world) -> None:
         3,
         0,
     )
+
+
+@pytest.mark.parametrize(
+    ("p", "text"), [(0.0004, "under 0.01"), (0.04, "0.04"), (0.9971, "over 0.99"), (1.0, "1.00")]
+)
+def test_a_sentence_never_rounds_a_probability_to_certainty(p, text) -> None:
+    from active_learning.services.review_items import _probability
+
+    assert _probability(p) == text
