@@ -103,6 +103,24 @@ def test_reviewer_labels_outside_the_queue(client, world) -> None:
     assert annotation.shown["page"] == "case"
 
 
+def test_a_reviewer_on_the_case_page_overrules_an_analyst(client, world) -> None:
+    """Before the authority order this was a tie ("no label"); the reviewer's label now stands."""
+    from labeling.models import ResolvedLabel
+
+    case = world["case"]
+    annotation_submit(
+        item_or_case=case,
+        analyst=AnalystFactory(),
+        submission_id=uuid.uuid4(),
+        label=world["label"],
+    )
+    url = reverse("labeling:case_label", args=[world["project"].slug, f"pk:{case.pk}"])
+    data = {"submission_id": str(uuid.uuid4()), "label": world["other"].pk}
+    assert client.post(url, data).status_code == 302
+    resolved = ResolvedLabel.objects.get(case=case)
+    assert (resolved.label, resolved.source) == (world["other"], "review")
+
+
 def test_a_review_label_of_a_text_changed_after_render_is_stored_stale(client, world) -> None:
     """The case page's form carries the rendered text's hash in a hidden field."""
     import re
