@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import subprocess
 import sys
 import time
 import uuid
@@ -51,7 +50,13 @@ os.environ["WORKER_THREADS"] = "1"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workbench.settings")
 
-from bench.common import new_figure, save_figure, write_result  # noqa: E402
+from bench.common import (  # noqa: E402
+    new_figure,
+    save_figure,
+    scratch_database_create,
+    scratch_database_drop,
+    write_result,
+)
 
 NOISE = 0.2
 SEED = 11
@@ -66,30 +71,12 @@ TARGET_ACCURACY = {1000: 0.88, 2000: 0.93}
 # --- database --------------------------------------------------------------------------------
 
 
-def _psql(sql: str) -> None:
-    subprocess.run(
-        ["psql", f"{SERVER}/postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql],
-        check=True,
-        capture_output=True,
-    )
-
-
 def create_database() -> None:
-    _psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    _psql(f"CREATE DATABASE {DB_NAME}")
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v", "0", "--skip-checks"],
-        cwd=ROOT,
-        check=True,
-        env=os.environ,
-    )
+    scratch_database_create(SERVER, DB_NAME)
 
 
 def drop_database() -> None:
-    from django.db import connections
-
-    connections.close_all()
-    _psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+    scratch_database_drop(SERVER, DB_NAME)
 
 
 # --- the world -------------------------------------------------------------------------------

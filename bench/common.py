@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -63,6 +64,38 @@ def cached_embeddings(
     np.save(tmp, vectors)
     os.replace(tmp, path)
     return vectors
+
+
+def psql(server: str, sql: str) -> None:
+    """Run one statement against the server's `postgres` database (server: postgres://host:port)."""
+    subprocess.run(
+        ["psql", f"{server}/postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql],
+        check=True,
+        capture_output=True,
+    )
+
+
+def scratch_database_create(server: str, name: str) -> None:
+    """A new, migrated database `name` (dropped first if a run left it): the benchmark's own.
+
+    The caller has pointed DATABASE_URL at it; migrations run in a child process with that
+    environment, before this process sets Django up.
+    """
+    psql(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    psql(server, f"CREATE DATABASE {name}")
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0", "--skip-checks"],
+        cwd=ROOT,
+        check=True,
+        env=os.environ,
+    )
+
+
+def scratch_database_drop(server: str, name: str) -> None:
+    from django.db import connections
+
+    connections.close_all()
+    psql(server, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 @contextmanager

@@ -63,6 +63,8 @@ from bench.common import (  # noqa: E402
     load_banking77,
     new_figure,
     save_figure,
+    scratch_database_create,
+    scratch_database_drop,
     write_result,
 )
 
@@ -91,30 +93,12 @@ TARGET_SECONDS = 60.0
 # --- database --------------------------------------------------------------------------------
 
 
-def _psql(sql: str) -> None:
-    subprocess.run(
-        ["psql", f"{SERVER}/postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql],
-        check=True,
-        capture_output=True,
-    )
-
-
 def create_database() -> None:
-    _psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    _psql(f"CREATE DATABASE {DB_NAME}")
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v", "0", "--skip-checks"],
-        cwd=ROOT,
-        check=True,
-        env=os.environ,
-    )
+    scratch_database_create(SERVER, DB_NAME)
 
 
 def drop_database() -> None:
-    from django.db import connections
-
-    connections.close_all()
-    _psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+    scratch_database_drop(SERVER, DB_NAME)
 
 
 def _vacuum(table: str | None = None) -> None:

@@ -47,7 +47,14 @@ DB_NAME = os.environ.get("BENCH_PG_DB", "bench_queue")
 os.environ["DATABASE_URL"] = f"{SERVER}/{DB_NAME}"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workbench.settings")
 
-from bench.common import RESULTS_DIR, new_figure, save_figure, write_result  # noqa: E402
+from bench.common import (  # noqa: E402
+    RESULTS_DIR,
+    new_figure,
+    save_figure,
+    scratch_database_create,
+    scratch_database_drop,
+    write_result,
+)
 
 ANALYSTS = 20
 # Label Studio's published next-task p50 (ms) at 10k / 100k / 1M tasks, for scale.
@@ -60,27 +67,12 @@ SCENARIOS = [  # name, analysts, think-time range in seconds
 ]
 
 
-def _psql(sql: str) -> None:
-    subprocess.run(
-        ["psql", f"{SERVER}/postgres", "-v", "ON_ERROR_STOP=1", "-qc", sql],
-        check=True,
-        capture_output=True,
-    )
-
-
 def create_database() -> None:
-    _psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-    _psql(f"CREATE DATABASE {DB_NAME}")
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, check=True, env=os.environ
-    )
+    scratch_database_create(SERVER, DB_NAME)
 
 
 def drop_database() -> None:
-    from django.db import connections
-
-    connections.close_all()
-    _psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+    scratch_database_drop(SERVER, DB_NAME)
 
 
 def load(n: int, seed: int = 0) -> dict:
