@@ -2,8 +2,8 @@
 
 After each detection (`issues.find_label_issues`), `review_items_refresh` keeps the open
 pipeline part of the review queue (`QueueKind.REVIEW` items of strategy `label_issue`) at the
-best `review_target` prune-set cases, ranked by `review_priority` (error probability x tier
-impact). Cases a reviewer or adjudicator decided or excluded get none; an analyst's second
+best `review_target` prune-set cases, ranked by `review_priority` (error probability, from the
+out-of-fold margin `detector_error_p`, x tier impact). Cases a reviewer or adjudicator decided or excluded get none; an analyst's second
 opinion and claimed items are never touched. `noise_estimates_write` stores, per given-label
 source and class, how many reviewed given labels were wrong (`LabelNoiseEstimate`).
 """
@@ -29,7 +29,7 @@ from labeling.models import Case, Project, QueueItem, QueueKind, QueueStatus, Re
 from labeling.services.queue import QueueEntry, queue_items_create
 from labeling.services.queue.fill import item_facts
 from labeling.services.resolution import AUTHORITATIVE_SOURCES
-from labeling.services.review_requests import review_priority
+from labeling.services.review_requests import detector_error_p, review_priority
 from workbench.core.models import Job
 
 STRATEGY = "label_issue"
@@ -204,7 +204,7 @@ def _candidates(project: Project) -> list[Candidate]:
             suggested_p=suggested_p,
             score=float(score),
             priority=review_priority(
-                error_p=float(score),
+                error_p=detector_error_p(score=float(score), suggested_p=suggested_p),
                 given_tier=tiers.get(label_id),
                 suggested_tier=tiers.get(suggested_id) if suggested_id is not None else None,
             ),

@@ -53,6 +53,22 @@ def review_impact(*, given_tier: str | None, suggested_tier: str | None) -> floa
     return OVER_LABELLED if suggested < given else 1.0
 
 
+def detector_error_p(*, score: float, suggested_p: float | None) -> float:
+    """How likely the detector's finding is a real error: the out-of-fold margin of the
+    suggestion over the label, p(suggested) - p(label), floored at 0 (the score alone when the
+    suggestion's probability is unknown).
+
+    The issue score (1 - p(label)) is no probability of an error: on generated merchants with 20%
+    noise, flagged labels scoring 0.8-0.9 were wrong a quarter of the time and those over 0.99
+    nine times in ten, so score x impact put doubtful cases of a severe class ahead of clear
+    errors (precision of the first 250 reviews 0.79 against 0.99). The margin keeps a label the
+    model is merely unsure of low (bench/cleaning.py).
+    """
+    if suggested_p is None:
+        return float(score)
+    return min(1.0, max(0.0, float(suggested_p) - (1.0 - float(score))))
+
+
 def review_priority(*, error_p: float, given_tier: str | None, suggested_tier: str | None) -> float:
     """The expected value of reviewing a label: probability it is wrong x impact."""
     impact = review_impact(given_tier=given_tier, suggested_tier=suggested_tier)
@@ -84,7 +100,8 @@ def second_opinion_request(
     if suggested is None and facts is not None and facts.suggestion_id != given:
         suggested = facts.suggestion_id
     names = _label_names([c for c in (given, suggested) if c is not None])
-    error_p = 1.0 - (1.0 - (facts.score if facts else 0.0)) * (1.0 - ANALYST_SIGNAL_P)
+    found = detector_error_p(score=facts.score, suggested_p=facts.suggestion_p) if facts else 0.0
+    error_p = 1.0 - (1.0 - found) * (1.0 - ANALYST_SIGNAL_P)
     priority = review_priority(
         error_p=error_p,
         given_tier=names.get(given, ("", ""))[1] or None,

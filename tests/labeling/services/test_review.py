@@ -280,3 +280,16 @@ def test_a_group_decision_never_overrides_a_member_reviewed_on_its_own(project, 
     )
     assert decision.members == ()
     assert _resolved(member).label == classes[0]
+
+
+def test_the_detectors_error_probability_is_the_margin_over_the_label() -> None:
+    """A label the model is merely unsure of ranks below a clear error of a milder class."""
+    from labeling.services.review_requests import detector_error_p
+
+    unsure = detector_error_p(score=0.85, suggested_p=0.30)  # p(label) 0.15: margin 0.15
+    clear = detector_error_p(score=0.99, suggested_p=0.97)
+    assert unsure == pytest.approx(0.15) and clear == pytest.approx(0.96)
+    assert review_priority(
+        error_p=unsure, given_tier=Tier.SUPPORTABLE, suggested_tier=Tier.PROHIBITED
+    ) < review_priority(error_p=clear, given_tier=Tier.SUPPORTABLE, suggested_tier=Tier.SUPPORTABLE)
+    assert detector_error_p(score=0.2, suggested_p=0.1) == 0.0
