@@ -196,15 +196,27 @@ def review(
     curve = [{"actions": 0, "cases_resolved": 0, **start}]
     given = dict(Case.objects.filter(project=project).values_list("pk", "given_label_id"))
     done = resolved = groups = group_members = were_wrong = 0
+    dry = False
     retrains: list[dict[str, Any]] = []
     service_ms: list[float] = []
     started = time.perf_counter()
     while done < actions:
         claim = queue_claim_next(project=project, analyst=user, role="reviewer", refill=False)
         item = claim.current
+        if item is None and retrain_every and not dry:
+            # The product retrains when labels pass N or the queue runs low; a dry review queue
+            # before the next scheduled retrain gets one now.
+            dry = True
+            retrains.append(retrain(project))
+            print(f"  [{tag}] queue dry at {done}: retrain {retrains[-1]['seconds']} s", flush=True)
+            continue
         if item is None:
             print(f"  [{tag}] the review queue ran dry after {done} actions", flush=True)
+            curve.append(
+                {"actions": done, "cases_resolved": resolved, **dataset_state(project, truth)}
+            )
             break
+        dry = False
         answer = person.answer(truth[item.case_id])
         if answer == given[item.case_id]:
             verdict, label = Verdict.CONFIRM, None
@@ -237,6 +249,7 @@ def review(
                 flush=True,
             )
         if retrain_every and done % retrain_every == 0 and done < actions:
+            dry = False
             retrains.append(retrain(project))
             print(f"  [{tag}] retrain {retrains[-1]['seconds']} s", flush=True)
     return {

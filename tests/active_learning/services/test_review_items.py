@@ -211,9 +211,9 @@ def test_review_items_are_ranked_by_priority_and_state_the_detectors_facts(world
     result = review_items_refresh(project=world.project)
     assert result["created"] == 3 and result["candidates"] == 3
     items = _open_review_items(world.project)
-    # error probability: the out-of-fold margin, p(suggested) 0.91 - p(label) 0.04
-    assert items[missed.pk].priority == pytest.approx((0.91 - 0.04) * 1.6)
-    assert items[mixup.pk].priority == pytest.approx(0.91 - 0.04)
+    # error probability: the out-of-fold margin, p(suggested) 0.91 - p(label) 0.04, calibrated
+    assert items[missed.pk].priority == pytest.approx((0.91 - 0.04) ** 12 * 1.6, abs=1e-5)
+    assert items[mixup.pk].priority == pytest.approx((0.91 - 0.04) ** 12, abs=1e-5)
     ranked = sorted(items.values(), key=lambda i: -i.priority)
     assert [i.case_id for i in ranked] == [missed.pk, mixup.pk, mixup_other.pk]
 
@@ -292,7 +292,7 @@ def test_stale_items_are_cancelled_but_second_opinions_and_claimed_items_are_kep
     second.refresh_from_db()
     assert (second.priority, second.reason) == before
     refreshed = QueueItem.objects.get(case=stays, kind=QueueKind.REVIEW)
-    assert refreshed.priority == pytest.approx((0.91 - 0.05) * 1.6)
+    assert refreshed.priority == pytest.approx((0.91 - 0.05) ** 12 * 1.6, abs=1e-5)
     assert "gives it 0.05" in refreshed.reason["sentence"]
 
 

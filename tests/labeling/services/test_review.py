@@ -286,9 +286,9 @@ def test_the_detectors_error_probability_is_the_margin_over_the_label() -> None:
     """A label the model is merely unsure of ranks below a clear error of a milder class."""
     from labeling.services.review_requests import detector_error_p
 
-    unsure = detector_error_p(score=0.85, suggested_p=0.30)  # p(label) 0.15: margin 0.15
-    clear = detector_error_p(score=0.99, suggested_p=0.97)
-    assert unsure == pytest.approx(0.15) and clear == pytest.approx(0.96)
+    unsure = detector_error_p(score=0.85, suggested_p=0.80)  # p(label) 0.15: margin 0.65
+    clear = detector_error_p(score=0.99, suggested_p=0.98)  # margin 0.97
+    assert unsure == pytest.approx(0.65**12) and clear == pytest.approx(0.97**12)
     assert review_priority(
         error_p=unsure, given_tier=Tier.SUPPORTABLE, suggested_tier=Tier.PROHIBITED
     ) < review_priority(error_p=clear, given_tier=Tier.SUPPORTABLE, suggested_tier=Tier.SUPPORTABLE)
