@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from labeling import statements as st
@@ -164,7 +165,8 @@ def _apply_to_member(
         comment=decision.comment,
         source=decision.source,
         group_decision=decision,
-        shown={"group_decision_of_case": decision.case_id},
+        # What it replaced comes back if the decision is undone (`review_undo_group`).
+        shown={"group_decision_of_case": decision.case_id, "replaced": previous},
         # Derived from the decision's, so a replayed decision can never write a second copy.
         submission_id=uuid.uuid5(decision.submission_id, str(member.pk)),
         content_hash=member.content_hash,
@@ -297,22 +299,28 @@ def review_undo_group(*, decision: Annotation, actor: Any, now: datetime) -> lis
     for copy in copies.order_by("case_id"):
         member = _lock_case(copy.case_id)
         Annotation.objects.filter(pk=copy.pk).update(superseded_at=now)
+        replaced = copy.shown.get("replaced") if isinstance(copy.shown, dict) else None
+        if replaced:  # the reviewer's own earlier answer on the member is current again
+            Annotation.objects.filter(pk__in=replaced, superseded_by=copy).update(
+                superseded_at=None, superseded_by=None
+            )
         resolution_recompute(case=member, actor=actor, reconsider=True)
         reverted.append(member.pk)
     if reverted:
         Project.objects.filter(pk=decision.case.project_id).update(
-            labels_since_training=F("labels_since_training") - len(reverted)
+            labels_since_training=Greatest(F("labels_since_training") - len(reverted), 0)
         )
     shown = decision.shown if isinstance(decision.shown, dict) else {}
     for item_id in shown.get("cancelled_items") or []:
         item = QueueItem.objects.filter(pk=item_id, status=QueueStatus.CANCELLED).first()
         if item is None:
             continue
-        # Reopen unless its slot was reused or the case has a live item of the same kind.
+        # Reopen unless its slot was reused, or (a review item) the case has a live one: a case
+        # wants one review at a time, but every overlap slot of its labels.
         live = QueueItem.objects.filter(case_id=item.case_id).exclude(status=QueueStatus.CANCELLED)
-        if (
-            live.filter(slot=item.slot).exists()
-            or live.filter(
+        if live.filter(slot=item.slot).exists() or (
+            item.kind == QueueKind.REVIEW
+            and live.filter(
                 kind=item.kind, status__in=[QueueStatus.OPEN, QueueStatus.CLAIMED]
             ).exists()
         ):

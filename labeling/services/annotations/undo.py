@@ -156,7 +156,7 @@ def _undo(action: QueueAction, *, analyst: Any, now: datetime) -> UndoResult | N
         )
     if action.kind != QueueActionKind.SKIP:
         # A decision taken back no longer outranks the queue's labels.
-        resolution_recompute(case=case, actor=analyst, reconsider=True)
+        resolution_recompute(case=case, actor=analyst, reconsider=annotation.source in DECIDING)
         if annotation.source in DECIDING:
             review_undo_group(decision=annotation, actor=analyst, now=now)
     audit_record(

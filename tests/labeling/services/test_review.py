@@ -293,3 +293,25 @@ def test_the_detectors_error_probability_is_the_margin_over_the_label() -> None:
         error_p=unsure, given_tier=Tier.SUPPORTABLE, suggested_tier=Tier.PROHIBITED
     ) < review_priority(error_p=clear, given_tier=Tier.SUPPORTABLE, suggested_tier=Tier.SUPPORTABLE)
     assert detector_error_p(score=0.2, suggested_p=0.1) == 0.0
+
+
+def test_undoing_a_group_decision_gives_back_the_reviewers_own_earlier_label(
+    project, classes
+) -> None:
+    head, member = (CaseFactory(project=project, given_label=classes[0]) for _ in range(2))
+    reviewer = AnalystFactory()
+    own = annotation_submit(
+        item_or_case=member, analyst=reviewer, submission_id=uuid.uuid4(), label=classes[2]
+    )
+    _decide(
+        _review_item(head, group=[member.pk]),
+        Verdict.RELABEL,
+        reviewer=reviewer,
+        label=classes[1],
+        apply_group=True,
+    )
+    assert _resolved(member).label == classes[1]
+    annotation_undo(project=project, analyst=reviewer)
+    own.refresh_from_db()
+    assert own.superseded_at is None
+    assert (_resolved(member).label, _resolved(member).source) == (classes[2], "annotation")
