@@ -111,13 +111,6 @@ def second_opinion_request(
         given_tier=names.get(given, ("", ""))[1] or None,
         suggested_tier=names.get(suggested, ("", ""))[1] or None if suggested else None,
     )
-    live = QueueItem.objects.filter(
-        case_id=case.pk, kind=QueueKind.REVIEW, status__in=[QueueStatus.OPEN, QueueStatus.CLAIMED]
-    ).first()
-    if live is not None:
-        if live.priority < priority:
-            QueueItem.objects.filter(pk=live.pk).update(priority=priority, updated_at=now)
-        return live
     given_name = names.get(given, ("?", ""))[0]
     if annotation.label_id not in (None, given):
         sentence = (
@@ -133,6 +126,17 @@ def second_opinion_request(
         score=round(error_p, 4),
         details={"annotation_id": annotation.pk, "noise_flag": annotation.noise_flag},
     )
+    live = QueueItem.objects.filter(
+        case_id=case.pk, kind=QueueKind.REVIEW, status__in=[QueueStatus.OPEN, QueueStatus.CLAIMED]
+    ).first()
+    if live is not None:
+        # The case's review now answers an analyst too: it becomes a second opinion, which the
+        # pipeline's refresh never cancels or re-ranks, and at least this urgent.
+        if live.priority < priority or PickReason.from_json(live.reason).strategy != SECOND_OPINION:
+            QueueItem.objects.filter(pk=live.pk).update(
+                priority=max(live.priority, priority), reason=reason.to_json(), updated_at=now
+            )
+        return live
     item_id = annotation.queue_item_id
     source_item = (
         QueueItem.objects.filter(pk=item_id).values_list("similar_cases").first()
