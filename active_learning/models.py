@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
-from labeling.models import Case, LabelClass, Project
+from labeling.models import IMPORT_SOURCE, Case, LabelClass, Project
 from workbench.core.models import Job
 from workbench.db import choices_check
 
@@ -147,9 +147,6 @@ class LabelIssue(models.Model):
 
     def __str__(self) -> str:
         return f"issue on {self.case_id}: {self.score:.2f}"
-
-
-IMPORT_SOURCE = "import"  # the one given-label source until cases record their own
 
 
 class LabelNoiseEstimate(models.Model):

@@ -30,6 +30,10 @@ SHORTCUT_KEY_ORDER: tuple[str, ...] = tuple("123456789") + tuple(
 )
 
 
+# A given label's source when the import names none.
+IMPORT_SOURCE = "import"
+
+
 def _new_split_seed() -> int:
     return secrets.randbelow(2**31)
 
@@ -90,6 +94,30 @@ class Project(models.Model):
     blind_mode = models.BooleanField(
         default=False, help_text="Hide suggestions and given labels from analysts."
     )
+    consensus_threshold = models.FloatField(
+        default=0.8,
+        help_text="Cases whose consensus posterior is below this go to adjudication.",
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+    )
+    noise_aware_overlap = models.BooleanField(
+        default=True,
+        help_text="Give a second analyst to picks the model is unsure of or in the prohibited tier.",
+    )
+    overlap_margin = models.FloatField(
+        default=0.2,
+        help_text="Noise-aware overlap: picks whose model margin (top two classes) is below this.",
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+    )
+    overlap_budget = models.FloatField(
+        default=0.2,
+        help_text="At most this share of queued pool cases get a noise-aware second analyst.",
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+    )
+    gold_fraction = models.FloatField(
+        default=0.02,
+        help_text="Share of an analyst's cards that are decided cases served back to measure them.",
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+    )
     claim_policy = models.JSONField(
         default=dict,
         blank=True,
@@ -115,6 +143,10 @@ class Project(models.Model):
             unit_interval_check("evaluation_fraction", "project_evaluation_fraction_unit"),
             unit_interval_check("target_precision", "project_target_precision_unit"),
             unit_interval_check("given_label_weight", "project_given_label_weight_unit"),
+            unit_interval_check("consensus_threshold", "project_consensus_threshold_unit"),
+            unit_interval_check("overlap_margin", "project_overlap_margin_unit"),
+            unit_interval_check("overlap_budget", "project_overlap_budget_unit"),
+            unit_interval_check("gold_fraction", "project_gold_fraction_unit"),
             models.CheckConstraint(
                 condition=Q(overlap__gte=1, overlap__lte=10), name="project_overlap_range"
             ),
@@ -207,6 +239,12 @@ class Case(models.Model):
     given_label = models.ForeignKey(
         LabelClass, null=True, blank=True, on_delete=models.PROTECT, related_name="given_cases"
     )
+    given_label_source = models.CharField(
+        max_length=64,
+        default=IMPORT_SOURCE,
+        db_default=IMPORT_SOURCE,  # bulk writers (COPY) that name no source get it too
+        help_text="Who gave the given label: a legacy rule, team or vendor (an import column).",
+    )
     split = models.CharField(max_length=8, choices=Split.choices, default=Split.POOL)
     content_hash = models.CharField(max_length=64, db_index=True)
     imported_at = models.DateTimeField(auto_now_add=True)
@@ -254,6 +292,8 @@ class QueueKind(models.TextChoices):
     EVALUATION = "evaluation", "Evaluation"
     REVIEW = "review", "Review"
     ADJUDICATION = "adjudication", "Adjudication"
+    # A decided case served back to an analyst, unmarked, to measure their accuracy.
+    GOLD = "gold", "Gold"
 
 
 class QueueItem(models.Model):
@@ -515,3 +555,103 @@ class ResolvedLabel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id}: {self.label_id} ({self.source})"
+
+
+class CaseConsensus(models.Model):
+    """Dawid-Skene's answer for one case with analyst labels, from the latest consensus step.
+
+    `posterior` is the consensus label's probability; `given_disagrees` whether the given label is
+    another class; `analyst_labels` the current analyst labels behind it (the resolution uses
+    consensus from two on).
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="consensus")
+    label = models.ForeignKey(LabelClass, on_delete=models.CASCADE, related_name="+")
+    posterior = models.FloatField()
+    given_disagrees = models.BooleanField(default=False)
+    analyst_labels = models.PositiveSmallIntegerField()
+    job = models.ForeignKey("core.Job", null=True, blank=True, on_delete=models.SET_NULL)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "case consensus"
+        constraints = [unit_interval_check("posterior", "caseconsensus_posterior_unit")]
+        indexes = [models.Index(fields=["project", "posterior"], name="caseconsensus_posterior")]
+
+    def __str__(self) -> str:
+        return f"{self.case_id}: {self.label_id} ({self.posterior:.2f})"
+
+
+class AnnotatorReliability(models.Model):
+    """How reliable one annotator is, as one consensus step estimated it: an analyst, or a
+    given-label source (a legacy rule, team or vendor) counted as one more annotator.
+
+    `confusion` is {"classes": [class ids], "matrix": [[P(says column | truly row)]]};
+    `labels` the labels behind it; `gold_labels`/`gold_correct` the analyst's answers on gold
+    items (decided cases served back) and how many matched the decision.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reliabilities")
+    job = models.ForeignKey("core.Job", null=True, blank=True, on_delete=models.SET_NULL)
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    label_source = models.CharField(max_length=64, blank=True)
+    accuracy = models.FloatField()
+    confusion = models.JSONField(default=dict)
+    labels = models.PositiveIntegerField()
+    gold_labels = models.PositiveIntegerField(default=0)
+    gold_correct = models.PositiveIntegerField(default=0)
+    measured_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name_plural = "annotator reliabilities"
+        ordering = ["project", "-measured_at", "label_source", "annotator"]
+        constraints = [
+            unit_interval_check("accuracy", "reliability_accuracy_unit"),
+            # Either an analyst or a given-label source, never both.
+            models.CheckConstraint(
+                condition=(Q(annotator__isnull=False) & Q(label_source=""))
+                | (Q(annotator__isnull=True) & ~Q(label_source="")),
+                name="reliability_one_annotator",
+            ),
+            models.CheckConstraint(
+                condition=Q(gold_correct__lte=models.F("gold_labels")),
+                name="reliability_gold_within",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["project", "-measured_at"], name="reliability_project_time")
+        ]
+
+    def __str__(self) -> str:
+        who = self.label_source or f"analyst {self.annotator_id}"
+        return f"{who}: {self.accuracy:.2f} over {self.labels}"
+
+
+class AgreementReport(models.Model):
+    """Agreement between analysts at one consensus step, each figure with its bootstrap 95%
+    interval and the number of cases behind it.
+
+    `class_pairs`: [{"a", "b", "alpha", "low", "high", "cases"}] (Krippendorff's category-pair
+    alpha); `analyst_pairs`: [{"a", "b", "kappa", "low", "high", "cases"}] (Cohen's kappa of two
+    analysts' user ids on their shared cases, pairs with >= 20 of them).
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="agreements")
+    job = models.ForeignKey("core.Job", null=True, blank=True, on_delete=models.SET_NULL)
+    alpha = models.FloatField(null=True, blank=True)
+    alpha_low = models.FloatField(null=True, blank=True)
+    alpha_high = models.FloatField(null=True, blank=True)
+    cases = models.PositiveIntegerField(default=0)
+    class_pairs = models.JSONField(default=list, blank=True)
+    analyst_pairs = models.JSONField(default=list, blank=True)
+    measured_at = models.DateTimeField()
+
+    class Meta:
+        get_latest_by = "measured_at"
+        indexes = [models.Index(fields=["project", "-measured_at"], name="agreement_project_time")]
+
+    def __str__(self) -> str:
+        return f"alpha {self.alpha} over {self.cases} cases"

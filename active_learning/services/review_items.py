@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, F, OuterRef, Q
 from django.utils import timezone
 
-from active_learning.models import IMPORT_SOURCE, LabelIssue, LabelNoiseEstimate
+from active_learning.models import LabelIssue, LabelNoiseEstimate
 from active_learning.selectors import project_classes
 from active_learning.services.embeddings import matrix_load
 from active_learning.services.queue_refresh import similar_labelled
@@ -310,7 +310,7 @@ def noise_estimates_write(*, project: Project, job: Job | None = None) -> int:
             case__given_label__isnull=False,
             source__in=AUTHORITATIVE_SOURCES,
         )
-        .values("case__given_label_id")
+        .values("case__given_label_source", "case__given_label_id")
         .annotate(
             reviewed=Count("pk"),
             wrong=Count(
@@ -319,14 +319,14 @@ def noise_estimates_write(*, project: Project, job: Job | None = None) -> int:
             ),
             excluded=Count("pk", filter=Q(excluded=True)),
         )
-        .order_by("case__given_label_id")
+        .order_by("case__given_label_source", "case__given_label_id")
     )
     now = timezone.now()
     rows = [
         LabelNoiseEstimate(
             project=project,
             job=job,
-            label_source=IMPORT_SOURCE,
+            label_source=row["case__given_label_source"],
             given_label_id=row["case__given_label_id"],
             reviewed=row["reviewed"],
             wrong=row["wrong"],

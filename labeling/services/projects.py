@@ -43,6 +43,11 @@ PROJECT_SETTINGS = (
     "given_label_weight",
     "classes_fixed",
     "blind_mode",
+    "consensus_threshold",
+    "noise_aware_overlap",
+    "overlap_margin",
+    "overlap_budget",
+    "gold_fraction",
 )
 CLASS_FIELDS = (
     "name",
