@@ -157,3 +157,46 @@ class QueueActionAdmin(HistoryAdmin):
     raw_id_fields = ("analyst", "annotation", "previous")
     list_select_related = ("analyst", "project", "annotation")
     readonly_fields = ("created_at",)
+
+
+@admin.register(models.CaseConsensus)
+class CaseConsensusAdmin(HistoryAdmin):
+    """Written by the consensus step of every retrain; read-only."""
+
+    list_display = ("case", "label", "posterior", "given_disagrees", "analyst_labels", "job")
+    list_filter = ("given_disagrees", "project")
+    search_fields = ("case__external_id",)
+    raw_id_fields = ("case", "label", "job")
+    list_select_related = ("case__project", "label", "job")
+    show_full_result_count = False
+
+
+@admin.register(models.AnnotatorReliability)
+class AnnotatorReliabilityAdmin(HistoryAdmin):
+    """Written by the consensus step of every retrain; read-only."""
+
+    list_display = (
+        "measured_at",
+        "project",
+        "annotator",
+        "label_source",
+        "accuracy",
+        "labels",
+        "gold_labels",
+        "gold_correct",
+    )
+    list_filter = ("project", "label_source")
+    search_fields = ("annotator__username", "label_source", "project__name")
+    raw_id_fields = ("annotator", "job")
+    list_select_related = ("project", "annotator")
+
+
+@admin.register(models.AgreementReport)
+class AgreementReportAdmin(HistoryAdmin):
+    """Written by the consensus step of every retrain; read-only."""
+
+    list_display = ("measured_at", "project", "alpha", "alpha_low", "alpha_high", "cases")
+    list_filter = ("project",)
+    search_fields = ("project__name",)
+    raw_id_fields = ("job",)
+    list_select_related = ("project",)

@@ -634,9 +634,10 @@ class AgreementReport(models.Model):
     """Agreement between analysts at one consensus step, each figure with its bootstrap 95%
     interval and the number of cases behind it.
 
-    `class_pairs`: [{"a", "b", "alpha", "low", "high", "cases"}] (Krippendorff's category-pair
-    alpha); `analyst_pairs`: [{"a", "b", "kappa", "low", "high", "cases"}] (Cohen's kappa of two
-    analysts' user ids on their shared cases, pairs with >= 20 of them).
+    `class_pairs`: [{"a", "b", "value", "low", "high", "n"}], Krippendorff's category-pair alpha
+    of two class ids over the n cases analysts split between them, worst first;
+    `analyst_pairs`: the same keys, Cohen's kappa of two analysts' user ids on their n shared
+    cases (pairs with >= 20 of them).
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="agreements")

@@ -18,9 +18,11 @@ from typing import Any, ClassVar
 from django.db.models.functions import Left
 
 from labeling.models import (
+    IMPORT_SOURCE,
     Annotation,
     AnnotationSource,
     Case,
+    CaseConsensus,
     LabelClass,
     Project,
     QueueItem,
@@ -37,9 +39,8 @@ from labeling.selectors_queue import (
 )
 from labeling.services.resolution import group_may_extend_to
 
-# Where a given label came from. Every case's is the import until cases carry a source of their
-# own (the consensus issue adds one): `given_label_source` reads that field once it exists.
-DEFAULT_LABEL_SOURCE = "import"
+# Where a given label came from when a case names no source.
+DEFAULT_LABEL_SOURCE = IMPORT_SOURCE
 # The common reasons a reviewer excludes a case for ("other" asks for words).
 EXCLUDE_REASONS: tuple[tuple[str, str], ...] = (
     ("not a merchant", "Not a merchant"),
@@ -97,6 +98,8 @@ class ReviewCard(Card):
     names_hidden: bool = False
     group: list[GroupMember] = field(default_factory=list)
     group_size: int = 0
+    consensus: CaseConsensus | None = None  # Dawid-Skene's label and posterior, latest step
+    consensus_label: LabelClass | None = None
     is_review: ClassVar[bool] = True
     exclude_reasons: ClassVar[tuple[tuple[str, str], ...]] = EXCLUDE_REASONS
 
@@ -210,6 +213,7 @@ def review_card(
     case = item.case
     names_hidden = project.blind_mode
     group, group_size = _group(item=item, case=case, classes=classes)
+    consensus = CaseConsensus.objects.filter(case=case).first()
     return ReviewCard(
         item=item,
         case=case,
@@ -228,4 +232,6 @@ def review_card(
         names_hidden=names_hidden,
         group=group,
         group_size=group_size,
+        consensus=consensus,
+        consensus_label=classes.get(consensus.label_id) if consensus else None,
     )

@@ -161,7 +161,8 @@ def resolution_inputs(resolved: tuple[str, ...], current: tuple[str, ...]) -> st
 
 
 RESOLUTION_UPDATE = (
-    f"UPDATE {RESOLVED} SET label_id = %s, source = %s, agreement = %s, doubtful = %s, "
+    f"UPDATE {RESOLVED} SET label_id = %s, source = %s, confidence = %s, agreement = %s, "
+    "doubtful = %s, "
     "excluded = %s, updated_at = %s WHERE id = %s"
 )
 

@@ -15,7 +15,15 @@ from active_learning.models import (
     ModelVersion,
     Prediction,
 )
-from labeling.models import QueueAction, QueueCursor, ResolvedLabel, SyntheticTruth
+from labeling.models import (
+    AgreementReport,
+    AnnotatorReliability,
+    CaseConsensus,
+    QueueAction,
+    QueueCursor,
+    ResolvedLabel,
+    SyntheticTruth,
+)
 from tests.factories import (
     AnnotationFactory,
     CaseFactory,
@@ -65,6 +73,18 @@ def populated(db):
 
     LabelNoiseEstimate.objects.create(
         project=project, job=job, given_label=label, reviewed=4, wrong=1, excluded=1,
+        measured_at=timezone.now(),
+    )  # fmt: skip
+    CaseConsensus.objects.create(
+        project=project, case=case, label=label, posterior=0.7, analyst_labels=2,
+        computed_at=timezone.now(),
+    )  # fmt: skip
+    AnnotatorReliability.objects.create(
+        project=project, job=job, annotator=user, accuracy=0.9, labels=30,
+        confusion={"classes": [label.pk], "matrix": [[1.0]]}, measured_at=timezone.now(),
+    )  # fmt: skip
+    AgreementReport.objects.create(
+        project=project, job=job, alpha=0.7, alpha_low=0.6, alpha_high=0.8, cases=40,
         measured_at=timezone.now(),
     )  # fmt: skip
     Lease.objects.create(

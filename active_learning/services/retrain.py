@@ -26,6 +26,7 @@ from threadpoolctl import threadpool_limits
 from active_learning.models import ModelVersion
 from active_learning.selectors import champion_of
 from active_learning.services import (
+    consensus,
     embeddings,
     issues,
     promotion,
@@ -129,6 +130,12 @@ def run_issues(ctx: ChainContext, report: Reporter) -> None:
     )
 
 
+def run_consensus(ctx: ChainContext, report: Reporter) -> None:
+    ctx.result["consensus"] = consensus.consensus_refresh(
+        project=ctx.project, job=ctx.job, progress=report
+    )
+
+
 def run_review_items(ctx: ChainContext, report: Reporter) -> None:
     ctx.result["review_items"] = review_items.review_items_refresh(
         project=ctx.project, job=ctx.job, progress=report
@@ -170,7 +177,8 @@ def run_refresh_queue(ctx: ChainContext, report: Reporter) -> None:
 
 PIPELINE: tuple[Step, ...] = (
     Step("embed", 0.22, run_embed),
-    Step("label issues", 0.25, run_issues),
+    Step("label issues", 0.23, run_issues),
+    Step("consensus", 0.02, run_consensus),
     Step("review items", 0.03, run_review_items),
     Step("train", 0.2, run_train),
     Step("promote", 0.05, run_promote),

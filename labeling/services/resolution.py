@@ -5,8 +5,10 @@ ones. Authority decides first: adjudicated > review > consensus > annotation > g
 current decision of the highest source present wins (a reviewer beats any number of agreeing
 analysts; a later analyst vote changes nothing; an adjudication beats a review); a decision may
 exclude the case from the dataset. Without a decision: majority vote over the queue labels; a tie
-gives no label; flags without a label give none either and make the given label doubtful; no
-annotations gives the given label.
+keeps the previous resolution (the caller queues an adjudication: `ResolvedLabel.tied`); flags
+without a label give none and make the given label doubtful; no annotations gives the given label.
+Between retrains a label replaces a consensus (Dawid-Skene, set by the pipeline's consensus step)
+by the majority vote; the next consensus step sets it again.
 """
 
 from __future__ import annotations
@@ -110,22 +112,45 @@ def resolution_compute(*, case: Case, annotations: list[Annotation]) -> dict[str
         "agreement": top_votes / sum(votes.values()),
         "doubtful": doubtful,
         "excluded": False,
+        "tie": tie,
     }
 
 
-def _state(resolved: ResolvedLabel | None) -> dict[str, Any] | None:
+def _keep_on_tie(fields: dict[str, Any], resolved: ResolvedLabel | None) -> bool:
+    """Pop the vote's tie mark; on a tie, carry the previous resolution's label and source into
+    `fields` (a tie is no reason to forget what the case was). Returns whether it was a tie."""
+    tie = bool(fields.pop("tie", False))
+    fields["confidence"] = None  # only the consensus step states one (its posterior)
+    if tie and resolved is not None and resolved.label_id is not None:
+        fields["label_id"] = resolved.label_id
+        fields["source"] = resolved.source
+        fields["confidence"] = resolved.confidence
+    return tie
+
+
+def resolution_state(resolved: ResolvedLabel | None) -> dict[str, Any] | None:
     if resolved is None:
         return None
     return {
         "label_id": resolved.label_id,
         "source": resolved.source,
+        "confidence": resolved.confidence,
         "agreement": resolved.agreement,
         "doubtful": resolved.doubtful,
         "excluded": resolved.excluded,
     }
 
 
-_RESOLVED_FIELDS = ("id", "case_id", "label_id", "source", "agreement", "doubtful", "excluded")
+_RESOLVED_FIELDS = (
+    "id",
+    "case_id",
+    "label_id",
+    "source",
+    "confidence",
+    "agreement",
+    "doubtful",
+    "excluded",
+)
 # What the vote reads of an annotation (resolution_compute), and whose it is.
 VOTE_FIELDS = (
     "label_id",
@@ -187,6 +212,7 @@ def resolution_recompute(
     inputs = inputs or resolution_inputs(case=case)
     resolved, current = inputs.resolved, inputs.current
     fields = resolution_compute(case=case, annotations=current)
+    tied = _keep_on_tie(fields, resolved)
     if (
         resolved is not None
         and not reconsider
@@ -194,14 +220,15 @@ def resolution_recompute(
         and resolved.source in AUTHORITATIVE_SOURCES
     ):
         return resolved
-    before = _state(resolved)
+    before = resolution_state(resolved)
     if resolved is None:
         resolved = ResolvedLabel(case_id=case.pk)
+    resolved.tied = tied  # type: ignore[attr-defined]  # read by the caller: queue an adjudication
     # No annotation: keep a doubtful mark the noise review may have set on the given label.
     resolved.doubtful = fields.pop("doubtful", resolved.doubtful)
     for name, value in fields.items():
         setattr(resolved, name, value)
-    after = _state(resolved)
+    after = resolution_state(resolved)
     if after == before:
         return resolved
     if resolved.pk is None:
@@ -213,6 +240,7 @@ def resolution_recompute(
             [
                 resolved.label_id,
                 resolved.source,
+                resolved.confidence,
                 resolved.agreement,
                 resolved.doubtful,
                 resolved.excluded,
@@ -254,6 +282,7 @@ def resolutions_recompute_many(
         .only(
             "label_id",
             "source",
+            "confidence",
             "agreement",
             "doubtful",
             "excluded",
@@ -273,12 +302,13 @@ def resolutions_recompute_many(
     actor_ok = actor if getattr(actor, "pk", None) else None
     now = timezone.now()
     for resolved in rows:
-        before = _state(resolved)
+        before = resolution_state(resolved)
         fields = resolution_compute(case=resolved.case, annotations=annotations[resolved.case_id])
+        _keep_on_tie(fields, resolved)
         resolved.doubtful = fields.pop("doubtful", resolved.doubtful)
         for name, value in fields.items():
             setattr(resolved, name, value)
-        after = _state(resolved)
+        after = resolution_state(resolved)
         if after == before:
             continue
         resolved.updated_at = now
@@ -294,7 +324,15 @@ def resolutions_recompute_many(
                 after=after,
             )
         )
-    fields_written = ["label", "source", "agreement", "doubtful", "excluded", "updated_at"]
+    fields_written = [
+        "label",
+        "source",
+        "confidence",
+        "agreement",
+        "doubtful",
+        "excluded",
+        "updated_at",
+    ]
     ResolvedLabel.objects.bulk_update(changed, fields_written, batch_size=500)
     AuditEvent.objects.bulk_create(events, batch_size=500)
     return len(changed)

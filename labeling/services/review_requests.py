@@ -11,6 +11,7 @@ labelled supportable first, then restricted).
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Max
 
@@ -127,8 +128,12 @@ def second_opinion_request(
         details={"annotation_id": annotation.pk, "noise_flag": annotation.noise_flag},
     )
     live = QueueItem.objects.filter(
-        case_id=case.pk, kind=QueueKind.REVIEW, status__in=[QueueStatus.OPEN, QueueStatus.CLAIMED]
+        case_id=case.pk,
+        kind__in=[QueueKind.REVIEW, QueueKind.ADJUDICATION],
+        status__in=[QueueStatus.OPEN, QueueStatus.CLAIMED],
     ).first()
+    if live is not None and live.kind == QueueKind.ADJUDICATION:
+        return live  # an adjudication decides the case, and shows the adjudicator this answer
     if live is not None:
         # The case's review now answers an analyst too: it becomes a second opinion, which the
         # pipeline's refresh never cancels or re-ranks, and at least this urgent.
@@ -137,12 +142,45 @@ def second_opinion_request(
                 priority=max(live.priority, priority), reason=reason.to_json(), updated_at=now
             )
         return live
-    item_id = annotation.queue_item_id
-    source_item = (
-        QueueItem.objects.filter(pk=item_id).values_list("similar_cases").first()
-        if item_id is not None
+    return decision_item_create(
+        case=case,
+        kind=QueueKind.REVIEW,
+        priority=priority,
+        reason=reason,
+        from_item_id=annotation.queue_item_id,
+        suggestion=(facts.suggestion_id, facts.suggestion_p) if facts else (None, None),
+        group=list(facts.group) if facts else [],
+    )
+
+
+def decision_item_create(
+    *,
+    case: Case,
+    kind: str,
+    priority: float,
+    reason: PickReason,
+    from_item_id: int | None,
+    suggestion: tuple[int | None, float | None] | None = None,
+    group: list[int] | None = None,
+) -> QueueItem:
+    """A review or adjudication item for `case`, made in a label's transaction (the case's row
+    lock held): the next free slot; the similar cases of the item the answer came from
+    (`from_item_id`), and its model facts unless `suggestion` (class id, probability) is given."""
+    fields = ("similar_cases", "suggestion_id", "suggestion_p", "alternatives", "model_version_id")
+    found = (
+        QueueItem.objects.filter(pk=from_item_id).values_list(*fields).first()
+        if from_item_id is not None
         else None
     )
+    source_item: dict[str, Any] = dict(zip(fields, found, strict=True)) if found else {}
+    facts: dict[str, object] = {
+        "suggestion_id": source_item.get("suggestion_id"),
+        "suggestion_p": source_item.get("suggestion_p"),
+        "alternatives": source_item.get("alternatives") or [],
+        "model_version_id": source_item.get("model_version_id"),
+    }
+    if suggestion is not None:
+        facts = {"suggestion_id": suggestion[0], "suggestion_p": suggestion[1]}
     project = Project.objects.only("split_seed").get(pk=case.project_id)
     top = QueueItem.objects.filter(case_id=case.pk).aggregate(top=Max("slot"))["top"]
     slot = 0 if top is None else top + 1
@@ -150,12 +188,11 @@ def second_opinion_request(
         project_id=case.project_id,
         case_id=case.pk,
         slot=slot,
-        kind=QueueKind.REVIEW,
+        kind=kind,
         priority=priority,
         reason=reason.to_json(),
-        suggestion_id=facts.suggestion_id if facts else None,
-        suggestion_p=facts.suggestion_p if facts else None,
-        similar_cases=list(source_item[0] or []) if source_item else [],
-        group=list(facts.group) if facts else [],
+        similar_cases=list(source_item.get("similar_cases") or []),
+        group=group or [],
         random_key=order_key(split_seed=project.split_seed, case_id=case.pk, slot=slot),
+        **facts,
     )

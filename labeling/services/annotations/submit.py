@@ -29,6 +29,7 @@ from labeling.models import (
     QueueItem,
     QueueStatus,
 )
+from labeling.services.adjudication import tie_adjudication_request
 from labeling.services.resolution import (
     ResolutionInputs,
     resolution_inputs,
@@ -181,6 +182,7 @@ def record_label(
     if annotation.source == AnnotationSource.QUEUE:
         # A dispute of the given label asks a reviewer at once, not at the next retrain.
         second_opinion_request(case=case, annotation=annotation, resolved=resolved, now=now)
+        tie_adjudication_request(case=case, annotation=annotation, resolved=resolved)
     events.append(
         audit_event(
             actor=analyst,

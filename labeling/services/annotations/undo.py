@@ -26,6 +26,7 @@ from labeling.models import (
     QueueItem,
     QueueStatus,
 )
+from labeling.services.adjudication import tie_adjudication_request
 from labeling.services.annotations.review import review_undo_group
 from labeling.services.annotations.submit import UNDO_DEPTH, _lock_case
 from labeling.services.queue.claim import lease_seconds
@@ -156,7 +157,11 @@ def _undo(action: QueueAction, *, analyst: Any, now: datetime) -> UndoResult | N
         )
     if action.kind != QueueActionKind.SKIP:
         # A decision taken back no longer outranks the queue's labels.
-        resolution_recompute(case=case, actor=analyst, reconsider=annotation.source in DECIDING)
+        resolved = resolution_recompute(
+            case=case, actor=analyst, reconsider=annotation.source in DECIDING
+        )
+        # Taking a label back can leave the others tied.
+        tie_adjudication_request(case=case, annotation=annotation, resolved=resolved)
         if annotation.source in DECIDING:
             review_undo_group(decision=annotation, actor=analyst, now=now)
     audit_record(

@@ -86,15 +86,19 @@ def test_a_reaped_run_stops_at_its_next_step() -> None:
     job = Job.objects.create(kind="retrain", project=ProjectFactory(), status=JobStatus.RUNNING)
     _step_reporter(job, PIPELINE[1], 0.25)(0.5, "fine")  # label issues
     job.refresh_from_db()
-    assert job.progress == pytest.approx(0.375) and job.message == "label issues: fine"
+    assert (
+        job.progress == pytest.approx(0.25 + 0.5 * PIPELINE[1].share)
+        and job.message == "label issues: fine"
+    )
     Job.objects.filter(pk=job.pk).update(status=JobStatus.FAILED)
     with pytest.raises(RuntimeError, match=re.escape(ERR_REAPED)):
         _step_reporter(job, PIPELINE[2], 0.5)
 
 
 def test_the_pipeline_declares_its_steps_in_order_and_fills_the_bar() -> None:
-    """Embed, detect, review items, train, promote, score, refresh: shares fill the bar."""
+    """Embed, detect, consensus, review items, train, promote, score, refresh: shares fill the
+    bar."""
     assert [s.name for s in PIPELINE] == [
-        "embed", "label issues", "review items", "train", "promote", "score", "refresh queue",
+        "embed", "label issues", "consensus", "review items", "train", "promote", "score", "refresh queue",
     ]  # fmt: skip
     assert sum(s.share for s in PIPELINE) == pytest.approx(1.0)

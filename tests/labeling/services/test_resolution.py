@@ -1,4 +1,5 @@
-"""Resolution before consensus: majority over current labels, ties and flags give no label."""
+"""Resolution from queue labels: majority over current labels; a tie keeps the earlier label;
+flags give no label."""
 
 from __future__ import annotations
 
@@ -40,13 +41,29 @@ def test_the_majority_of_current_labels_wins(case, project) -> None:
     assert resolved.agreement == pytest.approx(2 / 3)
 
 
-def test_a_tie_gives_no_label(case, project) -> None:
-    """One vote each: unresolved."""
+def test_a_tie_without_an_earlier_label_gives_no_label(case, project) -> None:
+    """One vote each and nothing resolved before: unresolved, and marked tied."""
     (
         _label(case, LabelClassFactory(project=project)),
         _label(case, LabelClassFactory(project=project)),
     )
-    assert _resolve(case).label is None
+    resolved = _resolve(case)
+    assert resolved.label is None and resolved.tied
+
+
+def test_a_tie_keeps_the_earlier_resolution(case, project) -> None:
+    """The first label resolved the case; a second, different one ties: the first stands."""
+    a, b = LabelClassFactory(project=project), LabelClassFactory(project=project)
+    _label(case, a)
+    assert _resolve(case).label == a
+    _label(case, b)
+    resolved = _resolve(case)
+    assert (resolved.label, resolved.source, resolved.tied) == (
+        a,
+        ResolutionSource.ANNOTATION,
+        True,
+    )
+    assert resolved.agreement == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize("flag", ["noise_flag", "ambiguous"])

@@ -187,9 +187,17 @@ def test_a_noise_flag_asks_for_a_second_opinion_at_once(case, classes) -> None:
 def test_a_disagreeing_label_asks_for_one_review_and_moves_it_up(case, classes) -> None:
     _queue_label(case, classes[2])
     first = QueueItem.objects.get(case=case, kind=QueueKind.REVIEW)
+    _queue_label(case, classes[2])
     _queue_label(case, classes[1])  # prohibited: more urgent, same item
     review = QueueItem.objects.get(case=case, kind=QueueKind.REVIEW)
     assert review.pk == first.pk and review.priority > first.priority
+    # Analysts now tie: the same item becomes the case's adjudication, at least as urgent.
+    _queue_label(case, classes[1])
+    (item,) = QueueItem.objects.filter(
+        case=case, kind__in=[QueueKind.REVIEW, QueueKind.ADJUDICATION]
+    )
+    assert (item.pk, item.kind) == (first.pk, QueueKind.ADJUDICATION)
+    assert item.priority >= review.priority
 
 
 def test_agreeing_labels_and_decided_cases_ask_for_nothing(case, classes) -> None:

@@ -1,0 +1,149 @@
+"""Adjudication: a reviewer's decision where analysts disagree (DESIGN "Resolution and authority").
+
+An *adjudication item* (`QueueKind.ADJUDICATION`, taken by reviewers before review items) asks
+for a decision of source `adjudicated`, which outranks consensus and review. Three things ask for
+one: a tie between analysts' labels (in the label's own transaction: `tie_adjudication_request`,
+the tie keeps the case's previous resolution meanwhile), and at each retrain's consensus step a
+consensus posterior below the project's threshold or a disagreement touching the prohibited tier
+(`adjudication_items_refresh`). A case gets one decision item: an open review item of the case
+becomes its adjudication.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from labeling.contracts import ModelFacts, PickReason
+from labeling.models import (
+    Annotation,
+    Case,
+    Project,
+    QueueItem,
+    QueueKind,
+    QueueStatus,
+    ResolvedLabel,
+)
+from labeling.services.queue import QueueEntry, queue_items_create
+from labeling.services.queue.fill import DECISION_KINDS
+from labeling.services.review_requests import DECIDED_SOURCES, decision_item_create
+
+TIE = "adjudication_tie"
+UNCERTAIN = "adjudication_uncertain"
+PROHIBITED = "adjudication_prohibited"
+# Reasons the consensus step states; it cancels its own open items a later consensus no longer
+# asks for. A tie's item stays until a reviewer answers it.
+REFRESHED = (UNCERTAIN, PROHIBITED)
+LIVE = (QueueStatus.OPEN, QueueStatus.CLAIMED)
+
+TIE_SENTENCE = "The analysts' labels are tied: the case keeps its earlier label until you decide."
+TIE_PRIORITY = 0.5  # as uncertain as a consensus posterior of 0.5
+
+
+def _take_over_review(item: QueueItem, reason: PickReason, priority: float) -> QueueItem:
+    """An open review item of the case becomes its adjudication: one decision per case, and
+    the higher-ranked kind (reviewers take adjudications first)."""
+    item.kind = QueueKind.ADJUDICATION
+    item.reason = reason.to_json()
+    item.priority = max(item.priority, priority)
+    QueueItem.objects.filter(pk=item.pk, status=QueueStatus.OPEN).update(
+        kind=item.kind, reason=item.reason, priority=item.priority, updated_at=timezone.now()
+    )
+    return item
+
+
+def tie_adjudication_request(
+    *, case: Case, annotation: Annotation, resolved: ResolvedLabel | None
+) -> QueueItem | None:
+    """An adjudication item for a case whose analysts' labels just tied, made in the label's
+    transaction (expects the case's row lock); None when the case has one or was decided."""
+    if not getattr(resolved, "tied", False):
+        return None
+    if resolved is not None and resolved.source in DECIDED_SOURCES:
+        return None
+    reason = PickReason(
+        strategy=TIE, sentence=TIE_SENTENCE, sentence_blind=TIE_SENTENCE, score=TIE_PRIORITY
+    )
+    live = QueueItem.objects.filter(
+        case_id=case.pk, kind__in=DECISION_KINDS, status__in=LIVE
+    ).first()
+    if live is not None:
+        # A reviewer holding the case's review decides it anyway; an adjudication stands.
+        if live.kind == QueueKind.REVIEW and live.status == QueueStatus.OPEN:
+            return _take_over_review(live, reason, TIE_PRIORITY)
+        return None
+    return decision_item_create(
+        case=case,
+        kind=QueueKind.ADJUDICATION,
+        priority=TIE_PRIORITY,
+        reason=reason,
+        from_item_id=annotation.queue_item_id,
+    )
+
+
+@dataclass(frozen=True)
+class AdjudicationWanted:
+    """A case the consensus step sends to adjudication, with what its card states."""
+
+    case_id: int
+    why: str  # UNCERTAIN or PROHIBITED
+    sentence: str
+    priority: float
+    suggestion_id: int | None = None
+    suggestion_p: float | None = None
+
+
+@transaction.atomic
+def adjudication_items_refresh(
+    *, project: Project, wanted: Sequence[AdjudicationWanted]
+) -> dict[str, int]:
+    """Make the consensus step's adjudication items: one per wanted case without a live one
+    (decided cases never get one); cancel the step's open items of cases no longer wanted.
+    Returns the counts created and cancelled."""
+    decided = set(
+        ResolvedLabel.objects.filter(
+            case_id__in=[w.case_id for w in wanted], source__in=DECIDED_SOURCES
+        ).values_list("case_id", flat=True)
+    )
+    keep = {w.case_id for w in wanted if w.case_id not in decided}
+    stale = (
+        QueueItem.objects.filter(
+            project=project, kind=QueueKind.ADJUDICATION, status=QueueStatus.OPEN
+        )
+        .filter(Q(reason__strategy__in=REFRESHED))
+        .exclude(case_id__in=keep)
+    )
+    cancelled = stale.update(status=QueueStatus.CANCELLED, updated_at=timezone.now())
+    taken_over = 0
+    adjudicating = QueueItem.objects.filter(
+        case_id__in=keep, kind=QueueKind.ADJUDICATION, status__in=LIVE
+    ).values("case_id")
+    for item in QueueItem.objects.filter(
+        case_id__in=keep, kind=QueueKind.REVIEW, status=QueueStatus.OPEN
+    ).exclude(case_id__in=adjudicating):
+        w = next(w for w in wanted if w.case_id == item.case_id)
+        _take_over_review(item, _reason(w), w.priority)
+        taken_over += 1
+    entries = [
+        QueueEntry(
+            case_id=w.case_id,
+            priority=w.priority,
+            reason=_reason(w),
+            kind=QueueKind.ADJUDICATION,
+            facts=ModelFacts(None, w.suggestion_id, w.suggestion_p) if w.suggestion_id else None,
+        )
+        for w in wanted
+        if w.case_id in keep
+    ]
+    created = queue_items_create(project=project, entries=entries)
+    return {"created": len(created), "taken_over": taken_over, "cancelled": cancelled}
+
+
+def _reason(w: AdjudicationWanted) -> PickReason:
+    return PickReason(
+        strategy=w.why, sentence=w.sentence, sentence_blind=w.sentence, score=w.priority
+    )
