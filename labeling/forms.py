@@ -21,6 +21,12 @@ class CaseImportForm(forms.Form):
     id_column = forms.CharField(initial="id", max_length=100)
     text_column = forms.CharField(initial="text", max_length=100)
     label_column = forms.CharField(initial="label", max_length=100)
+    label_source_column = forms.CharField(
+        initial="label_source",
+        max_length=100,
+        required=False,
+        help_text="Optional: the legacy rule, team or vendor that gave each label (else import).",
+    )
     update = forms.BooleanField(
         required=False, help_text="Replace cases whose id already exists (old labels go stale)."
     )
@@ -34,7 +40,12 @@ class CaseImportForm(forms.Form):
 
     def columns(self) -> Columns:
         data = self.cleaned_data
-        return Columns(id=data["id_column"], text=data["text_column"], label=data["label_column"])
+        return Columns(
+            id=data["id_column"],
+            text=data["text_column"],
+            label=data["label_column"],
+            label_source=data.get("label_source_column") or Columns().label_source,
+        )
 
 
 MAX_COMMENT = 5000

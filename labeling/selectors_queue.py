@@ -3,11 +3,11 @@
 A *card* is built the same way for every item, from what the item carries (its reason and model
 facts, written by the pipeline when it made the item: `labeling.contracts`); evaluation items
 carry the same kind of facts, so nothing on the page tells them apart. In blind mode the
-suggestion, probabilities, alternatives, given label, class names in the reason and the similar
-cases' labels are left out of the card itself (not hidden later). `Card.shown()` is what the
-annotation records as shown. A *ticket* is the signed (item, analyst, submission id, shown,
-render time) a rendered card carries, so a submit proves the server showed that item to that
-analyst and what it showed. Review and adjudication items get a review card instead
+suggestion, probabilities, alternatives, given label and its source, class names in the reason
+and the similar cases' labels are left out of the card itself (not hidden later). `Card.shown()`
+is what the annotation records as shown. A *ticket* is the signed (item, analyst, submission id,
+shown, render time) a rendered card carries, so a submit proves the server showed that item to
+that analyst and what it showed. Review and adjudication items get a review card instead
 (`labeling.selectors_review`), built on the same parts.
 """
 
@@ -105,6 +105,7 @@ class Card:
     metadata: list[tuple[str, str]]
     reason: str
     given_label: LabelClass | None = None
+    label_source: str = ""  # who gave the given label: a legacy rule, team, vendor or `import`
     suggestion: LabelClass | None = None
     suggestion_p: float | None = None
     alternatives: list[Alternative] = field(default_factory=list)
@@ -201,6 +202,7 @@ def queue_card(*, project: Project, item: QueueItem, classes: dict[int, LabelCla
     if blind:
         return card
     card.given_label = classes.get(case.given_label_id) if case.given_label_id else None
+    card.label_source = case.given_label_source
     if item.suggestion_id is not None:
         card.model_version_id = item.model_version_id
         card.suggestion = classes.get(item.suggestion_id)

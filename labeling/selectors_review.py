@@ -18,7 +18,6 @@ from typing import Any, ClassVar
 from django.db.models.functions import Left
 
 from labeling.models import (
-    IMPORT_SOURCE,
     Annotation,
     AnnotationSource,
     Case,
@@ -39,8 +38,6 @@ from labeling.selectors_queue import (
 )
 from labeling.services.resolution import group_may_extend_to
 
-# Where a given label came from when a case names no source.
-DEFAULT_LABEL_SOURCE = IMPORT_SOURCE
 # The common reasons a reviewer excludes a case for ("other" asks for words).
 EXCLUDE_REASONS: tuple[tuple[str, str], ...] = (
     ("not a merchant", "Not a merchant"),
@@ -51,12 +48,10 @@ EXCLUDE_REASONS: tuple[tuple[str, str], ...] = (
 GROUP_LISTED = 50  # members listed on the card; the checkbox names them all
 
 __all__ = [
-    "DEFAULT_LABEL_SOURCE",
     "EXCLUDE_REASONS",
     "Answer",
     "GroupMember",
     "ReviewCard",
-    "given_label_source",
     "review_card",
 ]
 
@@ -93,7 +88,6 @@ class ReviewCard(Card):
     """The queue card of a review or adjudication item, with what the reviewer decides from."""
 
     kind: str = str(QueueKind.REVIEW)
-    label_source: str = DEFAULT_LABEL_SOURCE
     answers: list[Answer] = field(default_factory=list)
     names_hidden: bool = False
     group: list[GroupMember] = field(default_factory=list)
@@ -116,11 +110,6 @@ class ReviewCard(Card):
             "names_hidden": self.names_hidden,
             "group_size": self.group_size,
         }
-
-
-def given_label_source(case: Case) -> str:
-    """Where the case's given label came from (an import column once cases carry one)."""
-    return str(getattr(case, "given_label_source", "") or DEFAULT_LABEL_SOURCE)
 
 
 def _answers(
@@ -227,7 +216,7 @@ def review_card(
         similar=similar_cases(item=item, project=project, classes=classes, blind=False),
         model_version_id=item.model_version_id,
         kind=str(item.kind),
-        label_source=given_label_source(case),
+        label_source=case.given_label_source,
         answers=_answers(case=case, classes=classes, names_hidden=names_hidden, viewer=viewer),
         names_hidden=names_hidden,
         group=group,

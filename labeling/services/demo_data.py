@@ -2,11 +2,13 @@
 
 The synthetic generator's noisy `given_label` becomes the case's given label, its `true_label`
 (with `noise_kind`) a `SyntheticTruth`; name, website, MCC, country, volumes go to metadata and
-the description is the text. The same seed gives the same cases.
+the description is the text. Each given label gets one of a few plausible sources (a legacy rule,
+a vendor, a team), drawn from the case's id. The same seed gives the same cases.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,6 +26,9 @@ DEMO_CASES = 5000
 DEMO_NOISE = 0.2
 DEMO_SEED = 7
 TRUTH_BATCH = 900  # ids per query: below SQLite's parameter limit
+# Who gave the demo's given labels. Drawn from a checksum of the id, not the generator's random
+# stream, so the same ids get the same sources and the labels stay what the seed makes them.
+DEMO_LABEL_SOURCES = ("mcc_rules_v2", "vendor_feed", "ops_team")
 
 ERR_TAXONOMY = (
     "The project's classes do not match the synthetic taxonomy: missing {missing}. Use a project "
@@ -84,6 +89,12 @@ def _truths_write(*, project: Project, truths: dict[str, tuple[str, str]]) -> No
         )
 
 
+def demo_label_source(external_id: str) -> str:
+    """The demo's source of a case's given label: the same id always gets the same one."""
+    index = zlib.crc32(external_id.encode("utf-8")) % len(DEMO_LABEL_SOURCES)
+    return DEMO_LABEL_SOURCES[index]
+
+
 def demo_data_generate(
     *,
     project: Project,
@@ -110,6 +121,7 @@ def demo_data_generate(
                 "id": record.external_id,
                 "text": record.text,
                 "label": record.given_label,
+                "label_source": demo_label_source(record.external_id),
                 "metadata": record.metadata(),
             }
 

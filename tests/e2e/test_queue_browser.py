@@ -193,6 +193,7 @@ def test_blind_mode_leaves_hidden_things_out_of_the_dom(live_server, guarded_pag
         "#suggestion",
         "#alternatives",
         "#given-label",
+        "#label-source",
         "[data-accept]",
         ".similar-label",
         ".proba",
@@ -217,7 +218,7 @@ def test_hostile_text_renders_inert(live_server, guarded_page, guard) -> None:
     """Script tags, handlers, javascript: links, RTL overrides and 100,000 characters stay text."""
     page = guarded_page
     project = ProjectFactory(evaluation_fraction=0.0)
-    LabelClass.objects.create(
+    ok = LabelClass.objects.create(
         project=project,
         name="ok",
         shortcut_key="1",
@@ -230,6 +231,8 @@ def test_hostile_text_renders_inert(live_server, guarded_page, guard) -> None:
     for i in range(3):
         case = CaseFactory(
             project=project,
+            given_label=ok,
+            given_label_source=HOSTILE[:64],
             text=HOSTILE + "y" * 100_000,
             metadata={"business_name": HOSTILE, HOSTILE: HOSTILE + "z" * 100_000, "n": i},
         )
@@ -239,6 +242,7 @@ def test_hostile_text_renders_inert(live_server, guarded_page, guard) -> None:
     log_in(page, live_server.url, analyst.username)
     page.goto(f"{live_server.url}/projects/{project.slug}/queue/")
     assert "<script>" in page.inner_text("#case-title")  # shown as text
+    assert page.inner_text("#label-source") == "from " + HOSTILE[:64].strip()
     page.keyboard.press("g")
     page.keyboard.press("c")
     page.keyboard.type(HOSTILE)
@@ -252,6 +256,7 @@ def test_hostile_text_renders_inert(live_server, guarded_page, guard) -> None:
     log_in(page, live_server.url, reviewer.username)
     page.goto(f"{live_server.url}/projects/{project.slug}/cases/{case.external_id}/")
     assert page.locator(".history .comment").first.inner_text().startswith("<script>")
+    assert page.inner_text("#label-source") == "from " + HOSTILE[:64].strip()
     page.fill("#review-comment", HOSTILE)
     page.click(".answer .label-btn >> nth=1")
     page.wait_for_selector(".messages")

@@ -9,7 +9,12 @@ from django.core.management import CommandError, call_command
 
 from labeling.models import Case, LabelClass, SyntheticTruth
 from labeling.services.demo import demo_project_ensure, demo_users_ensure
-from labeling.services.demo_data import ERR_TAXONOMY, demo_data_generate
+from labeling.services.demo_data import (
+    DEMO_LABEL_SOURCES,
+    ERR_TAXONOMY,
+    demo_data_generate,
+    demo_label_source,
+)
 from labeling.synthetic import category_names, generate
 from tests.factories import LabelClassFactory, ProjectFactory
 
@@ -67,6 +72,20 @@ def test_same_seed_same_data() -> None:
     demo_data_generate(project=b, cases=50, noise=0.3, seed=9)
     demo_data_generate(project=c, cases=50, noise=0.3, seed=10)
     assert cases_of(a) == cases_of(b) != cases_of(c)
+
+
+def test_demo_cases_get_a_few_label_sources_drawn_from_their_ids() -> None:
+    """Every source shows up; the same id always gets the same one, whatever the seed; the given
+    labels are the generator's."""
+    project, other = ProjectFactory(), ProjectFactory()
+    demo_data_generate(project=project, cases=60, noise=0.2, seed=4)
+    demo_data_generate(project=other, cases=60, noise=0.5, seed=5)
+    rows = list(project.cases.values_list("external_id", "given_label_source"))
+    assert {source for _, source in rows} == set(DEMO_LABEL_SOURCES)
+    assert all(source == demo_label_source(external_id) for external_id, source in rows)
+    assert rows == list(other.cases.values_list("external_id", "given_label_source"))
+    given = dict(project.cases.values_list("external_id", "given_label__name"))
+    assert given == {r.external_id: r.given_label for r in generate(60, seed=4, noise=0.2)}
 
 
 def test_classes_must_match_the_taxonomy_and_reruns_write_nothing() -> None:

@@ -85,6 +85,24 @@ def test_upload_creates_a_job_that_imports(
     assert "hx-trigger" not in html and "<td>2</td>" in html
 
 
+def test_the_upload_names_the_label_source_column(admin_client, project) -> None:
+    """The form's optional label-source column reaches the job; left empty, `label_source`."""
+    content = b"id,text,label,given_by\nm1,Handmade mugs,retail,vendor_feed\n"
+    page = admin_client.get(reverse("labeling:case_import", args=[project.slug])).content.decode()
+    assert 'name="label_source_column" value="label_source"' in page
+    upload(admin_client, project, content, label_source_column="given_by")
+    job = Job.objects.get(kind=IMPORT_JOB_KIND)
+    assert job.params["columns"]["label_source"] == "given_by"
+    assert case_import_run(job_id=job.pk).ok
+    case = Case.objects.get(external_id="m1")
+    assert case.given_label_source == "vendor_feed" and "given_by" not in case.metadata
+    upload(admin_client, project, b"id,text,label_source\nm2,Bowls,ops_team\n")
+    job = Job.objects.filter(kind=IMPORT_JOB_KIND).latest("pk")
+    assert job.params["columns"]["label_source"] == "label_source"
+    assert case_import_run(job_id=job.pk).ok
+    assert Case.objects.get(external_id="m2").given_label_source == "ops_team"
+
+
 def test_bad_file_shows_the_escaped_report(admin_client, project) -> None:
     """Nothing is imported and the problems are listed, with untrusted text escaped."""
     upload(admin_client, project, BAD)

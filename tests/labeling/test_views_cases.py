@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import uuid
 
 import pytest
@@ -91,6 +93,32 @@ def test_history_shows_superseded_annotations_and_what_was_shown(client, world) 
     ).content.decode()
     assert "superseded" in html and "The model is unsure about this case." in html
     assert "&lt;b&gt;changed&lt;/b&gt;" in html and "annotation.edit" in html
+
+
+def test_the_case_page_shows_the_given_labels_source_and_its_changes(
+    client, world, tmp_path
+) -> None:
+    """The given label with its source (escaped); a re-import's change of source is in the
+    history's audit events."""
+    from labeling.services.imports import case_import
+
+    project, case = world["project"], world["case"]
+    page = reverse("labeling:case_detail", args=[project.slug, "M-77"])
+    path = tmp_path / "v2.jsonl"
+    row = {"id": "M-77", "text": case.text, "label": "ok", "label_source": "<b>vendor</b>"}
+    path.write_text(json.dumps({**row, **case.metadata}) + "\n", encoding="utf-8")
+    assert case_import(project=project, path=path, update=True).ok
+    html = client.get(page).content.decode()
+    assert (
+        '<span class="muted small" id="label-source">from '
+        '<span dir="auto">&lt;b&gt;vendor&lt;/b&gt;</span></span>' in html
+    )
+    events = html[html.index("<h2>Audit events</h2>") :]
+    change = events[events.index('class="small label-change"') :]
+    change = change[: change.index("</div>")]
+    assert re.sub(r"<[^>]+>", "", change).endswith(
+        "given label none from import → ok from &lt;b&gt;vendor&lt;/b&gt;"
+    )
 
 
 def test_reviewer_labels_outside_the_queue(client, world) -> None:

@@ -81,6 +81,25 @@ def test_page_shows_one_case_with_keys(client, setup) -> None:
     assert QueueItem.objects.filter(assigned_to=analyst, status=QueueStatus.CLAIMED).count() == 2
 
 
+def test_the_card_shows_where_the_given_label_came_from(client, setup) -> None:
+    """Next to the given label, small and muted: the source, escaped, in its own direction."""
+    project, classes, analyst = setup
+    QueueItem.objects.all().delete()
+    case = CaseFactory(
+        project=project, given_label=classes[1], given_label_source="<script>alert(1)</script>"
+    )
+    QueueItemFactory(case=case)
+    client.force_login(analyst)
+    card = client.get(url("queue", project)).content.decode()
+    card = card[card.index('id="queue-card"') : card.index('id="guidelines"')]
+    assert re.search(
+        r'id="given-label">Given label: <span[^>]*>Gambling</span> <span class="muted small" '
+        r'id="label-source">from <span dir="auto">&lt;script&gt;alert\(1\)&lt;/script&gt;</span>',
+        card,
+    )
+    assert "<script>alert(1)" not in card
+
+
 def test_htmx_gets_the_partial(client, setup) -> None:
     project, _, analyst = setup
     client.force_login(analyst)
@@ -319,7 +338,8 @@ def test_evaluation_items_look_like_random_ones(client, setup) -> None:
 
 
 def test_blind_mode_leaves_model_facts_out_of_the_page(client, setup) -> None:
-    """Blind mode: no suggestion, probabilities, given label, class names in reasons, or similar labels."""
+    """Blind mode: no suggestion, probabilities, given label or its source, class names in reasons,
+    or similar labels."""
     project, classes, analyst = setup
     project.blind_mode = True
     project.save()
@@ -333,6 +353,8 @@ def test_blind_mode_leaves_model_facts_out_of_the_page(client, setup) -> None:
         {"case_id": QueueItem.objects.last().case_id, "label_id": classes[2].pk, "similarity": 0.9}
     ]
     item.save()
+    item.case.given_label_source = "vendor_feed"
+    item.case.save()
     client.force_login(analyst)
     html = client.get(url("queue", project)).content.decode()
     card = html[html.index('id="queue-card"') : html.index('id="guidelines"')]
@@ -340,6 +362,8 @@ def test_blind_mode_leaves_model_facts_out_of_the_page(client, setup) -> None:
         'id="suggestion"',
         'id="alternatives"',
         'id="given-label"',
+        'id="label-source"',
+        "vendor_feed",
         "data-accept",
         "similar-label",
         "0.46",

@@ -50,6 +50,11 @@ class Command(BaseCommand):
         parser.add_argument("--text-column", default="text")
         parser.add_argument("--label-column", default="label")
         parser.add_argument(
+            "--label-source-column",
+            default="label_source",
+            help="who gave the label: a legacy rule, team or vendor (optional; `import` when absent)",
+        )
+        parser.add_argument(
             "--update", action="store_true", help="replace cases whose id already exists"
         )
 
@@ -67,6 +72,7 @@ class Command(BaseCommand):
                     id=options["id_column"],
                     text=options["text_column"],
                     label=options["label_column"],
+                    label_source=options["label_source_column"],
                 ),
                 update=options["update"],
                 progress=bar,

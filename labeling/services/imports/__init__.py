@@ -129,10 +129,11 @@ def case_import(
 ) -> ImportReport:
     """Import the cases of one CSV, JSONL or Parquet file (by suffix of `file_name` or `path`).
 
-    Columns name the id, text and label (defaults `id`, `text`, `label`); a `metadata` column
-    of JSON objects is unpacked and every other column kept as metadata. With `update`, ids
-    already in the project replace text, metadata and (when given) label; otherwise they are
-    problems. Returns the report; nothing is written unless `report.ok`.
+    Columns name the id, text, label and label source (defaults `id`, `text`, `label`,
+    `label_source`; the source is `import` when absent); a `metadata` column of JSON objects is
+    unpacked and every other column kept as metadata. With `update`, ids already in the project
+    replace text, metadata and (when given) label and source; otherwise they are problems.
+    Returns the report; nothing is written unless `report.ok`.
     """
     path = Path(path)
     name = file_name or path.name

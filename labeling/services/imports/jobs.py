@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 import uuid
+from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,7 @@ def case_import_upload(
         params={
             "path": str(path),
             "file_name": file_name,
-            "columns": {"id": columns.id, "text": columns.text, "label": columns.label},
+            "columns": asdict(columns),
             "update": update,
             "actor_id": getattr(actor, "pk", None),
         },

@@ -15,6 +15,7 @@ MAX_TEXT_CHARS = 100_000
 MAX_METADATA_CHARS = 10_000
 MAX_ID_CHARS = 200  # Case.external_id
 MAX_LABEL_CHARS = 100  # LabelClass.name
+MAX_LABEL_SOURCE_CHARS = 64  # Case.given_label_source
 
 ERR_MISSING_ID = "The id is missing."
 ERR_MISSING_TEXT = "The text is missing."
@@ -34,6 +35,9 @@ ERR_METADATA_TOO_LONG = (
 )
 ERR_ID_TOO_LONG = "The id has {length:,} characters; at most {limit:,} are allowed."
 ERR_LABEL_TOO_LONG = "The label has {length:,} characters; at most {limit:,} are allowed."
+ERR_LABEL_SOURCE_TOO_LONG = (
+    "The label source has {length:,} characters; at most {limit:,} are allowed."
+)
 ERR_NOT_SCALAR = "The {what} must be a string or a number, not {kind}."
 ERR_METADATA_JSON = "The metadata column must hold a JSON object: {problem}."
 ERR_MALFORMED_JSON = "Malformed line: not valid JSON ({problem} at column {column})."

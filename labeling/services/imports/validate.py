@@ -21,6 +21,7 @@ from labeling.services.imports.report import (
     ERR_DUPLICATE_ID,
     ERR_EXISTING_ID,
     ERR_ID_TOO_LONG,
+    ERR_LABEL_SOURCE_TOO_LONG,
     ERR_LABEL_TOO_LONG,
     ERR_METADATA_JSON,
     ERR_METADATA_TOO_LONG,
@@ -34,6 +35,7 @@ from labeling.services.imports.report import (
     ERR_UNKNOWN_LABEL,
     MAX_ID_CHARS,
     MAX_LABEL_CHARS,
+    MAX_LABEL_SOURCE_CHARS,
     MAX_METADATA_CHARS,
     MAX_TEXT_CHARS,
     ImportReport,
@@ -51,11 +53,12 @@ Progress = Callable[[str, float], None]  # (phase, fraction of the phase done)
 
 @dataclass(frozen=True, slots=True)
 class Columns:
-    """Which columns hold the id, the text and the given label."""
+    """Which columns hold the id, the text, the given label and who gave it (optional)."""
 
     id: str = "id"
     text: str = "text"
     label: str = "label"
+    label_source: str = "label_source"
 
 
 class CaseRow(NamedTuple):
@@ -64,6 +67,7 @@ class CaseRow(NamedTuple):
     text: str
     label: str | None
     metadata: dict[str, Any]
+    label_source: str | None = None  # None: the file names none (see the writer)
 
 
 @dataclass(slots=True)
@@ -168,6 +172,8 @@ def normalize(
     external_id = _scalar(values.pop(columns.id, None), "id", columns.id, problems)
     raw_text = values.pop(columns.text, None)
     label = _scalar(values.pop(columns.label, None), "label", columns.label, problems)
+    source_column = columns.label_source
+    source = _scalar(values.pop(source_column, None), "label source", source_column, problems)
     text: str | None = None
     if isinstance(raw_text, str):
         bad = _bad_chars(raw_text)
@@ -193,10 +199,15 @@ def normalize(
         problems.append(
             (columns.label, ERR_LABEL_TOO_LONG.format(length=len(label), limit=MAX_LABEL_CHARS))
         )
+    if source is not None and len(source) > MAX_LABEL_SOURCE_CHARS:
+        length, limit = len(source), MAX_LABEL_SOURCE_CHARS
+        problems.append(
+            (source_column, ERR_LABEL_SOURCE_TOO_LONG.format(length=length, limit=limit))
+        )
     metadata = _metadata(values, problems)
     if problems or external_id is None or text is None:
         return None, problems
-    return CaseRow(line, external_id, text, label, metadata), problems
+    return CaseRow(line, external_id, text, label, metadata, source), problems
 
 
 def _id_batch_size() -> int:

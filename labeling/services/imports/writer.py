@@ -1,10 +1,12 @@
 """The write pass: every row of a validated file in ONE transaction, or none of them.
 
 New cases go in with `COPY` on PostgreSQL (psycopg 3 `cursor.copy`) and batched `executemany`
-inserts elsewhere; with update, existing cases whose text, metadata or given label changed are
-rewritten in batches, each change audited. Annotations keep the content hash of the text they
-were made on, so a changed text makes them stale (DESIGN) without touching them; the resolved
-labels of cases whose text or given label changed are recomputed in the same transaction.
+inserts elsewhere, each with its given label's source (`import` when the file names none); with
+update, existing cases whose text, metadata, given label or its source changed are rewritten in
+batches, each change audited. Annotations keep the content hash of the text they were made on,
+so a changed text makes them stale (DESIGN) without touching them; the resolved labels of cases
+whose text or given label changed are recomputed in the same transaction (a new source alone
+changes neither the resolution nor the queue).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.utils import timezone
 
-from labeling.models import Case, LabelClass, Project
+from labeling.models import IMPORT_SOURCE, Case, LabelClass, Project
 from labeling.services.imports.readers import Record
 from labeling.services.imports.report import ImportReport
 from labeling.services.imports.validate import (
@@ -42,6 +44,7 @@ _COLUMNS = (
     "text",
     "metadata",
     "given_label",
+    "given_label_source",
     "split",
     "content_hash",
     "imported_at",
@@ -119,7 +122,9 @@ def _insert_new(
                     ext, text = row.external_id, row.text
                     meta = dumps(row.metadata, ensure_ascii=False)
                     label = label_ids.get(row.label) if row.label else None
-                    write((pid, ext, text, meta, label, split(ext), content_hash(text), now, now))
+                    source = row.label_source or IMPORT_SOURCE
+                    hashed = content_hash(text)
+                    write((pid, ext, text, meta, label, source, split(ext), hashed, now, now))
                     created += 1
             return created
         stamp = connection.ops.adapt_datetimefield_value(now)
@@ -131,9 +136,9 @@ def _insert_new(
             ext, text = row.external_id, row.text
             meta = dumps(row.metadata, ensure_ascii=False)
             label = label_ids.get(row.label) if row.label else None
-            batch.append(
-                (pid, ext, text, meta, label, split(ext), content_hash(text), stamp, stamp)
-            )
+            source = row.label_source or IMPORT_SOURCE
+            hashed = content_hash(text)
+            batch.append((pid, ext, text, meta, label, source, split(ext), hashed, stamp, stamp))
             if len(batch) >= INSERT_BATCH:
                 cursor.executemany(sql, batch)
                 created += len(batch)
@@ -158,7 +163,14 @@ def _update_batch(
         c.external_id: c
         for c in Case.objects.filter(
             project=project, external_id__in=[r.external_id for r in batch]
-        ).only("external_id", "text", "metadata", "given_label_id", "content_hash")
+        ).only(
+            "external_id",
+            "text",
+            "metadata",
+            "given_label_id",
+            "given_label_source",
+            "content_hash",
+        )
     }
     changed: list[Case] = []
     resolve: list[int] = []  # cases whose text or given label changed: their resolution may
@@ -168,15 +180,33 @@ def _update_batch(
         new_hash = content_hash(row.text)
         # An empty label in the file keeps the given label (a texts-only file drops none).
         label_id = label_ids[row.label] if row.label else case.given_label_id
+        # An empty source keeps the case's, unless the label changed: then the file gave it.
+        source = row.label_source or (
+            case.given_label_source if label_id == case.given_label_id else IMPORT_SOURCE
+        )
         text_changed = new_hash != case.content_hash
-        if not text_changed and row.metadata == case.metadata and label_id == case.given_label_id:
+        if (
+            not text_changed
+            and row.metadata == case.metadata
+            and label_id == case.given_label_id
+            and source == case.given_label_source
+        ):
             report.unchanged += 1
             continue
         before_label = case.given_label_id
-        before = {"content_hash": case.content_hash, "given_label": names.get(before_label)}
+        before = {
+            "content_hash": case.content_hash,
+            "given_label": names.get(before_label),
+            "given_label_source": case.given_label_source,
+        }
         case.text, case.content_hash, case.metadata = row.text, new_hash, row.metadata
-        case.given_label_id, case.updated_at = label_id, now
-        after = {"content_hash": new_hash, "given_label": names.get(label_id), "line": row.line}
+        case.given_label_id, case.given_label_source, case.updated_at = label_id, source, now
+        after = {
+            "content_hash": new_hash,
+            "given_label": names.get(label_id),
+            "given_label_source": source,
+            "line": row.line,
+        }
         events.append(
             AuditEvent(
                 actor=actor if getattr(actor, "pk", None) else None,
@@ -193,7 +223,7 @@ def _update_batch(
             report.changed_case_ids.append(case.pk)
         if text_changed or label_id != before_label:
             resolve.append(case.pk)
-    fields = ["text", "content_hash", "metadata", "given_label", "updated_at"]
+    fields = ["text", "content_hash", "metadata", "given_label", "given_label_source", "updated_at"]
     Case.objects.bulk_update(changed, fields, batch_size=UPDATE_BATCH)
     # Annotations of the old text are stale now (kept, no longer counted) and a new given label
     # is what a case without current annotations resolves to: rewrite those resolutions.

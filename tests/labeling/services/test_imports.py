@@ -14,6 +14,7 @@ from django.core.management import CommandError, call_command
 
 from active_learning.ml.hashing import content_hash
 from labeling.models import (
+    IMPORT_SOURCE,
     Annotation,
     Case,
     LabelClass,
@@ -383,14 +384,124 @@ def test_import_cases_command(project, tmp_path, capsys) -> None:
     assert "c.csv, line 2, field 'id'" in capsys.readouterr().err
 
 
+def sources(project) -> dict[str, str]:
+    return dict(
+        Case.objects.filter(project=project).values_list("external_id", "given_label_source")
+    )
+
+
+SOURCED = [
+    {**ROWS[0], "label_source": "mcc_rules_v2"},
+    {**ROWS[1], "label_source": "  vendor_feed  "},
+    {**ROWS[2], "label_source": ""},
+]
+
+
+@pytest.mark.parametrize("writer", [write_csv, write_jsonl, write_parquet])
+def test_the_label_source_column_is_stored_per_case(project, tmp_path, writer) -> None:
+    """The source is stripped and kept per case (not as metadata); an empty one is `import`."""
+    suffix = {write_csv: "csv", write_jsonl: "jsonl", write_parquet: "parquet"}[writer]
+    report = case_import(project=project, path=writer(tmp_path / f"s.{suffix}", SOURCED))
+    assert report.ok, report.errors
+    assert sources(project) == {"m1": "mcc_rules_v2", "m2": "vendor_feed", "m3": IMPORT_SOURCE}
+    assert Case.objects.get(external_id="m1").metadata == {"mcc": "5719"}
+
+
+def test_without_a_label_source_column_every_case_is_from_the_import(project, tmp_path) -> None:
+    """A file without the column (a JSONL record without the key, a null) gives `import`."""
+    rows = [ROWS[0], {**ROWS[1], "label_source": None}]
+    report = case_import(project=project, path=write_jsonl(tmp_path / "plain.jsonl", rows))
+    assert report.ok and sources(project) == {"m1": IMPORT_SOURCE, "m2": IMPORT_SOURCE}
+
+
+def test_a_renamed_label_source_column(project, tmp_path, capsys) -> None:
+    """The column is named like the others: `Columns(label_source=...)` or the command option."""
+    rows = [{"id": r["id"], "text": r["text"], "given_by": "ops_team"} for r in ROWS[:2]]
+    path = write_csv(tmp_path / "by.csv", rows)
+    report = case_import(project=project, path=path, columns=Columns(label_source="given_by"))
+    assert report.ok and set(sources(project).values()) == {"ops_team"}
+    assert "given_by" not in Case.objects.get(external_id="m1").metadata
+    Case.objects.all().delete()
+    call_command(
+        "import_cases", project.slug, str(path), "--label-source-column=given_by", verbosity=0
+    )
+    assert set(sources(project).values()) == {"ops_team"}
+
+
+def test_a_too_long_label_source_is_named_and_nothing_is_written(project, tmp_path) -> None:
+    """65 characters after stripping: file, line and field named; no case written."""
+    rows = [dict(r) for r in SOURCED]
+    rows[0]["label_source"] = " " + "v" * 64 + " "  # 64 after stripping: fine
+    rows[1]["label_source"] = "v" * 65
+    path = write_csv(tmp_path / "long.csv", rows)
+    problem = only_problem(case_import(project=project, path=path))
+    message = msg.ERR_LABEL_SOURCE_TOO_LONG.format(length=65, limit=msg.MAX_LABEL_SOURCE_CHARS)
+    assert str(problem) == f"long.csv, line 3, field 'label_source': {message}"
+    assert not Case.objects.filter(project=project).exists()
+    assert not AuditEvent.objects.filter(action="case.import").exists()
+    assert Case._meta.get_field("given_label_source").max_length == msg.MAX_LABEL_SOURCE_CHARS
+
+
+def test_a_label_source_that_is_not_a_string_is_a_problem(project, tmp_path) -> None:
+    rows = [{**ROWS[0], "label_source": ["vendor"]}]
+    problem = only_problem(
+        case_import(project=project, path=write_jsonl(tmp_path / "l.jsonl", rows))
+    )
+    expected = msg.ERR_NOT_SCALAR.format(what="label source", kind="a list")
+    assert (problem.line, problem.field, problem.message) == (1, "label_source", expected)
+
+
+def test_a_reimport_that_changes_only_the_source_updates_it_and_nothing_else(
+    project, tmp_path
+) -> None:
+    """A new source is written and audited; the case is not queued again, its resolution and
+    annotations stay as they were."""
+    case_import(project=project, path=write_csv(tmp_path / "v1.csv", SOURCED))
+    m1 = Case.objects.get(external_id="m1")
+    annotation = _label(m1, AnalystFactory(), "gambling")
+    queue = list(QueueItem.objects.order_by("pk").values_list("pk", "case_id", "status"))
+    resolved = list(ResolvedLabel.objects.order_by("pk").values())
+    events = AuditEvent.objects.filter(action="resolution.change").count()
+    rows = [dict(r) for r in SOURCED]
+    rows[0]["label_source"] = "ops_team"
+    report = case_import(project=project, path=write_csv(tmp_path / "v2.csv", rows), update=True)
+    assert report.ok and (report.updated, report.unchanged) == (1, 2)
+    assert report.changed_case_ids == []
+    assert sources(project) == {"m1": "ops_team", "m2": "vendor_feed", "m3": IMPORT_SOURCE}
+    assert list(QueueItem.objects.order_by("pk").values_list("pk", "case_id", "status")) == queue
+    assert list(ResolvedLabel.objects.order_by("pk").values()) == resolved
+    assert AuditEvent.objects.filter(action="resolution.change").count() == events
+    annotation.refresh_from_db()
+    m1.refresh_from_db()
+    assert annotation.superseded_at is None and annotation.content_hash == m1.content_hash
+    event = AuditEvent.objects.get(action="case.update", object_id=str(m1.pk))
+    assert (event.before["given_label_source"], event.after["given_label_source"]) == (
+        "mcc_rules_v2",
+        "ops_team",
+    )
+
+
+def test_a_reimport_without_sources_keeps_them_unless_the_label_changes(project, tmp_path) -> None:
+    """No source in the file: a kept label keeps its source, a new label is from the import."""
+    case_import(project=project, path=write_csv(tmp_path / "v1.csv", SOURCED))
+    rows = [dict(r) for r in ROWS]
+    rows[1]["label"] = "retail"
+    report = case_import(project=project, path=write_csv(tmp_path / "v2.csv", rows), update=True)
+    assert report.ok and (report.updated, report.unchanged) == (1, 2)
+    assert sources(project) == {"m1": "mcc_rules_v2", "m2": IMPORT_SOURCE, "m3": IMPORT_SOURCE}
+
+
 @pytest.mark.postgres
 def test_copy_path_on_postgresql(project, tmp_path) -> None:
     """PostgreSQL takes new rows through COPY; update and rollback behave as on SQLite."""
     rows = [{"id": f"p{i}", "text": f"Merchant {i}", "label": "retail"} for i in range(5000)]
+    rows[17]["label_source"] = "vendor_feed"
     report = case_import(project=project, path=write_jsonl(tmp_path / "p.jsonl", rows))
     assert report.ok and report.created == 5000
     case = Case.objects.get(external_id="p17")
     assert case.content_hash == content_hash("Merchant 17") and case.given_label.name == "retail"
+    assert case.given_label_source == "vendor_feed"
+    assert Case.objects.get(external_id="p18").given_label_source == IMPORT_SOURCE
     rows.append({"id": "p1", "text": "dup"})
     report = case_import(project=project, path=write_jsonl(tmp_path / "q.jsonl", rows))
     assert report.error_count == 5001 and Case.objects.count() == 5000
