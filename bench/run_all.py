@@ -24,6 +24,7 @@ BENCHMARKS = [
     ("queue_latency", ["--http"], ["--quick"]),
     ("pipeline", [], ["--quick"]),
     ("cleaning", [], ["--quick"]),
+    ("consensus", [], ["--cases", "1000"]),
 ]
 
 
