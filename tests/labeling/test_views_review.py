@@ -389,3 +389,47 @@ def test_an_excluded_neighbour_is_marked_on_the_analyst_card(client, world) -> N
     card = card_part(client.get(url("queue", project)).content.decode())
     assert item.case.external_id in card
     assert card.count('class="excluded"') == 1 and "status-excluded" in card
+
+
+def test_an_adjudication_card_shows_the_consensus_and_decides_as_adjudicated(client, world) -> None:
+    """An adjudication item of the champion's facts: the consensus with its posterior and label
+    count, the model's (not the detector's) suggestion, the analysts' answers; the decision
+    posted from it is an adjudication, which outranks the consensus."""
+    from django.utils import timezone
+
+    from labeling.models import CaseConsensus
+
+    project, case, (ok, gambling, skill) = world["project"], world["case"], world["classes"]
+    QueueItem.objects.filter(pk=world["item"].pk).update(
+        kind=QueueKind.ADJUDICATION, model_version_id=77
+    )
+    CaseConsensus.objects.create(
+        project=project,
+        case=case,
+        label=gambling,
+        posterior=0.61,
+        analyst_labels=2,
+        computed_at=timezone.now(),
+    )
+    ResolvedLabel.objects.update_or_create(
+        case=case,
+        defaults={"label": gambling, "source": ResolutionSource.CONSENSUS, "confidence": 0.61},
+    )
+    html = review_page(client, world)
+    card = card_part(html)
+    assert 'data-card-kind="review"' in card and 'class="item-kind">Adjudication<' in card
+    assert re.search(
+        r'id="consensus">Consensus of the analysts.*?<strong[^>]*>Gambling', card, re.S
+    )
+    assert 'class="proba">0.61<' in card and "over 2 analyst labels" in card
+    assert re.search(r"The model suggests <strong[^>]*>Gambling</strong>", card)
+    assert "out-of-fold" not in card
+    assert "alice" in card and "They run a casino." in card
+    post = {"ticket": ticket_of(html), "label": skill.pk}
+    body = client.post(url("queue_submit", project), post, **HX).content.decode()
+    assert 'role="alert"' not in body
+    resolved = ResolvedLabel.objects.get(case=case)
+    assert (resolved.label, resolved.source) == (skill, ResolutionSource.ADJUDICATED)
+    assert Annotation.objects.get(annotator=world["reviewer"]).source == (
+        AnnotationSource.ADJUDICATION
+    )
