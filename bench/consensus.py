@@ -18,6 +18,13 @@ Reported, on the cases with two or more analyst labels:
   per cell, and per class on the diagonal (the error rate of the source's labels of that class);
   the same figures for "the source is always right" as the naive baseline;
 - Krippendorff's alpha with its interval, and the adjudication items queued.
+Then the noise-aware overlap arm: another 3,000 generated merchants (20% given-label noise), the
+real retrain chain picks and queues cases (a second analyst slot for picks whose model margin is
+below 0.2 or that touch the prohibited tier, for at most 20% of them), four simulated analysts
+claim and label 800 items through the queue; they are right 90% of the time on plain merchants
+and 65% on borderline ones (features of a neighbouring category too; a wrong answer is that
+neighbour). Reported: the error rate of labels on noise-aware overlap picks against single-label
+picks, and the share of borderline merchants in each.
 Target (the issue's): consensus beats majority vote by >= 0.02. Writes bench/results/consensus.json
 and consensus.png.
 
@@ -40,7 +47,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 SERVER = os.environ.get("BENCH_PG_SERVER", "postgres://postgres@127.0.0.1:5432")
 DB_NAME = os.environ.get("BENCH_PG_DB", "bench_consensus")
+DATA_DIR = Path(os.environ.get("BENCH_DATA_DIR", "/tmp/bench_consensus_data"))
 os.environ["DATABASE_URL"] = f"{SERVER}/{DB_NAME}"
+os.environ["WORKBENCH_DATA_DIR"] = str(DATA_DIR)
+os.environ["PIPELINE_FANOUT"] = "0"  # no Celery workers here: the chain embeds in-process
+os.environ["WORKER_THREADS"] = "1"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workbench.settings")
 
@@ -74,6 +85,13 @@ ANALYSTS = (
     SimulatedAnalyst("analyst_random", None),
 )
 TARGET_GAIN = 0.02
+# The overlap arm: analysts right 90% of the time on plain cases, 65% on borderline ones (a
+# merchant showing features of a neighbouring category too), where a wrong answer is that
+# neighbour: uncertain cases are where people disagree.
+OVERLAP_ANALYSTS = 4
+PLAIN_ACCURACY = 0.90
+BORDERLINE_ACCURACY = 0.65
+OVERLAP_NOISE = 0.2
 
 
 def new_project(cases: int, seed: int) -> tuple[Any, dict[int, int], Any]:
@@ -230,6 +248,118 @@ def source_errors(project: Any, legacy: Any, truth: dict[int, int]) -> dict[str,
     return out
 
 
+def overlap_arm(cases: int, labels_wanted: int, seed: int) -> dict[str, Any]:
+    """Noise-aware overlap through the product: the retrain chain picks and queues cases (a
+    second slot for low-margin and prohibited picks, within the budget), simulated analysts
+    claim and label them (`queue_claim_next`, `annotation_submit`); returns the error rate of
+    labels on noise-aware overlap picks against single-label picks."""
+    import random
+
+    from django.contrib.auth.models import User
+
+    from active_learning.services.retrain import KIND, retrain_project
+    from active_learning.services.retrain_requests import retrain_request
+    from labeling.models import Case, LabelClass, Project, QueueItem, SyntheticTruth
+    from labeling.services.annotations import annotation_submit
+    from labeling.services.demo_data import demo_data_generate
+    from labeling.services.queue import queue_claim_next
+    from labeling.services.queue.fill import NOISE_AWARE
+    from labeling.synthetic import iter_records, neighbours_of
+    from workbench.core.models import Job, JobStatus
+
+    project = Project.objects.create(
+        name="overlap",
+        slug="overlap",
+        evaluation_fraction=0.0,
+        retrain_after_n=10**9,
+        batch_size=max(50, labels_wanted // 4),
+        overlap=1,
+        overlap_fraction=0.0,
+        noise_aware_overlap=True,
+    )
+    report = demo_data_generate(project=project, cases=cases, noise=OVERLAP_NOISE, seed=seed)
+    if not report.ok:
+        raise SystemExit(report.summary())
+    records = {r.external_id: r for r in iter_records(cases, seed=seed, noise=OVERLAP_NOISE)}
+    by_name = {c.name: c for c in LabelClass.objects.filter(project=project)}
+    ids = dict(Case.objects.filter(project=project).values_list("pk", "external_id"))
+    truth = dict(
+        SyntheticTruth.objects.filter(case__project=project).values_list("case_id", "true_label_id")
+    )
+    started = time.perf_counter()
+    job = Job.objects.filter(project=project, kind=KIND, status=JobStatus.QUEUED).first()
+    job = job or retrain_request(project=project, reason="bench")
+    assert job is not None
+    retrain_project(job=job)
+    chain_seconds = time.perf_counter() - started
+    rng = random.Random(seed)
+    analysts = [
+        User.objects.create_user(username=f"overlap-{i}", password=None)
+        for i in range(OVERLAP_ANALYSTS)
+    ]
+
+    def answer(case_id: int) -> Any:
+        record = records[ids[case_id]]
+        borderline = record.secondary_label is not None
+        if rng.random() < (BORDERLINE_ACCURACY if borderline else PLAIN_ACCURACY):
+            return by_name[record.true_label]
+        if borderline:
+            return by_name[record.secondary_label]
+        others = neighbours_of(record.true_label) or [n for n in by_name if n != record.true_label]
+        return by_name[rng.choice(list(others))]
+
+    answers: list[tuple[bool, bool, bool]] = []  # (noise-aware pick, model pick, wrong)
+    idle = 0
+    while len(answers) < labels_wanted and idle < len(analysts):
+        idle = 0
+        for analyst in analysts:
+            item = queue_claim_next(project=project, analyst=analyst, refill=False).current
+            if item is None:
+                idle += 1
+                continue
+            label = answer(item.case_id)
+            annotation_submit(
+                item_or_case=item, analyst=analyst, submission_id=uuid.uuid4(), label=label
+            )
+            details = (item.reason or {}).get("details") or {}
+            answers.append(
+                (
+                    bool(details.get(NOISE_AWARE)),
+                    item.model_version_id is not None,
+                    label.pk != truth[item.case_id],
+                )
+            )
+    model_picks = [a for a in answers if a[1]]
+    aware = [a[2] for a in model_picks if a[0]]
+    single = [a[2] for a in model_picks if not a[0]]
+    picked = QueueItem.objects.filter(project=project, model_version_id__isnull=False)
+    aware_cases = set(
+        picked.filter(reason__details__has_key=NOISE_AWARE).values_list("case_id", flat=True)
+    )
+    single_cases = set(picked.values_list("case_id", flat=True)) - aware_cases
+
+    def borderline_share(case_ids: set[int]) -> float | None:
+        if not case_ids:
+            return None
+        return round(
+            float(np.mean([records[ids[c]].secondary_label is not None for c in case_ids])), 4
+        )
+
+    return {
+        "cases": cases,
+        "chain_seconds": round(chain_seconds, 1),
+        "labels": len(answers),
+        "model_pick_labels": len(model_picks),
+        "noise_aware_labels": len(aware),
+        "single_labels": len(single),
+        "noise_aware_cases": len(aware_cases),
+        "error_rate_noise_aware": round(float(np.mean(aware)), 4) if aware else None,
+        "error_rate_single": round(float(np.mean(single)), 4) if single else None,
+        "borderline_share_noise_aware": borderline_share(aware_cases),
+        "borderline_share_single": borderline_share(single_cases),
+    }
+
+
 def plot(results: dict[str, Any]) -> None:
     fig, (left, right) = new_figure(1, 2, figsize=(11, 4))
     acc = results["accuracy"]
@@ -258,6 +388,8 @@ def plot(results: dict[str, Any]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=3_000)
+    parser.add_argument("--overlap-cases", type=int, default=3_000)
+    parser.add_argument("--overlap-labels", type=int, default=800)
     parser.add_argument("--keep-db", action="store_true")
     args = parser.parse_args()
     started = time.perf_counter()
@@ -332,6 +464,8 @@ def main() -> None:
             "adjudication": {"ties_queued_while_labelling": ties_queued, "step": step},
             "step_seconds": round(step_seconds, 2),
         }
+        print("noise-aware overlap arm", flush=True)
+        results["overlap"] = overlap_arm(args.overlap_cases, args.overlap_labels, SEED)
     finally:
         if not args.keep_db:
             scratch_database_drop(SERVER, DB_NAME)
@@ -377,6 +511,14 @@ def main() -> None:
     ag = results["agreement"]
     print(f"  alpha {ag['alpha']:.3f} ({ag['low']:.3f}-{ag['high']:.3f}, {ag['cases']} cases)")
     print(f"  consensus step {results['step_seconds']} s; adjudication {results['adjudication']}")
+    ov = results["overlap"]
+    print(
+        f"  noise-aware overlap: {ov['noise_aware_cases']} cases got a second analyst; "
+        f"error rate of labels on them {ov['error_rate_noise_aware']} "
+        f"({ov['noise_aware_labels']} labels) vs single-label picks {ov['error_rate_single']} "
+        f"({ov['single_labels']} labels); borderline share {ov['borderline_share_noise_aware']} "
+        f"vs {ov['borderline_share_single']}"
+    )
     for row in results["checks"]:
         print(f"  {'PASS' if row['ok'] else 'FAIL'}  {row['check']}: {row['value']}")
     write_result("consensus", results)

@@ -634,8 +634,8 @@ class AgreementReport(models.Model):
     """Agreement between analysts at one consensus step, each figure with its bootstrap 95%
     interval and the number of cases behind it.
 
-    `class_pairs`: [{"a", "b", "value", "low", "high", "n"}], Krippendorff's category-pair alpha
-    of two class ids over the n cases analysts split between them, worst first;
+    `class_pairs`: [{"a", "b", "value", "low", "high", "n"}], the alpha of two class ids over the
+    n cases that use only those two (how reliably analysts tell them apart), worst first;
     `analyst_pairs`: the same keys, Cohen's kappa of two analysts' user ids on their n shared
     cases (pairs with >= 20 of them).
     """

@@ -1,4 +1,9 @@
-"""Inter-annotator agreement: Krippendorff's alpha (nominal), its class-pair diagnostic, Cohen's kappa.
+"""Inter-annotator agreement: Krippendorff's alpha (nominal), overall and per class pair, and
+Cohen's kappa.
+
+The alpha of a class pair (c, k) is alpha over the units that use only c and k: how reliably
+analysts tell the two apart, on the usual scale. (Krippendorff's own pair diagnostic,
+1 - o_ck / e_ck, runs to -20 for rare classes, which no reader can use.)
 
 Data come in long form: equal-length int arrays ``unit`` (case id), ``rater`` (analyst id) and
 ``value`` (class index in 0..K-1). A unit is *pairable* when it holds >= 2 values. Intervals are
@@ -156,27 +161,31 @@ def alpha_agreement(
     return Agreement(alpha_nominal(unit, value, n_values), float(low), float(high), len(counts))
 
 
-def pair_alpha(o: np.ndarray, c: int, k: int) -> float:
-    """Krippendorff's category-pair alpha, 1 - o_ck / e_ck with e_ck = n_c n_k / (n - 1).
-
-    1 when c and k are never given to one unit, below 0 when they meet more often than chance;
-    nan when c or k is never used.
-    """
-    n_c = o.sum(axis=1)
-    expected = n_c[c] * n_c[k] / (n_c.sum() - 1) if n_c[c] and n_c[k] else 0.0
-    return float(1.0 - o[c, k] / expected) if expected else math.nan
+def pair_alpha(unit: Any, value: Any, n_values: int, c: int, k: int) -> float:
+    """Alpha of the class pair (c, k): Krippendorff's alpha (nominal) over the units whose values
+    are all c or k, so how reliably analysts tell c from k, on alpha's usual scale (1 perfect, 0
+    chance). Units that also hold a third class say nothing about this pair and are left out;
+    nan when no such unit holds both classes' values."""
+    counts = _unit_counts(unit, value, n_values)
+    statistic = _pair_statistic(counts, np.array([c]), np.array([k]))
+    return float(statistic(np.ones((1, len(counts))))[0, 0])
 
 
 def _pair_statistic(counts: np.ndarray, first: np.ndarray, second: np.ndarray) -> WeightedStatistic:
     c = counts.astype(float)
     m = c.sum(axis=1)
-    o_pairs = c[:, first] * c[:, second] / (m - 1)[:, None]  # each unit's o_ck, (n_units, n_pairs)
+    a, b = c[:, first], c[:, second]  # (n_units, n_pairs)
+    inside = a + b == m[:, None]  # the unit uses these two classes only
+    a, b = a * inside, b * inside
+    o_ab = a * b / (m - 1)[:, None]  # each unit's coincidences of the pair
 
     def statistic(weights: np.ndarray) -> np.ndarray:
-        n, n_c = weights @ m, weights @ c
-        expected = n_c[:, first] * n_c[:, second] / (n - 1)[:, None]
-        result: np.ndarray = 1.0 - (weights @ o_pairs) / expected
-        return result
+        n_a, n_b = weights @ a, weights @ b
+        n = n_a + n_b
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # Binary nominal alpha: 1 - (n - 1) o_ab / (n_a n_b).
+            result: np.ndarray = 1.0 - (n - 1) * (weights @ o_ab) / (n_a * n_b)
+        return np.where(n_a * n_b > 0, result, np.nan)
 
     return statistic
 
@@ -191,25 +200,31 @@ def class_pairs(
     random_state: Any = 0,
     confidence: float = 0.95,
 ) -> dict[tuple[int, int], Agreement]:
-    """Pair alpha of every class pair (c < k) both given to at least ``min_cases`` units.
+    """`pair_alpha` of every class pair (c < k) analysts split between on at least
+    ``min_cases`` units; pairs split less often are absent.
 
-    ``n`` counts those units (where analysts split between c and k); pairs never split are
-    absent, their pair alpha being 1. The bootstrap resamples all pairable units, as e_ck does.
+    ``n`` counts the units the pair's alpha rests on (those using c and/or k only).
     """
     counts = _unit_counts(unit, value, n_values)
     present = (counts > 0).astype(np.int64)
     together = present.T @ present
     first, second = np.nonzero(np.triu(together >= max(min_cases, 1), 1))
+    statistic = _pair_statistic(counts, first, second)
     low, high = bootstrap_interval(
-        _pair_statistic(counts, first, second),
+        statistic,
         len(counts),
         n_bootstrap=n_bootstrap,
         random_state=random_state,
         confidence=confidence,
     )
-    o = _coincidences(counts)
+    values = statistic(np.ones((1, len(counts))))[0]
+    m = counts.sum(axis=1)
+    inside = (counts[:, first] + counts[:, second] == m[:, None]) & (
+        (counts[:, first] + counts[:, second]) > 0
+    )
+    cases = inside.sum(axis=0)
     return {
-        (c, k): Agreement(pair_alpha(o, c, k), float(low[i]), float(high[i]), int(together[c, k]))
+        (c, k): Agreement(float(values[i]), float(low[i]), float(high[i]), int(cases[i]))
         for i, (c, k) in enumerate(zip(first.tolist(), second.tolist(), strict=True))
     }
 

@@ -140,7 +140,8 @@ def test_kappa_of_perfect_agreement_is_one():
 
 
 def test_class_pairs_flag_the_confused_pair():
-    """Classes 0 and 1 always split: pair alpha below 0. Classes 2 and 3 never meet: absent, 1."""
+    """Classes 0 and 1 always split: pair alpha below 0; 2 and 3 never meet: absent, and their
+    pair alpha is that of the units using only them (all unanimous: 1)."""
     rng = np.random.default_rng(0)
     split = [(u, c) for u in range(10) for c in (0, 1)]  # every unit: one analyst 0, one 1
     agreed = [(u, c) for u in range(10, 40) for c in [2 + u % 2] * 2]
@@ -151,10 +152,19 @@ def test_class_pairs_flag_the_confused_pair():
     assert list(pairs) == [(0, 1)]
     assert pairs[(0, 1)].value < 0
     assert pairs[(0, 1)].n == 10
-    o = coincidences(unit, value, 4)
-    assert pair_alpha(o, 2, 3) == 1.0
-    assert pair_alpha(o, 0, 1) == pairs[(0, 1)].value
+    assert pair_alpha(unit, value, 4, 2, 3) == 1.0
+    assert pair_alpha(unit, value, 4, 0, 1) == pairs[(0, 1)].value
     assert class_pairs(unit, value, 4, min_cases=11, n_bootstrap=10) == {}
+
+
+def test_pair_alpha_is_the_alpha_of_the_units_using_only_the_pair():
+    """Equal to alpha_nominal over the units whose values are all c or k, ignoring units that
+    hold a third class."""
+    unit, _, value = random_ratings(4, n_units=300)
+    kept = [u for u in np.unique(unit) if set(value[unit == u]) <= {0, 2}]
+    mask = np.isin(unit, kept)
+    expected = alpha_nominal(unit[mask], value[mask], 4)
+    assert pair_alpha(unit, value, 4, 0, 2) == pytest.approx(expected, abs=1e-12)
 
 
 def test_analyst_pairs_need_twenty_shared_units():
@@ -196,10 +206,9 @@ def test_resample_figures_equal_recomputation_on_copied_units():
     alpha = agreement._alpha_statistic(counts)(weights)[0]
     assert alpha == pytest.approx(alpha_nominal(new_unit, new_value, 4), abs=1e-12)
     first, second = np.array([0, 1]), np.array([2, 3])
-    o = coincidences(new_unit, new_value, 4)
     np.testing.assert_allclose(
         agreement._pair_statistic(counts, first, second)(weights)[0],
-        [pair_alpha(o, 0, 2), pair_alpha(o, 1, 3)],
+        [pair_alpha(new_unit, new_value, 4, 0, 2), pair_alpha(new_unit, new_value, 4, 1, 3)],
     )
     a, b = rng.integers(4, size=30), rng.integers(4, size=30)
     draws = rng.integers(30, size=30)
