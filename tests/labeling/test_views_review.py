@@ -399,7 +399,7 @@ def test_an_adjudication_card_shows_the_consensus_and_decides_as_adjudicated(cli
 
     from labeling.models import CaseConsensus
 
-    project, case, (ok, gambling, skill) = world["project"], world["case"], world["classes"]
+    project, case, (_ok, gambling, skill) = world["project"], world["case"], world["classes"]
     QueueItem.objects.filter(pk=world["item"].pk).update(
         kind=QueueKind.ADJUDICATION, model_version_id=77
     )
