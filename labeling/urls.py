@@ -1,4 +1,4 @@
-"""URLs of the labeling app: projects, the queue, case search and pages, imports."""
+"""URLs of the labeling app: projects, the queue, case search and pages, label quality, imports."""
 
 from django.urls import path
 
@@ -21,6 +21,7 @@ urlpatterns = [
     path("projects/<slug:slug>/cases/", views.case_search_page, name="case_search"),
     path("projects/<slug:slug>/cases/<str:key>/", views.case_detail, name="case_detail"),
     path("projects/<slug:slug>/cases/<str:key>/label/", views.case_label, name="case_label"),
+    path("projects/<slug:slug>/quality/", views.quality, name="quality"),
     path("projects/<slug:slug>/import/", views.case_import, name="case_import"),
     path(
         "projects/<slug:slug>/import/<int:job_id>/",

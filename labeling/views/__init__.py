@@ -3,6 +3,7 @@
 from labeling.views.cases import case_detail, case_label, case_search_page
 from labeling.views.imports import case_import, case_import_job
 from labeling.views.projects import project_list, project_retrain, retrain_progress
+from labeling.views.quality import quality
 from labeling.views.queue import queue, queue_ping, queue_skip, queue_submit, queue_undo
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "case_search_page",
     "project_list",
     "project_retrain",
+    "quality",
     "queue",
     "queue_ping",
     "queue_skip",

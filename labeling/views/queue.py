@@ -51,6 +51,7 @@ def _next_case(
     claim = queue_claim_next(project=project, analyst=request.user, role=role)
     context = {**queue_page_context(project=project, user=request.user, current=claim.current)}
     context["error"] = error
+    context["can_review"] = role_allows(role, REVIEWER)  # the header links the quality page
     template = "labeling/queue.html#card" if request.htmx else "labeling/queue.html"
     return render(request, template, context)
 

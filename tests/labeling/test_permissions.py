@@ -40,6 +40,7 @@ ENDPOINTS = [
     ("case_search", "get", REVIEWER, 200),
     ("case_detail", "get", REVIEWER, 200),
     ("case_label", "post", REVIEWER, 302),
+    ("quality", "get", REVIEWER, 200),
     ("project_retrain", "post", ADMIN, 302),
     ("case_import", "get", ADMIN, 200),
     ("case_import_job", "get", ADMIN, 200),
