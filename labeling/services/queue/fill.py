@@ -4,9 +4,15 @@ An entry is (case_id, priority, reason, model_version_id, similar_cases, facts, 
 and facts are the typed values of `labeling.contracts`. Each queued case gets `project.overlap`
 items (slots after its existing ones) when its seeded overlap draw falls under
 `project.overlap_fraction`, else one; eval-split cases give evaluation items, other cases pool
-items unless the entry names its kind (review, adjudication). A review or adjudication item is
-one item (one decision wanted, whatever the overlap), on any split, and is not blocked by a
-case's open labelling items, only by an open item of its own kind.
+items unless the entry names its kind (review, adjudication, gold). A review or adjudication item
+is one item (one decision wanted, whatever the overlap), on any split, and is not blocked by a
+case's open labelling items, only by an open item of its own kind. A gold item (a decided case
+served back, unmarked, to measure analysts) is one item too, on pool-split cases only.
+
+Noise-aware overlap: with `project.noise_aware_overlap`, a pool pick whose model margin is below
+`project.overlap_margin`, or whose suggested class or given label is prohibited, gets a second
+slot, for at most `project.overlap_budget` of the call's pool cases; its items' reason details
+say so (`NOISE_AWARE`), so benchmarks can tell them apart.
 """
 
 from __future__ import annotations
@@ -19,7 +25,16 @@ from django.db import transaction
 from django.db.models import Exists, Max, OuterRef
 
 from labeling.contracts import ModelFacts, PickReason
-from labeling.models import Case, Project, QueueItem, QueueKind, QueueStatus, Split
+from labeling.models import (
+    Case,
+    LabelClass,
+    Project,
+    QueueItem,
+    QueueKind,
+    QueueStatus,
+    Split,
+    Tier,
+)
 from labeling.services.queue.draws import order_key, overlap_slots
 
 CHUNK = 5000
@@ -48,6 +63,9 @@ RANDOM = PickReason(strategy="random")
 
 DECISION_KINDS = (QueueKind.REVIEW, QueueKind.ADJUDICATION)
 LABELLING_KINDS = (QueueKind.POOL, QueueKind.EVALUATION)  # what analysts take
+# One item per entry, whatever the overlap: one decision wanted, or one gold answer at a time.
+SINGLE_KINDS = (*DECISION_KINDS, QueueKind.GOLD)
+NOISE_AWARE = "noise_aware_overlap"  # the reason details' key of a noise-aware overlapped case
 
 
 def _kind(entry: QueueEntry, split: str) -> str:
@@ -56,6 +74,16 @@ def _kind(entry: QueueEntry, split: str) -> str:
     if split == Split.EVAL:
         return str(QueueKind.EVALUATION)
     return str(entry.kind or QueueKind.POOL)
+
+
+_GROUPS = ("decision", "gold", "label")
+
+
+def _group(kind: str | None) -> str:
+    """Which live item of a case blocks a new one: decisions, gold and labels block their own."""
+    if kind in DECISION_KINDS:
+        return "decision"
+    return "gold" if kind == QueueKind.GOLD else "label"
 
 
 def item_facts(facts: ModelFacts | None) -> dict[str, Any]:
@@ -69,8 +97,70 @@ def item_facts(facts: ModelFacts | None) -> dict[str, Any]:
     }
 
 
+def facts_margin(facts: ModelFacts | None) -> float | None:
+    """p(top) - p(second) of the model's facts (the second is 0 without alternatives); None
+    without a model's probability."""
+    if facts is None or facts.suggestion_p is None:
+        return None
+    second = facts.alternatives[0][1] if facts.alternatives else 0.0
+    return float(facts.suggestion_p) - float(second)
+
+
 def _chunks(values: Sequence[int]) -> list[Sequence[int]]:
     return [values[i : i + CHUNK] for i in range(0, len(values), CHUNK)]
+
+
+class _Planned(NamedTuple):
+    entry: QueueEntry
+    kind: str
+    slots: int
+    noise: dict[str, Any] | None = None  # why the case got a noise-aware second slot
+
+
+def _noise_aware(
+    *, project: Project, planned: list[_Planned], given: dict[int, int | None]
+) -> list[_Planned]:
+    """Give a second slot to the pool picks most likely to be mislabelled, within the budget.
+
+    A pool pick qualifies when the model's margin (top two classes) is below
+    `project.overlap_margin`, or its suggested class or given label is in the prohibited tier.
+    At most `project.overlap_budget` of the call's pool cases get the extra slot: prohibited
+    ones first (a wrong label there costs most), then by margin, lowest first, then in the
+    entries' order. Picks the random overlap draw already gave two or more slots need none.
+    """
+    pool = [i for i, p in enumerate(planned) if p.kind == QueueKind.POOL]
+    budget = int(project.overlap_budget * len(pool) + 1e-9)
+    if not project.noise_aware_overlap or budget <= 0:
+        return planned
+    prohibited = set(
+        LabelClass.objects.filter(project=project, tier=Tier.PROHIBITED).values_list(
+            "pk", flat=True
+        )
+    )
+    ranked = []
+    for i in pool:
+        entry = planned[i].entry
+        if planned[i].slots >= 2:
+            continue
+        margin = facts_margin(entry.facts)
+        suggested = entry.facts.suggestion_id if entry.facts is not None else None
+        severe = suggested in prohibited or given.get(entry.case_id) in prohibited
+        if severe or (margin is not None and margin < project.overlap_margin):
+            ranked.append((not severe, 1.0 if margin is None else margin, i, margin, severe))
+    out = list(planned)
+    for *_, i, margin, severe in sorted(ranked)[:budget]:
+        noise = {"margin": None if margin is None else round(margin, 4), "prohibited": severe}
+        out[i] = planned[i]._replace(slots=2, noise=noise)
+    return out
+
+
+def _reason(entry: QueueEntry, noise: dict[str, Any] | None, *, extra: bool) -> dict[str, Any]:
+    """The item's stored reason; a noise-aware overlapped case's items say so in the details
+    (never in the sentences: analysts see nothing different), the added slot as `extra_slot`."""
+    reason = PickReason.from_json(entry.reason).to_json()
+    if noise is not None:
+        reason["details"] = {**reason["details"], NOISE_AWARE: {**noise, "extra_slot": extra}}
+    return reason
 
 
 @transaction.atomic
@@ -80,21 +170,27 @@ def queue_items_create(
     """Queue the entries' cases (one item per wanted label); returns the items created.
 
     Cases of other projects and cases that already have an open or claimed item are skipped, so
-    queueing a case twice never doubles its wanted labels. Takes the project's row lock, so two
-    fills never race for the same slots.
+    queueing a case twice never doubles its wanted labels; gold entries of eval-split cases or of
+    cases with any live item are skipped too (gold never reaches evaluation). Pool picks likely to be mislabelled get a
+    second slot on top of the random overlap draw (`_noise_aware`). Takes the project's row
+    lock, so two fills never race for the same slots.
     """
     Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").first()
     rows = [QueueEntry(*e) for e in entries]
     ids = list(dict.fromkeys(e.case_id for e in rows))
     splits: dict[int, str] = {}
-    queued: set[tuple[int, bool]] = set()  # (case, whether a decision item) with a live item
+    given: dict[int, int | None] = {}
+    queued: set[tuple[int, str]] = set()  # (case, `_group` of the kind) with a live item
     next_slot: dict[int, int] = {}
     for chunk in _chunks(ids):
-        splits.update(
-            Case.objects.filter(project=project, pk__in=chunk).order_by().values_list("pk", "split")
-        )
+        for case_id, split, given_id in (
+            Case.objects.filter(project=project, pk__in=chunk)
+            .order_by()
+            .values_list("pk", "split", "given_label_id")
+        ):
+            splits[case_id], given[case_id] = split, given_id
         queued.update(
-            (case_id, kind in DECISION_KINDS)
+            (case_id, _group(kind))
             for case_id, kind in QueueItem.objects.filter(
                 case_id__in=chunk, status__in=[QueueStatus.OPEN, QueueStatus.CLAIMED]
             ).values_list("case_id", "kind")
@@ -105,17 +201,20 @@ def queue_items_create(
             .values("case_id")
             .annotate(top=Max("slot"))
         )
-    items: list[QueueItem] = []
+    planned: list[_Planned] = []
     for entry in rows:
         case_id = entry.case_id
-        decision = entry.kind in DECISION_KINDS
-        if case_id not in splits or (case_id, decision) in queued:
+        group = _group(entry.kind)
+        if case_id not in splits or (case_id, group) in queued:
             continue
-        queued.add((case_id, decision))
-        first = next_slot.get(case_id, 0)
+        if entry.kind == QueueKind.GOLD and (
+            splits[case_id] == Split.EVAL or any((case_id, g) in queued for g in _GROUPS)
+        ):
+            continue  # gold: pool cases only, and none someone is labelling or deciding now
+        queued.add((case_id, group))
         k = (
             1
-            if decision
+            if entry.kind in SINGLE_KINDS
             else overlap_slots(
                 split_seed=project.split_seed,
                 case_id=case_id,
@@ -123,6 +222,12 @@ def queue_items_create(
                 overlap_fraction=project.overlap_fraction,
             )
         )
+        planned.append(_Planned(entry, _kind(entry, splits[case_id]), k))
+    planned = _noise_aware(project=project, planned=planned, given=given)
+    items: list[QueueItem] = []
+    for entry, kind, k, noise in planned:
+        case_id = entry.case_id
+        first = next_slot.get(case_id, 0)
         next_slot[case_id] = first + k
         for slot in range(first, first + k):
             items.append(
@@ -130,9 +235,9 @@ def queue_items_create(
                     project=project,
                     case_id=case_id,
                     slot=slot,
-                    kind=_kind(entry, splits[case_id]),
+                    kind=kind,
                     priority=entry.priority,
-                    reason=PickReason.from_json(entry.reason).to_json(),
+                    reason=_reason(entry, noise, extra=slot == first + k - 1 and k > 1),
                     model_version_id=entry.facts.model_version_id
                     if entry.facts
                     else entry.model_version_id,

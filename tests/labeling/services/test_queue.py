@@ -1,4 +1,5 @@
-"""The queue hands out items atomically, by priority, with leases, overlap and evaluation draws."""
+"""The queue hands out items atomically, by priority, with leases, overlap (random and
+noise-aware) and evaluation draws."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 from django.utils import timezone
 from scipy.stats import spearmanr
 
-from labeling.models import Case, QueueItem, QueueStatus, Split
+from labeling.contracts import ModelFacts, PickReason
+from labeling.models import Case, QueueItem, QueueStatus, Split, Tier
 from labeling.selectors import queue_items_held, queue_open_count
 from labeling.services.queue import (
     QueueEntry,
@@ -21,7 +23,14 @@ from labeling.services.queue import (
     queue_lease_renew,
     queue_release_expired,
 )
-from tests.factories import AnalystFactory, CaseFactory, ProjectFactory, queued_items
+from labeling.services.queue.fill import NOISE_AWARE
+from tests.factories import (
+    AnalystFactory,
+    CaseFactory,
+    LabelClassFactory,
+    ProjectFactory,
+    queued_items,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -325,3 +334,117 @@ def test_a_claim_on_an_empty_queue_fills_it_with_random_cases(project) -> None:
     result = queue_claim_next(project=project, analyst=AnalystFactory())
     assert result.current is not None and result.next is not None
     assert QueueItem.objects.filter(project=project).count() == 3
+
+
+def _facts(suggestion, p: float, second: float, other) -> ModelFacts:
+    return ModelFacts(
+        model_version_id=None,
+        suggestion_id=suggestion.pk,
+        suggestion_p=p,
+        alternatives=((other.pk, second),),
+    )
+
+
+def _slots(items: list[QueueItem]) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    for item in items:
+        counts[item.case_id] = counts.get(item.case_id, 0) + 1
+    return counts
+
+
+@pytest.fixture
+def tiers(project):
+    ok = LabelClassFactory(project=project, tier=Tier.SUPPORTABLE)
+    bad = LabelClassFactory(project=project, tier=Tier.PROHIBITED)
+    return ok, bad
+
+
+def test_noise_aware_overlap_gives_unsure_and_prohibited_picks_a_second_slot(
+    project, tiers
+) -> None:
+    """A low-margin pick, a prohibited suggestion and a prohibited given label get two slots;
+    the reason's details say so, its sentences do not; confident picks and eval cases get one."""
+    ok, bad = tiers
+    project.overlap_budget = 0.5
+    project.save()
+    cases = [CaseFactory(project=project, given_label=ok) for _ in range(8)]
+    cases[2].given_label = bad
+    cases[2].save()
+    evaluation = CaseFactory(project=project, split=Split.EVAL, given_label=bad)
+    reason = PickReason(strategy="margin", sentence="Torn.", sentence_blind="Torn.")
+    facts = [_facts(ok, 0.9, 0.05, bad) for _ in cases]
+    facts[0] = _facts(ok, 0.5, 0.4, bad)  # margin 0.1 < 0.2
+    facts[1] = _facts(bad, 0.95, 0.01, ok)  # a prohibited suggestion, however sure
+    entries = [
+        QueueEntry(c.pk, 1.0, reason, None, [], f) for c, f in zip(cases, facts, strict=True)
+    ]
+    entries.append(QueueEntry(evaluation.pk, 1.0, reason, None, [], _facts(ok, 0.5, 0.45, bad)))
+    created = queue_items_create(project=project, entries=entries)
+    counts = _slots(created)
+    assert {c for c, n in counts.items() if n == 2} == {cases[0].pk, cases[1].pk, cases[2].pk}
+    assert counts[evaluation.pk] == 1
+    by_case = {c.pk: [i for i in created if i.case_id == c.pk] for c in cases[:3]}
+    first, extra = sorted(by_case[cases[0].pk], key=lambda i: i.slot)
+    assert first.reason["details"][NOISE_AWARE] == {
+        "margin": 0.1,
+        "prohibited": False,
+        "extra_slot": False,
+    }
+    assert extra.reason["details"][NOISE_AWARE]["extra_slot"] is True
+    assert by_case[cases[1].pk][0].reason["details"][NOISE_AWARE]["prohibited"] is True
+    assert by_case[cases[2].pk][0].reason["details"][NOISE_AWARE] == {
+        "margin": 0.85,
+        "prohibited": True,
+        "extra_slot": False,
+    }
+    assert all(i.reason["sentence"] == "Torn." for i in created)
+    assert all(NOISE_AWARE not in i.reason["details"] for i in created if counts[i.case_id] == 1)
+
+
+def test_the_overlap_budget_bounds_noise_aware_picks_prohibited_then_lowest_margin_first(
+    project, tiers
+) -> None:
+    """At most overlap_budget of the call's pool cases get the extra slot: prohibited picks
+    first, then the lowest margins."""
+    ok, bad = tiers
+    project.overlap_budget = 0.3
+    project.save()
+    cases = [CaseFactory(project=project, given_label=ok) for _ in range(10)]
+    margins = [0.19, 0.02, 0.15, 0.05, 0.18, 0.11, 0.12, 0.16, 0.17, 0.14]
+    facts = [_facts(ok, 0.5, 0.5 - m, bad) for m in margins]
+    facts[0] = _facts(bad, 0.5, 0.31, ok)  # prohibited, margin 0.19
+    entries = [QueueEntry(c.pk, 1.0, {}, None, [], f) for c, f in zip(cases, facts, strict=True)]
+    counts = _slots(queue_items_create(project=project, entries=entries))
+    assert {c for c, n in counts.items() if n == 2} == {cases[0].pk, cases[1].pk, cases[3].pk}
+
+
+def test_noise_aware_overlap_off_or_without_budget_adds_nothing(project, tiers) -> None:
+    """With the setting off (or a zero budget) every pick keeps the random overlap draw's slots."""
+    ok, bad = tiers
+    for setting in ({"noise_aware_overlap": False}, {"overlap_budget": 0.0}):
+        for name, value in setting.items():
+            setattr(project, name, value)
+        project.save()
+        cases = [CaseFactory(project=project, given_label=bad) for _ in range(5)]
+        entries = [QueueEntry(c.pk, 1.0, {}, None, [], _facts(bad, 0.4, 0.39, ok)) for c in cases]
+        created = queue_items_create(project=project, entries=entries)
+        assert len(created) == 5
+        assert all(NOISE_AWARE not in i.reason["details"] for i in created)
+
+
+def test_noise_aware_overlap_adds_on_top_of_the_random_overlap_draw(project, tiers) -> None:
+    """A pick the random draw already gave k >= 2 slots keeps k and takes no budget."""
+    ok, bad = tiers
+    project.overlap, project.overlap_fraction, project.overlap_budget = 3, 1.0, 1.0
+    project.save()
+    case = CaseFactory(project=project, given_label=bad)
+    created = queue_items_create(
+        project=project,
+        entries=[QueueEntry(case.pk, 1.0, {}, None, [], _facts(ok, 0.5, 0.49, bad))],
+    )
+    assert len(created) == 3
+    assert all(NOISE_AWARE not in i.reason["details"] for i in created)
+    project.overlap_fraction = 0.0
+    project.save()
+    without_facts = CaseFactory(project=project, given_label=bad)  # a random or cold-start pick
+    assert len(queue_items_create(project=project, entries=[(without_facts.pk,)])) == 2
