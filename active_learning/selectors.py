@@ -5,7 +5,8 @@
 - Training uses pool cases only: analysts' labels (weight 1) plus non-doubtful given labels at
   `given_label_weight` (none when it is 0). Evaluation cases never train anything.
 - Evaluation uses the evaluation split's labels from evaluation draws only: the majority of the
-  current queue labels (a reviewer's decision on such a case is not an evaluation label).
+  current queue labels (a reviewer's decision on such a case is not an evaluation label; gold
+  items, decided pool cases served back to measure analysts, never count).
 - Excluded cases (a reviewer's exclusion) never train, evaluate or get checked.
 - Decided cases (resolved by review or adjudication) are still checked, with the decision as
   their label, but never flagged again (`decided_case_ids`).
@@ -26,6 +27,7 @@ from labeling.models import (
     Case,
     LabelClass,
     Project,
+    QueueKind,
     ResolutionSource,
     ResolvedLabel,
     Split,
@@ -220,6 +222,9 @@ def evaluation_set(*, project: Project) -> LabelSet:
             skipped=False,
             label__isnull=False,
         )
+        # Gold items are pool-split only; should one ever name an eval case, its answers are
+        # still no evaluation draw's.
+        .exclude(queue_item__kind=QueueKind.GOLD)
         .order_by()
         .values_list("case_id", "label_id", "content_hash", "case__content_hash")
     ):

@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import F
+from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from labeling import statements as st
-from labeling.models import Annotation, Case, Project, QueueAction, QueueItem, QueueStatus
+from labeling.models import (
+    Annotation,
+    AnnotationSource,
+    Case,
+    Project,
+    QueueAction,
+    QueueItem,
+    QueueKind,
+    QueueStatus,
+    ResolutionSource,
+    ResolvedLabel,
+    Split,
+)
 from workbench.core import sql
 from workbench.core.models import Job, JobKind, JobStatus
 
@@ -136,3 +149,76 @@ def projects_with_roles(*, user: Any) -> list[tuple[Project, str]]:
     rows = ProjectMembership.objects.filter(user_id=user.pk).select_related("project")
     roles = [(m.project, max(str(m.role), grouped, key=lambda r: RANK.get(r, 0))) for m in rows]
     return sorted(roles, key=lambda r: r[0].name)
+
+
+# Resolutions by a decision: the cases gold items serve back, and what their answers are
+# measured against.
+GOLD_SOURCES = (ResolutionSource.REVIEW, ResolutionSource.ADJUDICATED)
+
+
+def gold_case_ids(*, project: Project, limit: int) -> list[int]:
+    """Up to `limit` cases to serve as gold items: pool-split cases (never evaluation ones, so
+    gold never counts in model evaluation) decided by a review or adjudication with a label, not
+    excluded, and with no open or claimed item of any kind (nobody is deciding or labelling them
+    now). Those answered as gold fewest times come first, then in content-hash order (fixed,
+    pseudo-random, cheap)."""
+    if limit <= 0:
+        return []
+    live = QueueItem.objects.filter(
+        case=OuterRef("case"), status__in=[QueueStatus.OPEN, QueueStatus.CLAIMED]
+    )
+    answered = (
+        QueueItem.objects.filter(
+            case=OuterRef("case"), kind=QueueKind.GOLD, status=QueueStatus.DONE
+        )
+        .order_by()
+        .values("case")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return list(
+        ResolvedLabel.objects.filter(
+            case__project=project,
+            case__split=Split.POOL,
+            source__in=GOLD_SOURCES,
+            excluded=False,
+            label__isnull=False,
+        )
+        .exclude(Exists(live))
+        .annotate(served=Coalesce(Subquery(answered, output_field=IntegerField()), Value(0)))
+        .order_by("served", "case__content_hash", "case_id")
+        .values_list("case_id", flat=True)[:limit]
+    )
+
+
+def gold_results(*, project: Project) -> dict[int, tuple[int, int]]:
+    """user id -> (answered, correct): each analyst's current labels on gold items against the
+    case's current decided label (review or adjudication, not excluded).
+
+    Counted: current (not superseded), labelled answers on the text the case has now; skips and
+    flags without a label are not answers; a case no longer decided counts for nobody.
+    """
+    decided = Q(
+        case__resolved__source__in=GOLD_SOURCES,
+        case__resolved__excluded=False,
+        case__resolved__label__isnull=False,
+    )
+    rows = (
+        Annotation.objects.filter(
+            decided,
+            queue_item__project=project,
+            queue_item__kind=QueueKind.GOLD,
+            source=AnnotationSource.QUEUE,
+            superseded_at__isnull=True,
+            skipped=False,
+            label__isnull=False,
+            content_hash=F("case__content_hash"),
+        )
+        .order_by()
+        .values("annotator_id")
+        .annotate(
+            answered=Count("pk"),
+            correct=Count("pk", filter=Q(label_id=F("case__resolved__label_id"))),
+        )
+    )
+    return {int(r["annotator_id"]): (int(r["answered"]), int(r["correct"])) for r in rows}

@@ -17,6 +17,7 @@ from labeling.models import (
     QueueItem,
     QueueKind,
     QueueStatus,
+    ResolutionSource,
     ResolvedLabel,
 )
 from workbench.core import sql
@@ -47,14 +48,25 @@ WHERE id = (
           AND m.status IN ('{CLAIMED}', '{DONE}'))
       AND NOT EXISTS (
           SELECT 1 FROM {ANN} s WHERE s.case_id = q.case_id AND s.annotator_id = %(analyst)s
-          AND s.skipped AND s.superseded_at IS NULL)
+          AND s.skipped AND s.superseded_at IS NULL) {{unseen}}
     ORDER BY {{order}}
     LIMIT 1 {{lock}}
 ) AND status = '{OPEN}'
 RETURNING id, {{low_check}}
 """
-ORDER_RANDOM = "q.random_key, q.id"  # evaluation items: a random order, never a model's
+ORDER_RANDOM = "q.random_key, q.id"  # evaluation and gold items: a random order, never a model's
 ORDER_PRIORITY = "q.priority DESC, q.id"
+# Gold items only (`{unseen}`): never a case the analyst ever answered in any way (labelled,
+# decided, skipped, a gold answer, superseded or not), so nobody is measured on their own
+# decision or sees one gold case twice; and only while the case is still decided with a label
+# (an undo may have taken the decision back since the stock was made). Other kinds leave
+# `{unseen}` empty, so their statements are as they were.
+GOLD_SOURCES = f"('{ResolutionSource.REVIEW.value}', '{ResolutionSource.ADJUDICATED.value}')"
+GOLD_UNSEEN = f"""AND NOT EXISTS (
+          SELECT 1 FROM {ANN} g WHERE g.case_id = q.case_id AND g.annotator_id = %(analyst)s)
+      AND EXISTS (
+          SELECT 1 FROM {RESOLVED} r WHERE r.case_id = q.case_id AND r.source IN {GOLD_SOURCES}
+          AND r.label_id IS NOT NULL AND NOT r.excluded)"""
 # Fewer open labelling items than twice a batch: refill. Checked every few claim numbers of an
 # analyst (the scan costs as much as the claim): with several analysts at work, a few claims.
 # Review and adjudication items do not count: analysts cannot take them.

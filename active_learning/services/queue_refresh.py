@@ -1,4 +1,5 @@
-"""Refilling the pool part of the queue from the champion's scores, or by cold start.
+"""Refilling the pool part of the queue from the champion's scores, or by cold start, and keeping
+the stocks of evaluation and gold items.
 
 Open pool items whose case nobody has started are replaced; claimed items, evaluation items and
 the remaining slots of overlapped cases are kept. Each new item carries its reason (a
@@ -157,7 +158,16 @@ def similar_labelled(
 
 
 def refresh_queue(*, project: Project, scores: Scores | None) -> dict[str, Any]:
-    """Rebuild the open pool part of the queue; cold start when there is no champion."""
+    """Rebuild the open pool part of the queue (cold start when there is no champion), then keep
+    the stock of gold items (`gold_items_refresh`)."""
+    from active_learning.services.gold_items import gold_items_refresh
+
+    result = _refresh_pool(project=project, scores=scores)
+    result["gold"] = gold_items_refresh(project=project, scores=scores)
+    return result
+
+
+def _refresh_pool(*, project: Project, scores: Scores | None) -> dict[str, Any]:
     cancelled = _cancel_untouched_open_items(project)
     busy = _busy_case_array(project)
     if scores is None:
@@ -258,14 +268,16 @@ def _rows_of(scores: Scores, case_ids: list[int]) -> tuple[list[int], np.ndarray
     return wanted[found].tolist(), pos[found]
 
 
-def _model_facts(
+def card_facts(
     *, project: Project, scores: Scores, case_ids: list[int]
 ) -> dict[int, tuple[PickReason, list[dict[str, Any]], ModelFacts]]:
-    """For evaluation cases: the same kind of reason, similar cases and model facts pool items
-    carry.
+    """For evaluation and gold cases: the same kind of reason, similar cases and model facts
+    pool items carry.
 
-    Evaluation items are drawn at random, never by a model; their card must still look like
-    every other card (DESIGN), so it states the same model facts about the case.
+    Evaluation items are drawn at random, never by a model, and gold items are decided cases
+    served back; their cards must still look like every other card (DESIGN), so they state the
+    same model facts about the case (never its decided label: a case is never its own
+    neighbour).
     """
     present, at = _rows_of(scores, case_ids)
     if not present:
@@ -298,7 +310,13 @@ def eval_items_refresh_facts(*, project: Project, scores: Scores) -> int:
             project=project, status=QueueStatus.OPEN, kind=QueueKind.EVALUATION
         )
     )
-    facts = _model_facts(project=project, scores=scores, case_ids=[i.case_id for i in items])
+    return items_refresh_facts(project=project, scores=scores, items=items)
+
+
+def items_refresh_facts(*, project: Project, scores: Scores, items: list[QueueItem]) -> int:
+    """Give `items` (evaluation or gold) the current champion's reason, similar cases and facts,
+    as `card_facts` makes them; returns how many items were written."""
+    facts = card_facts(project=project, scores=scores, case_ids=[i.case_id for i in items])
     for item in items:
         if item.case_id in facts:
             reason, item.similar_cases, card = facts[item.case_id]
@@ -331,7 +349,7 @@ def eval_items_top_up(*, project: Project, scores: Scores | None = None) -> int:
         .order_by("content_hash")  # a fixed pseudo-random order, cheap on an index
         .values_list("pk", flat=True)[: want - have]
     )
-    facts = _model_facts(project=project, scores=scores, case_ids=ids) if scores else {}
+    facts = card_facts(project=project, scores=scores, case_ids=ids) if scores else {}
     version = scores.version.pk if scores is not None else None
     entries = []
     for case_id in ids:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -13,10 +14,13 @@ from active_learning.models import ModelStatus, ModelVersion
 from labeling.contracts import PickReason
 from labeling.models import (
     Annotation,
+    AnnotationSource,
     LabelClass,
     ProjectRole,
     QueueItem,
     QueueStatus,
+    ResolutionSource,
+    ResolvedLabel,
     Split,
     Tier,
 )
@@ -335,6 +339,56 @@ def test_evaluation_items_look_like_random_ones(client, setup) -> None:
     second = client.post(url("queue_submit", project), data, **HX).content.decode()
     assert NEUTRAL_REASON in first and NEUTRAL_REASON in second
     assert _skeleton(first) == _skeleton(second)
+
+
+def test_a_gold_card_looks_like_a_pool_card(client, setup) -> None:
+    """A gold item (a decided case served back) renders with the markup of a pool item carrying
+    the same kind of facts, and nothing on the page says gold."""
+    project, classes, analyst = setup
+    project.gold_fraction = 1.0  # the first claim is the gold item, the next a pool item
+    project.save()
+    version = _champion(project, classes)
+    QueueItem.objects.all().delete()
+    reviewer = UserFactory()
+    for kind in ("gold", "pool"):
+        case = CaseFactory(
+            project=project, given_label=classes[0], metadata={"business_name": "X", "mcc": 1}
+        )
+        if kind == "gold":
+            Annotation.objects.create(
+                case=case,
+                annotator=reviewer,
+                label=classes[1],
+                source=AnnotationSource.REVIEW,
+                submission_id=uuid.uuid4(),
+                content_hash=case.content_hash,
+            )
+            ResolvedLabel.objects.create(
+                case=case, label=classes[1], source=ResolutionSource.REVIEW
+            )
+        QueueItemFactory(
+            case=case,
+            kind=kind,
+            reason=_torn(classes),
+            priority=1,
+            model_version_id=version.pk,
+            suggestion=classes[1],
+            suggestion_p=0.46,
+            alternatives=[[classes[2].pk, 0.42]],
+            similar_cases=[],
+        )
+    client.force_login(analyst)
+    first = client.get(url("queue", project), **HX).content.decode()
+    gold = QueueItem.objects.get(kind="gold")
+    gold.refresh_from_db()
+    assert gold.status == QueueStatus.CLAIMED and gold.assigned_to == analyst
+    data = {"ticket": ticket_of(first), "label": classes[1].pk}
+    second = client.post(url("queue_submit", project), data, **HX).content.decode()
+    assert QueueItem.objects.get(pk=gold.pk).status == QueueStatus.DONE
+    assert "The model is torn" in first and "The model is torn" in second
+    assert _skeleton(first) == _skeleton(second)
+    for html in (first, second):
+        assert "gold" not in html.lower()
 
 
 def test_blind_mode_leaves_model_facts_out_of_the_page(client, setup) -> None:

@@ -19,9 +19,9 @@ from django.utils import timezone
 
 from labeling import statements as st
 from labeling.models import Case, Project, ProjectRole, QueueItem, QueueKind, QueueStatus
-from labeling.services.queue.draws import draw_is_evaluation
+from labeling.services.queue.draws import draw_is_evaluation, draw_is_gold
 from labeling.services.queue.fill import LABELLING_KINDS
-from labeling.services.queue.policy import ALLOWED, DRAW, claim_order
+from labeling.services.queue.policy import ALLOWED, DRAW, GOLD_STEPS, claim_order
 from workbench.core import sql
 
 ITEMS_SHOWN = st.ITEMS_SHOWN
@@ -48,14 +48,19 @@ def _lock_clause() -> str:
 def _claim_one(*, kind: str, params: dict[str, Any], check_low: bool) -> tuple[int, bool] | None:
     """The claimed item's id and whether the open queue is now running low (if `check_low`);
     None when no open item of `kind` is left for this analyst."""
+    kind = QueueKind(kind).value  # an enum value (raises otherwise): safe to write in the text
     statement = st.CLAIM.format(
-        kind=QueueKind(kind).value,  # an enum value (raises otherwise): safe to write in the text
-        order=st.ORDER_RANDOM if kind == QueueKind.EVALUATION else st.ORDER_PRIORITY,
+        kind=kind,
+        order=st.ORDER_RANDOM if kind in _RANDOM_ORDER else st.ORDER_PRIORITY,
+        unseen=st.GOLD_UNSEEN if kind == QueueKind.GOLD else "",
         lock=_lock_clause(),
         low_check=st.LOW if check_low else "FALSE",
     )
     row = sql.fetch_one(statement, params)
     return (int(row[0]), bool(row[1])) if row else None
+
+
+_RANDOM_ORDER = (QueueKind.EVALUATION.value, QueueKind.GOLD.value)
 
 
 def _claim_step(
@@ -68,18 +73,34 @@ def _claim_step(
     check_low: bool,
 ) -> tuple[int, bool] | None:
     """One step of the claim policy: a kind, or the seeded evaluation-or-pool draw (the other
-    of the two when the drawn one is exhausted)."""
-    if step != DRAW:
-        return _claim_one(kind=step, params=params, check_low=check_low)
-    evaluation = draw_is_evaluation(
-        split_seed=project.split_seed,
-        analyst_id=analyst.pk,
-        claim_number=number,
-        evaluation_fraction=project.evaluation_fraction,
-    )
-    first, second = (QueueKind.EVALUATION, QueueKind.POOL)[:: 1 if evaluation else -1]
-    return _claim_one(kind=first, params=params, check_low=check_low) or _claim_one(
-        kind=second, params=params, check_low=check_low
+    of the two when the drawn one is exhausted). Where the step serves pool items, a seeded gold
+    draw may first serve a gold item (`policy.GOLD_STEPS`); the gold statement runs only then."""
+    claim = partial(_claim_one, params=params, check_low=check_low)
+    if step == DRAW:
+        evaluation = draw_is_evaluation(
+            split_seed=project.split_seed,
+            analyst_id=analyst.pk,
+            claim_number=number,
+            evaluation_fraction=project.evaluation_fraction,
+        )
+        if evaluation:
+            return claim(kind=QueueKind.EVALUATION) or claim(kind=QueueKind.POOL)
+        # The draw's pool share serves gold at gold_fraction / (1 - evaluation_fraction): gold
+        # is gold_fraction of all claims, and the evaluation draw is exactly as before.
+        share = project.gold_fraction / max(1.0 - project.evaluation_fraction, 1e-9)
+        return (
+            (_gold_drawn(project, analyst, number, share) and claim(kind=QueueKind.GOLD))
+            or claim(kind=QueueKind.POOL)
+            or claim(kind=QueueKind.EVALUATION)
+        )
+    if step in GOLD_STEPS and _gold_drawn(project, analyst, number, project.gold_fraction):
+        return claim(kind=QueueKind.GOLD) or claim(kind=step)
+    return claim(kind=step)
+
+
+def _gold_drawn(project: Project, analyst: Any, number: int, share: float) -> bool:
+    return project.gold_fraction > 0 and draw_is_gold(
+        split_seed=project.split_seed, analyst_id=analyst.pk, claim_number=number, share=share
     )
 
 
@@ -177,9 +198,13 @@ def _claim(
 
 
 def _may_take(role: str) -> frozenset[str]:
-    """The kinds of item a role may hold (`policy.ALLOWED`, the draw giving evaluation or pool)."""
+    """The kinds of item a role may hold (`policy.ALLOWED`, the draw giving evaluation or pool,
+    and gold wherever pool items are served)."""
     allowed = ALLOWED.get(role, ALLOWED[ProjectRole.ANALYST])
-    return frozenset(str(k) for k in allowed if k != DRAW)
+    kinds = {str(k) for k in allowed if k != DRAW}
+    if allowed & GOLD_STEPS:
+        kinds.add(str(QueueKind.GOLD))
+    return frozenset(kinds)
 
 
 def _held(params: dict[str, Any], *, kinds: frozenset[str]) -> list[int]:

@@ -1,4 +1,4 @@
-"""Seeded, reproducible draws of the queue: eval-or-pool per claim, random serve order, overlap.
+"""Seeded, reproducible draws of the queue: eval-or-pool and gold per claim, serve order, overlap.
 
 Each draw hashes (project split seed, purpose, ids) to a uniform float in [0, 1), so the same
 project, analyst and claim count always draw the same way, independent of timing and of any score.
@@ -14,6 +14,12 @@ def draw_is_evaluation(
 ) -> bool:
     """Whether the analyst's `claim_number`-th claim in the project should be an evaluation item."""
     return unit_hash(split_seed, "eval-draw", analyst_id, claim_number) < evaluation_fraction
+
+
+def draw_is_gold(*, split_seed: int, analyst_id: int, claim_number: int, share: float) -> bool:
+    """Whether the analyst's `claim_number`-th claim should serve a gold item, with probability
+    `share` (independent of the evaluation draw of the same claim)."""
+    return unit_hash(split_seed, "gold-draw", analyst_id, claim_number) < share
 
 
 def order_key(*, split_seed: int, case_id: int, slot: int) -> float:

@@ -5,6 +5,10 @@ An order is a sequence of steps; each is a kind (`pool`, `evaluation`, `review`,
 analysts by a draw at the project's evaluation fraction, never by a model's order). A claim takes
 the first step that has an open item. A project's `claim_policy` may reorder a role's steps, but
 never hands a role a kind it may not take: analysts never see review or adjudication items.
+
+Gold items (decided cases served back to measure analysts) are never a step of their own: a step
+that serves pool items (`GOLD_STEPS`: the draw, or `pool`) first tries a gold item when a seeded
+gold draw says so, at the project's `gold_fraction` of claims, so a policy cannot ask for more.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ ALLOWED: Mapping[str, frozenset[str]] = {
     ProjectRole.REVIEWER: _ANALYST_KINDS | {QueueKind.REVIEW, QueueKind.ADJUDICATION},
     ProjectRole.ADMIN: _ANALYST_KINDS | {QueueKind.REVIEW, QueueKind.ADJUDICATION},
 }
+
+# Steps whose claims may serve a gold item instead of a pool item (by the gold draw).
+GOLD_STEPS = frozenset({DRAW, QueueKind.POOL})
 
 ERR_POLICY = "Claim policy for {role}: {step!r} is not a queue kind that role may take."
 

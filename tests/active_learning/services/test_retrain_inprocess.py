@@ -18,6 +18,7 @@ from active_learning.services.retrain import retrain_project, retrain_request
 from labeling.contracts import NEUTRAL_REASON, PickReason
 from labeling.models import Case, QueueItem, QueueStatus
 from labeling.services.annotations import Verdict, review_submit
+from labeling.services.queue.fill import NOISE_AWARE
 from tests.factories import AnalystFactory
 from tests.pipeline import generated_project
 from workbench.core.models import JobStatus
@@ -52,6 +53,18 @@ def test_chain_trains_promotes_scores_and_fills_the_queue(pipeline_settings) -> 
     # Every queued case's card can show the champion's alternatives.
     queued = Prediction.objects.filter(model_version=champion, case__queue_items__in=items)
     assert not queued.filter(top_k__isnull=True).exists()
+    # Noise-aware overlap: the unsure or prohibited picks got a second analyst, within budget.
+    slots = dict(items.values("case_id").annotate(n=Count("pk")).values_list("case_id", "n"))
+    noisy_picks = {
+        i.case_id: i.reason["details"][NOISE_AWARE]
+        for i in items
+        if NOISE_AWARE in i.reason["details"]
+    }
+    assert 0 < len(noisy_picks) <= int(project.overlap_budget * len(slots))
+    assert all(slots[c] == 2 for c in noisy_picks)
+    assert all(
+        n["prohibited"] or n["margin"] < project.overlap_margin for n in noisy_picks.values()
+    )
     assert result["label_issues"]["checked"] > 200
     # The detector's prune set became review items (fewer than the target: all of them).
     flagged = LabelIssue.objects.filter(project=project, in_prune_set=True)
@@ -136,6 +149,14 @@ def test_a_second_retrain_refreshes_review_items_and_measures_the_reviews(
     kept = {i.case_id: i.pk for i in live}
     assert result["review_items"]["refreshed"] == len(set(kept) & set(first))
     assert all(kept[c] == first[c] for c in set(kept) & set(first))  # same items, refreshed
+    # The decided case is served back as gold, with the champion's facts like a pool card.
+    (gold,) = QueueItem.objects.filter(project=project, kind="gold", status=QueueStatus.OPEN)
+    champion = ModelVersion.objects.get(project=project, status=ModelStatus.CHAMPION)
+    assert gold.case_id == item.case_id and result["queue"]["gold"]["created"] == 1
+    assert (gold.model_version_id, gold.reason["strategy"]) == (champion.pk, project.strategy)
+    assert gold.suggestion_id is not None and len(gold.reason["class_ids"]) == 2
+    assert len(gold.similar_cases) == 5
+    assert item.case_id not in {s["case_id"] for s in gold.similar_cases}
     estimate = LabelNoiseEstimate.objects.get(project=project, job=job)
     given = Case.objects.get(pk=item.case_id).given_label_id
     assert (estimate.given_label_id, estimate.reviewed, estimate.label_source) == (
