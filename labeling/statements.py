@@ -54,7 +54,9 @@ WHERE id = (
 ) AND status = '{OPEN}'
 RETURNING id, {{low_check}}
 """
-ORDER_RANDOM = "q.random_key, q.id"  # evaluation and gold items: a random order, never a model's
+ORDER_RANDOM = "q.random_key, q.id"  # evaluation items: a random order, never a model's
+# Everything else, best first; gold items all have priority 0, so oldest first (the stock's own
+# order: fewest gold answers first), read in index order: the claim stops at the first it may take.
 ORDER_PRIORITY = "q.priority DESC, q.id"
 # Gold items only (`{unseen}`): never a case the analyst ever answered in any way (labelled,
 # decided, skipped, a gold answer, superseded or not), so nobody is measured on their own

@@ -14,6 +14,7 @@ from labeling.models import (
     Annotation,
     Case,
     LabelClass,
+    Project,
     ProjectRole,
     QueueItem,
     ResolvedLabel,
@@ -113,7 +114,7 @@ def test_keyboard_only_session(live_server, guarded_page) -> None:
 
 def test_two_analysts_never_see_the_same_case(live_server, browser, guard) -> None:
     """Two analysts in two browser contexts label side by side and never get the same case."""
-    project = small_project()
+    project = small_project(noise_aware_overlap=False)  # one label wanted per case
     users = [member(project), member(project)]
     contexts = [browser.new_context(viewport={"width": 1280, "height": 800}) for _ in users]
     pages = [guard.watch(c.new_page()) for c in contexts]
@@ -184,6 +185,8 @@ def test_blind_mode_leaves_hidden_things_out_of_the_dom(live_server, guarded_pag
     and similar cases' labels are not in the DOM at all."""
     page = guarded_page
     project = small_project(blind_mode=True)
+    # The first claim must be a pool draw (the evaluation draw depends on the analyst's id).
+    Project.objects.filter(pk=project.pk).update(evaluation_fraction=0.0)
     item = _champion_card(project)
     analyst = member(project)
     log_in(page, live_server.url, analyst.username)

@@ -51,16 +51,13 @@ def _claim_one(*, kind: str, params: dict[str, Any], check_low: bool) -> tuple[i
     kind = QueueKind(kind).value  # an enum value (raises otherwise): safe to write in the text
     statement = st.CLAIM.format(
         kind=kind,
-        order=st.ORDER_RANDOM if kind in _RANDOM_ORDER else st.ORDER_PRIORITY,
+        order=st.ORDER_RANDOM if kind == QueueKind.EVALUATION else st.ORDER_PRIORITY,
         unseen=st.GOLD_UNSEEN if kind == QueueKind.GOLD else "",
         lock=_lock_clause(),
         low_check=st.LOW if check_low else "FALSE",
     )
     row = sql.fetch_one(statement, params)
     return (int(row[0]), bool(row[1])) if row else None
-
-
-_RANDOM_ORDER = (QueueKind.EVALUATION.value, QueueKind.GOLD.value)
 
 
 def _claim_step(
