@@ -1,4 +1,4 @@
-"""The labeling queue: atomic claims with leases, evaluation interleaving, and filling.
+"""The labeling queue: atomic claims with leases, evaluation and gold interleaving, and filling.
 
 Vocabulary: an *item* is one wanted label of a case (overlap k gives k items, slots 0..k-1); an
 analyst *holds* the items they claimed (status `claimed`, `assigned_to` them) until they submit,

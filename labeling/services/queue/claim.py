@@ -123,7 +123,9 @@ def queue_claim_next(
     when a claim finds nothing open. Each new claim follows the project's claim policy for
     `role` (`policy.claim_order`): by default analysts draw evaluation or pool from a seed of
     (project, analyst, claim count) at the project's evaluation fraction, taking the other kind
-    when one is exhausted; reviewers take adjudication, then review, then pool items. With
+    when one is exhausted; reviewers take adjudication, then review, then pool items. Where a
+    pool item would be served, a second seeded draw serves a gold item instead at the project's
+    gold fraction of claims (a decided case this analyst never answered in any way). With
     `refill`, a queue running low is topped up after commit.
     """
     now = now or timezone.now()
