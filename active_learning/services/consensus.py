@@ -21,6 +21,7 @@ from active_learning.ml.consensus import ConsensusResult, dawid_skene
 from active_learning.models import LabelIssue
 from active_learning.selectors import project_classes
 from labeling.models import Case, LabelClass, Project, Tier
+from labeling.selectors import gold_results
 from labeling.services.adjudication import (
     PROHIBITED,
     UNCERTAIN,
@@ -83,7 +84,7 @@ def consensus_refresh(
         project=project,
         job=job,
         cases=cases,
-        reliabilities=_reliabilities(result, class_ids),
+        reliabilities=_reliabilities(result, class_ids, gold_results(project=project)),
         agreement=_agreement(rows, index, class_ids),
     )
     changed = consensus_resolutions_apply(project=project, cases=cases)
@@ -161,7 +162,11 @@ def _case_results(
     return out
 
 
-def _reliabilities(result: ConsensusResult, class_ids: list[int]) -> list[Reliability]:
+def _reliabilities(
+    result: ConsensusResult, class_ids: list[int], gold: dict[int, tuple[int, int]]
+) -> list[Reliability]:
+    """Each annotator's estimate; an analyst's with their answers on gold items (decided cases
+    served back) and how many matched the decision."""
     out = []
     for key, estimate in result.annotators.items():
         kind, who = cast(tuple[str, Any], key)
@@ -176,6 +181,8 @@ def _reliabilities(result: ConsensusResult, class_ids: list[int]) -> list[Reliab
                 labels=int(estimate.labels),
                 annotator_id=int(who) if kind == ANALYST else None,
                 label_source=str(who) if kind == SOURCE else "",
+                gold_labels=gold.get(int(who), (0, 0))[0] if kind == ANALYST else 0,
+                gold_correct=gold.get(int(who), (0, 0))[1] if kind == ANALYST else 0,
             )
         )
     return out

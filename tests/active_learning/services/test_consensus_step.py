@@ -174,3 +174,26 @@ def test_without_analyst_labels_the_step_does_nothing(project, classes) -> None:
     assert consensus_refresh(project=project) == {"cases": 0}
     assert not CaseConsensus.objects.filter(project=project).exists()
     assert not QueueItem.objects.filter(project=project, status=QueueStatus.OPEN).exists()
+
+
+def test_an_analysts_gold_answers_are_stored_with_their_reliability(
+    project, classes, world
+) -> None:
+    """A decided case served back as gold: the careful analyst answers it right, the random one
+    wrong; the step stores each one's gold answers beside their estimate."""
+    decided = world["cases"][0]
+    ResolvedLabel.objects.filter(case=decided).update(
+        label=classes[2], source=ResolutionSource.REVIEW
+    )
+    (careful, _), _ = world["careful"]
+    for analyst, label in ((careful, classes[2]), (world["random"], classes[0])):
+        item = QueueItemFactory(case=decided, kind=QueueKind.GOLD, slot=50 + analyst.pk)
+        # The analyst's earlier queue label of this case makes way for the gold answer.
+        annotation_submit(
+            item_or_case=item, analyst=analyst, submission_id=uuid.uuid4(), label=label
+        )
+    consensus_refresh(project=project)
+    rows = {r.annotator_id: r for r in AnnotatorReliability.objects.filter(project=project)}
+    assert (rows[careful.pk].gold_labels, rows[careful.pk].gold_correct) == (1, 1)
+    assert (rows[world["random"].pk].gold_labels, rows[world["random"].pk].gold_correct) == (1, 0)
+    assert rows[world["careful"][1][0].pk].gold_labels == 0
