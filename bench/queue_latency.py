@@ -116,7 +116,7 @@ def load(n: int, seed: int = 0) -> dict:
             copy.write_row((i + 1, project.pk, f"M{i:08d}", text, "{}", split, digest, now, now))
     with raw.copy(
         f"COPY {QueueItem._meta.db_table} (id, project_id, case_id, slot, kind,"
-        " priority, reason, similar_cases, alternatives, status, assigned_to_id,"
+        ' priority, reason, similar_cases, alternatives, "group", status, assigned_to_id,'
         " lease_expires_at, claimed_at, completed_at, random_key, created_at, updated_at)"
         " FROM STDIN"
     ) as copy:
@@ -133,6 +133,7 @@ def load(n: int, seed: int = 0) -> dict:
                     "{}",
                     "[]",
                     "[]",
+                    "[]",
                     status[i],
                     analysts[who[i]].pk if held else None,
                     expired if kind[i] == 2 else None,
@@ -145,13 +146,24 @@ def load(n: int, seed: int = 0) -> dict:
             )
     with raw.copy(
         f"COPY {Annotation._meta.db_table} (case_id, annotator_id, queue_item_id, label_id,"
-        " skipped, skip_reason, noise_flag, ambiguous, comment, shown, source, submission_id,"
-        " content_hash, created_at) FROM STDIN"
+        " skipped, skip_reason, noise_flag, ambiguous, exclude, exclude_reason, comment, shown,"
+        " source, submission_id, content_hash, created_at) FROM STDIN"
     ) as copy:
         for i in np.flatnonzero(kind == 0):
             row = (int(i) + 1, analysts[who[i]].pk, int(i) + 1, label.pk, False, "", False)
             copy.write_row(
-                (*row, False, "", "{}", "queue", uuid.UUID(int=int(i) + 1), digest, long_ago)
+                (
+                    *row,
+                    False,
+                    False,
+                    "",
+                    "",
+                    "{}",
+                    "queue",
+                    uuid.UUID(int=int(i) + 1),
+                    digest,
+                    long_ago,
+                )
             )
     with connection.cursor() as cursor:
         for model in (Case, QueueItem):
