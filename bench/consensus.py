@@ -248,7 +248,7 @@ def source_errors(project: Any, legacy: Any, truth: dict[int, int]) -> dict[str,
     return out
 
 
-def overlap_arm(cases: int, labels_wanted: int, seed: int) -> dict[str, Any]:
+def overlap_arm(cases: int, labels_wanted: int, seed: int, strategy: str) -> dict[str, Any]:
     """Noise-aware overlap through the product: the retrain chain picks and queues cases (a
     second slot for low-margin and prohibited picks, within the budget), simulated analysts
     claim and label them (`queue_claim_next`, `annotation_submit`); returns the error rate of
@@ -268,8 +268,9 @@ def overlap_arm(cases: int, labels_wanted: int, seed: int) -> dict[str, Any]:
     from workbench.core.models import Job, JobStatus
 
     project = Project.objects.create(
-        name="overlap",
-        slug="overlap",
+        name=f"overlap-{strategy}",
+        slug=f"overlap-{strategy}",
+        strategy=strategy,
         evaluation_fraction=0.0,
         retrain_after_n=10**9,
         batch_size=max(50, labels_wanted // 4),
@@ -294,7 +295,7 @@ def overlap_arm(cases: int, labels_wanted: int, seed: int) -> dict[str, Any]:
     chain_seconds = time.perf_counter() - started
     rng = random.Random(seed)
     analysts = [
-        User.objects.create_user(username=f"overlap-{i}", password=None)
+        User.objects.create_user(username=f"overlap-{strategy}-{i}", password=None)
         for i in range(OVERLAP_ANALYSTS)
     ]
 
@@ -333,9 +334,12 @@ def overlap_arm(cases: int, labels_wanted: int, seed: int) -> dict[str, Any]:
     aware = [a[2] for a in model_picks if a[0]]
     single = [a[2] for a in model_picks if not a[0]]
     picked = QueueItem.objects.filter(project=project, model_version_id__isnull=False)
-    aware_cases = set(
-        picked.filter(reason__details__has_key=NOISE_AWARE).values_list("case_id", flat=True)
+    aware_rows = dict(
+        picked.filter(reason__details__has_key=NOISE_AWARE).values_list(
+            "case_id", f"reason__details__{NOISE_AWARE}__prohibited"
+        )
     )
+    aware_cases = set(aware_rows)
     single_cases = set(picked.values_list("case_id", flat=True)) - aware_cases
 
     def borderline_share(case_ids: set[int]) -> float | None:
@@ -352,7 +356,9 @@ def overlap_arm(cases: int, labels_wanted: int, seed: int) -> dict[str, Any]:
         "model_pick_labels": len(model_picks),
         "noise_aware_labels": len(aware),
         "single_labels": len(single),
+        "strategy": strategy,
         "noise_aware_cases": len(aware_cases),
+        "noise_aware_for_prohibited": sum(1 for v in aware_rows.values() if v),
         "error_rate_noise_aware": round(float(np.mean(aware)), 4) if aware else None,
         "error_rate_single": round(float(np.mean(single)), 4) if single else None,
         "borderline_share_noise_aware": borderline_share(aware_cases),
@@ -464,8 +470,12 @@ def main() -> None:
             "adjudication": {"ties_queued_while_labelling": ties_queued, "step": step},
             "step_seconds": round(step_seconds, 2),
         }
-        print("noise-aware overlap arm", flush=True)
-        results["overlap"] = overlap_arm(args.overlap_cases, args.overlap_labels, SEED)
+        results["overlap"] = {}
+        for strategy in ("diversity", "random"):
+            print(f"noise-aware overlap arm, strategy {strategy}", flush=True)
+            results["overlap"][strategy] = overlap_arm(
+                args.overlap_cases, args.overlap_labels, SEED, strategy
+            )
     finally:
         if not args.keep_db:
             scratch_database_drop(SERVER, DB_NAME)
@@ -511,14 +521,15 @@ def main() -> None:
     ag = results["agreement"]
     print(f"  alpha {ag['alpha']:.3f} ({ag['low']:.3f}-{ag['high']:.3f}, {ag['cases']} cases)")
     print(f"  consensus step {results['step_seconds']} s; adjudication {results['adjudication']}")
-    ov = results["overlap"]
-    print(
-        f"  noise-aware overlap: {ov['noise_aware_cases']} cases got a second analyst; "
-        f"error rate of labels on them {ov['error_rate_noise_aware']} "
-        f"({ov['noise_aware_labels']} labels) vs single-label picks {ov['error_rate_single']} "
-        f"({ov['single_labels']} labels); borderline share {ov['borderline_share_noise_aware']} "
-        f"vs {ov['borderline_share_single']}"
-    )
+    for strategy, ov in results["overlap"].items():
+        print(
+            f"  noise-aware overlap ({strategy} picks): {ov['noise_aware_cases']} cases got a "
+            f"second analyst ({ov['noise_aware_for_prohibited']} for the prohibited tier); error "
+            f"rate of labels on them {ov['error_rate_noise_aware']} ({ov['noise_aware_labels']} "
+            f"labels) vs single-label picks {ov['error_rate_single']} ({ov['single_labels']} "
+            f"labels); borderline share {ov['borderline_share_noise_aware']} vs "
+            f"{ov['borderline_share_single']}"
+        )
     for row in results["checks"]:
         print(f"  {'PASS' if row['ok'] else 'FAIL'}  {row['check']}: {row['value']}")
     write_result("consensus", results)
