@@ -12,7 +12,7 @@ becomes its adjudication.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db import transaction
 from django.db.models import Q
@@ -30,7 +30,11 @@ from labeling.models import (
 )
 from labeling.services.queue import QueueEntry, queue_items_create
 from labeling.services.queue.fill import DECISION_KINDS
-from labeling.services.review_requests import DECIDED_SOURCES, decision_item_create
+from labeling.services.review_requests import (
+    DECIDED_SOURCES,
+    KEEP_OPEN,
+    decision_item_create,
+)
 
 TIE = "adjudication_tie"
 UNCERTAIN = "adjudication_uncertain"
@@ -46,8 +50,11 @@ TIE_PRIORITY = 0.5  # as uncertain as a consensus posterior of 0.5
 
 def _take_over_review(item: QueueItem, reason: PickReason, priority: float) -> QueueItem:
     """An open review item of the case becomes its adjudication: one decision per case, and
-    the higher-ranked kind (reviewers take adjudications first)."""
+    the higher-ranked kind (reviewers take adjudications first). It keeps what it answered, and
+    a later consensus step never cancels it (`KEEP_OPEN`)."""
     item.kind = QueueKind.ADJUDICATION
+    before = PickReason.from_json(item.reason)
+    reason = replace(reason, details={**reason.details, KEEP_OPEN: before.strategy})
     item.reason = reason.to_json()
     item.priority = max(item.priority, priority)
     QueueItem.objects.filter(pk=item.pk, status=QueueStatus.OPEN).update(
@@ -104,6 +111,14 @@ def adjudication_items_refresh(
     """Make the consensus step's adjudication items: one per wanted case without a live one
     (decided cases never get one); cancel the step's open items of cases no longer wanted.
     Returns the counts created and cancelled."""
+    # The label path locks a case before its items and the project: so do we, in id order,
+    # before `queue_items_create` takes the project's lock.
+    list(
+        Case.objects.select_for_update()
+        .filter(project=project, pk__in=sorted({w.case_id for w in wanted}))
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     decided = set(
         ResolvedLabel.objects.filter(
             case_id__in=[w.case_id for w in wanted], source__in=DECIDED_SOURCES
@@ -115,6 +130,7 @@ def adjudication_items_refresh(
             project=project, kind=QueueKind.ADJUDICATION, status=QueueStatus.OPEN
         )
         .filter(Q(reason__strategy__in=REFRESHED))
+        .exclude(reason__details__has_key=KEEP_OPEN)
         .exclude(case_id__in=keep)
     )
     cancelled = stale.update(status=QueueStatus.CANCELLED, updated_at=timezone.now())

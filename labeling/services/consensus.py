@@ -147,23 +147,27 @@ def _apply_chunk(project: Project, chunk: Sequence[CaseResult]) -> int:
     by_case = {c.case_id: c for c in chunk}
     # The label path locks a case before writing its annotations or resolution: so do we, in id
     # order, so that what we check below cannot change before we write.
+    # skip_locked: a case being labelled or undone right now is left to the next step (its
+    # labels are changing anyway), and we never wait on, or deadlock with, a label's locks.
     locked = list(
-        Case.objects.select_for_update()
+        Case.objects.select_for_update(skip_locked=True)
         .filter(project=project, pk__in=by_case)
         .order_by("pk")
         .values_list("pk", flat=True)
     )
     seen = {
         row["case_id"]: (row["n"], row["last"])
+        # Counted as the step counts them: current labels on the current text, one per analyst.
         for row in Annotation.objects.filter(
             case_id__in=locked,
             source=AnnotationSource.QUEUE,
             superseded_at__isnull=True,
             skipped=False,
             label__isnull=False,
+            content_hash=F("case__content_hash"),
         )
         .values("case_id")
-        .annotate(n=Count("id"), last=Max("id"))
+        .annotate(n=Count("annotator_id", distinct=True), last=Max("id"))
         .order_by()
     }
     # Every case with analyst labels has a resolution already (each label writes one).

@@ -105,27 +105,33 @@ def resolution_compute(*, case: Case, annotations: list[Annotation]) -> dict[str
         }
     ranked = votes.most_common()
     top_label, top_votes = ranked[0]
-    tie = len(ranked) > 1 and ranked[1][1] == top_votes
+    tied = {label for label, n in ranked if n == top_votes} if len(ranked) > 1 else set()
     return {
-        "label_id": None if tie else top_label,
+        "label_id": None if len(tied) > 1 else top_label,
         "source": ResolutionSource.ANNOTATION,
         "agreement": top_votes / sum(votes.values()),
         "doubtful": doubtful,
         "excluded": False,
-        "tie": tie,
+        "tie": tied if len(tied) > 1 else set(),
     }
 
 
 def _keep_on_tie(fields: dict[str, Any], resolved: ResolvedLabel | None) -> bool:
     """Pop the vote's tie mark; on a tie, carry the previous resolution's label and source into
     `fields` (a tie is no reason to forget what the case was). Returns whether it was a tie."""
-    tie = bool(fields.pop("tie", False))
+    tied: set[int] = fields.pop("tie", set())
     fields["confidence"] = None  # only the consensus step states one (its posterior)
-    if tie and resolved is not None and resolved.label_id is not None:
+    if (
+        tied
+        and resolved is not None
+        # Still one of the tied answers, and not a decision (an undo is taking that back).
+        and resolved.label_id in tied
+        and resolved.source not in AUTHORITATIVE_SOURCES
+    ):
         fields["label_id"] = resolved.label_id
         fields["source"] = resolved.source
         fields["confidence"] = resolved.confidence
-    return tie
+    return bool(tied)
 
 
 def resolution_state(resolved: ResolvedLabel | None) -> dict[str, Any] | None:

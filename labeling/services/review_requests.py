@@ -10,6 +10,7 @@ labelled supportable first, then restricted).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -36,6 +37,9 @@ DECIDED_SOURCES = ("review", "adjudicated")
 # before the detector's own score is combined in (analysts are right far more often than not).
 ANALYST_SIGNAL_P = 0.7
 SECOND_OPINION = "second_opinion"
+# Reason details of an adjudication item that also answers a review request (an analyst's second
+# opinion, the detector's doubt): the consensus step never cancels it.
+KEEP_OPEN = "keep_open"
 
 SEVERITY = {Tier.SUPPORTABLE: 0, Tier.RESTRICTED: 1, Tier.PROHIBITED: 2}
 # The cost of a wrong label, by (given tier, suggested tier) severity: missing a prohibited
@@ -133,7 +137,15 @@ def second_opinion_request(
         status__in=[QueueStatus.OPEN, QueueStatus.CLAIMED],
     ).first()
     if live is not None and live.kind == QueueKind.ADJUDICATION:
-        return live  # an adjudication decides the case, and shows the adjudicator this answer
+        # An adjudication decides the case and shows the adjudicator this answer; it now
+        # answers a dispute too, so a later consensus step must not cancel it.
+        kept = PickReason.from_json(live.reason)
+        if KEEP_OPEN not in kept.details:
+            details = {**kept.details, KEEP_OPEN: SECOND_OPINION}
+            QueueItem.objects.filter(pk=live.pk).update(
+                reason=replace(kept, details=details).to_json(), updated_at=now
+            )
+        return live
     if live is not None:
         # The case's review now answers an analyst too: it becomes a second opinion, which the
         # pipeline's refresh never cancels or re-ranks, and at least this urgent.

@@ -22,6 +22,7 @@ from labeling.models import (
 from labeling.services.adjudication import PROHIBITED, UNCERTAIN
 from labeling.services.annotations import Verdict, annotation_submit, review_submit
 from labeling.services.consensus import consensus_resolutions_apply
+from labeling.services.review_requests import KEEP_OPEN
 from tests.factories import AnalystFactory, CaseFactory, LabelClassFactory, QueueItemFactory
 
 pytestmark = pytest.mark.django_db
@@ -102,7 +103,7 @@ def test_consensus_resolves_measures_annotators_and_sources(project, world) -> N
 def test_an_unsure_or_prohibited_disagreement_goes_to_adjudication(project, classes, world) -> None:
     """A careful analyst outvoted (never tied) leaves the consensus below a strict threshold; a
     disagreement touching the prohibited tier goes too, however sure the consensus; cases the
-    next step finds sure lose their open item (ties keep theirs)."""
+    next step finds sure lose their open item (ties, and items answering a dispute, keep theirs)."""
     project.consensus_threshold = 0.9999
     project.save(update_fields=["consensus_threshold"])
     (careful_a, _), (careful_b, _) = world["careful"]
@@ -134,7 +135,10 @@ def test_an_unsure_or_prohibited_disagreement_goes_to_adjudication(project, clas
     live = QueueItem.objects.filter(
         project=project, kind=QueueKind.ADJUDICATION, status=QueueStatus.OPEN
     )
-    assert not live.filter(reason__strategy=UNCERTAIN).exists()
+    # Only items that also answer an analyst's dispute (taken over from a second opinion) stay.
+    unsure = live.filter(reason__strategy=UNCERTAIN)
+    assert not unsure.exclude(reason__details__has_key=KEEP_OPEN).exists()
+    assert set(unsure.values_list("reason__details__keep_open", flat=True)) <= {"second_opinion"}
     assert live.filter(case=touching, reason__strategy=PROHIBITED).exists()
 
 
@@ -197,3 +201,16 @@ def test_an_analysts_gold_answers_are_stored_with_their_reliability(
     assert (rows[careful.pk].gold_labels, rows[careful.pk].gold_correct) == (1, 1)
     assert (rows[world["random"].pk].gold_labels, rows[world["random"].pk].gold_correct) == (1, 0)
     assert rows[world["careful"][1][0].pk].gold_labels == 0
+
+
+def test_a_stale_label_does_not_keep_a_case_from_its_consensus(project, world) -> None:
+    """A label of an older text is not counted by the step nor by the check before writing: the
+    case still resolves to its consensus."""
+    from labeling.models import Annotation
+
+    case = world["cases"][2]
+    stale = Annotation.objects.filter(case=case).order_by("id").first()
+    Annotation.objects.filter(pk=stale.pk).update(content_hash="0" * 64)
+    consensus_refresh(project=project)
+    assert CaseConsensus.objects.get(case=case).analyst_labels == 2
+    assert ResolvedLabel.objects.get(case=case).source == ResolutionSource.CONSENSUS

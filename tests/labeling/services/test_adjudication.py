@@ -131,3 +131,49 @@ def test_the_consensus_steps_items_are_refreshed(project, classes) -> None:
     again = adjudication_items_refresh(project=project, wanted=wanted[1:2])
     assert again == {"created": 0, "taken_over": 0, "cancelled": 1}
     assert not _adjudication_items(a) and len(_adjudication_items(b)) == 1
+
+
+def test_undoing_an_adjudication_on_a_tied_case_leaves_no_decision(project, case, classes) -> None:
+    """Tied analysts, an adjudication, then the adjudicator's undo: the decision is gone (the
+    tie gives no label) instead of being kept as the tie's "earlier label"."""
+    from labeling.services.annotations import annotation_undo
+
+    _label(case, classes[2])
+    _label(case, classes[0])
+    reviewer = AnalystFactory()
+    item = queue_claim_next(project=project, analyst=reviewer, role="reviewer").current
+    review_submit(
+        item=item,
+        reviewer=reviewer,
+        submission_id=uuid.uuid4(),
+        verdict=Verdict.RELABEL,
+        label=classes[1],
+    )
+    assert _resolved(case).source == ResolutionSource.ADJUDICATED
+    annotation_undo(analyst=reviewer, project=project)
+    resolved = _resolved(case)
+    assert resolved.source == ResolutionSource.ANNOTATION and resolved.label is None
+    assert len(_adjudication_items(case)) == 1  # the reviewer holds it again
+
+
+def test_a_tie_keeps_only_a_label_someone_still_gives(case, classes) -> None:
+    """X then Y tie (X kept); the X analyst changes to Z: a three-way tie where nobody says X
+    any more, so X is not kept."""
+    from labeling.services.annotations import annotation_edit
+
+    first = AnalystFactory()
+    mine = _label(case, classes[0], analyst=first)
+    _label(case, classes[1])
+    assert _resolved(case).label == classes[0]
+    annotation_edit(annotation=mine, analyst=first, submission_id=uuid.uuid4(), label=classes[2])
+    assert _resolved(case).label is None
+
+
+def test_a_dispute_on_an_adjudicated_case_keeps_its_item_open(project, case, classes) -> None:
+    """An analyst disputes the given label while an 'unsure consensus' adjudication is open:
+    the item now answers the dispute too, and a later, sure consensus does not cancel it."""
+    wanted = [AdjudicationWanted(case.pk, UNCERTAIN, "Unsure.", 0.4, None, None)]
+    adjudication_items_refresh(project=project, wanted=wanted)
+    _label(case, classes[1], analyst=AnalystFactory())  # given is classes[0]: a dispute
+    assert adjudication_items_refresh(project=project, wanted=[])["cancelled"] == 0
+    assert len(_adjudication_items(case)) == 1
