@@ -27,7 +27,7 @@ from active_learning.strategies import class_names
 from labeling.contracts import ModelFacts, PickReason
 from labeling.models import Case, Project, QueueItem, QueueKind, QueueStatus, ResolvedLabel
 from labeling.services.queue import QueueEntry, queue_items_create
-from labeling.services.queue.fill import item_facts
+from labeling.services.queue.fill import cases_lock, item_facts
 from labeling.services.resolution import AUTHORITATIVE_SOURCES
 from labeling.services.review_requests import detector_error_p, review_priority
 from workbench.core.models import Job
@@ -129,8 +129,12 @@ def review_items_refresh(
                     candidate.group,
                 )
             )
-    stale = [pk for case_id, pk in ours.items() if case_id not in chosen_ids]
+    stale_cases = [case_id for case_id in ours if case_id not in chosen_ids]
+    stale = [ours[case_id] for case_id in stale_cases]
     with transaction.atomic():
+        # Case locks before the project's, as a label takes them (no deadlock with a second
+        # opinion being made on one of these cases).
+        cases_lock(project=project, case_ids=[*stale_cases, *chosen_ids])
         Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").first()
         now = timezone.now()
         # Only items still open: one a reviewer claimed meanwhile is theirs now.

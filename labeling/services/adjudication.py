@@ -29,7 +29,7 @@ from labeling.models import (
     ResolvedLabel,
 )
 from labeling.services.queue import QueueEntry, queue_items_create
-from labeling.services.queue.fill import DECISION_KINDS
+from labeling.services.queue.fill import DECISION_KINDS, cases_lock
 from labeling.services.review_requests import (
     DECIDED_SOURCES,
     KEEP_OPEN,
@@ -111,14 +111,7 @@ def adjudication_items_refresh(
     """Make the consensus step's adjudication items: one per wanted case without a live one
     (decided cases never get one); cancel the step's open items of cases no longer wanted.
     Returns the counts created and cancelled."""
-    # The label path locks a case before its items and the project: so do we, in id order,
-    # before `queue_items_create` takes the project's lock.
-    list(
-        Case.objects.select_for_update()
-        .filter(project=project, pk__in=sorted({w.case_id for w in wanted}))
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    cases_lock(project=project, case_ids=[w.case_id for w in wanted])
     decided = set(
         ResolvedLabel.objects.filter(
             case_id__in=[w.case_id for w in wanted], source__in=DECIDED_SOURCES

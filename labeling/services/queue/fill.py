@@ -163,6 +163,25 @@ def _reason(entry: QueueEntry, noise: dict[str, Any] | None, *, extra: bool) -> 
     return reason
 
 
+def cases_lock(*, project: Project, case_ids: Sequence[int]) -> None:
+    """Lock the cases' rows in id order, inside the caller's transaction.
+
+    The lock order of every writer is case, then its items, then the project (a label takes its
+    case's lock first and the project's last). A bulk writer of items that takes the project's
+    lock (`queue_items_create`) must lock the cases it touches first, or a label on one of them
+    (which may insert a decision item at the same slot, then wait for the project) deadlocks
+    with it.
+    """
+    ids = sorted(set(case_ids))
+    for start in range(0, len(ids), CHUNK):
+        list(
+            Case.objects.select_for_update()
+            .filter(project=project, pk__in=ids[start : start + CHUNK])
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+
+
 @transaction.atomic
 def queue_items_create(
     *, project: Project, entries: Sequence[QueueEntry | tuple[Any, ...]]
