@@ -120,7 +120,16 @@ def _restore(previous: Annotation, *, now: datetime) -> Annotation:
 
 
 def _undo(action: QueueAction, *, analyst: Any, now: datetime) -> UndoResult | None:
-    case = _lock_case(action.annotation.case_id)
+    # A group decision's undo writes its members too: lock them all in id order first, as the
+    # decision itself did (`review_submit`), so the two never wait on each other in a cycle.
+    own = action.annotation.case_id
+    members = Annotation.objects.filter(
+        group_decision_id=action.annotation_id, superseded_at__isnull=True
+    ).values_list("case_id", flat=True)
+    for case_id in sorted({own, *members}):
+        locked = _lock_case(case_id)
+        if case_id == own:
+            case = locked
     annotation = Annotation.objects.select_for_update().get(pk=action.annotation_id)
     action.undone_at = now
     action.save(update_fields=["undone_at"])

@@ -1,5 +1,6 @@
-"""Bulk writers of queue items lock the cases they touch before the project, as a label does
-(case, then items, then project): a label holding a case never deadlocks with them (PostgreSQL).
+"""Lock order (PostgreSQL): bulk writers of queue items lock the cases they touch before the
+project, as a label does (case, then items, then project); a group decision and its undo lock
+their cases in id order. Nothing that holds a case deadlocks with them.
 
 A thread holds a case's lock, as a label in flight does; the bulk writer started meanwhile must
 wait for that case without holding the project's lock, so the "label" can still take the project
@@ -92,3 +93,67 @@ def test_a_bulk_item_writer_waits_for_a_labelled_case_before_the_project(writer)
     assert outcome == {"project_free": True, "written": True}
     kind = QueueKind.ADJUDICATION if writer is _adjudications else QueueKind.REVIEW
     assert QueueItem.objects.filter(case=case, kind=kind).count() == 1
+
+
+def test_a_group_undo_locks_its_cases_in_id_order() -> None:
+    """A group decision on a case with a lower-id member: its undo waits for the member (held,
+    as a second group decision in flight holds it, id order first) before taking its own case,
+    so the other transaction can still lock the head case."""
+    import uuid
+
+    from labeling.services.annotations import Verdict, annotation_undo, review_submit
+    from tests.factories import AnalystFactory, QueueItemFactory
+
+    project = ProjectFactory()
+    ok, bad = LabelClassFactory(project=project), LabelClassFactory(project=project)
+    member = CaseFactory(project=project, given_label=ok)
+    head = CaseFactory(project=project, given_label=ok)
+    assert member.pk < head.pk
+    item = QueueItemFactory(case=head, kind=QueueKind.REVIEW, slot=90, group=[member.pk])
+    reviewer = AnalystFactory()
+    review_submit(
+        item=item,
+        reviewer=reviewer,
+        submission_id=uuid.uuid4(),
+        verdict=Verdict.RELABEL,
+        label=bad,
+        apply_group=True,
+    )
+    member_locked, undo_started = threading.Event(), threading.Event()
+    outcome: dict[str, object] = {}
+
+    def decision_in_flight() -> None:
+        try:
+            with transaction.atomic():
+                Case.objects.select_for_update().get(pk=member.pk)
+                member_locked.set()
+                undo_started.wait(10)
+                time.sleep(0.5)
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        f"SELECT id FROM {Case._meta.db_table} WHERE id = %s FOR UPDATE NOWAIT",
+                        [head.pk],
+                    )
+                outcome["head_free"] = True
+        except Exception as exc:
+            outcome["head_free"] = repr(exc)
+        finally:
+            connection.close()
+
+    def undo() -> None:
+        try:
+            member_locked.wait(10)
+            undo_started.set()
+            annotation_undo(project=project, analyst=reviewer)
+            outcome["undone"] = True
+        except Exception as exc:
+            outcome["undone"] = repr(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=decision_in_flight), threading.Thread(target=undo)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert outcome == {"head_free": True, "undone": True}
