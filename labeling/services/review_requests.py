@@ -14,12 +14,13 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from labeling.contracts import PickReason
 from labeling.hooks import model_side
 from labeling.models import (
     Annotation,
+    AnnotationSource,
     Case,
     LabelClass,
     Project,
@@ -163,6 +164,33 @@ def second_opinion_request(
         suggestion=(facts.suggestion_id, facts.suggestion_p) if facts else (None, None),
         group=list(facts.group) if facts else [],
     )
+
+
+def second_opinion_withdraw(*, case: Case, annotation: Annotation, now: datetime) -> int:
+    """Cancel the case's open second-opinion item once the label `annotation` is taken back (an
+    undo) and no other current answer of the case disputes the given label any more.
+    Expects the case's row lock; returns the items cancelled. A claimed item is the reviewer's,
+    and an item made an adjudication since answers more than this label: both are left."""
+    disputed = (
+        Annotation.objects.filter(
+            case_id=case.pk,
+            source=AnnotationSource.QUEUE,
+            superseded_at__isnull=True,
+            skipped=False,
+            content_hash=case.content_hash,
+        )
+        .exclude(pk=annotation.pk)
+        .filter(Q(noise_flag=True) | (Q(label__isnull=False) & ~Q(label_id=case.given_label_id)))
+        .exists()
+    )
+    if disputed:
+        return 0
+    return QueueItem.objects.filter(
+        case_id=case.pk,
+        kind=QueueKind.REVIEW,
+        status=QueueStatus.OPEN,
+        reason__strategy=SECOND_OPINION,
+    ).update(status=QueueStatus.CANCELLED, updated_at=now)
 
 
 def decision_item_create(

@@ -31,6 +31,7 @@ from labeling.services.annotations.review import review_undo_group
 from labeling.services.annotations.submit import UNDO_DEPTH, _lock_case
 from labeling.services.queue.claim import lease_seconds
 from labeling.services.resolution import DECIDING, resolution_recompute
+from labeling.services.review_requests import second_opinion_withdraw
 from workbench.core.audit import audit_record
 from workbench.errors import ApplicationError
 
@@ -169,8 +170,10 @@ def _undo(action: QueueAction, *, analyst: Any, now: datetime) -> UndoResult | N
         resolved = resolution_recompute(
             case=case, actor=analyst, reconsider=annotation.source in DECIDING
         )
-        # Taking a label back can leave the others tied.
+        # Taking a label back can leave the others tied, or its dispute without an author.
         tie_adjudication_request(case=case, annotation=annotation, resolved=resolved)
+        if annotation.source not in DECIDING:
+            second_opinion_withdraw(case=case, annotation=annotation, now=now)
         if annotation.source in DECIDING:
             review_undo_group(decision=annotation, actor=analyst, now=now)
     audit_record(

@@ -323,3 +323,28 @@ def test_undoing_a_group_decision_gives_back_the_reviewers_own_earlier_label(
     own.refresh_from_db()
     assert own.superseded_at is None
     assert (_resolved(member).label, _resolved(member).source) == (classes[2], "annotation")
+
+
+def test_undoing_a_dispute_withdraws_its_second_opinion_unless_another_stands(
+    project, case, classes
+) -> None:
+    """An analyst's disputing label asks for a review; their undo withdraws it. With a second
+    analyst disputing too, the undo of one leaves the review open."""
+    first, second = AnalystFactory(), AnalystFactory()
+    for analyst in (first, second):
+        annotation_submit(
+            item_or_case=case, analyst=analyst, submission_id=uuid.uuid4(), label=classes[1]
+        )
+    review = QueueItem.objects.get(case=case, kind=QueueKind.REVIEW)
+    annotation_undo(project=project, analyst=first)
+    assert QueueItem.objects.get(pk=review.pk).status == QueueStatus.OPEN  # `second` disputes
+    annotation_undo(project=project, analyst=second)
+    assert QueueItem.objects.get(pk=review.pk).status == QueueStatus.CANCELLED
+    third = AnalystFactory()
+    flagged = CaseFactory(project=project, given_label=classes[0])
+    annotation_submit(
+        item_or_case=flagged, analyst=third, submission_id=uuid.uuid4(), label=None, noise_flag=True
+    )
+    item = QueueItem.objects.get(case=flagged, kind=QueueKind.REVIEW)
+    annotation_undo(project=project, analyst=third)
+    assert QueueItem.objects.get(pk=item.pk).status == QueueStatus.CANCELLED
