@@ -24,7 +24,7 @@ BENCHMARKS = [
     ("queue_latency", ["--http"], ["--quick"]),
     ("pipeline", [], ["--quick"]),
     ("cleaning", [], ["--quick"]),
-    ("consensus", [], ["--cases", "1000"]),
+    ("consensus", [], ["--cases", "1000", "--overlap-cases", "1000", "--overlap-labels", "300"]),
 ]
 
 
