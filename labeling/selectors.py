@@ -17,10 +17,10 @@ from labeling.models import (
     QueueItem,
     QueueKind,
     QueueStatus,
-    ResolutionSource,
     ResolvedLabel,
     Split,
 )
+from labeling.services.resolution import AUTHORITATIVE_SOURCES
 from workbench.core import sql
 from workbench.core.models import Job, JobKind, JobStatus
 
@@ -153,7 +153,7 @@ def projects_with_roles(*, user: Any) -> list[tuple[Project, str]]:
 
 # Resolutions by a decision: the cases gold items serve back, and what their answers are
 # measured against.
-GOLD_SOURCES = (ResolutionSource.REVIEW, ResolutionSource.ADJUDICATED)
+GOLD_SOURCES = AUTHORITATIVE_SOURCES
 
 
 def gold_case_ids(*, project: Project, limit: int) -> list[int]:

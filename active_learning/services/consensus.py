@@ -170,6 +170,7 @@ def _reliabilities(
     out = []
     for key, estimate in result.annotators.items():
         kind, who = cast(tuple[str, Any], key)
+        answered, correct = gold.get(int(who), (0, 0)) if kind == ANALYST else (0, 0)
         confusion = {
             "classes": class_ids,
             "matrix": np.round(np.asarray(estimate.confusion, dtype=float), 4).tolist(),
@@ -181,8 +182,8 @@ def _reliabilities(
                 labels=int(estimate.labels),
                 annotator_id=int(who) if kind == ANALYST else None,
                 label_source=str(who) if kind == SOURCE else "",
-                gold_labels=gold.get(int(who), (0, 0))[0] if kind == ANALYST else 0,
-                gold_correct=gold.get(int(who), (0, 0))[1] if kind == ANALYST else 0,
+                gold_labels=answered,
+                gold_correct=correct,
             )
         )
     return out

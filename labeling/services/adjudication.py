@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from labeling.contracts import ModelFacts, PickReason
@@ -122,7 +121,7 @@ def adjudication_items_refresh(
         QueueItem.objects.filter(
             project=project, kind=QueueKind.ADJUDICATION, status=QueueStatus.OPEN
         )
-        .filter(Q(reason__strategy__in=REFRESHED))
+        .filter(reason__strategy__in=REFRESHED)
         .exclude(reason__details__has_key=KEEP_OPEN)
         .exclude(case_id__in=keep)
     )
@@ -131,10 +130,11 @@ def adjudication_items_refresh(
     adjudicating = QueueItem.objects.filter(
         case_id__in=keep, kind=QueueKind.ADJUDICATION, status__in=LIVE
     ).values("case_id")
+    by_case = {w.case_id: w for w in wanted}
     for item in QueueItem.objects.filter(
         case_id__in=keep, kind=QueueKind.REVIEW, status=QueueStatus.OPEN
     ).exclude(case_id__in=adjudicating):
-        w = next(w for w in wanted if w.case_id == item.case_id)
+        w = by_case[item.case_id]
         _take_over_review(item, _reason(w), w.priority)
         taken_over += 1
     entries = [

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, F, Max
+from django.db.models import Count, F, Max, QuerySet
 from django.utils import timezone
 
 from labeling.models import (
@@ -62,19 +62,25 @@ class Reliability:
     gold_correct: int = 0
 
 
+def _current_analyst_labels() -> QuerySet[Annotation]:
+    """The analyst labels the consensus counts: queue annotations, not superseded, not skipped,
+    with a label, on the case's current text. The step reads them and the write checks them
+    with this one definition, so the two always agree."""
+    return Annotation.objects.filter(
+        source=AnnotationSource.QUEUE,
+        superseded_at__isnull=True,
+        skipped=False,
+        label__isnull=False,
+        content_hash=F("case__content_hash"),
+    )
+
+
 def analyst_labels_current(*, project: Project) -> list[tuple[int, int, int, int]]:
     """(case id, annotator id, label id, annotation id) of every current analyst label of the
-    project: queue annotations, not superseded, not skipped, with a label, on the case's
-    current text."""
+    project (`_current_analyst_labels`)."""
     return list(
-        Annotation.objects.filter(
-            case__project=project,
-            source=AnnotationSource.QUEUE,
-            superseded_at__isnull=True,
-            skipped=False,
-            label__isnull=False,
-            content_hash=F("case__content_hash"),
-        )
+        _current_analyst_labels()
+        .filter(case__project=project)
         .order_by()
         .values_list("case_id", "annotator_id", "label_id", "id")
     )
@@ -157,15 +163,9 @@ def _apply_chunk(project: Project, chunk: Sequence[CaseResult]) -> int:
     )
     seen = {
         row["case_id"]: (row["n"], row["last"])
-        # Counted as the step counts them: current labels on the current text, one per analyst.
-        for row in Annotation.objects.filter(
-            case_id__in=locked,
-            source=AnnotationSource.QUEUE,
-            superseded_at__isnull=True,
-            skipped=False,
-            label__isnull=False,
-            content_hash=F("case__content_hash"),
-        )
+        # Counted as the step counts them (one vote per analyst).
+        for row in _current_analyst_labels()
+        .filter(case_id__in=locked)
         .values("case_id")
         .annotate(n=Count("annotator_id", distinct=True), last=Max("id"))
         .order_by()
