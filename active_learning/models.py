@@ -188,3 +188,35 @@ class LabelNoiseEstimate(models.Model):
     @property
     def wrong_fraction(self) -> float | None:
         return self.wrong / self.reviewed if self.reviewed else None
+
+
+class EvaluationDesign(models.Model):
+    """How likely an evaluation-split case is to be drawn for an evaluation label (one per case).
+
+    The draw is stratified by the predicted class (`stratum`) of the model that made the design
+    (`model_version`, None for a uniform design made before any model) and fixed from then on, so
+    inverse-inclusion-probability weights stay exact (`active_learning.ml.evaluation_design`):
+    cases are drawn in ascending `key`, and a case's inclusion probability is
+    min(1, t * `size`) with t the key of the next case still to draw.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="evaluation_design")
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="evaluation_design")
+    stratum = models.ForeignKey(
+        LabelClass, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    size = models.FloatField(help_text="Size measure: the case's share of the draw.")
+    key = models.FloatField(help_text="Draw key u / size: lower keys are drawn first.")
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "key"], name="evaldesign_project_key")]
+        constraints = [
+            models.CheckConstraint(condition=Q(size__gt=0), name="evaldesign_size_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"design of case {self.case_id}: size {self.size:.2e}"

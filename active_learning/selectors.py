@@ -6,7 +6,8 @@
   `given_label_weight` (none when it is 0). Evaluation cases never train anything.
 - Evaluation uses the evaluation split's labels from evaluation draws only: the majority of the
   current queue labels (a reviewer's decision on such a case is not an evaluation label; gold
-  items, decided pool cases served back to measure analysts, never count).
+  items, decided pool cases served back to measure analysts, never count). Each weighs 1 / its
+  inclusion probability under the project's evaluation design (stratified draws).
 - Excluded cases (a reviewer's exclusion) never train, evaluate or get checked.
 - Decided cases (resolved by review or adjudication) are still checked, with the decision as
   their label, but never flagged again (`decided_case_ids`).
@@ -19,15 +20,19 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db import connection
+from django.db.models import Exists, OuterRef
 
-from active_learning.models import ModelStatus, ModelVersion
+from active_learning.ml.evaluation_design import inverse_inclusion_weights
+from active_learning.models import EvaluationDesign, ModelStatus, ModelVersion
 from labeling.models import (
     Annotation,
     AnnotationSource,
     Case,
     LabelClass,
     Project,
+    QueueItem,
     QueueKind,
+    QueueStatus,
     ResolutionSource,
     ResolvedLabel,
     Split,
@@ -87,7 +92,7 @@ def analyst_labels(*, project: Project, split: str) -> dict[int, int]:
     )
 
 
-def _cases(project: Project, split: str) -> tuple[np.ndarray, list[str], np.ndarray]:
+def split_cases(project: Project, split: str) -> tuple[np.ndarray, list[str], np.ndarray]:
     """(ids, content hashes, given label ids or -1) of the split's cases, sorted by id.
 
     One query read straight from the cursor: a million cases take about a second.
@@ -153,7 +158,7 @@ def excluded_case_ids(*, project: Project) -> np.ndarray:
 def detection_set(*, project: Project) -> LabelSet:
     """Pool cases with a label to check: the analysts' label overrides the given one."""
     analysts = analyst_labels(project=project, split=Split.POOL)
-    ids, hashes, given = _cases(project, Split.POOL)
+    ids, hashes, given = split_cases(project, Split.POOL)
     from_analyst, analyst_label = _lookup(ids, analysts)
     labels = np.where(from_analyst, analyst_label, given)
     weights = np.ones(ids.shape[0], dtype=np.float64)
@@ -184,7 +189,7 @@ def training_set(*, project: Project) -> LabelSet:
     analysts = analyst_labels(project=project, split=Split.POOL)
     weight = float(project.given_label_weight)
     doubtful = doubtful_case_ids(project=project) if weight > 0 else set()
-    ids, hashes, given = _cases(project, Split.POOL)
+    ids, hashes, given = split_cases(project, Split.POOL)
     from_analyst, analyst_label = _lookup(ids, analysts)
     is_doubtful = np.isin(ids, np.fromiter(doubtful, dtype=np.int64, count=len(doubtful)))
     is_excluded = np.isin(ids, excluded_case_ids(project=project))
@@ -235,7 +240,63 @@ def evaluation_set(*, project: Project) -> LabelSet:
         ranked = counter.most_common(2)
         if len(ranked) == 1 or ranked[0][1] > ranked[1][1]:
             chosen.append((case_id, hashes[case_id], ranked[0][0]))
-    return _label_set([(cid, h, label, 1.0, True) for cid, h, label in chosen])
+    labels = _label_set([(cid, h, label, 1.0, True) for cid, h, label in chosen])
+    labels.weights = evaluation_weights(project=project, case_ids=labels.case_ids)
+    return labels
+
+
+def evaluation_drawn() -> Exists:
+    """For an `EvaluationDesign` row: its case has an evaluation item (any but cancelled)."""
+    return Exists(
+        QueueItem.objects.filter(case=OuterRef("case"), kind=QueueKind.EVALUATION).exclude(
+            status=QueueStatus.CANCELLED
+        )
+    )
+
+
+def evaluation_cases_to_draw(*, project: Project, count: int) -> list[int]:
+    """The next `count` evaluation cases in draw order: undrawn design rows by ascending key."""
+    if count <= 0:
+        return []
+    return list(
+        EvaluationDesign.objects.filter(project=project)
+        .exclude(evaluation_drawn())
+        .order_by("key", "case_id")
+        .values_list("case_id", flat=True)[:count]
+    )
+
+
+def draw_threshold(*, project: Project) -> float:
+    """The key of the next case still to draw (infinite once every case is drawn)."""
+    key = (
+        EvaluationDesign.objects.filter(project=project)
+        .exclude(evaluation_drawn())
+        .order_by("key")
+        .values_list("key", flat=True)
+        .first()
+    )
+    return float("inf") if key is None else float(key)
+
+
+def evaluation_weights(*, project: Project, case_ids: np.ndarray) -> np.ndarray:
+    """Inverse inclusion probabilities of labelled evaluation cases (aligned with `case_ids`).
+
+    A case outside the design (a project upgraded mid-way, a label given before its row was
+    made) counts as drawn uniformly: the design's mean size.
+    """
+    case_ids = np.asarray(case_ids, dtype=np.int64)
+    if case_ids.size == 0:
+        return np.zeros(0, dtype=float)
+    sizes = dict(
+        EvaluationDesign.objects.filter(project=project, case_id__in=case_ids.tolist()).values_list(
+            "case_id", "size"
+        )
+    )
+    if not sizes:
+        return np.ones(case_ids.size, dtype=float)
+    fallback = float(np.mean(list(sizes.values())))
+    per_case = np.array([sizes.get(int(c), fallback) for c in case_ids.tolist()], dtype=float)
+    return inverse_inclusion_weights(per_case, draw_threshold(project=project))
 
 
 def champion_of(*, project: Project) -> ModelVersion | None:

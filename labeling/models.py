@@ -80,6 +80,15 @@ class Project(models.Model):
     evaluation_fraction = models.FloatField(
         default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
+    warmup_evaluation_fraction = models.FloatField(
+        default=0.3,
+        help_text="Share of claims drawn from the evaluation split while its labels are too few "
+        "to judge a challenger (then the evaluation fraction applies).",
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+    )
+    # Set by each retrain: whether the evaluation labels are still too few for the main
+    # promotion rule (the claim draw then uses warmup_evaluation_fraction).
+    evaluation_evidence_short = models.BooleanField(default=True, editable=False)
     target_precision = models.FloatField(
         default=0.99, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
@@ -141,6 +150,9 @@ class Project(models.Model):
             choices_check("strategy", Strategy, "project_strategy_valid"),
             unit_interval_check("overlap_fraction", "project_overlap_fraction_unit"),
             unit_interval_check("evaluation_fraction", "project_evaluation_fraction_unit"),
+            unit_interval_check(
+                "warmup_evaluation_fraction", "project_warmup_evaluation_fraction_unit"
+            ),
             unit_interval_check("target_precision", "project_target_precision_unit"),
             unit_interval_check("given_label_weight", "project_given_label_weight_unit"),
             unit_interval_check("consensus_threshold", "project_consensus_threshold_unit"),

@@ -27,6 +27,9 @@ class ProjectFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"Project {n}")
     slug = factory.Sequence(lambda n: f"project-{n}")
     evaluation_fraction = 0.1
+    # The steady state: claims draw evaluation items at `evaluation_fraction` (a new project
+    # starts short of evidence, at the warm-up share; tests of that say so).
+    evaluation_evidence_short = False
 
 
 class LabelClassFactory(factory.django.DjangoModelFactory):

@@ -235,15 +235,33 @@ def reliability_bins(
 
 
 def expected_calibration_error(
-    y_true: Any, proba: Any, *, classes: Sequence[Any] | None = None, n_bins: int = 15
+    y_true: Any,
+    proba: Any,
+    *,
+    classes: Sequence[Any] | None = None,
+    n_bins: int = 15,
+    sample_weight: Any = None,
 ) -> float:
     """Top-label ECE: sum over bins of (bin share) * |accuracy - mean confidence|.
 
-    Shapes as in :func:`reliability_bins`. Returns a float in [0, 1].
+    Shapes as in :func:`reliability_bins`; ``sample_weight`` (n_samples,) weighs each case (an
+    evaluation sample's inverse inclusion probabilities), shares and means included. Returns a
+    float in [0, 1].
     """
-    bins = reliability_bins(y_true, proba, classes=classes, n_bins=n_bins)
-    total = sum(b.count for b in bins)
-    return float(sum(b.count * abs(b.accuracy - b.mean_confidence) for b in bins) / total)
+    if sample_weight is None:
+        bins = reliability_bins(y_true, proba, classes=classes, n_bins=n_bins)
+        total = sum(b.count for b in bins)
+        return float(sum(b.count * abs(b.accuracy - b.mean_confidence) for b in bins) / total)
+    proba = np.asarray(proba, dtype=float)
+    w = np.asarray(sample_weight, dtype=float)
+    truth = _label_indices(y_true, proba, classes)
+    confidence = proba.max(axis=1)
+    correct = (proba.argmax(axis=1) == truth).astype(float)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, n_bins - 1)
+    # Per bin, |sum w (correct - confidence)| is its weight times |accuracy - mean confidence|.
+    gaps = np.bincount(which, weights=w * (correct - confidence), minlength=n_bins)
+    return float(np.abs(gaps).sum() / w.sum())
 
 
 def maximum_calibration_error(
@@ -254,15 +272,17 @@ def maximum_calibration_error(
     return float(max(abs(b.accuracy - b.mean_confidence) for b in bins if b.count))
 
 
-def brier_score(y_true: Any, proba: Any, *, classes: Sequence[Any] | None = None) -> float:
+def brier_score(
+    y_true: Any, proba: Any, *, classes: Sequence[Any] | None = None, sample_weight: Any = None
+) -> float:
     """Multiclass Brier score: mean over samples of sum_k (p_k - 1[y = k])^2, in [0, 2].
 
-    Shapes as in :func:`reliability_bins`.
+    Shapes as in :func:`reliability_bins`; ``sample_weight`` makes the mean a weighted one.
     """
     proba = np.asarray(proba, dtype=float)
     onehot = np.zeros_like(proba)
     onehot[np.arange(len(proba)), _label_indices(y_true, proba, classes)] = 1.0
-    return float(np.mean(np.sum((proba - onehot) ** 2, axis=1)))
+    return float(np.average(np.sum((proba - onehot) ** 2, axis=1), weights=sample_weight))
 
 
 @dataclass(frozen=True)

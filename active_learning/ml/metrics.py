@@ -18,6 +18,7 @@ from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_su
 from active_learning.ml.calibration import brier_score, expected_calibration_error
 from active_learning.ml.operating_points import (
     OperatingPoint,
+    effective_weights,
     operating_point,
     positives_needed,
     wilson_lower,
@@ -63,6 +64,12 @@ class EvaluationReport:
     as ``{"n_samples": 0}``. ``eval_labels_per_class`` counts the true labels of each class (keys
     are ``str(class)``); an operating point's ``enough_evidence`` says whether its precision is
     proven. ``brier`` is None only in rows stored without it.
+
+    A weighted report (``weighted``) estimates the figures of the whole evaluation split from a
+    sample drawn with unequal inclusion probabilities: every figure weighs each case by its
+    inverse inclusion probability; ``n_effective`` is Kish's effective sample size, and
+    ``macro_f1_ci``/``accuracy_ci`` are 95% bootstrap intervals over the weighted sample.
+    ``eval_labels_per_class`` and ``n_samples`` stay raw counts (the evidence rule reads them).
     """
 
     n_samples: int
@@ -75,6 +82,10 @@ class EvaluationReport:
     class_operating_points: list[OperatingPoint] = field(default_factory=list)
     tier_operating_points: list[OperatingPoint] = field(default_factory=list)
     eval_labels_per_class: dict[str, int] = field(default_factory=dict)
+    weighted: bool = False
+    n_effective: float | None = None
+    macro_f1_ci: tuple[float, float] | None = None
+    accuracy_ci: tuple[float, float] | None = None
 
     @classmethod
     def empty(cls) -> EvaluationReport:
@@ -136,6 +147,10 @@ class EvaluationReport:
             eval_labels_per_class={
                 str(k): int(v) for k, v in (data.get("eval_labels_per_class") or {}).items()
             },
+            weighted=bool(data.get("weighted", False)),
+            n_effective=_float(data.get("n_effective")),
+            macro_f1_ci=_interval(data.get("macro_f1_ci")),
+            accuracy_ci=_interval(data.get("accuracy_ci")),
         )
 
 
@@ -204,14 +219,56 @@ def tier_scores(proba: Any, classes: Sequence[Any], tiers: Mapping[Any, str]) ->
     return np.asarray(proba @ membership)
 
 
-def _per_label(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[Any]) -> list[ClassMetrics]:
-    p, r, f, support = precision_recall_fscore_support(
-        y_true, y_pred, labels=list(labels), zero_division=0
+def _per_label(
+    y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[Any], weights: np.ndarray | None
+) -> list[ClassMetrics]:
+    p, r, f, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=list(labels), zero_division=0, sample_weight=weights
     )
+    # support stays the raw count of true members, weighted or not
     return [
-        ClassMetrics(str(c), float(p[i]), float(r[i]), float(f[i]), int(support[i]))
+        ClassMetrics(str(c), float(p[i]), float(r[i]), float(f[i]), int(np.sum(y_true == c)))
         for i, c in enumerate(labels)
     ]
+
+
+def bootstrap_intervals(
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    *,
+    classes: Sequence[Any],
+    sample_weight: np.ndarray | None,
+    n_bootstrap: int,
+    rng: np.random.Generator,
+    confidence: float = 0.95,
+) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
+    """Percentile bootstrap intervals of macro-F1 (over `classes`) and accuracy.
+
+    Replicates reweigh the (weighted) sample with Poisson(1) counts, the usual fast stand-in for
+    resampling cases; each replicate's confusion counts are one matrix product.
+    """
+    n = len(y_true)
+    if n == 0 or n_bootstrap <= 0 or not classes:
+        return None, None
+    base = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    truth = np.stack([y_true == c for c in classes], axis=1).astype(float)
+    predicted = np.stack([y_pred == c for c in classes], axis=1).astype(float)
+    correct = (y_true == y_pred).astype(float)
+    f1s, accuracies = [], []
+    for start in range(0, n_bootstrap, 100):  # chunks bound memory at 100 x n_samples
+        w = rng.poisson(1.0, size=(min(100, n_bootstrap - start), n)) * base
+        tp, n_true, n_pred = w @ (truth * predicted), w @ truth, w @ predicted
+        with np.errstate(invalid="ignore", divide="ignore"):
+            f1 = np.where(n_true + n_pred > 0, 2 * tp / (n_true + n_pred), 0.0)
+        f1s.append(f1.mean(axis=1))
+        total = w.sum(axis=1)
+        accuracies.append(np.where(total > 0, (w @ correct) / np.maximum(total, 1e-12), 0.0))
+    tail = 100 * (1 - confidence) / 2
+    f1_all, accuracy_all = np.concatenate(f1s), np.concatenate(accuracies)
+    return (
+        (float(np.percentile(f1_all, tail)), float(np.percentile(f1_all, 100 - tail))),
+        (float(np.percentile(accuracy_all, tail)), float(np.percentile(accuracy_all, 100 - tail))),
+    )
 
 
 def evaluate(
@@ -225,6 +282,7 @@ def evaluate(
     min_positives: int = 10,
     n_bootstrap: int = 1000,
     random_state: Any = None,
+    sample_weight: Any = None,
 ) -> EvaluationReport:
     """Evaluate probabilities against true labels.
 
@@ -240,6 +298,10 @@ def evaluate(
         Adds per-class (and per-tier) operating points.
     confidence, min_positives, n_bootstrap, random_state
         As in :func:`operating_point`.
+    sample_weight : array-like of shape (n_samples,), optional
+        Inverse inclusion probabilities of a sample drawn with unequal probabilities: every
+        figure becomes a (Hajek) estimate for the population sampled; equal weights give the
+        unweighted figures.
 
     Returns
     -------
@@ -251,19 +313,30 @@ def evaluate(
     y_pred = labels[np.argmax(proba, axis=1)]
     present = [c for c in classes if np.any(y == c)]  # macro-F1 over classes with labels
     rng = np.random.default_rng(random_state)
+    w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
     kwargs: dict[str, Any] = {
         "confidence": confidence,
         "min_positives": min_positives,
         "n_bootstrap": n_bootstrap,
+        "sample_weight": w,
     }
+    f1_ci, accuracy_ci = bootstrap_intervals(
+        y, y_pred, classes=present, sample_weight=w, n_bootstrap=n_bootstrap, rng=rng
+    )
     report: dict[str, Any] = {
         "n_samples": len(y),
-        "accuracy": float(accuracy_score(y, y_pred)),
-        "macro_f1": float(f1_score(y, y_pred, labels=present, average="macro", zero_division=0)),
-        "ece": expected_calibration_error(y, proba, classes=classes),
-        "brier": brier_score(y, proba, classes=classes),
-        "per_class": _per_label(y, y_pred, classes),
+        "accuracy": float(accuracy_score(y, y_pred, sample_weight=w)),
+        "macro_f1": float(
+            f1_score(y, y_pred, labels=present, average="macro", zero_division=0, sample_weight=w)
+        ),
+        "ece": expected_calibration_error(y, proba, classes=classes, sample_weight=w),
+        "brier": brier_score(y, proba, classes=classes, sample_weight=w),
+        "per_class": _per_label(y, y_pred, classes, w),
         "eval_labels_per_class": {str(c): int(np.sum(y == c)) for c in classes},
+        "weighted": w is not None,
+        "n_effective": float(effective_weights(w, len(y)).sum()) if len(y) else 0.0,
+        "macro_f1_ci": f1_ci,
+        "accuracy_ci": accuracy_ci,
     }
     if target_precision is not None:
         report["class_operating_points"] = [
@@ -275,7 +348,7 @@ def evaluate(
         scores = tier_scores(proba, classes, tiers)
         true_tier = np.array([tiers[c] for c in y.tolist()], dtype=object)
         pred_tier = np.array(TIERS, dtype=object)[np.argmax(scores, axis=1)]
-        report["per_tier"] = _per_label(true_tier, pred_tier, TIERS)
+        report["per_tier"] = _per_label(true_tier, pred_tier, TIERS, w)
         if target_precision is not None:
             report["tier_operating_points"] = [
                 operating_point(true_tier == t, scores[:, j], target_precision=target_precision,

@@ -71,6 +71,16 @@ def wilson_lower(k: Any, n: Any, confidence: float = 0.95) -> np.ndarray:
     return np.where(n > 0, (centre - spread) / (1 + z * z / safe), 0.0)
 
 
+def effective_weights(sample_weight: Any, n: int) -> np.ndarray:
+    """`sample_weight` scaled to sum to Kish's effective sample size (sum w)^2 / sum w^2, so that
+    counts made with them carry the evidence of that many unweighted cases; ones when None."""
+    if sample_weight is None:
+        return np.ones(n, dtype=float)
+    w = np.asarray(sample_weight, dtype=float)
+    square = float(np.sum(w * w))
+    return w * (float(w.sum()) / square) if square > 0 else w
+
+
 def positives_needed(precision: float, target: float, confidence: float = 0.95) -> int | None:
     """Smallest n such that n cases at the observed precision prove the target.
 
@@ -125,6 +135,7 @@ def operating_point(
     n_bootstrap: int = 1000,
     name: str = "",
     random_state: Any = None,
+    sample_weight: Any = None,
 ) -> OperatingPoint:
     """The threshold that reaches ``target_precision`` with proof, keeping as much recall as it can.
 
@@ -145,6 +156,11 @@ def operating_point(
     n_bootstrap : int, default=1000
     name : str
     random_state : int, Generator or None
+    sample_weight : array-like of float, shape (n_samples,), optional
+        Each case's weight (an evaluation sample's inverse inclusion probability). Precision and
+        recall are weighted; the Wilson bounds and the bootstrap use effective counts (weights
+        scaled to sum to Kish's effective sample size), so equal weights give the unweighted
+        point exactly. ``n_positives``, ``n_predicted`` and ``n_true_positives`` stay raw counts.
 
     Returns
     -------
@@ -155,6 +171,8 @@ def operating_point(
     n_samples, n_pos = len(y), int(y.sum())
     order = np.argsort(-s, kind="stable")
     s_sorted, y_sorted = s[order], y[order]
+    w_sorted = effective_weights(sample_weight, n_samples)[order]
+    n_eff, pos_eff = float(w_sorted.sum()), float(w_sorted[y_sorted].sum())
     # A cut is valid only at the end of a run of tied scores.
     ends = np.flatnonzero(np.r_[s_sorted[1:] != s_sorted[:-1], True]) if n_samples else None
     base: dict[str, Any] = {
@@ -166,7 +184,7 @@ def operating_point(
     }
     i = -1
     if ends is not None:
-        k, n_pred = np.cumsum(y_sorted)[ends], ends + 1
+        k, n_pred = np.cumsum(w_sorted * y_sorted)[ends], np.cumsum(w_sorted)[ends]
         i = int(_select(k[None, :], n_pred[None, :], target_precision, confidence)[0])
     if ends is None or i < 0:
         return OperatingPoint(
@@ -184,35 +202,35 @@ def operating_point(
             more_positives_needed=None,
             more_labels_needed=None,
         )
-    n_i, k_i = int(n_pred[i]), int(k[i])
+    n_i, k_i = float(n_pred[i]), float(k[i])
     p_i, lb_i = k_i / n_i, float(wilson_lower(k_i, n_i, confidence))
     reason = None
     more_pos: int | None = 0
     more_labels: int | None = 0
     if lb_i < target_precision:
-        reason = UNPROVEN_REASON.format(lb=lb_i, target=target_precision, n=n_i)
+        reason = UNPROVEN_REASON.format(lb=lb_i, target=target_precision, n=round(n_i))
         needed = positives_needed(p_i, target_precision, confidence)
-        more_pos = None if needed is None else max(needed - n_i, 0)
-        more_labels = None if more_pos is None else math.ceil(more_pos * n_samples / n_i)
+        more_pos = None if needed is None else max(math.ceil(needed - n_i), 0)
+        more_labels = None if more_pos is None else math.ceil(more_pos * n_eff / n_i)
     if n_pos < min_positives:
         reason = FEW_POSITIVES_REASON.format(n=n_pos, m=min_positives)
     precision_ci, recall_ci = _bootstrap(
-        y_sorted, ends, k, n_pred, (p_i, k_i / n_pos if n_pos else np.nan),
+        y_sorted, w_sorted, ends, k, n_pred, (p_i, k_i / pos_eff if n_pos else np.nan),
         target_precision, confidence, n_bootstrap, np.random.default_rng(random_state),
     )  # fmt: skip
     precision_ci = _union(precision_ci, _wilson_interval(k_i, n_i, confidence))
     if n_pos:
-        recall_ci = _union(recall_ci, _wilson_interval(k_i, n_pos, confidence))
+        recall_ci = _union(recall_ci, _wilson_interval(k_i, pos_eff, confidence))
     return OperatingPoint(
         **base,
         threshold=float(s_sorted[ends[i]]),
         precision=p_i,
         precision_ci=precision_ci,
         precision_lower_bound=lb_i,
-        recall=k_i / n_pos if n_pos else None,
+        recall=k_i / pos_eff if n_pos else None,
         recall_ci=recall_ci,
-        n_predicted=n_i,
-        n_true_positives=k_i,
+        n_predicted=int(ends[i]) + 1,
+        n_true_positives=int(y_sorted[: int(ends[i]) + 1].sum()),
         enough_evidence=reason is None,
         reason=reason,
         more_positives_needed=more_pos,
@@ -222,6 +240,7 @@ def operating_point(
 
 def _bootstrap(
     y_sorted: np.ndarray,
+    w_sorted: np.ndarray,
     ends: np.ndarray,
     k: np.ndarray,
     n_pred: np.ndarray,
@@ -232,11 +251,13 @@ def _bootstrap(
     rng: np.random.Generator,
 ) -> tuple[tuple[float, float] | None, tuple[float, float] | None]:
     """Selection-aware basic-bootstrap intervals of precision and recall (see operating_point)."""
+    if n_bootstrap <= 0:
+        return None, None
     n = len(y_sorted)
     gaps_p, gaps_r = [], []
     for start in range(0, n_bootstrap, 100):  # chunks bound memory at 100 x n_samples
         # Poisson(1) weights: the usual fast approximation of multinomial resampling.
-        w = rng.poisson(1.0, size=(min(100, n_bootstrap - start), n))
+        w = rng.poisson(1.0, size=(min(100, n_bootstrap - start), n)) * w_sorted
         kb = np.cumsum(w * y_sorted, axis=1)[:, ends]
         nb = np.cumsum(w, axis=1)[:, ends]
         j = _select(kb, nb, target, confidence)
@@ -244,7 +265,7 @@ def _bootstrap(
         rows, j = np.flatnonzero(ok), j[ok]
         gaps_p.append(kb[rows, j] / nb[rows, j] - k[j] / n_pred[j])
         if k[-1] > 0:  # recall: replicate's at its threshold minus the sample's there
-            gaps_r.append(kb[rows, j] / np.maximum(kb[rows, -1], 1) - k[j] / k[-1])
+            gaps_r.append(kb[rows, j] / np.maximum(kb[rows, -1], 1e-12) - k[j] / k[-1])
     return (
         _basic_interval(estimate[0], np.concatenate(gaps_p), confidence),
         _basic_interval(estimate[1], np.concatenate(gaps_r), confidence) if gaps_r else None,

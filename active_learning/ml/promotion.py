@@ -1,10 +1,19 @@
 """The promotion rule (DESIGN "Champion vs challenger"): two evaluation reports in, a decision out.
 
-Promote when macro-F1 >= champion - 0.005 and recall at the target precision of the prohibited
-tier >= champion - 0.01 (skipped when either side lacks evidence), and at least one is strictly
-better. Fewer than 2 evaluation labels per class, or 50 in all, is not enough evidence: a
-challenger is then promoted only over no champion. The decision names the metrics and values.
-Pure: both reports must come from the same evaluation labels; the caller scores and records.
+Promote when macro-F1 >= champion - 0.005 and the prohibited tier's recall >= champion - 0.01,
+and at least one is strictly better. The recall guard is paired (`active_learning.ml.paired`):
+both models on the same labels, at the precision the champion reaches there, so it acts from the
+first few prohibited labels; it blocks only when the challenger is worse by more than the
+tolerance in at least GUARD_CONFIDENCE of the paired bootstrap replicates, and is skipped with
+fewer than 5 prohibited labels. Without a paired guard, the reports' recall at the target
+precision is compared where both prove it.
+
+Fewer than 2 evaluation labels per class, or 50 in all, is not enough evidence for this rule.
+Then the warm-up rule (`decide_warmup`) judges both on the analysts' pool labels, each refitted
+out of fold (`active_learning.ml.crossfit`), with the same tolerances; its promotions are marked
+provisional. Without that comparison either, a challenger is promoted only over no champion.
+The decision names the metrics, the labels and the values. Pure: both reports must come from the
+same labels; the caller scores and records.
 """
 
 from __future__ import annotations
@@ -14,12 +23,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from active_learning.ml.metrics import EvaluationReport
+from active_learning.ml.paired import PairedRecall
 
 F1_TOLERANCE = 0.005
 RECALL_TOLERANCE = 0.01
 MIN_EVAL_LABELS = 50
 MIN_EVAL_PER_CLASS = 2
 GUARDED_TIER = "prohibited"
+GUARD_CONFIDENCE = 0.8  # share of paired replicates in which the challenger must be worse
+MIN_WARMUP_LABELS = 30  # analysts' pool labels a cross-fitted warm-up comparison needs
 
 # `PromotionDecision.metric`: the metric that kept the champion, or why there was no comparison.
 METRIC_EVIDENCE = "evidence"
@@ -45,6 +57,22 @@ REASON_BETTER = (
     "promoted over v{champion}: macro-F1 {new:.4f} vs {old:.4f}; prohibited-tier recall at "
     "precision {target} {new_recall} vs {old_recall}"
 )
+REASON_RECALL_WORSE_PAIRED = (
+    "kept champion v{champion}: prohibited-tier recall at the champion's precision {level:.3f} "
+    "{new:.4f} < champion {old:.4f} - {tol} (paired, on {positives} prohibited labels; worse in "
+    "{p_worse:.0%} of resamples)"
+)
+EVIDENCE_EVALUATION = "judged on {n} evaluation labels{weighted}"
+EVIDENCE_WARMUP = (
+    "provisional: evaluation evidence is short ({n_eval} evaluation labels, {short} classes with "
+    "fewer than {per_class}), so both were refitted without each of {folds} folds of {n} "
+    "analysts' pool labels and judged on the fold they did not see"
+)
+REASON_WARMUP_SHORT = (
+    "kept champion v{champion}: not enough evidence ({n_eval} evaluation labels, {short} classes "
+    "with fewer than {per_class}; {needed} and {per_class} per class needed; {n} analysts' pool "
+    "labels, {needed_warmup} needed for a provisional comparison)"
+)
 
 
 @dataclass(frozen=True)
@@ -58,13 +86,20 @@ class ComparedValues:
     prohibited_recall: float | None
 
     @classmethod
-    def of(cls, report: EvaluationReport) -> ComparedValues:
+    def of(
+        cls, report: EvaluationReport, guard: PairedRecall | None = None, *, side: str = ""
+    ) -> ComparedValues:
+        """`report`'s figures; the prohibited recall is the paired guard's `side` when measured
+        (else the report's recall at the target precision, where proven)."""
+        recall = report.recall_at_target(GUARDED_TIER)
+        if guard is not None:
+            recall = getattr(guard, side) if guard.measured else None
         return cls(
             n_samples=report.n_samples,
             macro_f1=report.macro_f1,
             accuracy=report.accuracy,
             ece=report.ece,
-            prohibited_recall=report.recall_at_target(GUARDED_TIER),
+            prohibited_recall=recall,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -106,9 +141,13 @@ class PromotionDecision:
     metric: str | None = None
     challenger: ComparedValues | None = None
     champion: ComparedValues | None = None
+    # The warm-up rule decided (on cross-fitted analysts' pool labels), not the evaluation split.
+    provisional: bool = False
+    guard: PairedRecall | None = None
+    basis: str | None = None  # "evaluation" or "cross_fit": the labels both sides were judged on
 
     def to_json(self) -> dict[str, Any]:
-        """The stored form: the sides and `metric` appear only when present."""
+        """The stored form: the sides, `metric`, the guard and the basis appear only when present."""
         out: dict[str, Any] = {}
         if self.challenger is not None:
             out["challenger"] = self.challenger.to_json()
@@ -118,6 +157,12 @@ class PromotionDecision:
         out["reason"] = self.reason
         if self.metric is not None:
             out["metric"] = self.metric
+        if self.provisional:
+            out["provisional"] = True
+        if self.guard is not None:
+            out["guard"] = self.guard.to_json()
+        if self.basis is not None:
+            out["basis"] = self.basis
         return out
 
     @classmethod
@@ -133,6 +178,9 @@ class PromotionDecision:
             metric=data.get("metric"),
             challenger=sides["challenger"],
             champion=sides["champion"],
+            provisional=bool(data.get("provisional", False)),
+            guard=PairedRecall.from_json(data.get("guard")),
+            basis=data.get("basis"),
         )
 
 
@@ -146,6 +194,7 @@ def decide(
     champion: EvaluationReport | None,
     champion_number: int | None,
     target_precision: float | None,
+    guard: PairedRecall | None = None,
 ) -> PromotionDecision:
     """The decision for two reports measured on the same evaluation labels.
 
@@ -157,39 +206,144 @@ def decide(
         The champion's version number, named in the reason.
     target_precision : float or None
         The precision at which the prohibited tier's recall is compared, named in the reason.
+    guard : PairedRecall, optional
+        The paired prohibited-tier comparison on the same labels; replaces the reports' recall.
     """
-    mine = ComparedValues.of(challenger)
+    mine = ComparedValues.of(challenger, guard, side="challenger")
     if champion is None:
-        return PromotionDecision(promote=True, reason=REASON_NO_CHAMPION, challenger=mine)
-    theirs = ComparedValues.of(champion)
-
-    def keep(reason: str, metric: str) -> PromotionDecision:
-        return PromotionDecision(False, reason, metric, challenger=mine, champion=theirs)
-
+        return PromotionDecision(
+            promote=True, reason=REASON_NO_CHAMPION, challenger=mine, basis="evaluation"
+        )
     n, short = challenger.n_samples, challenger.classes_short_of(MIN_EVAL_PER_CLASS)
-    new_f1, old_f1 = challenger.macro_f1, champion.macro_f1
-    if n < MIN_EVAL_LABELS or short or new_f1 is None or old_f1 is None:
+    if n < MIN_EVAL_LABELS or short or challenger.macro_f1 is None or champion.macro_f1 is None:
         reason = REASON_NO_EVIDENCE.format(
             champion=champion_number, n=n, short=short, per_class=MIN_EVAL_PER_CLASS,
             needed=MIN_EVAL_LABELS,
         )  # fmt: skip
-        return keep(reason, METRIC_EVIDENCE)
-    new_recall = challenger.recall_at_target(GUARDED_TIER)
-    old_recall = champion.recall_at_target(GUARDED_TIER)
-    values = {"champion": champion_number, "new": new_f1, "old": old_f1, "target": target_precision}
+        theirs = ComparedValues.of(champion, guard, side="champion")
+        return PromotionDecision(False, reason, METRIC_EVIDENCE, mine, theirs, guard=guard)
+    weighted = " (weighted by inclusion probability)" if challenger.weighted else ""
+    basis = EVIDENCE_EVALUATION.format(n=n, weighted=weighted)
+    return _compare(
+        challenger=challenger,
+        champion=champion,
+        champion_number=champion_number,
+        target_precision=target_precision,
+        guard=guard,
+        basis=basis,
+        provisional=False,
+    )
+
+
+def evaluation_evidence_short(report: EvaluationReport) -> bool:
+    """Whether `report`'s labels are too few for the main rule (the warm-up rule applies)."""
+    return report.n_samples < MIN_EVAL_LABELS or report.classes_short_of(MIN_EVAL_PER_CLASS) > 0
+
+
+def decide_warmup(
+    *,
+    challenger: EvaluationReport,
+    champion: EvaluationReport,
+    champion_number: int | None,
+    target_precision: float | None,
+    guard: PairedRecall | None,
+    evaluation: EvaluationReport,
+    n_folds: int,
+    n_labels: int,
+    n_classes: int,
+) -> PromotionDecision:
+    """The provisional decision while evaluation evidence is short.
+
+    ``challenger`` and ``champion`` are reports on the same analysts' pool labels, each side
+    predicted out of fold (refitted without the fold); ``evaluation`` is the short evaluation
+    report, named in the reason, as are the analysts' pool labels there are (`n_labels`; the
+    reports are empty when too few) and the project's `n_classes`. Tolerances are the main rule's.
+    """
+    n = n_labels
+    short = n_classes if evaluation.is_empty else evaluation.classes_short_of(MIN_EVAL_PER_CLASS)
+    if n < MIN_WARMUP_LABELS or challenger.macro_f1 is None or champion.macro_f1 is None:
+        reason = REASON_WARMUP_SHORT.format(
+            champion=champion_number, n_eval=evaluation.n_samples, short=short,
+            per_class=MIN_EVAL_PER_CLASS, needed=MIN_EVAL_LABELS, n=n,
+            needed_warmup=MIN_WARMUP_LABELS,
+        )  # fmt: skip
+        return PromotionDecision(
+            False,
+            reason,
+            METRIC_EVIDENCE,
+            ComparedValues.of(challenger, guard, side="challenger"),
+            ComparedValues.of(champion, guard, side="champion"),
+            guard=guard,
+            basis="cross_fit",
+        )
+    basis = EVIDENCE_WARMUP.format(
+        n_eval=evaluation.n_samples, short=short, per_class=MIN_EVAL_PER_CLASS, folds=n_folds, n=n
+    )
+    return _compare(
+        challenger=challenger,
+        champion=champion,
+        champion_number=champion_number,
+        target_precision=target_precision,
+        guard=guard,
+        basis=basis,
+        provisional=True,
+    )
+
+
+def _compare(
+    *,
+    challenger: EvaluationReport,
+    champion: EvaluationReport,
+    champion_number: int | None,
+    target_precision: float | None,
+    guard: PairedRecall | None,
+    basis: str,
+    provisional: bool,
+) -> PromotionDecision:
+    """The tolerances and the strictly-better clause, for either rule (macro-F1 present)."""
+    mine = ComparedValues.of(challenger, guard, side="challenger")
+    theirs = ComparedValues.of(champion, guard, side="champion")
+    kind = "cross_fit" if provisional else "evaluation"
+
+    def decision(promote: bool, reason: str, metric: str | None) -> PromotionDecision:
+        return PromotionDecision(
+            promote, f"{reason}; {basis}", metric, mine, theirs, provisional, guard, kind
+        )
+
+    new_f1, old_f1 = float(challenger.macro_f1 or 0.0), float(champion.macro_f1 or 0.0)
+    values: dict[str, Any] = {
+        "champion": champion_number,
+        "new": new_f1,
+        "old": old_f1,
+        "target": target_precision,
+    }
     if new_f1 < old_f1 - F1_TOLERANCE:
-        reason = REASON_F1_WORSE.format(**values, tol=F1_TOLERANCE)
-        return keep(reason, METRIC_MACRO_F1)
+        return decision(False, REASON_F1_WORSE.format(**values, tol=F1_TOLERANCE), METRIC_MACRO_F1)
+    new_recall, old_recall = mine.prohibited_recall, theirs.prohibited_recall
     recall_better = False
-    if new_recall is not None and old_recall is not None:  # else skipped: a side lacks evidence
+    if guard is not None and guard.measured:
+        difference = float(guard.difference or 0.0)
+        if difference < -RECALL_TOLERANCE and (guard.p_worse or 0.0) >= GUARD_CONFIDENCE:
+            reason = REASON_RECALL_WORSE_PAIRED.format(
+                champion=champion_number, level=guard.precision, new=guard.challenger,
+                old=guard.champion, tol=RECALL_TOLERANCE, positives=guard.n_positives,
+                p_worse=guard.p_worse,
+            )  # fmt: skip
+            return decision(False, reason, METRIC_RECALL)
+        recall_better = difference > 0
+        values["target"] = f"{guard.precision:.3f} (the champion's, paired)"
+    elif guard is None and new_recall is not None and old_recall is not None:
         if new_recall < old_recall - RECALL_TOLERANCE:
             reason = REASON_RECALL_WORSE.format(
                 champion=champion_number, target=target_precision, new=new_recall,
                 old=old_recall, tol=RECALL_TOLERANCE,
             )  # fmt: skip
-            return keep(reason, METRIC_RECALL)
+            return decision(False, reason, METRIC_RECALL)
         recall_better = new_recall > old_recall
     shown = {**values, "new_recall": _fmt(new_recall), "old_recall": _fmt(old_recall)}
     if not (new_f1 > old_f1 or recall_better):
-        return keep(REASON_NOT_BETTER.format(**shown), METRIC_MACRO_F1)
-    return PromotionDecision(True, REASON_BETTER.format(**shown), challenger=mine, champion=theirs)
+        return decision(False, REASON_NOT_BETTER.format(**shown), METRIC_MACRO_F1)
+    promoted = REASON_BETTER.format(**shown)
+    if provisional:
+        promoted = "provisionally " + promoted
+    return decision(True, promoted, None)

@@ -1,8 +1,13 @@
 """Champion and challenger (DESIGN "Champion vs challenger").
 
-Both stand on today's evaluation labels: the challenger's report from training (measured once),
-the champion re-scored at decision time. The rule itself (thresholds, evidence, reasons) is the
-pure `active_learning.ml.promotion.decide`; this module scores, records and promotes.
+Both stand on today's evaluation labels, weighted by the evaluation design: the challenger's
+report from training (measured once), the champion re-scored at decision time, and the paired
+prohibited-tier guard from both models' scores on the same labels. While those labels are too few
+(`evaluation_evidence_short`), both are judged instead on the analysts' pool labels, refitted out
+of fold (`services.warmup`), and a promotion is provisional. The rules themselves (thresholds,
+evidence, reasons) are the pure `active_learning.ml.promotion.decide`/`decide_warmup`; this
+module scores, records and promotes, and records on the project whether evidence is short (the
+claim draw serves more evaluation items while it is).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from active_learning.ml.metrics import EvaluationReport
+from active_learning.ml.paired import PairedRecall, paired_recall
 from active_learning.ml.promotion import (
     F1_TOLERANCE,
     GUARDED_TIER,
@@ -29,15 +35,21 @@ from active_learning.ml.promotion import (
     ComparedValues,
     PromotionDecision,
     decide,
+    decide_warmup,
+    evaluation_evidence_short,
 )
 from active_learning.models import ModelStatus, ModelVersion
-from active_learning.selectors import champion_of, evaluation_set, project_classes
+from active_learning.selectors import LabelSet, champion_of, evaluation_set, project_classes
 from active_learning.services.training import (
     EVAL_SNAPSHOT_KEY,
-    evaluate_model,
     load_version,
+    proba_of,
+    prohibited_scores,
+    report_of,
     snapshot_hash,
 )
+from active_learning.services.warmup import pool_label_count, warmup_compare
+from labeling.models import LabelClass, Project, Tier
 from workbench.core.audit import audit_record
 
 __all__ = [  # the rule itself lives in active_learning.ml.promotion
@@ -64,12 +76,13 @@ REASON_CHAMPION_UNUSABLE = "promoted: champion v{champion} cannot be scored ({er
 
 
 def promotion_decide(*, challenger: ModelVersion) -> PromotionDecision:
-    """Compare challenger and champion on today's evaluation labels, decide, record, promote.
+    """Compare challenger and champion, decide, record, promote.
 
-    The challenger's report from training is reused while the evaluation labels are the ones it
-    was measured on; only when labels arrived since (or for a row without that record) is the
-    challenger scored again, so both sides always stand on the same labels. The champion is
-    re-scored here.
+    On today's evaluation labels when they suffice: the challenger's report from training is
+    reused while those labels are the ones it was measured on (else re-measured, so both sides
+    stand on the same labels); the champion is re-scored here, and the paired guard compares both
+    models' prohibited-tier scores on the same labels. When they do not suffice, the warm-up
+    comparison on the analysts' pool labels decides, provisionally.
     """
     project = challenger.project
     champion = champion_of(project=project)
@@ -77,28 +90,34 @@ def promotion_decide(*, challenger: ModelVersion) -> PromotionDecision:
     labels = evaluation_set(project=project)
     report = EvaluationReport.from_json(challenger.metrics)
     rescored = (challenger.params or {}).get(EVAL_SNAPSHOT_KEY) != snapshot_hash(labels)
+    challenger_proba = _proba(challenger, labels, classes)
     if rescored:
-        report = evaluate_model(
-            model=load_version(challenger), project=project, classes=classes, labels=labels
-        )
-    champion_report = None
+        report = _report(project, classes, labels, challenger_proba)
+    _evidence_record(project, short=evaluation_evidence_short(report))
     decision: PromotionDecision | None = None
+    champion_report, champion_proba = None, None
     if champion is not None:
         try:
-            champion_report = evaluate_model(
-                model=load_version(champion), project=project, classes=classes, labels=labels
-            )
+            champion_proba = _proba(champion, labels, classes)
+            champion_report = _report(project, classes, labels, champion_proba)
         except Exception as exc:  # a missing or untrusted file, a model from another era
             reason = REASON_CHAMPION_UNUSABLE.format(champion=champion.number, error=exc)
             decision = PromotionDecision(
                 promote=True, reason=reason[:1000], metric=METRIC_CHAMPION_UNUSABLE
             )
+    if decision is None and champion is not None and evaluation_evidence_short(report):
+        assert champion_report is not None
+        decision = _warmup_decision(project, challenger, champion, classes, report)
     if decision is None:
+        guard = None
+        if champion_proba is not None and challenger_proba is not None:
+            guard = _guard(project, classes, labels, champion_proba, challenger_proba)
         decision = decide(
             challenger=report,
             champion=champion_report,
             champion_number=champion.number if champion else None,
             target_precision=project.target_precision,
+            guard=guard,
         )
     challenger.decision = decision.to_json()
     challenger.decision_reason = decision.reason
@@ -112,6 +131,68 @@ def promotion_decide(*, challenger: ModelVersion) -> PromotionDecision:
     if decision.promote:
         model_version_promote(version=challenger, actor=None, reason=decision.reason)
     return decision
+
+
+def _proba(version: ModelVersion, labels: LabelSet, classes: list[LabelClass]) -> Any:
+    """`version`'s probabilities on the evaluation labels (None when there are none)."""
+    if len(labels) == 0:
+        return None
+    return proba_of(load_version(version), labels, classes)
+
+
+def _report(
+    project: Project, classes: list[LabelClass], labels: LabelSet, proba: Any
+) -> EvaluationReport:
+    if proba is None:
+        return EvaluationReport.empty()
+    return report_of(
+        project=project, classes=classes, y=labels.labels, proba=proba, weights=labels.weights
+    )
+
+
+def _guard(
+    project: Project, classes: list[LabelClass], labels: LabelSet, old: Any, new: Any
+) -> PairedRecall:
+    prohibited = [c.pk for c in classes if c.tier == Tier.PROHIBITED]
+    return paired_recall(
+        [label in prohibited for label in labels.labels.tolist()],
+        prohibited_scores(old, classes),
+        prohibited_scores(new, classes),
+        target_precision=project.target_precision,
+        sample_weight=labels.weights,
+    )
+
+
+def _warmup_decision(
+    project: Project,
+    challenger: ModelVersion,
+    champion: ModelVersion,
+    classes: list[LabelClass],
+    evaluation: EvaluationReport,
+) -> PromotionDecision:
+    """The provisional decision while evaluation evidence is short (kept without enough
+    analysts' pool labels for a comparison either)."""
+    comparison = warmup_compare(project=project, champion=champion, classes=classes)
+    empty = EvaluationReport.empty()
+    return decide_warmup(
+        challenger=comparison.challenger if comparison else empty,
+        champion=comparison.champion if comparison else empty,
+        champion_number=champion.number,
+        target_precision=project.target_precision,
+        guard=comparison.guard if comparison else None,
+        evaluation=evaluation,
+        n_folds=comparison.n_folds if comparison else 0,
+        n_labels=comparison.challenger.n_samples
+        if comparison
+        else pool_label_count(project=project),
+        n_classes=len(classes),
+    )
+
+
+def _evidence_record(project: Project, *, short: bool) -> None:
+    if project.evaluation_evidence_short != short:
+        project.evaluation_evidence_short = short
+        Project.objects.filter(pk=project.pk).update(evaluation_evidence_short=short)
 
 
 @transaction.atomic

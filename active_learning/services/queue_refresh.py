@@ -9,6 +9,7 @@ through `active_learning.strategies`) and the 5 most similar labelled cases.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -19,8 +20,14 @@ from active_learning.ml.coldstart import kmeans_medoids, select_zero_shot
 from active_learning.ml.neighbours import top_k_similar
 from active_learning.ml.strategies import Selection
 from active_learning.ml.strategies.uncertainty import margin_uncertainty
-from active_learning.selectors import analyst_labels, project_classes, training_set
+from active_learning.selectors import (
+    analyst_labels,
+    evaluation_cases_to_draw,
+    project_classes,
+    training_set,
+)
 from active_learning.services.embeddings import encoder_get, matrix_load
+from active_learning.services.evaluation_sample import evaluation_design_ensure
 from active_learning.services.scoring import Scores
 from active_learning.strategies import (
     Pool,
@@ -32,6 +39,7 @@ from active_learning.strategies import (
 from labeling.contracts import ModelFacts, PickReason
 from labeling.models import Case, Project, QueueItem, QueueKind, QueueStatus, Split
 from labeling.services.queue import QueueEntry, queue_items_create
+from labeling.services.queue.draws import effective_evaluation_fraction
 from labeling.services.queue.fill import item_facts
 
 TARGET_FACTOR = 4  # keep about 4 batches of open pool items
@@ -333,22 +341,24 @@ def items_refresh_facts(*, project: Project, scores: Scores, items: list[QueueIt
 
 
 def eval_items_top_up(*, project: Project, scores: Scores | None = None) -> int:
-    """Keep about a batch of open evaluation items (random eval-split cases, never model-picked)."""
+    """Keep a stock of open evaluation items, drawn in the evaluation design's order (stratified by
+    the first champion's predicted class, `evaluation_sample`), never by a model's pick order.
+
+    The stock is about a batch, scaled up while the claim draw serves evaluation items at the
+    warm-up share.
+    """
     if project.evaluation_fraction <= 0:
         return 0
-    want = max(10, project.batch_size)
+    evaluation_design_ensure(project=project, scores=scores)
+    share = effective_evaluation_fraction(project)
+    base = max(10, project.batch_size)
+    want = math.ceil(base * max(1.0, share / max(project.evaluation_fraction, 1e-9)))
     have = QueueItem.objects.filter(
         project=project, status=QueueStatus.OPEN, kind=QueueKind.EVALUATION
     ).count()
     if have >= want:
         return 0
-    has_item = QueueItem.objects.filter(case=OuterRef("pk")).exclude(status=QueueStatus.CANCELLED)
-    ids = list(
-        Case.objects.filter(project=project, split=Split.EVAL)
-        .exclude(Exists(has_item))
-        .order_by("content_hash")  # a fixed pseudo-random order, cheap on an index
-        .values_list("pk", flat=True)[: want - have]
-    )
+    ids = evaluation_cases_to_draw(project=project, count=want - have)
     facts = card_facts(project=project, scores=scores, case_ids=ids) if scores else {}
     version = scores.version.pk if scores is not None else None
     entries = []

@@ -25,7 +25,7 @@ from active_learning.models import ModelStatus, ModelVersion
 from active_learning.selectors import LabelSet, evaluation_set, project_classes, training_set
 from active_learning.services.embeddings import matrix_load, model_name_current
 from active_learning.services.faults import fault_point
-from labeling.models import LabelClass, Project
+from labeling.models import LabelClass, Project, Tier
 
 ESTIMATOR = "logreg"
 CALIBRATION = "temperature"
@@ -35,6 +35,7 @@ SNAPSHOT_IDS_IN_DB = 100_000
 TRAIN_MAX_ROWS = 50_000  # above this, the ids live only in the snapshot file
 # `params` key: the hash of the evaluation labels `metrics` was measured on.
 EVAL_SNAPSHOT_KEY = "eval_snapshot_hash"
+TRAINING_ROWS_KEY = "training_rows_file"  # `params` key: the fitted rows (ids, labels, weights)
 ERR_NOT_EMBEDDED = "{n} cases have no embedding yet: run embed_cases first."
 
 
@@ -103,20 +104,57 @@ def proba_aligned(model: Any, X: np.ndarray, class_ids: list[int]) -> np.ndarray
 def evaluate_model(
     *, model: Any, project: Project, classes: list[LabelClass], labels: LabelSet | None = None
 ) -> EvaluationReport:
-    """Report of `model` on the evaluation labels (today's unless given; empty when none)."""
+    """Report of `model` on the evaluation labels (today's unless given; empty when none),
+    each label weighted by its `weights` (the evaluation design's inverse inclusion
+    probabilities)."""
     labels = evaluation_set(project=project) if labels is None else labels
     if len(labels) == 0:
         return EvaluationReport.empty()
-    proba = proba_aligned(model, features_for(labels.hashes), [c.pk for c in classes])
+    proba = proba_of(model, labels, classes)
+    return report_of(
+        project=project, classes=classes, y=labels.labels, proba=proba, weights=labels.weights
+    )
+
+
+def proba_of(model: Any, labels: LabelSet, classes: list[LabelClass]) -> np.ndarray:
+    """`model`'s probabilities on `labels`' cases, columns in `classes` order."""
+    return proba_aligned(model, features_for(labels.hashes), [c.pk for c in classes])
+
+
+def report_of(
+    *,
+    project: Project,
+    classes: list[LabelClass],
+    y: np.ndarray,
+    proba: np.ndarray,
+    weights: np.ndarray | None,
+) -> EvaluationReport:
+    """The evaluation report of probabilities `proba` (columns: `classes`) against labels `y`."""
     return evaluate(
-        labels.labels,
+        y,
         proba,
         classes=[c.pk for c in classes],
         tiers=tiers_of(classes),
         target_precision=project.target_precision,
         n_bootstrap=200,
         random_state=0,
+        sample_weight=weights,
     )
+
+
+def prohibited_scores(proba: np.ndarray, classes: list[LabelClass]) -> np.ndarray:
+    """Each row's probability mass on the prohibited tier (the guarded tier's score)."""
+    mask = np.array([c.tier == Tier.PROHIBITED for c in classes], dtype=bool)
+    return np.asarray(proba[:, mask].sum(axis=1)) if mask.any() else np.zeros(proba.shape[0])
+
+
+def training_rows_save(folder: Path, number: int, labels: LabelSet) -> Path:
+    """The rows a version was fitted on (ids, labels, weights), for refitting its recipe later
+    (the warm-up comparison refits the champion without the cases it is judged on)."""
+    path = folder / f"v{number}.training.npz"
+    with open(path, "wb") as out:
+        np.savez(out, case_ids=labels.case_ids, labels=labels.labels, weights=labels.weights)
+    return path
 
 
 def load_version(version: ModelVersion) -> Any:
@@ -147,6 +185,7 @@ def train_model(*, project: Project) -> ModelVersion | None:
     folder.mkdir(parents=True, exist_ok=True)
     ids_path = folder / f"v{number}.snapshot.npy"
     np.save(ids_path, labels.case_ids)
+    rows_path = training_rows_save(folder, number, labels)
     X = features_for(labels.hashes)
     loaded = time.perf_counter()
     model = make_classifier(
@@ -172,6 +211,7 @@ def train_model(*, project: Project) -> ModelVersion | None:
         "n_from_analysts": int(labels.from_analyst.sum()),
         "n_given": int((~labels.from_analyst).sum()),
         "snapshot_ids_file": str(ids_path),
+        TRAINING_ROWS_KEY: str(rows_path),
         "n_labelled": n_labelled,
         "sampled": len(labels) < n_labelled,
         "calibration_fallback": _fallback_reason(model),

@@ -39,6 +39,7 @@ PROJECT_SETTINGS = (
     "overlap",
     "overlap_fraction",
     "evaluation_fraction",
+    "warmup_evaluation_fraction",
     "target_precision",
     "given_label_weight",
     "classes_fixed",

@@ -19,7 +19,11 @@ from django.utils import timezone
 
 from labeling import statements as st
 from labeling.models import Case, Project, ProjectRole, QueueItem, QueueKind, QueueStatus
-from labeling.services.queue.draws import draw_is_evaluation, draw_is_gold
+from labeling.services.queue.draws import (
+    draw_is_evaluation,
+    draw_is_gold,
+    effective_evaluation_fraction,
+)
 from labeling.services.queue.fill import LABELLING_KINDS
 from labeling.services.queue.policy import ALLOWED, DRAW, GOLD_STEPS, claim_order
 from workbench.core import sql
@@ -74,17 +78,18 @@ def _claim_step(
     draw may first serve a gold item (`policy.GOLD_STEPS`); the gold statement runs only then."""
     claim = partial(_claim_one, params=params, check_low=check_low)
     if step == DRAW:
+        fraction = effective_evaluation_fraction(project)
         evaluation = draw_is_evaluation(
             split_seed=project.split_seed,
             analyst_id=analyst.pk,
             claim_number=number,
-            evaluation_fraction=project.evaluation_fraction,
+            evaluation_fraction=fraction,
         )
         if evaluation:
             return claim(kind=QueueKind.EVALUATION) or claim(kind=QueueKind.POOL)
-        # The draw's pool share serves gold at gold_fraction / (1 - evaluation_fraction): gold
-        # is gold_fraction of all claims, and the evaluation draw is exactly as before.
-        share = project.gold_fraction / max(1.0 - project.evaluation_fraction, 1e-9)
+        # The draw's pool share serves gold at gold_fraction / (1 - fraction): gold is
+        # gold_fraction of all claims, and the evaluation draw is exactly as before.
+        share = project.gold_fraction / max(1.0 - fraction, 1e-9)
         return (
             (_gold_drawn(project, analyst, number, share) and claim(kind=QueueKind.GOLD))
             or claim(kind=QueueKind.POOL)

@@ -6,7 +6,18 @@ project, analyst and claim count always draw the same way, independent of timing
 
 from __future__ import annotations
 
+from typing import Any
+
 from workbench.core.hashing import unit_hash
+
+
+def effective_evaluation_fraction(project: Any) -> float:
+    """The share of claims drawn from the evaluation split: the warm-up share while the last
+    retrain found evaluation evidence short (never below the project's setting), else the
+    project's evaluation fraction (0 keeps it 0: a project without an evaluation split)."""
+    if project.evaluation_evidence_short and project.evaluation_fraction > 0:
+        return max(float(project.evaluation_fraction), float(project.warmup_evaluation_fraction))
+    return float(project.evaluation_fraction)
 
 
 def draw_is_evaluation(

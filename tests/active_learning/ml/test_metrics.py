@@ -116,6 +116,7 @@ def test_evaluate_reports_classes_tiers_and_points_as_json():
 STORED_KEYS = {
     "n_samples", "accuracy", "macro_f1", "ece", "brier", "per_class", "per_tier",
     "class_operating_points", "tier_operating_points", "eval_labels_per_class",
+    "weighted", "n_effective", "macro_f1_ci", "accuracy_ci",
 }  # fmt: skip
 
 

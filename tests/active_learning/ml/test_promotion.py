@@ -8,7 +8,8 @@ import pytest
 
 from active_learning.ml.metrics import EvaluationReport
 from active_learning.ml.operating_points import OperatingPoint
-from active_learning.ml.promotion import ComparedValues, PromotionDecision, decide
+from active_learning.ml.paired import PairedRecall
+from active_learning.ml.promotion import ComparedValues, PromotionDecision, decide, decide_warmup
 
 TARGET = 0.9
 NO_EVIDENCE = "n/a (not enough evidence)"
@@ -138,24 +139,76 @@ def test_the_promotion_rule(row: Row) -> None:
 
 
 def test_the_decision_json_keeps_todays_keys() -> None:
-    """Sides and `metric` are stored only when present, as before the dataclass."""
+    """Sides, `metric`, the guard and `provisional` are stored only when present; `basis` names
+    the labels judged on."""
     first = decide(
         challenger=report(0.8), champion=None, champion_number=None, target_precision=0.9
     )
-    assert set(first.to_json()) == {"challenger", "promote", "reason"}
+    assert set(first.to_json()) == {"challenger", "promote", "reason", "basis"}
     assert set(first.to_json()["challenger"]) == {
         "n_samples", "macro_f1", "accuracy", "ece", "prohibited_recall",
     }  # fmt: skip
     kept = decide(
         challenger=report(0.7), champion=report(0.8), champion_number=1, target_precision=0.9
     )
-    assert set(kept.to_json()) == {"challenger", "champion", "promote", "reason", "metric"}
+    assert set(kept.to_json()) == {
+        "challenger", "champion", "promote", "reason", "metric", "basis",
+    }  # fmt: skip
     won = decide(
         challenger=report(0.9), champion=report(0.8), champion_number=1, target_precision=0.9
     )
-    assert set(won.to_json()) == {"challenger", "champion", "promote", "reason"}
+    assert set(won.to_json()) == {"challenger", "champion", "promote", "reason", "basis"}
     unusable = PromotionDecision(promote=True, reason="r", metric="champion_unusable")
     assert unusable.to_json() == {"promote": True, "reason": "r", "metric": "champion_unusable"}
     for decision in (first, kept, won, unusable):
         assert PromotionDecision.from_json(decision.to_json()) == decision
     assert PromotionDecision.from_json({}) == PromotionDecision(promote=False, reason="")
+
+
+def guard(difference: float, p_worse: float, positives: int = 20) -> PairedRecall:
+    return PairedRecall(
+        n_samples=60, n_positives=positives, precision=0.93, champion=0.7,
+        challenger=0.7 + difference, difference=difference, difference_ci=(-0.2, 0.2),
+        p_worse=p_worse,
+    )  # fmt: skip
+
+
+def test_the_paired_guard_replaces_the_proven_operating_point():
+    """Worse by more than 0.01 in >= 80% of paired resamples keeps the champion, whatever the
+    proof of 99% precision says; a guard with too few positives is skipped."""
+    kwargs = {"champion_number": 3, "target_precision": TARGET}
+    blocked = decide(challenger=report(0.85, None), champion=report(0.80, None),
+                     guard=guard(-0.1, 0.9), **kwargs)  # fmt: skip
+    assert not blocked.promote and blocked.metric == "prohibited_recall"
+    assert "paired, on 20 prohibited labels; worse in 90% of resamples" in blocked.reason
+    assert blocked.challenger.prohibited_recall == pytest.approx(0.6)
+    unsure = decide(challenger=report(0.85), champion=report(0.80), guard=guard(-0.1, 0.6),
+                    **kwargs)  # fmt: skip
+    assert unsure.promote
+    only_recall = decide(challenger=report(0.80), champion=report(0.80), guard=guard(0.05, 0.1),
+                         **kwargs)  # fmt: skip
+    assert only_recall.promote and "0.930 (the champion's, paired)" in only_recall.reason
+    skipped = decide(challenger=report(0.80, 0.9), champion=report(0.80, 0.7),
+                     guard=PairedRecall(n_samples=60, n_positives=3), **kwargs)  # fmt: skip
+    assert not skipped.promote  # the unproven point no longer counts; F1 equal is not better
+    assert PromotionDecision.from_json(blocked.to_json()) == blocked
+
+
+def test_the_warm_up_rule_is_provisional_and_says_what_it_compared():
+    short = report(0.6, n=20, per_class=(19, 1))
+    kwargs = {"champion_number": 1, "target_precision": TARGET, "evaluation": short,
+              "n_folds": 3, "n_classes": 2}  # fmt: skip
+    won = decide_warmup(challenger=report(0.75, n=150), champion=report(0.70, n=150),
+                        guard=guard(0.0, 0.3), n_labels=150, **kwargs)  # fmt: skip
+    assert won.promote and won.provisional and won.basis == "cross_fit"
+    assert won.reason.startswith("provisionally promoted over v1: macro-F1 0.7500 vs 0.7000")
+    assert "20 evaluation labels, 1 classes with fewer than 2" in won.reason
+    assert "3 folds of 150 analysts' pool labels" in won.reason
+    worse = decide_warmup(challenger=report(0.68, n=150), champion=report(0.70, n=150),
+                          guard=guard(0.0, 0.3), n_labels=150, **kwargs)  # fmt: skip
+    assert not worse.promote and worse.metric == "macro_f1" and worse.provisional
+    few = decide_warmup(challenger=EvaluationReport.empty(), champion=EvaluationReport.empty(),
+                        guard=None, n_labels=12, **kwargs)  # fmt: skip
+    assert not few.promote and few.metric == "evidence"
+    assert "12 analysts' pool labels, 30 needed" in few.reason
+    assert PromotionDecision.from_json(won.to_json()) == won

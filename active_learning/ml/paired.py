@@ -1,0 +1,153 @@
+"""Paired comparisons of two models on the same labelled cases (the promotion guards).
+
+Proving 99% precision takes hundreds of positives, so a guard that waits for that proof never
+acts early. Comparing the two models on the same cases cancels most of the sampling noise: both
+are measured at the precision the champion reaches there (at its own decision, a score of 0.5 or
+more, capped at the target), and a paired bootstrap (one resample of cases scores both) gives the
+interval of the difference. Measuring at the champion's decision rather than at the top of the
+ranking matters with few labels: recall at 100% precision is the rank of the first mistake, which
+one case moves. Pure: no Django imports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+DECISION = 0.5  # the champion's own decision: the tier's probability at least this
+MIN_POSITIVES = 5  # fewer true positives on the labels compared: no paired guard
+N_BOOTSTRAP = 500
+
+
+@dataclass(frozen=True)
+class PairedRecall:
+    """Recall of a positive class (or tier) of champion and challenger at one precision level.
+
+    ``precision`` is the level compared at: the champion's precision at its decision, capped at
+    the target. ``difference`` is challenger minus champion; ``difference_ci`` its two-sided 95%
+    paired-bootstrap interval, ``p_worse`` the bootstrap share of replicates where the challenger
+    is worse. All None when there are fewer than ``MIN_POSITIVES`` positives.
+    """
+
+    n_samples: int
+    n_positives: int
+    precision: float | None = None
+    champion: float | None = None
+    challenger: float | None = None
+    difference: float | None = None
+    difference_ci: tuple[float, float] | None = None
+    p_worse: float | None = None
+
+    @property
+    def measured(self) -> bool:
+        return self.difference is not None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> PairedRecall | None:
+        if not data:
+            return None
+        ci = data.get("difference_ci")
+        return cls(
+            n_samples=int(data.get("n_samples", 0)),
+            n_positives=int(data.get("n_positives", 0)),
+            precision=_float(data.get("precision")),
+            champion=_float(data.get("champion")),
+            challenger=_float(data.get("challenger")),
+            difference=_float(data.get("difference")),
+            difference_ci=None if ci is None else (float(ci[0]), float(ci[1])),
+            p_worse=_float(data.get("p_worse")),
+        )
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _curves(
+    positive: np.ndarray, scores: np.ndarray, weights: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(cumulative weighted positives, cumulative weight) at each valid cut, rows = replicates.
+
+    ``weights`` is (n_rep, n); cuts fall at the ends of runs of tied scores, highest first.
+    """
+    order = np.argsort(-scores, kind="stable")
+    s, y = scores[order], positive[order]
+    ends = np.flatnonzero(np.r_[s[1:] != s[:-1], True])
+    w = weights[:, order]
+    return np.cumsum(w * y, axis=1)[:, ends], np.cumsum(w, axis=1)[:, ends]
+
+
+def _decision_precision(
+    positive: np.ndarray, decided: np.ndarray, weights: np.ndarray, target: float
+) -> np.ndarray:
+    """Per row of `weights`, the precision of the `decided` cases, capped at `target` (the target
+    itself when nothing is decided)."""
+    k = weights @ (positive & decided).astype(float)
+    n = weights @ decided.astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(np.where(n > 0, np.minimum(target, k / n), target))
+
+
+def _recall_at(k: np.ndarray, n: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """Per row, the largest recall among cuts whose precision reaches that row's `level`."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(n > 0, k / n, 0.0)
+        recall = np.where(k[:, -1:] > 0, k / k[:, -1:], 0.0)
+    ok = precision >= level[:, None] - 1e-12
+    return np.asarray(np.where(ok, recall, 0.0).max(axis=1))
+
+
+def paired_recall(
+    positive: Any,
+    champion_scores: Any,
+    challenger_scores: Any,
+    *,
+    target_precision: float,
+    sample_weight: Any = None,
+    n_bootstrap: int = N_BOOTSTRAP,
+    random_state: Any = 0,
+) -> PairedRecall:
+    """Both models' recall of the positives at the precision the champion reaches, paired.
+
+    Parameters
+    ----------
+    positive : array-like of bool, shape (n,)
+        Whether each case truly belongs to the guarded class or tier.
+    champion_scores, challenger_scores : array-like of float, shape (n,)
+        Each model's score for that class or tier (e.g. the prohibited tier's probability).
+    target_precision : float
+        The level is ``min(target, the champion's precision where its score >= 0.5)``.
+    sample_weight : array-like of float, shape (n,), optional
+        Inverse inclusion probabilities of the cases (weighted precision and recall).
+    """
+    y = np.asarray(positive, dtype=bool)
+    old, new = np.asarray(champion_scores, float), np.asarray(challenger_scores, float)
+    n, n_pos = int(y.size), int(y.sum())
+    if n_pos < MIN_POSITIVES:
+        return PairedRecall(n_samples=n, n_positives=n_pos)
+    base = np.ones(n) if sample_weight is None else np.asarray(sample_weight, dtype=float)
+    rng = np.random.default_rng(random_state)
+    reps = np.vstack([base[None, :], rng.poisson(1.0, size=(n_bootstrap, n)) * base])
+    k_old, n_old = _curves(y, old, reps)
+    k_new, n_new = _curves(y, new, reps)
+    level = _decision_precision(y, old >= DECISION, reps, float(target_precision))
+    recall_old, recall_new = _recall_at(k_old, n_old, level), _recall_at(k_new, n_new, level)
+    has_pos = k_old[:, -1] > 0
+    diff = (recall_new - recall_old)[1:][has_pos[1:]]
+    return PairedRecall(
+        n_samples=n,
+        n_positives=n_pos,
+        precision=float(level[0]),
+        champion=float(recall_old[0]),
+        challenger=float(recall_new[0]),
+        difference=float(recall_new[0] - recall_old[0]),
+        difference_ci=(float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5)))
+        if diff.size
+        else None,
+        p_worse=float(np.mean(diff < 0)) if diff.size else None,
+    )

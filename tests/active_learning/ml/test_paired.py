@@ -1,0 +1,87 @@
+"""Tests for active_learning.ml.paired and ml.crossfit: the paired prohibited-tier guard and the
+cross-fitted warm-up comparison."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from active_learning.ml.crossfit import TrainingRows, cross_fit, fold_of, rows_capped
+from active_learning.ml.paired import MIN_POSITIVES, paired_recall
+
+
+def scores(seed: int, n: int = 200, positives: int = 30, skill: float = 2.0):
+    rng = np.random.default_rng(seed)
+    y = np.zeros(n, dtype=bool)
+    y[:positives] = True
+    return y, skill * y + rng.normal(size=n)
+
+
+def test_the_same_model_on_both_sides_differs_by_nothing():
+    y, s = scores(0)
+    result = paired_recall(y, s, s, target_precision=0.99)
+    assert result.difference == 0.0 and result.difference_ci == (0.0, 0.0)
+    assert result.p_worse == 0.0
+    assert result.precision is not None and result.precision <= 0.99
+
+
+def test_a_worse_challenger_is_seen_from_thirty_positives():
+    y, good = scores(1, skill=4.0)
+    _, bad = scores(2, skill=1.0)
+    result = paired_recall(y, good, bad, target_precision=0.99)
+    assert result.measured and result.n_positives == 30
+    assert result.difference < -0.1
+    assert result.p_worse > 0.8
+    assert result.difference_ci[1] < 0
+    better = paired_recall(y, bad, good, target_precision=0.99)
+    assert better.difference > 0.1 and better.p_worse < 0.2
+
+
+def test_too_few_positives_measure_nothing():
+    y, s = scores(3, positives=MIN_POSITIVES - 1)
+    result = paired_recall(y, s, s + 1, target_precision=0.99)
+    assert not result.measured and result.n_positives == MIN_POSITIVES - 1
+
+
+def test_weights_count_in_the_recall():
+    # two positives; the champion ranks the heavy one first, the challenger the light one
+    y = np.array([True, True, False, False, False, False, True, True, True, True])
+    champion = np.array([9, 1, 5, 4, 3, 2, 8, 7, 6, 0.5])
+    challenger = np.array([1, 9, 5, 4, 3, 2, 8, 7, 6, 0.5])
+    heavy = np.array([10, 1, 1, 1, 1, 1, 1, 1, 1, 1.0])
+    plain = paired_recall(y, champion, challenger, target_precision=0.99)
+    weighted = paired_recall(y, champion, challenger, target_precision=0.99, sample_weight=heavy)
+    assert plain.difference == pytest.approx(0.0)
+    assert weighted.difference < 0
+
+
+def test_cross_fitting_never_scores_a_side_on_a_case_it_trained_on():
+    ids = np.arange(100, 160)
+    seen: list[tuple[set[int], set[int]]] = []
+    X = {int(i): np.array([float(i)]) for i in range(100, 200)}
+
+    def features(case_ids: np.ndarray) -> np.ndarray:
+        return np.stack([X[int(i)] for i in case_ids]) if len(case_ids) else np.zeros((0, 1))
+
+    def fit_predict(X_train, y_train, w_train, X_test):
+        seen.append(({int(x) for x in X_train[:, 0]}, {int(x) for x in X_test[:, 0]}))
+        return np.full((len(X_test), 2), 0.5)
+
+    both = TrainingRows(np.arange(100, 200), np.zeros(100, dtype=int), np.ones(100))
+    result = cross_fit(
+        scored_ids=ids, scored_labels=np.zeros(60, dtype=int), champion=both, challenger=both,
+        features=features, fit_predict=fit_predict, n_classes=2, n_folds=3,
+    )  # fmt: skip
+    assert len(seen) == 6
+    assert all(not (train & test) for train, test in seen)
+    assert set().union(*(test for _, test in seen)) == set(ids.tolist())
+    assert np.bincount(result.folds).tolist() == [20, 20, 20]
+    assert result.champion.shape == (60, 2)
+
+
+def test_capped_rows_keep_every_analyst_label():
+    rows = TrainingRows(np.arange(1000), np.zeros(1000, dtype=int), np.ones(1000))
+    capped = rows_capped(rows, keep_ids=np.arange(990, 1000), cap=100, seed=0)
+    assert capped.case_ids.size == 100
+    assert set(range(990, 1000)) <= set(capped.case_ids.tolist())
+    assert fold_of(7, n_folds=3).tolist().count(0) == 3

@@ -1,0 +1,169 @@
+"""Warm-up promotion and the stratified evaluation sample, through the services on PostgreSQL.
+
+The fixture is the issue's: 20 classes, 3 of them rare, given labels wrong on borderline cases
+(between a class and its neighbour, labelled as the neighbour), and the analysts' first 150 pool
+labels; the evaluation split has too few labels for the main rule.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from active_learning.ml.promotion import MIN_WARMUP_LABELS
+from active_learning.models import EvaluationDesign, ModelStatus
+from active_learning.selectors import draw_threshold, evaluation_set
+from active_learning.services import training
+from active_learning.services.evaluation_sample import evaluation_design_ensure
+from active_learning.services.promotion import promotion_decide
+from active_learning.services.queue_refresh import eval_items_top_up
+from active_learning.services.scoring import Scores
+from labeling.models import Case, Project, QueueItem, QueueKind, ResolvedLabel, Split, Tier
+from labeling.services.queue.draws import effective_evaluation_fraction
+from tests.factories import CaseFactory, LabelClassFactory, ProjectFactory
+
+pytestmark = pytest.mark.django_db
+
+N_CLASSES, RARE = 20, (17, 18, 19)
+
+
+@pytest.fixture
+def world(settings, tmp_path, monkeypatch):
+    """(project, classes, truth by case id): 1,000 pool and 200 eval cases."""
+    settings.WORKBENCH_DATA_DIR = tmp_path
+    project = ProjectFactory(evaluation_evidence_short=True, retrain_after_n=50)
+    tiers = [Tier.SUPPORTABLE] * 12 + [Tier.RESTRICTED] * 4 + [Tier.PROHIBITED] * 4
+    classes = [LabelClassFactory(project=project, tier=t) for t in tiers]
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(N_CLASSES, 16)) * 2.0
+    priors = np.array([1.0] * 17 + [0.3] * 3)
+    priors /= priors.sum()
+    vectors, truth = {}, {}
+    for i in range(1200):
+        c = int(rng.choice(N_CLASSES, p=priors))
+        neighbour = (c + 1) % N_CLASSES
+        borderline = rng.random() < 0.25
+        x = centres[c] + rng.normal(size=16) * 0.6
+        if borderline:  # halfway to the neighbour, and the legacy rule called it that
+            x = centres[c] + 0.45 * (centres[neighbour] - centres[c]) + rng.normal(size=16) * 0.3
+        given = classes[neighbour if borderline else c]
+        split = Split.POOL if i < 1000 else Split.EVAL
+        case = CaseFactory(project=project, split=split, given_label=given)
+        vectors[case.content_hash] = x
+        truth[case.pk] = (classes[c], borderline)
+    monkeypatch.setattr(
+        training, "features_for", lambda hashes: np.array([vectors[h] for h in hashes])
+    )
+    return project, classes, truth
+
+
+def _label(case_ids, truth) -> None:
+    for case_id in case_ids:
+        ResolvedLabel.objects.update_or_create(
+            case_id=case_id, defaults={"label": truth[case_id][0], "source": "annotation"}
+        )
+
+
+def test_150_analyst_labels_promote_a_challenger_under_warm_up(world):
+    project, _, truth = world
+    v1 = training.train_model(project=project)
+    assert promotion_decide(challenger=v1).promote  # no champion yet
+    pool = [pk for pk, _ in sorted(truth.items()) if Case.objects.get(pk=pk).split == Split.POOL]
+    borderline = [pk for pk in pool if truth[pk][1]][:100]
+    plain = [pk for pk in pool if not truth[pk][1]][:50]
+    _label(borderline + plain, truth)
+    evaluation = [pk for pk in truth if pk not in set(pool)][:20]
+    _label(evaluation, truth)  # 20 evaluation labels: the main rule has no evidence
+
+    v2 = training.train_model(project=project)
+    decision = promotion_decide(challenger=v2)
+
+    assert decision.promote and decision.provisional, decision.reason
+    assert decision.basis == "cross_fit"
+    assert "provisional" in decision.reason and "150 analysts' pool labels" in decision.reason
+    assert "20 evaluation labels" in decision.reason
+    assert decision.challenger.n_samples == decision.champion.n_samples == 150
+    assert decision.challenger.macro_f1 > decision.champion.macro_f1
+    v2.refresh_from_db()
+    assert v2.status == ModelStatus.CHAMPION and v2.decision["provisional"] is True
+    project.refresh_from_db()
+    assert project.evaluation_evidence_short
+
+
+def test_too_few_analyst_labels_keep_the_champion_and_say_why(world):
+    project, _, truth = world
+    promotion_decide(challenger=training.train_model(project=project))
+    pool = [pk for pk in sorted(truth) if Case.objects.get(pk=pk).split == Split.POOL]
+    _label(pool[: MIN_WARMUP_LABELS - 1], truth)
+    decision = promotion_decide(challenger=training.train_model(project=project))
+    assert not decision.promote and decision.metric == "evidence"
+    assert f"{MIN_WARMUP_LABELS - 1} analysts' pool labels" in decision.reason
+
+
+def _scores(project: Project, classes) -> Scores:
+    """A champion's scores over every case: predicted class = the given label (a stand-in model
+    whose strata are known), one-hot probabilities."""
+    version = project.model_versions.create(number=99, status=ModelStatus.CHAMPION)
+    cases = list(Case.objects.filter(project=project).order_by("pk"))
+    index = {c.pk: j for j, c in enumerate(classes)}
+    proba = np.zeros((len(cases), len(classes)), dtype=np.float32)
+    proba[np.arange(len(cases)), [index[c.given_label_id] for c in cases]] = 1.0
+    return Scores(
+        version=version,
+        case_ids=np.array([c.pk for c in cases], dtype=np.int64),
+        is_eval=np.array([c.split == Split.EVAL for c in cases]),
+        rows=np.arange(len(cases)),
+        proba=proba,
+        class_ids=[c.pk for c in classes],
+    )
+
+
+def test_evaluation_items_are_drawn_stratified_and_weighted_by_inclusion(world):
+    project, classes, truth = world
+    scores = _scores(project, classes)
+    assert evaluation_design_ensure(project=project, scores=scores) == 200
+    assert evaluation_design_ensure(project=project, scores=scores) == 0  # made once
+    made = eval_items_top_up(project=project)  # the design stands; cards without model facts
+    # warm-up: the stock is scaled to the warm-up share (0.3 / 0.1 of a batch of 50)
+    assert made == 150 == QueueItem.objects.filter(kind=QueueKind.EVALUATION).count()
+    drawn = set(
+        QueueItem.objects.filter(kind=QueueKind.EVALUATION).values_list("case_id", flat=True)
+    )
+    design = {d.case_id: d for d in EvaluationDesign.objects.filter(project=project)}
+    threshold = draw_threshold(project=project)
+    assert all(design[c].key < threshold for c in drawn)  # drawn in key order
+    assert all(d.key >= threshold for c, d in design.items() if c not in drawn)
+    rare = [classes[i].pk for i in RARE]
+    # rare predicted classes are over-sampled: their share of the draw beats their share of cases
+    rare_share = sum(d.size for d in design.values() if d.stratum_id in rare)
+    rare_in_split = np.mean([d.stratum_id in rare for d in design.values()])
+    assert sum(d.size for d in design.values()) == pytest.approx(1.0)
+    assert rare_share > 1.5 * rare_in_split
+
+    _label(list(drawn), truth)
+    labels = evaluation_set(project=project)
+    assert len(labels) == 150
+    weights = dict(zip(labels.case_ids.tolist(), labels.weights.tolist(), strict=True))
+    expected = {c: 1 / min(1.0, threshold * design[c].size) for c in drawn}
+    assert weights == pytest.approx(expected)
+    # over-sampled cases stand for fewer cases of the split
+    assert max(weights[c] for c in drawn if design[c].stratum_id in rare) < max(
+        weights[c] for c in drawn if design[c].stratum_id not in rare
+    )
+
+
+def test_a_uniform_design_is_stratified_once_a_model_exists_if_nothing_was_drawn(world):
+    project, classes, _ = world
+    evaluation_design_ensure(project=project, scores=None)
+    assert not EvaluationDesign.objects.filter(project=project).exclude(stratum=None).exists()
+    evaluation_design_ensure(project=project, scores=_scores(project, classes))
+    assert EvaluationDesign.objects.filter(project=project, stratum=None).count() == 0
+
+
+def test_the_claim_draw_serves_the_warm_up_share_until_evidence_suffices(world):
+    project = world[0]
+    assert effective_evaluation_fraction(project) == pytest.approx(0.3)
+    project.evaluation_evidence_short = False
+    assert effective_evaluation_fraction(project) == pytest.approx(0.1)
+    project.evaluation_evidence_short, project.evaluation_fraction = True, 0.0
+    assert effective_evaluation_fraction(project) == 0.0
