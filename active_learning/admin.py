@@ -259,3 +259,16 @@ class LabelNoiseEstimateAdmin(HistoryAdmin):
     def wrong_rate(self, obj: models.LabelNoiseEstimate) -> str:
         rate = obj.wrong_fraction
         return "-" if rate is None else f"{rate:.3f}"
+
+
+@admin.register(models.EvaluationDesign)
+class EvaluationDesignAdmin(HistoryAdmin):
+    """The evaluation sample's design, made by the refresh step; read-only. A case's inclusion
+    probability is min(1, t x size), t the key of the next case still to draw."""
+
+    list_display = ("case", "project", "stratum", "size", "key", "model_version")
+    list_filter = ("project",)
+    search_fields = ("case__external_id",)
+    list_select_related = ("case", "project", "stratum", "model_version")
+    raw_id_fields = ("case",)
+    show_full_result_count = False

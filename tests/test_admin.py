@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from active_learning.models import (
     Embedding,
+    EvaluationDesign,
     LabelIssue,
     LabelNoiseEstimate,
     ModelVersion,
@@ -87,6 +88,7 @@ def populated(db):
         project=project, job=job, alpha=0.7, alpha_low=0.6, alpha_high=0.8, cases=40,
         measured_at=timezone.now(),
     )  # fmt: skip
+    EvaluationDesign.objects.create(project=project, case=case, stratum=label, size=0.01, key=3.2)
     Lease.objects.create(
         name="retrain:1", holder=str(uuid.uuid4()), job=job, expires_at=timezone.now()
     )
