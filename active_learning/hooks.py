@@ -83,6 +83,7 @@ def review_facts(*, case_id: int) -> ReviewFacts | None:
 
 
 def register() -> None:
+    from active_learning.services.queue_refill import queue_refill_stored
     from active_learning.services.retrain_requests import retrain_if_due, retrain_start
 
     hooks.register(
@@ -91,4 +92,5 @@ def register() -> None:
         champion=champion,
         case_facts=case_facts,
         review_facts=review_facts,
+        queue_refill=queue_refill_stored,
     )

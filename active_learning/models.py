@@ -106,7 +106,22 @@ class Prediction(models.Model):
                 fields=["model_version", "case"], name="prediction_version_case_unique"
             )
         ]
-        indexes = [models.Index(fields=["case", "model_version"], name="prediction_case_version")]
+        indexes = [
+            models.Index(fields=["case", "model_version"], name="prediction_case_version"),
+            # A top-up from stored scores reads a version's rows with top-k (the reserve of the
+            # most uncertain, the stop set) in a measure's order, from its first rows on:
+            # partial, so writing a million compact rows does not maintain them.
+            models.Index(
+                fields=["model_version", "-uncertainty", "case"],
+                condition=Q(top_k__isnull=False),
+                name="prediction_version_uncertainty",
+            ),
+            models.Index(
+                fields=["model_version", "confidence", "case"],
+                condition=Q(top_k__isnull=False),
+                name="prediction_version_confidence",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"v{self.model_version_id} on {self.case_id}: {self.predicted_label_id}"

@@ -22,6 +22,7 @@ BENCHMARKS = [
     ("noise_detection", [], ["--quick"]),
     ("import_speed", [], ["--rows", "100000"]),
     ("queue_latency", ["--http"], ["--quick"]),
+    ("queue_refill", [], ["--cases", "100000"]),
     ("pipeline", [], ["--quick"]),
     ("cleaning", [], ["--quick"]),
     ("consensus", [], ["--cases", "1000", "--overlap-cases", "1000", "--overlap-labels", "300"]),

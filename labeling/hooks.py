@@ -35,6 +35,10 @@ def _no_review_facts(*, case_id: int) -> ReviewFacts | None:
     return None
 
 
+def _no_refill(*, project: Project, count: int) -> int | None:
+    return None
+
+
 @dataclass(frozen=True)
 class ModelSide:
     """The model side's entry points, as labeling calls them (keyword arguments only).
@@ -48,6 +52,9 @@ class ModelSide:
     - `review_facts(case_id=)`: the label-issue detector's view of a case's label, or None;
       called inside a label's transaction when an analyst asks for a second opinion, so one
       indexed read.
+    - `queue_refill(project=, count=)`: up to `count` pool items picked from the champion's
+      stored scores (no retrain); None when there is no champion or it has no stored scores
+      (labeling then fills at random). Called after commit, holding the project's row lock.
     """
 
     retrain_start: Callable[..., Job | None] = _no_retrain
@@ -55,6 +62,7 @@ class ModelSide:
     champion: Callable[..., ChampionSummary | None] = _no_champion
     case_facts: Callable[..., CaseModelFacts] = _no_facts
     review_facts: Callable[..., ReviewFacts | None] = _no_review_facts
+    queue_refill: Callable[..., int | None] = _no_refill
 
 
 _registered = ModelSide()

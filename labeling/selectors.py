@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, Exists, F, IntegerField, OuterRef, Q, Subquery, Value
+from django.db.models import Count, Exists, F, IntegerField, Min, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from labeling import statements as st
@@ -23,6 +24,8 @@ from labeling.models import (
 from labeling.services.resolution import AUTHORITATIVE_SOURCES
 from workbench.core import sql
 from workbench.core.models import Job, JobKind, JobStatus
+
+PACE_MIN_SPAN = 60.0  # seconds: the shortest span a pace is measured over
 
 
 def queue_items_held(*, project: Project, analyst: Any) -> list[QueueItem]:
@@ -222,3 +225,38 @@ def gold_results(*, project: Project) -> dict[int, tuple[int, int]]:
         )
     )
     return {int(r["annotator_id"]): (int(r["answered"]), int(r["correct"])) for r in rows}
+
+
+def queue_pace(*, project: Project, since: datetime, now: datetime) -> float:
+    """Queue answers (labels and skips: both use up an item) per second since `since`.
+
+    Counted from the annotations' timestamps over the span from the first answer in the window
+    to `now`, at least PACE_MIN_SPAN: a team that started two minutes ago is measured over
+    those two minutes, not the whole window, and a lone burst does not read as a flood.
+    """
+    row = Annotation.objects.filter(
+        case__project=project, source=AnnotationSource.QUEUE, created_at__gte=since
+    ).aggregate(n=Count("id"), first=Min("created_at"))
+    if not row["n"] or row["first"] is None:
+        return 0.0
+    span = max((now - row["first"]).total_seconds(), PACE_MIN_SPAN)
+    return float(row["n"]) / span
+
+
+def retrain_seconds_last(*, project: Project) -> float | None:
+    """How long the project's last successful retrain took from being asked for to done
+    (waiting for a worker included: that is how long fresh picks take); None before any."""
+    row = (
+        Job.objects.filter(
+            project=project,
+            kind=JobKind.RETRAIN,
+            status=JobStatus.SUCCEEDED,
+            finished_at__isnull=False,
+        )
+        .order_by("-finished_at")
+        .values_list("created_at", "finished_at")
+        .first()
+    )
+    if row is None or row[1] is None:
+        return None
+    return max((row[1] - row[0]).total_seconds(), 0.0)

@@ -69,13 +69,13 @@ GOLD_UNSEEN = f"""AND NOT EXISTS (
       AND EXISTS (
           SELECT 1 FROM {RESOLVED} r WHERE r.case_id = q.case_id AND r.source IN {GOLD_SOURCES}
           AND r.label_id IS NOT NULL AND NOT r.excluded)"""
-# Fewer open labelling items than twice a batch: refill. Checked every few claim numbers of an
+# Fewer open pool items than twice a batch: refill. Checked every few claim numbers of an
 # analyst (the scan costs as much as the claim): with several analysts at work, a few claims.
-# Review and adjudication items do not count: analysts cannot take them.
-LABELLING_KINDS = f"('{QueueKind.POOL.value}', '{QueueKind.EVALUATION.value}')"
+# Only pool items count: the refill makes pool items, and the evaluation stock (up to three
+# batches while evidence is short) is kept by the retrain's refresh.
 LOW = f"""NOT EXISTS (
     SELECT 1 FROM {QI} o WHERE o.project_id = %(project)s AND o.status = '{OPEN}'
-    AND o.kind IN {LABELLING_KINDS} LIMIT 1 OFFSET %(low)s)"""
+    AND o.kind = '{QueueKind.POOL.value}' LIMIT 1 OFFSET %(low)s)"""
 
 RELEASE_EXPIRED = f"""
 UPDATE {QI} SET status = '{OPEN}', assigned_to_id = NULL, lease_expires_at = NULL,

@@ -1,8 +1,9 @@
 """Scoring the pool with the champion and storing bounded predictions (DESIGN "Prediction volume").
 
 Every case gets a compact row (predicted label, confidence, uncertainty) for the version that
-scored it; evaluation cases, a fixed random stop set and the queue's candidates also get their
-top-k probabilities. Rows are written with COPY on PostgreSQL. When a new champion takes over,
+scored it; evaluation cases, a fixed random stop set, the queue's candidates and a reserve of the
+most uncertain pool cases (what a top-up from stored scores picks next) also get their top-k
+probabilities. Rows are written with COPY on PostgreSQL. When a new champion takes over,
 only the current and previous champion keep rows for every case; older versions keep the
 evaluation cases and the stop set.
 """
@@ -25,11 +26,13 @@ from active_learning.services.bulk import copy_binary_rows, pg_timestamp
 from active_learning.services.embeddings import matrix_load
 from active_learning.services.training import load_version
 from labeling.models import Case, Project, Split
+from labeling.services.queue.refill import BUFFER_CAP_FACTOR
 from workbench.core.hashing import unit_hash, unit_hashes
 
 CHUNK = 100_000
 TOP_K = 5
 STOP_SET_FRACTION = 0.01
+RESERVE_FACTOR = 4  # top-k for 4x the largest buffer by each stored measure's order
 ERR_NOT_EMBEDDED = "{n} cases have no embedding yet: run embed_cases first."
 
 
@@ -100,13 +103,36 @@ def score_pool(
         if progress:
             progress(0.6 * stop / max(1, n), f"scored {stop} of {n} cases")
     scores = Scores(version, case_ids, is_eval, rows, proba, class_ids)
-    full = is_eval | stop_set_mask(project=project, case_ids=case_ids)
+    full = full_rows_mask(project=project, scores=scores)
     if full_case_ids:
         full |= np.isin(case_ids, np.fromiter(full_case_ids, dtype=np.int64))
     predictions_write(scores=scores, full_case_ids=set(), full_mask=full)
     if progress:
         progress(1.0, f"stored predictions for {n} cases")
     return scores
+
+
+def full_rows_mask(*, project: Project, scores: Scores) -> np.ndarray:
+    """Rows stored with their top-k: evaluation cases, the stop set and the reserve."""
+    full = scores.is_eval | stop_set_mask(project=project, case_ids=scores.case_ids)
+    reserve = RESERVE_FACTOR * BUFFER_CAP_FACTOR * project.batch_size
+    return full | reserve_mask(scores=scores, size=reserve)
+
+
+def reserve_mask(*, scores: Scores, size: int) -> np.ndarray:
+    """The `size` pool rows with the highest margin uncertainty and the `size` with the lowest
+    confidence: a top-up from stored scores (`queue_refill`) picks among rows with top-k (its
+    cards show their classes), and finds them on a partial index, not by scanning every row."""
+    mask = np.zeros(scores.case_ids.shape[0], dtype=bool)
+    pool = np.flatnonzero(~scores.is_eval)
+    if pool.size == 0 or size <= 0:
+        return mask
+    for priority in (scores.uncertainty()[pool], -scores.proba[pool].max(axis=1)):
+        if size >= pool.size:
+            mask[pool] = True
+            break
+        mask[pool[np.argpartition(-priority, size - 1)[:size]]] = True
+    return mask
 
 
 def _top_k_json(scores: Scores, index: np.ndarray) -> list[str]:

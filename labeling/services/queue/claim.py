@@ -24,7 +24,6 @@ from labeling.services.queue.draws import (
     draw_is_gold,
     effective_evaluation_fraction,
 )
-from labeling.services.queue.fill import LABELLING_KINDS
 from labeling.services.queue.policy import ALLOWED, DRAW, GOLD_STEPS, claim_order
 from workbench.core import sql
 
@@ -248,24 +247,11 @@ def _items_with_cases(ids: list[int]) -> dict[int, QueueItem]:
 
 
 def _refill(*, project_id: int) -> int:
-    """Top up a queue running low: the model refills it once one exists, random until then.
+    """Top up a queue running low (`refill.queue_top_up`: model picks from the champion's
+    stored scores while a retrain is pending, random without a model)."""
+    from labeling.services.queue.refill import queue_top_up
 
-    With a champion, a retrain (which ends by refreshing the queue from its scores) is asked
-    for; random items are added only if nothing at all is left, so nobody waits meanwhile.
-    """
-    from labeling.hooks import model_side
-    from labeling.services.queue.fill import queue_fill_random
-
-    project = Project.objects.filter(pk=project_id).first()
-    if project is None:
-        return 0
-    side = model_side()
-    if side.champion(project=project) is not None:
-        side.retrain_start(project=project, reason="the queue is running low", automatic=True)
-        open_items = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN)
-        if open_items.filter(kind__in=LABELLING_KINDS).exists():
-            return 0
-    return queue_fill_random(project=project)
+    return queue_top_up(project_id=project_id)
 
 
 def _release(*, now: datetime, project_id: int | None) -> int:
