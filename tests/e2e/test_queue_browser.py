@@ -40,9 +40,12 @@ def member(project, role: str = ProjectRole.ANALYST, name: str | None = None):
 
 def small_project(n: int = 40, name: str | None = None, **settings):
     project = generated_project(n=n, evaluation_fraction=0.1, **settings)
+    # The steady state: evaluation items at the evaluation fraction, not the warm-up share, so
+    # the first cards are the pool items these tests set up.
+    project.evaluation_evidence_short = False
     if name:
         project.name = name
-        project.save(update_fields=["name"])
+    project.save(update_fields=["name", "evaluation_evidence_short"])
     queue_fill_random(project=project, cases=n, seed=1)
     return project
 
