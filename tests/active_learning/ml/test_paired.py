@@ -44,15 +44,18 @@ def test_too_few_positives_measure_nothing():
 
 
 def test_weights_count_in_the_recall():
-    # two positives; the champion ranks the heavy one first, the challenger the light one
+    # six positives; the challenger ranks a negative above the heavy positive (case 0), so at
+    # the champion's precision (1.0, capped at 0.99) it keeps only case 1
     y = np.array([True, True, False, False, False, False, True, True, True, True])
-    champion = np.array([9, 1, 5, 4, 3, 2, 8, 7, 6, 0.5])
-    challenger = np.array([1, 9, 5, 4, 3, 2, 8, 7, 6, 0.5])
+    champion = np.array([0.9, 0.41, 0.3, 0.2, 0.1, 0.05, 0.45, 0.44, 0.43, 0.42])
+    challenger = np.array([0.7, 0.9, 0.8, 0.2, 0.1, 0.05, 0.45, 0.44, 0.43, 0.42])
     heavy = np.array([10, 1, 1, 1, 1, 1, 1, 1, 1, 1.0])
     plain = paired_recall(y, champion, challenger, target_precision=0.99)
     weighted = paired_recall(y, champion, challenger, target_precision=0.99, sample_weight=heavy)
-    assert plain.difference == pytest.approx(0.0)
-    assert weighted.difference < 0
+    assert plain.precision == weighted.precision == pytest.approx(0.99)
+    assert plain.champion == weighted.champion == pytest.approx(1.0)
+    assert plain.challenger == pytest.approx(1 / 6)
+    assert weighted.challenger == pytest.approx(1 / 15)
 
 
 def test_cross_fitting_never_scores_a_side_on_a_case_it_trained_on():
