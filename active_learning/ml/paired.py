@@ -28,7 +28,7 @@ class PairedRecall:
     ``precision`` is the level compared at: the champion's precision at its decision, capped at
     the target. ``difference`` is challenger minus champion; ``difference_ci`` its two-sided 95%
     paired-bootstrap interval, ``p_worse`` the bootstrap share of replicates where the challenger
-    is worse. All None when there are fewer than ``MIN_POSITIVES`` positives.
+    is worse by more than the `tolerance` it was measured with. All None when there are fewer than ``MIN_POSITIVES`` positives.
     """
 
     n_samples: int
@@ -111,6 +111,7 @@ def paired_recall(
     sample_weight: Any = None,
     n_bootstrap: int = N_BOOTSTRAP,
     random_state: Any = 0,
+    tolerance: float = 0.0,
 ) -> PairedRecall:
     """Both models' recall of the positives at the precision the champion reaches, paired.
 
@@ -124,6 +125,8 @@ def paired_recall(
         The level is ``min(target, the champion's precision where its score >= 0.5)``.
     sample_weight : array-like of float, shape (n,), optional
         Inverse inclusion probabilities of the cases (weighted precision and recall).
+    tolerance : float
+        ``p_worse`` counts replicates where the challenger is worse by more than this.
     """
     y = np.asarray(positive, dtype=bool)
     old, new = np.asarray(champion_scores, float), np.asarray(challenger_scores, float)
@@ -149,5 +152,48 @@ def paired_recall(
         difference_ci=(float(np.percentile(diff, 2.5)), float(np.percentile(diff, 97.5)))
         if diff.size
         else None,
-        p_worse=float(np.mean(diff < 0)) if diff.size else None,
+        p_worse=float(np.mean(diff < -tolerance)) if diff.size else None,
+    )
+
+
+@dataclass(frozen=True)
+class PairedF1:
+    """Macro-F1 of champion and challenger on the same labels, and the paired-bootstrap share of
+    replicates in which the challenger is higher (``p_better``)."""
+
+    champion: float
+    challenger: float
+    p_better: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def paired_macro_f1(
+    y_true: Any,
+    champion_pred: Any,
+    challenger_pred: Any,
+    *,
+    classes: Any,
+    n_bootstrap: int = N_BOOTSTRAP,
+    random_state: Any = 0,
+) -> PairedF1:
+    """Both models' macro-F1 over `classes` (those with a label in `y_true`), paired: each
+    bootstrap replicate reweighs the same cases for both."""
+    y = np.asarray(y_true)
+    present = [c for c in classes if np.any(y == c)]
+    truth = np.stack([y == c for c in present], axis=1).astype(float)
+    rng = np.random.default_rng(random_state)
+    reps = np.vstack([np.ones((1, y.size)), rng.poisson(1.0, size=(n_bootstrap, y.size))])
+    f1 = []
+    for pred in (np.asarray(champion_pred), np.asarray(challenger_pred)):
+        predicted = np.stack([pred == c for c in present], axis=1).astype(float)
+        tp, n_true, n_pred = reps @ (truth * predicted), reps @ truth, reps @ predicted
+        with np.errstate(invalid="ignore", divide="ignore"):
+            per_class = np.where(n_true + n_pred > 0, 2 * tp / (n_true + n_pred), 0.0)
+        f1.append(per_class.mean(axis=1))
+    return PairedF1(
+        champion=float(f1[0][0]),
+        challenger=float(f1[1][0]),
+        p_better=float(np.mean(f1[1][1:] > f1[0][1:])),
     )

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from active_learning.ml.metrics import EvaluationReport
-from active_learning.ml.paired import PairedRecall
+from active_learning.ml.paired import PairedF1, PairedRecall
 
 F1_TOLERANCE = 0.005
 RECALL_TOLERANCE = 0.01
@@ -32,6 +32,9 @@ MIN_EVAL_PER_CLASS = 2
 GUARDED_TIER = "prohibited"
 GUARD_CONFIDENCE = 0.8  # share of paired replicates in which the challenger must be worse
 MIN_WARMUP_LABELS = 30  # analysts' pool labels a cross-fitted warm-up comparison needs
+# Warm-up: a higher macro-F1 counts as better only when it is higher in this share of paired
+# resamples of the analysts' labels (tens of labels over 20 classes are noisy).
+WARMUP_CONFIDENCE = 0.7
 
 # `PromotionDecision.metric`: the metric that kept the champion, or why there was no comparison.
 METRIC_EVIDENCE = "evidence"
@@ -251,13 +254,16 @@ def decide_warmup(
     n_folds: int,
     n_labels: int,
     n_classes: int,
+    paired_f1: PairedF1 | None = None,
 ) -> PromotionDecision:
     """The provisional decision while evaluation evidence is short.
 
     ``challenger`` and ``champion`` are reports on the same analysts' pool labels, each side
     predicted out of fold (refitted without the fold); ``evaluation`` is the short evaluation
     report, named in the reason, as are the analysts' pool labels there are (`n_labels`; the
-    reports are empty when too few) and the project's `n_classes`. Tolerances are the main rule's.
+    reports are empty when too few) and the project's `n_classes`. Tolerances are the main rule's;
+    a higher macro-F1 counts as better only when `paired_f1` finds it higher in at least
+    WARMUP_CONFIDENCE of paired resamples.
     """
     n = n_labels
     short = n_classes if evaluation.is_empty else evaluation.classes_short_of(MIN_EVAL_PER_CLASS)
@@ -287,6 +293,7 @@ def decide_warmup(
         guard=guard,
         basis=basis,
         provisional=True,
+        paired_f1=paired_f1,
     )
 
 
@@ -299,6 +306,7 @@ def _compare(
     guard: PairedRecall | None,
     basis: str,
     provisional: bool,
+    paired_f1: PairedF1 | None = None,
 ) -> PromotionDecision:
     """The tolerances and the strictly-better clause, for either rule (macro-F1 present)."""
     mine = ComparedValues.of(challenger, guard, side="challenger")
@@ -341,7 +349,11 @@ def _compare(
             return decision(False, reason, METRIC_RECALL)
         recall_better = new_recall > old_recall
     shown = {**values, "new_recall": _fmt(new_recall), "old_recall": _fmt(old_recall)}
-    if not (new_f1 > old_f1 or recall_better):
+    f1_better = new_f1 > old_f1
+    if paired_f1 is not None:
+        f1_better = f1_better and paired_f1.p_better >= WARMUP_CONFIDENCE
+        basis = f"{basis}; macro-F1 higher in {paired_f1.p_better:.0%} of paired resamples"
+    if not (f1_better or recall_better):
         return decision(False, REASON_NOT_BETTER.format(**shown), METRIC_MACRO_F1)
     promoted = REASON_BETTER.format(**shown)
     if provisional:

@@ -160,6 +160,7 @@ def _guard(
         prohibited_scores(new, classes),
         target_precision=project.target_precision,
         sample_weight=labels.weights,
+        tolerance=RECALL_TOLERANCE,
     )
 
 
@@ -172,7 +173,9 @@ def _warmup_decision(
 ) -> PromotionDecision:
     """The provisional decision while evaluation evidence is short (kept without enough
     analysts' pool labels for a comparison either)."""
-    comparison = warmup_compare(project=project, champion=champion, classes=classes)
+    comparison = warmup_compare(
+        project=project, champion=champion, challenger_version=challenger, classes=classes
+    )
     empty = EvaluationReport.empty()
     return decide_warmup(
         challenger=comparison.challenger if comparison else empty,
@@ -186,6 +189,7 @@ def _warmup_decision(
         if comparison
         else pool_label_count(project=project),
         n_classes=len(classes),
+        paired_f1=comparison.paired_f1 if comparison else None,
     )
 
 

@@ -18,8 +18,8 @@ import numpy as np
 from active_learning.ml.classifiers import DEFAULT_C, make_classifier
 from active_learning.ml.crossfit import N_FOLDS, TrainingRows, cross_fit, rows_capped
 from active_learning.ml.metrics import EvaluationReport
-from active_learning.ml.paired import PairedRecall, paired_recall
-from active_learning.ml.promotion import MIN_WARMUP_LABELS
+from active_learning.ml.paired import PairedF1, PairedRecall, paired_macro_f1, paired_recall
+from active_learning.ml.promotion import MIN_WARMUP_LABELS, RECALL_TOLERANCE
 from active_learning.models import ModelVersion
 from active_learning.selectors import analyst_labels, split_cases, training_set
 from active_learning.services import training
@@ -43,6 +43,7 @@ class WarmupComparison:
     champion: EvaluationReport
     guard: PairedRecall
     n_folds: int
+    paired_f1: PairedF1
 
 
 def pool_label_count(*, project: Project) -> int:
@@ -71,7 +72,11 @@ def _present(rows: TrainingRows, ids: np.ndarray) -> TrainingRows:
 
 
 def warmup_compare(
-    *, project: Project, champion: ModelVersion, classes: list[LabelClass]
+    *,
+    project: Project,
+    champion: ModelVersion,
+    challenger_version: ModelVersion,
+    classes: list[LabelClass],
 ) -> WarmupComparison | None:
     """The cross-fitted comparison, or None with fewer than MIN_WARMUP_LABELS analysts' labels
     (or labels of a single class) in the pool."""
@@ -85,6 +90,7 @@ def warmup_compare(
     today = training_set(project=project)
     challenger = TrainingRows(today.case_ids, today.labels, today.weights)
     champion_rows = _rows_of(champion, challenger)
+    challenger = _rows_of(challenger_version, challenger)
     seed = abs(int(project.split_seed)) % (2**32)
     challenger = rows_capped(challenger, keep_ids=scored_ids, cap=MAX_ROWS, seed=seed)
     champion_rows = rows_capped(champion_rows, keep_ids=scored_ids, cap=MAX_ROWS, seed=seed)
@@ -118,6 +124,14 @@ def warmup_compare(
         prohibited_scores(fitted.champion, classes),
         prohibited_scores(fitted.challenger, classes),
         target_precision=project.target_precision,
+        tolerance=RECALL_TOLERANCE,
+    )
+    labels = np.asarray(class_ids)
+    paired_f1 = paired_macro_f1(
+        scored_labels,
+        labels[fitted.champion.argmax(axis=1)],
+        labels[fitted.challenger.argmax(axis=1)],
+        classes=class_ids,
     )
     return WarmupComparison(
         challenger=report_of(
@@ -128,4 +142,5 @@ def warmup_compare(
         ),
         guard=guard,
         n_folds=N_FOLDS,
+        paired_f1=paired_f1,
     )

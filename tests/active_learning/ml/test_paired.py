@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from active_learning.ml.crossfit import TrainingRows, cross_fit, fold_of, rows_capped
-from active_learning.ml.paired import MIN_POSITIVES, paired_recall
+from active_learning.ml.paired import MIN_POSITIVES, paired_macro_f1, paired_recall
 
 
 def scores(seed: int, n: int = 200, positives: int = 30, skill: float = 2.0):
@@ -88,3 +88,23 @@ def test_capped_rows_keep_every_analyst_label():
     assert capped.case_ids.size == 100
     assert set(range(990, 1000)) <= set(capped.case_ids.tolist())
     assert fold_of(7, n_folds=3).tolist().count(0) == 3
+
+
+def test_paired_macro_f1_knows_a_better_model_from_a_lucky_one():
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 4, size=300)
+    good = np.where(rng.random(300) < 0.9, y, (y + 1) % 4)
+    bad = np.where(rng.random(300) < 0.6, y, (y + 1) % 4)
+    assert paired_macro_f1(y, bad, good, classes=[0, 1, 2, 3]).p_better > 0.99
+    assert paired_macro_f1(y, good, bad, classes=[0, 1, 2, 3]).p_better < 0.01
+    same = paired_macro_f1(y, good, good, classes=[0, 1, 2, 3])
+    assert same.champion == same.challenger and same.p_better == 0.0
+    ids = np.arange(1000, 1100)
+    capped_a = rows_capped(
+        TrainingRows(ids, np.zeros(100), np.ones(100)), keep_ids=ids[:0], cap=50, seed=1
+    )
+    capped_b = rows_capped(
+        TrainingRows(ids[1:], np.zeros(99), np.ones(99)), keep_ids=ids[:0], cap=50, seed=1
+    )
+    shared = np.intersect1d(capped_a.case_ids, capped_b.case_ids).size
+    assert shared >= 49  # one case fewer on one side moves at most one pick

@@ -8,7 +8,7 @@ import pytest
 
 from active_learning.ml.metrics import EvaluationReport
 from active_learning.ml.operating_points import OperatingPoint
-from active_learning.ml.paired import PairedRecall
+from active_learning.ml.paired import PairedF1, PairedRecall
 from active_learning.ml.promotion import ComparedValues, PromotionDecision, decide, decide_warmup
 
 TARGET = 0.9
@@ -212,3 +212,8 @@ def test_the_warm_up_rule_is_provisional_and_says_what_it_compared():
     assert not few.promote and few.metric == "evidence"
     assert "12 analysts' pool labels, 30 needed" in few.reason
     assert PromotionDecision.from_json(won.to_json()) == won
+    unsure = decide_warmup(challenger=report(0.75, n=150), champion=report(0.70, n=150),
+                           guard=guard(0.0, 0.3), n_labels=150,
+                           paired_f1=PairedF1(champion=0.7, challenger=0.75, p_better=0.6),
+                           **kwargs)  # fmt: skip
+    assert not unsure.promote and "macro-F1 higher in 60% of paired resamples" in unsure.reason
