@@ -43,7 +43,7 @@ from labeling.services.queue.draws import effective_evaluation_fraction
 from labeling.services.queue.fill import item_facts
 
 TARGET_FACTOR = 4  # keep about 4 batches of open pool items
-SIMILAR = 5
+SIMILAR = 10  # stored per item; the card shows 5, preferring analysts' labels
 SIM_CHUNK = 20_000  # labelled rows read from the memmap at a time
 
 

@@ -44,7 +44,6 @@
     if (id !== null && (id !== lastSubmission || id === answered)) return true;
     fillDuration();
     button.click();
-    if (id !== null) answered = id; // buttons htmx posts on click send no submit event
     return true;
   }
   function toggle(box) {
@@ -204,6 +203,11 @@
     }
     fillDuration();
   }, true);
+  // Buttons htmx posts on click (skip) send no submit event; an invalid form sends nothing.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var id = submissionOf(event.detail && event.detail.elt);
+    if (id !== null) answered = id;
+  });
   // A request that failed leaves the card in place: let it be answered again.
   function retryable() { answered = null; }
   document.addEventListener("htmx:responseError", retryable);

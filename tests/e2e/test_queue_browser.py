@@ -393,3 +393,27 @@ def test_an_empty_style_attribute_survives_swaps_without_csp_reports(
     page.wait_for_timeout(100)
     guard.check(page)
     assert Annotation.objects.filter(annotator=analyst).count() == 3
+
+
+def test_help_fits_and_label_buttons_are_above_the_fold(live_server, guarded_page) -> None:
+    """At 1366x900 the whole help is on screen, title first, nothing to scroll; at 1024x768 the
+    card's label buttons are visible without scrolling."""
+    page = guarded_page
+    project = small_project(slug="merchant-risk", name="Merchant risk")
+    _champion_card(project)
+    analyst = member(project)
+    log_in(page, live_server.url, analyst.username)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(f"{live_server.url}/projects/{project.slug}/queue/")
+    page.keyboard.press("?")
+    box = page.locator("#help .help-card").bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 900, box
+    assert page.locator("#help-title").bounding_box()["y"] >= box["y"]
+    assert page.eval_on_selector("#help .help-card", "el => el.scrollHeight <= el.clientHeight")
+    assert page.locator("#help-close").is_visible()
+    page.keyboard.press("Escape")
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.evaluate("window.scrollTo(0, 0)")
+    for button in page.locator("#queue-card .label-buttons button").all():
+        b = button.bounding_box()
+        assert b is not None and b["y"] + b["height"] <= 768, b
