@@ -19,15 +19,48 @@ from labeling.models import LabelClass
 # (raw reason with plain values, names of its classes in order, blind) -> sentence
 SentenceFn = Callable[[Mapping[str, Any], Sequence[str], bool], str]
 
+# A sentence must be true of the numbers it shows: "torn" only while the two most probable
+# classes are this close; past it the model leans to one, and the sentence says what else made
+# the pick. Cosine distance from which a case counts as unlike every labelled case.
+TORN_MARGIN = 0.2
+UNLIKE_DISTANCE = 0.3
+
 # Sentences ------------------------------------------------------------------------------------
 
 
-def _torn(reason: Mapping[str, Any], names: Sequence[str], who: str) -> str | None:
-    """The sentence "<who> A (p) and B (q)." when the reason has two named classes."""
+def _pair(reason: Mapping[str, Any], names: Sequence[str]) -> list[tuple[str, float]] | None:
+    """The reason's two named classes with their probabilities, most probable first."""
     probas = list(reason.get("probas") or ())
     if len(names) < 2 or len(probas) < 2:
         return None
-    return f"{who} {names[0]} ({probas[0]:.2f}) and {names[1]} ({probas[1]:.2f})."
+    pairs = [(str(n), float(p)) for n, p in zip(names[:2], probas[:2], strict=True)]
+    return sorted(pairs, key=lambda pair: -pair[1])
+
+
+def is_torn(reason: Mapping[str, Any]) -> bool:
+    """Whether the two most probable classes are within `TORN_MARGIN` of each other."""
+    probas = sorted((float(p) for p in reason.get("probas") or ()), reverse=True)
+    return len(probas) >= 2 and probas[0] - probas[1] < TORN_MARGIN
+
+
+def _torn(reason: Mapping[str, Any], names: Sequence[str], who: str) -> str | None:
+    """ "<who> A (p) and B (q)." when the reason has two named classes this close."""
+    pair = _pair(reason, names)
+    if pair is None or not is_torn(reason):
+        return None
+    (a, p), (b, q) = pair
+    return f"{who} {a} ({p:.2f}) and {b} ({q:.2f})."
+
+
+def _leans(
+    reason: Mapping[str, Any], names: Sequence[str], who: str, verb: str = "leans"
+) -> str | None:
+    """ "<who> leans to A (p) over B (q)" (no full stop) when the two classes are far apart."""
+    pair = _pair(reason, names)
+    if pair is None or is_torn(reason):
+        return None
+    (a, p), (b, q) = pair
+    return f"{who} {verb} to {a} ({p:.2f}) over {b} ({q:.2f})"
 
 
 def sentence_random(reason: Mapping[str, Any], names: Sequence[str], blind: bool) -> str:
@@ -35,37 +68,61 @@ def sentence_random(reason: Mapping[str, Any], names: Sequence[str], blind: bool
 
 
 def sentence_uncertainty(reason: Mapping[str, Any], names: Sequence[str], blind: bool) -> str:
-    """Least confidence, margin, entropy: the two classes the model hesitates between."""
-    torn = _torn(reason, names, "The model is torn between")
-    if torn is None:
+    """Least confidence, margin, entropy: the two classes the model hesitates between, or, when
+    it leans to one, that the pick is among the least certain cases left."""
+    if is_torn(reason):
+        torn = _torn(reason, names, "The model is torn between")
+        return "The model is torn between two classes." if blind or torn is None else torn
+    why = "picked as one of the least certain cases still to label"
+    if len(reason.get("probas") or ()) < 2:
         return "The model is unsure about this case."
-    return "The model is torn between two classes." if blind else torn
+    leans = _leans(reason, names, "The model")
+    return f"The model leans to one class; {why}." if blind or leans is None else f"{leans}; {why}."
 
 
 def sentence_committee(reason: Mapping[str, Any], names: Sequence[str], blind: bool) -> str:
     """Query by committee: the members disagree; the consensus' two classes."""
-    torn = _torn(reason, names, "The committee's models are torn between")
-    if torn is None:
+    if is_torn(reason):
+        torn = _torn(reason, names, "The committee's models are torn between")
+        if blind or torn is None:
+            return "The committee's models are torn between two classes."
+        return torn
+    leans = _leans(reason, names, "on average they", "lean")
+    if blind or leans is None:
         return "The committee's models disagree about this case."
-    return "The committee's models are torn between two classes." if blind else torn
+    return f"The committee's models disagree about this case, though {leans}."
 
 
 def sentence_diversity(reason: Mapping[str, Any], names: Sequence[str], blind: bool) -> str:
-    """Margin with k-means diversity: uncertain, and central to one group of the batch."""
-    base = sentence_uncertainty(reason, names, blind)
+    """Margin with k-means diversity: central to one group of the batch's candidates, and either
+    uncertain or unlike every labelled case (`nearest_distance`, cosine)."""
     if "cluster" not in reason:
-        return base
-    return (
-        base.removesuffix(".") + ", and it is the most central of one group of similar uncertain"
-        " cases, picked so the batch covers different kinds of case."
-    )
+        return sentence_uncertainty(reason, names, blind)
+    batch = "picked so the batch covers different kinds of case"
+    if is_torn(reason):
+        base = sentence_uncertainty(reason, names, blind)
+        return (
+            base.removesuffix(".") + ", and it is the most central of one group of similar"
+            f" uncertain cases, {batch}."
+        )
+    distance = reason.get("nearest_distance")
+    if isinstance(distance, int | float) and distance >= UNLIKE_DISTANCE:
+        if blind:
+            return f"Unlike the cases labelled so far; {batch}."
+        return (
+            f"Unlike the cases labelled so far: the nearest labelled case is {distance:.2f} away"
+            f" (cosine distance); {batch}."
+        )
+    central = f"The most central of one group of similar cases, {batch}"
+    leans = _leans(reason, names, "the model")
+    return f"{central}." if blind or leans is None else f"{central}; {leans}."
 
 
 def sentence_density(reason: Mapping[str, Any], names: Sequence[str], blind: bool) -> str:
     """Entropy weighted by density: uncertain, and typical of the cases still to label.
 
     The pick is the best product, not the most uncertain case, so the classes are said as the
-    model's hesitation, with both factors' numbers.
+    model's hesitation (or its lean), with both factors' numbers.
     """
     if "density" not in reason or "uncertainty" not in reason:
         return sentence_uncertainty(reason, names, blind)
@@ -73,7 +130,8 @@ def sentence_density(reason: Mapping[str, Any], names: Sequence[str], blind: boo
     if blind:
         return f"The model is unsure about this case; {why}."
     torn = _torn(reason, names, "The model hesitates between")
-    head = torn.removesuffix(".") if torn else "The model is unsure about this case"
+    head = torn.removesuffix(".") if torn else _leans(reason, names, "The model")
+    head = head or "The model is unsure about this case"
     measure = str(reason.get("measure") or "entropy").replace("_", " ")
     return (
         f"{head}; {why} ({measure} {reason['uncertainty']:.2f}, density {reason['density']:.2f})."
@@ -82,13 +140,15 @@ def sentence_density(reason: Mapping[str, Any], names: Sequence[str], blind: boo
 
 def sentence_kmeans_medoid(reason: Mapping[str, Any], names: Sequence[str], blind: bool) -> str:
     size = int(reason.get("cluster_size") or 0)
-    return f"A typical example of a cluster of {size:,} similar merchants."
+    if size <= 0:
+        return "No model yet: a typical example of a group of similar merchants."
+    return f"No model yet: a typical example of a cluster of {size:,} similar merchants."
 
 
 def sentence_zero_shot(reason: Mapping[str, Any], names: Sequence[str], blind: bool) -> str:
     if names and not blind:
-        return f"Closest to the description of {names[0]}."
-    return "Close to the description of one of the classes."
+        return f"No model yet: closest to the description of {names[0]}."
+    return "No model yet: close to the description of one of the classes."
 
 
 def sentence_keyword_seed(reason: Mapping[str, Any], names: Sequence[str], blind: bool) -> str:

@@ -17,15 +17,30 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar
 
 from django.core import signing
+from django.db.models import Count, OuterRef, Subquery
 from django.db.models.functions import Left
+from django.utils import timezone
 
 from labeling.contracts import NEUTRAL_REASON, PickReason
-from labeling.models import Case, LabelClass, Project, QueueItem, ResolutionSource, ResolvedLabel
+from labeling.models import (
+    Annotation,
+    Case,
+    LabelClass,
+    Project,
+    QueueItem,
+    QueueStatus,
+    ResolutionSource,
+    ResolvedLabel,
+)
 
 SIMILAR_SHOWN = 5
+SIMILAR_READ = (
+    10  # stored neighbours read, so trusted ones can be preferred (the pipeline stores 10)
+)
 SNIPPET_CHARS = 400  # of a similar case's text: read from the database, the rest never loaded
 ALTERNATIVES_SHOWN = 2
 TICKET_SALT = "labeling.queue.ticket"
@@ -33,10 +48,12 @@ TICKET_MAX_AGE = 7 * 24 * 3600  # seconds; a card left open longer is simply rel
 MAX_DURATION_MS = 30 * 60 * 1000
 
 __all__ = [
+    "CONSENSUS",
     "DOUBTFUL",
     "EXCLUDED",
     "GIVEN",
     "NEUTRAL_REASON",
+    "REVIEWED",
     "VERIFIED",
     "Card",
     "SimilarCase",
@@ -56,17 +73,35 @@ class Alternative:
     probability: float
 
 
-# What a case's current label rests on (`label_status`): analysts or a decision (verified), a
-# label in question (doubtful), only the imported label (given), or out of the dataset (excluded).
-VERIFIED, DOUBTFUL, GIVEN, EXCLUDED = "verified", "doubtful", "given", "excluded"
+# What a case's current label rests on (`label_status`): a reviewer's or adjudicator's decision
+# (reviewed), agreeing analysts (consensus), an analyst (verified), a label in question
+# (doubtful), only the imported label (given), or out of the dataset (excluded).
+REVIEWED, CONSENSUS, VERIFIED = "reviewed", "consensus", "verified"
+DOUBTFUL, GIVEN, EXCLUDED = "doubtful", "given", "excluded"
+STATUS_TEXT = {
+    REVIEWED: "reviewed",
+    CONSENSUS: "consensus",
+    VERIFIED: "verified by an analyst",
+    GIVEN: "given",
+    DOUBTFUL: "doubtful",
+    EXCLUDED: "excluded",
+}
+# Which neighbours a card prefers when it has more than it shows: people's labels first.
+TRUST_ORDER = {REVIEWED: 0, CONSENSUS: 0, VERIFIED: 0, GIVEN: 1, DOUBTFUL: 2, EXCLUDED: 2}
+_SOURCE_STATUS = {
+    ResolutionSource.REVIEW: REVIEWED,
+    ResolutionSource.ADJUDICATED: REVIEWED,
+    ResolutionSource.CONSENSUS: CONSENSUS,
+    ResolutionSource.ANNOTATION: VERIFIED,
+}
 
 
 def label_status(resolved: ResolvedLabel | None) -> str:
     """How far a case's current label can be trusted, from its resolution (None: never resolved).
 
-    A resolution by analysts, consensus, review or adjudication is verified unless it is doubtful
-    or gave no label (a tie, flags only); the given label is doubtful while an open issue or a
-    noise flag says so.
+    A resolution by analysts, consensus, review or adjudication is trusted as such unless it is
+    doubtful or gave no label (a tie, flags only); the given label is doubtful while an open issue
+    or a noise flag says so.
     """
     if resolved is None:
         return GIVEN
@@ -76,7 +111,7 @@ def label_status(resolved: ResolvedLabel | None) -> str:
         resolved.source != ResolutionSource.GIVEN and resolved.label_id is None
     ):
         return DOUBTFUL
-    return GIVEN if resolved.source == ResolutionSource.GIVEN else VERIFIED
+    return _SOURCE_STATUS.get(ResolutionSource(resolved.source), GIVEN)
 
 
 @dataclass
@@ -94,6 +129,10 @@ class SimilarCase:
     @property
     def excluded(self) -> bool:
         return self.status == EXCLUDED
+
+    @property
+    def status_text(self) -> str:
+        return STATUS_TEXT.get(self.status, self.status)
 
 
 @dataclass
@@ -127,11 +166,14 @@ class Card:
 
 
 def metadata_pairs(metadata: Any) -> list[tuple[str, str]]:
-    """Metadata as (key, value) strings for a definition list; nested values as JSON."""
+    """Metadata as (key, value) strings for a definition list; nested values as JSON. The
+    business name is left out: it is the page's heading (`business_name`)."""
     if not isinstance(metadata, dict):
         return [("metadata", json.dumps(metadata, ensure_ascii=False))] if metadata else []
     pairs = []
     for key, value in metadata.items():
+        if key == "business_name" and value:
+            continue
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
         pairs.append((str(key), text))
     return pairs
@@ -145,8 +187,10 @@ def reason_sentence(reason: Any, *, blind: bool) -> str:
 def similar_cases(
     *, item: QueueItem, project: Project, classes: dict[int, LabelClass], blind: bool
 ) -> list[SimilarCase]:
-    """The item's stored neighbours (best first) with their current labels, in one query."""
-    rows = [r for r in (item.similar_cases or []) if isinstance(r, dict)][:SIMILAR_SHOWN]
+    """The item's stored neighbours with their current labels and how far each can be trusted,
+    in one query: `SIMILAR_SHOWN` of them, people's labels preferred over given ones and those
+    over doubtful ones, shown most similar first."""
+    rows = [r for r in (item.similar_cases or []) if isinstance(r, dict)][:SIMILAR_READ]
     ids = [int(r["case_id"]) for r in rows if str(r.get("case_id", "")).isdigit()]
     cases = (
         Case.objects.filter(project=project, pk__in=ids)
@@ -175,7 +219,14 @@ def similar_cases(
             status = ""  # whether a neighbour's label is trusted says something about it
         sim = float(row.get("similarity") or 0.0)
         out.append(SimilarCase(case.pk, case.external_id, case.snippet, sim, label, status))
-    return out
+    # Trust is judged on the real status even when blind (there it is not shown).
+    trust = {s.case_id: TRUST_ORDER.get(_status_of(cases.get(s.case_id)), 1) for s in out}
+    kept = sorted(out, key=lambda s: (trust[s.case_id], -s.similarity))[:SIMILAR_SHOWN]
+    return sorted(kept, key=lambda s: -s.similarity)
+
+
+def _status_of(case: Case | None) -> str:
+    return label_status(getattr(case, "resolved", None)) if case is not None else GIVEN
 
 
 def business_name(case: Case) -> str:
@@ -296,6 +347,47 @@ def duration_clamp(*, client_ms: int | None, rendered_ms: int) -> int:
     return min(value, MAX_DURATION_MS)
 
 
+@dataclass(frozen=True)
+class Progress:
+    """The analyst's day so far: answers given today (skips and undone ones not counted) and the
+    open items left in the project's queue."""
+
+    today: int
+    left: int
+
+
+def queue_progress(*, project: Project, user: Any) -> Progress:
+    """The analyst's `Progress`, in one query (both counts walk an index)."""
+    midnight = timezone.make_aware(datetime.combine(timezone.localdate(), datetime.min.time()))
+    today = (
+        Annotation.objects.filter(
+            annotator_id=user.pk,
+            created_at__gte=midnight,
+            case__project_id=OuterRef("pk"),
+            skipped=False,
+            superseded_at__isnull=True,
+        )
+        .order_by()
+        .values("annotator_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    left = (
+        QueueItem.objects.filter(project_id=OuterRef("pk"), status=QueueStatus.OPEN)
+        .order_by()
+        .values("project_id")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    row = (
+        Project.objects.filter(pk=project.pk)
+        .annotate(today=Subquery(today), left=Subquery(left))
+        .values_list("today", "left")
+        .first()
+    )
+    return Progress(today=int((row or (0, 0))[0] or 0), left=int((row or (0, 0))[1] or 0))
+
+
 def queue_page_context(*, project: Project, user: Any, current: QueueItem | None) -> dict[str, Any]:
     """Everything the queue page (or its swapped card) needs for the analyst's current item: a
     review card for review and adjudication items, the labelling card for the others."""
@@ -318,4 +410,5 @@ def queue_page_context(*, project: Project, user: Any, current: QueueItem | None
         "card": card,
         "ticket": ticket,
         "undo": queue_undo_top(project=project, analyst=user),
+        "progress": queue_progress(project=project, user=user),
     }

@@ -19,7 +19,14 @@ from typing import Any
 from django.db import connection
 from django.db.models import Q, QuerySet
 
-from labeling.models import Annotation, AnnotationSource, Case, Project, ResolvedLabel
+from labeling.models import (
+    Annotation,
+    AnnotationSource,
+    Case,
+    LabelClass,
+    Project,
+    ResolvedLabel,
+)
 from labeling.selectors_queue import business_name, metadata_pairs
 from labeling.services.resolution import DECIDING, RANK
 from workbench.core.models import AuditEvent
@@ -57,6 +64,7 @@ class HistoryRow:
     decision_case: Case | None = None
     decision_key: str = ""
     members: int = 0
+    suggestion: str = ""  # the class the card suggested, by name ("" when none or blind)
 
 
 @dataclass
@@ -150,10 +158,12 @@ def _deciding(case: Case, annotations: list[Annotation]) -> Annotation | None:
     return max(current, key=lambda a: (RANK[DECIDING[AnnotationSource(a.source)]], a.pk))
 
 
-def _history_rows(annotations: list[Annotation]) -> list[HistoryRow]:
+def _history_rows(annotations: list[Annotation], names: dict[int, str]) -> list[HistoryRow]:
     rows = []
     for a in annotations:
         shown = a.shown if isinstance(a.shown, dict) else {}
+        suggested = shown.get("suggestion_id")
+        suggestion = names.get(suggested, f"class #{suggested}") if suggested else ""
         source = a.group_decision if a.group_decision_id else None
         verdict = str(shown.get("verdict") or "")
         if source is not None:
@@ -165,6 +175,7 @@ def _history_rows(annotations: list[Annotation]) -> list[HistoryRow]:
                 decision_case=source.case if source is not None else None,
                 decision_key=case_link_key(source.case) if source is not None else "",
                 members=len(shown.get("group") or []),
+                suggestion=suggestion,
             )
         )
     return rows
@@ -198,6 +209,7 @@ def case_history(*, case: Case) -> dict[str, Any]:
         .order_by("-created_at", "-id")
     )
     facts = model_side().case_facts(case=case)
+    names = {c.pk: str(c) for c in LabelClass.objects.filter(project_id=case.project_id)}
     resolved = ResolvedLabel.objects.filter(case=case).select_related("label").first()
     objects = Q(object_type="labeling.case", object_id=str(case.pk)) | Q(
         object_type="labeling.annotation", object_id__in=[str(a.pk) for a in annotations]
@@ -209,7 +221,7 @@ def case_history(*, case: Case) -> dict[str, Any]:
     )
     return {
         "annotations": annotations,
-        "history": _history_rows(annotations),
+        "history": _history_rows(annotations, names),
         "exclusion": _exclusion(case, resolved, annotations),
         "predictions": list(facts.predictions),
         "issue": facts.issue,

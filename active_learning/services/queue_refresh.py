@@ -43,7 +43,7 @@ from labeling.services.queue.draws import effective_evaluation_fraction
 from labeling.services.queue.fill import item_facts
 
 TARGET_FACTOR = 4  # keep about 4 batches of open pool items
-SIMILAR = 5
+SIMILAR = 10  # stored per item; the card shows 5, preferring analysts' labels
 SIM_CHUNK = 20_000  # labelled rows read from the memmap at a time
 
 
@@ -197,6 +197,8 @@ def _refresh_pool(*, project: Project, scores: Scores | None) -> dict[str, Any]:
     names = class_names(project_classes(project=project))
     entries = []
     for rank, (row, raw) in enumerate(zip(rows, picked.reasons, strict=True)):
+        if similar[rank]:  # how unlike the labelled cases the pick is (diversity says so)
+            raw = {**raw, "nearest_distance": 1.0 - max(h["similarity"] for h in similar[rank])}
         reason = pick_reason(raw, class_ids=scores.class_ids, names=names)
         priority = float(len(rows) - rank)  # the strategy's order, best first
         entries.append(
@@ -279,8 +281,8 @@ def _rows_of(scores: Scores, case_ids: list[int]) -> tuple[list[int], np.ndarray
 def card_facts(
     *, project: Project, scores: Scores, case_ids: list[int]
 ) -> dict[int, tuple[PickReason, list[dict[str, Any]], ModelFacts]]:
-    """For evaluation and gold cases: the same kind of reason, similar cases and model facts
-    pool items carry.
+    """For evaluation and gold cases: a random pick's reason (which they are), and the similar
+    cases and model facts pool items carry.
 
     Evaluation items are drawn at random, never by a model, and gold items are decided cases
     served back; their cards must still look like every other card (DESIGN), so they state the
@@ -300,8 +302,10 @@ def card_facts(
     facts = {}
     for n, (case_id, i) in enumerate(zip(present, at.tolist(), strict=True)):
         top = np.argsort(-scores.proba[i])[:2]
+        # Drawn at random, so said as a random pick's (true, and what a random pool pick says);
+        # the model's numbers stay facts of the card, never a reason it was picked.
         raw = {
-            "strategy": str(project.strategy),
+            "strategy": "random",
             "score": float(uncertainty[n]),
             "classes": top.tolist(),
             "probas": scores.proba[i, top].tolist(),

@@ -5,11 +5,15 @@
 // reason (Enter there excludes, Escape cancels), m toggles "apply to the group", and Enter with
 // Ambiguous ticked saves the case as ambiguous. Keys typed in text fields never trigger
 // shortcuts. The page pings the server every 60 s while visible so held cases stay theirs.
+// One answer per card: a held key's auto-repeats are ignored, keys act only on a card htmx has
+// finished with (before that a click would be a plain form post), and a second submit of the
+// same card is dropped rather than posted as a full page.
 (function () {
   "use strict";
   var PING_MS = 60000;
   var renderedAt = Date.now();
   var lastSubmission = null;
+  var answered = null; // the submission id of the card whose answer is on its way
   var lastPing = Date.now();
 
   function csrfToken() {
@@ -29,8 +33,15 @@
     var field = inCard("#duration-ms");
     if (field) field.value = String(Math.max(0, Date.now() - renderedAt));
   }
+  function submissionOf(el) {
+    var c = el && el.closest ? el.closest("#queue-card") : null;
+    return c ? c.dataset.submission || null : null;
+  }
   function press(button) {
     if (!button || button.disabled) return false;
+    var id = submissionOf(button);
+    // Not yet shown as the current card (htmx still settling it) or already answered.
+    if (id !== null && (id !== lastSubmission || id === answered)) return true;
     fillDuration();
     button.click();
     return true;
@@ -109,6 +120,11 @@
     if (event.ctrlKey || event.metaKey || event.altKey || event.isComposing) return;
     var target = event.target;
     var key = event.key;
+    if (event.repeat && !isTyping(target)) {
+      // A held key answers once: its repeats would answer cases the analyst never saw.
+      event.preventDefault();
+      return;
+    }
     if (isTyping(target)) {
       var exclusion = inCard("#exclude");
       var inExclusion = exclusion && exclusion.contains(target);
@@ -173,7 +189,29 @@
     var button = event.target && event.target.closest ? event.target.closest("button[type=submit]") : null;
     if (button && card() && card().contains(button)) fillDuration();
   }, true);
-  document.addEventListener("submit", fillDuration, true);
+  // The first submit of a card goes (htmx or, without it, the browser posts it); any later
+  // one for the same card is stopped before htmx or the browser sees it.
+  document.addEventListener("submit", function (event) {
+    var id = submissionOf(event.target);
+    if (id !== null) {
+      if (id === answered) {
+        event.preventDefault();
+        event.stopImmediatePropagation();
+        return;
+      }
+      answered = id;
+    }
+    fillDuration();
+  }, true);
+  // Buttons htmx posts on click (skip) send no submit event; an invalid form sends nothing.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var id = submissionOf(event.detail && event.detail.elt);
+    if (id !== null) answered = id;
+  });
+  // A request that failed leaves the card in place: let it be answered again.
+  function retryable() { answered = null; }
+  document.addEventListener("htmx:responseError", retryable);
+  document.addEventListener("htmx:sendError", retryable);
 
   document.addEventListener("htmx:afterSettle", onCardShown);
   document.addEventListener("DOMContentLoaded", function () {

@@ -19,6 +19,7 @@ from sklearn.metrics import roc_auc_score
 
 from active_learning.models import Embedding, LabelIssue, ModelStatus, ModelVersion, Prediction
 from active_learning.services.embeddings import matrix_dir, model_name_current
+from active_learning.services.queue_refresh import SIMILAR
 from active_learning.services.retrain import retrain_due_check
 from labeling.models import Case, Project, QueueItem, QueueStatus, Split
 from tests.conftest import redis_url
@@ -148,7 +149,7 @@ def test_analyst_only_champion_never_trains_on_evaluation_cases(pipeline) -> Non
     served = [uncertainty[i.case_id] for i in items]
     assert served == sorted(served, reverse=True), "margin queue not ordered by champion scores"
     assert all(i.reason["strategy"] == "margin" and len(i.reason["class_ids"]) == 2 for i in items)
-    assert all(len(i.similar_cases) == 5 for i in items)
+    assert all(len(i.similar_cases) == SIMILAR for i in items)
 
 
 def test_burst_of_labels_gives_exactly_one_retrain(pipeline) -> None:

@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 
 from active_learning.ml.coldstart import kmeans_medoids, seed_rare_class, select_zero_shot
 from active_learning.ml.strategies import StrategyError
+from active_learning.reasons import TORN_MARGIN
 from active_learning.strategies import (
     REASONS,
     STRATEGIES,
@@ -87,25 +88,35 @@ def test_each_strategy_picks_with_a_sentence_naming_its_real_cause(pool, strateg
         # The two classes, in order, with the probabilities the reason stores.
         (a, b), (pa, pb) = reason.class_ids, reason.probas
         assert set(reason.class_ids) <= set(CLASS_IDS) and pa >= pb
-        shown = f"{NAMES[a]} ({pa:.2f}) and {NAMES[b]} ({pb:.2f})"
-        assert shown in reason.sentence
+        # "Torn" only while the two classes are close; past the margin the model leans to one.
+        torn = pa - pb < TORN_MARGIN
+        shown = f"{NAMES[a]} ({pa:.2f}) {'and' if torn else 'over'} {NAMES[b]} ({pb:.2f})"
+        if strategy != Strategy.DIVERSITY or torn:
+            assert shown in reason.sentence
+        assert ("torn between" in reason.sentence) == torn
         if strategy == Strategy.DENSITY:
             details = reason.details
-            assert reason.sentence.startswith(f"The model hesitates between {shown}; picked")
+            head = "The model hesitates between" if torn else "The model leans to"
+            assert reason.sentence.startswith(f"{head} {shown}; picked")
             assert "uncertainty weighted by how typical" in reason.sentence
             assert "uncertainty weighted by how typical" in blind
             numbers = f"(entropy {details['uncertainty']:.2f}, density {details['density']:.2f})"
             assert reason.sentence.endswith(numbers + ".")
         elif strategy == Strategy.COMMITTEE:
-            assert reason.sentence.startswith("The committee's models are torn between")
+            head = "are torn between" if torn else "disagree about this case, though"
+            assert reason.sentence.startswith(f"The committee's models {head}")
             assert "committee" in blind
         elif strategy == Strategy.DIVERSITY:
-            assert "group of similar uncertain cases" in reason.sentence
-            assert "group of similar uncertain cases" in blind
+            assert "picked so the batch covers different kinds of case" in reason.sentence
+            assert "picked so the batch covers different kinds of case" in blind
             assert reason.details["measure"] == "margin"
-        else:
+        elif torn:
             assert reason.sentence == f"The model is torn between {shown}."
             assert blind == "The model is torn between two classes."
+        else:
+            why = "picked as one of the least certain cases still to label."
+            assert reason.sentence == f"The model leans to {shown}; {why}"
+            assert blind == f"The model leans to one class; {why}"
 
 
 def test_committee_without_training_data_is_an_error(pool) -> None:
@@ -123,9 +134,9 @@ def test_reason_sentences() -> None:
     assert _said(torn) == TORN
     assert _said(torn, blind=True) == "The model is torn between two classes."
     medoid = {"strategy": "kmeans_medoid", "cluster_size": 84}
-    assert _said(medoid) == "A typical example of a cluster of 84 similar merchants."
+    assert _said(medoid) == "No model yet: a typical example of a cluster of 84 similar merchants."
     zero = {"strategy": "zero_shot", "classes": [0], "probas": [0.3]}
-    assert _said(zero) == "Closest to the description of Gambling."
+    assert _said(zero) == "No model yet: closest to the description of Gambling."
     assert "Gambling" not in _said(zero, blind=True)
     assert (
         _said({"strategy": "example_neighbour"}) == "Close to an example in the class guidelines."
@@ -158,9 +169,14 @@ def test_density_and_diversity_sentences_from_constructed_reasons() -> None:
     # Without its own facts (an evaluation item's champion facts), the plain uncertainty sentence.
     facts = {"strategy": "density", "classes": [0, 1], "probas": [0.46, 0.42]}
     assert _said(facts) == TORN
-    committee = {"strategy": "committee", "classes": [1, 0], "probas": [0.5, 0.3]}
+    committee = {"strategy": "committee", "classes": [1, 0], "probas": [0.5, 0.35]}
     assert _said(committee) == (
-        "The committee's models are torn between Skill games (0.50) and Gambling (0.30)."
+        "The committee's models are torn between Skill games (0.50) and Gambling (0.35)."
+    )
+    committee["probas"] = [0.5, 0.3]
+    assert _said(committee) == (
+        "The committee's models disagree about this case, though on average they lean to"
+        " Skill games (0.50) over Gambling (0.30)."
     )
 
 

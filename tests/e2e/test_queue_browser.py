@@ -295,3 +295,125 @@ def test_screenshot_and_narrow_layout(live_server, guarded_page, tmp_path) -> No
     page.set_viewport_size({"width": 800, "height": 800})
     assert page.evaluate("document.scrollingElement.scrollWidth") <= 800
     assert page.is_visible(".label-buttons button >> nth=0")
+
+
+def _document_posts(page) -> list[str]:
+    """Records every full-page (non-htmx) POST the page makes from now on."""
+    posts: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            posts.append(r.url) if r.method == "POST" and r.resource_type == "document" else None
+        ),
+    )
+    return posts
+
+
+def test_holding_a_key_labels_one_case(live_server, guarded_page) -> None:
+    """Holding `2` (auto-repeat: 5 keydowns 30 ms apart, repeat=true on all but the first) labels
+    exactly the case shown, once, through htmx; the next case is left alone."""
+    page = guarded_page
+    project = small_project()
+    analyst = member(project)
+    log_in(page, live_server.url, analyst.username)
+    page.goto(f"{live_server.url}/projects/{project.slug}/queue/")
+    page.wait_for_selector("#case-title")
+    shown = page.inner_text(".case-id")
+    posts = _document_posts(page)
+    page.evaluate(
+        "() => { window.__repeats = [];"
+        " document.addEventListener('keydown', e => window.__repeats.push(e.repeat), true); }"
+    )
+    page.keyboard.down("2")
+    for _ in range(4):
+        page.wait_for_timeout(30)
+        page.keyboard.down("2")  # Playwright marks a second down of a held key as a repeat
+    page.keyboard.up("2")
+    assert page.evaluate("window.__repeats") == [False, True, True, True, True]
+    page.wait_for_function(
+        "prev => { const c = document.querySelector('#queue-card');"
+        " return c && c.dataset.submission && c.dataset.submission !== prev; }",
+        arg=None,
+    )
+    page.wait_for_timeout(500)  # anything a repeat might have sent has arrived by now
+    labels = Annotation.objects.filter(annotator=analyst)
+    assert labels.count() == 1
+    assert labels.get().case.external_id == shown
+    assert posts == []
+
+
+def test_fast_presses_answer_each_card_at_most_once(live_server, guarded_page) -> None:
+    """Keydowns 5 ms apart (no repeat flag) answer a card once; none falls through to a
+    full-page post, and every labelled case was on screen when its key was pressed."""
+    page = guarded_page
+    project = small_project()
+    analyst = member(project)
+    log_in(page, live_server.url, analyst.username)
+    page.goto(f"{live_server.url}/projects/{project.slug}/queue/")
+    page.wait_for_selector("#case-title")
+    posts = _document_posts(page)
+    page.evaluate(
+        "() => { window.__seen = [];"
+        " document.addEventListener('keydown', () => { const t = document.querySelector('.case-id');"
+        " if (t) window.__seen.push(t.textContent); }, true); }"
+    )
+    for _ in range(5):
+        page.keyboard.press("1")
+        page.wait_for_timeout(5)
+    page.wait_for_timeout(800)
+    seen = set(page.evaluate("window.__seen"))
+    labelled = [a.case.external_id for a in Annotation.objects.filter(annotator=analyst)]
+    assert 1 <= len(labelled) < 5
+    assert len(set(labelled)) == len(labelled) and set(labelled) <= seen
+    assert posts == []
+
+
+def test_an_empty_style_attribute_survives_swaps_without_csp_reports(
+    live_server, guarded_page, guard
+) -> None:
+    """An extension that leaves `style=""` on form fields must not make htmx's settle step copy
+    it back (a CSP style-src-attr violation per swap): htmx settles only `class`."""
+    page = guarded_page
+    project = small_project()
+    analyst = member(project)
+    log_in(page, live_server.url, analyst.username)
+    page.goto(f"{live_server.url}/projects/{project.slug}/queue/")
+    page.wait_for_selector("#case-title")
+    config = page.evaluate("htmx.config.attributesToSettle")
+    assert config == ["class"]
+    for _ in range(3):
+        # CSSOM writes are allowed by the CSP; they leave an empty style attribute behind.
+        page.evaluate(
+            "() => document.querySelectorAll('#queue-card input, #queue-card textarea,"
+            " #queue-card button').forEach(el => { el.style.color = 'red';"
+            " el.style.removeProperty('color'); })"
+        )
+        assert page.eval_on_selector("#comment", "el => el.getAttribute('style')") == ""
+        press_and_wait(page, "1")
+    page.wait_for_timeout(100)
+    guard.check(page)
+    assert Annotation.objects.filter(annotator=analyst).count() == 3
+
+
+def test_help_fits_and_label_buttons_are_above_the_fold(live_server, guarded_page) -> None:
+    """At 1366x900 the whole help is on screen, title first, nothing to scroll; at 1024x768 the
+    card's label buttons are visible without scrolling."""
+    page = guarded_page
+    project = small_project(slug="merchant-risk", name="Merchant risk")
+    _champion_card(project)
+    analyst = member(project)
+    log_in(page, live_server.url, analyst.username)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(f"{live_server.url}/projects/{project.slug}/queue/")
+    page.keyboard.press("?")
+    box = page.locator("#help .help-card").bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 900, box
+    assert page.locator("#help-title").bounding_box()["y"] >= box["y"]
+    assert page.eval_on_selector("#help .help-card", "el => el.scrollHeight <= el.clientHeight")
+    assert page.locator("#help-close").is_visible()
+    page.keyboard.press("Escape")
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.evaluate("window.scrollTo(0, 0)")
+    for button in page.locator("#queue-card .label-buttons button").all():
+        b = button.bounding_box()
+        assert b is not None and b["y"] + b["height"] <= 768, b

@@ -93,6 +93,45 @@ def test_history_shows_superseded_annotations_and_what_was_shown(client, world) 
     ).content.decode()
     assert "superseded" in html and "The model is unsure about this case." in html
     assert "&lt;b&gt;changed&lt;/b&gt;" in html and "annotation.edit" in html
+    # What was shown names the suggested class, never its id.
+    assert 'suggested <span dir="auto">bad</span> (0.70)' in html
+    assert f"suggestion #{world['other'].pk}" not in html
+
+
+def test_the_case_page_names_the_given_label_and_top_class_and_its_heading_once(
+    client, world
+) -> None:
+    """The label issue's "given" is the case's given label (the label it checked, an analyst's,
+    is named apart); a prediction kept without its top classes shows its top class; the business
+    name is the heading and not repeated among the metadata."""
+    from active_learning.models import LabelIssue, ModelStatus, ModelVersion, Prediction
+
+    project, case = world["project"], world["case"]
+    case.given_label = world["label"]
+    case.metadata = {"business_name": "Lucky <Chips>", "country": "MT"}
+    case.save()
+    version = ModelVersion.objects.create(project=project, number=1, status=ModelStatus.CHAMPION)
+    Prediction.objects.create(
+        case=case, model_version=version, predicted_label=world["other"], confidence=0.81
+    )
+    LabelIssue.objects.create(
+        project=project,
+        case=case,
+        given_label=world["other"],  # the analysts' label it checked
+        suggested_label=world["label"],
+        score=0.77,
+        self_confidence=0.23,
+    )
+    html = client.get(reverse("labeling:case_detail", args=[project.slug, "M-77"])).content.decode()
+    assert 'given <span dir="auto" id="issue-given">ok</span>' in html
+    assert 'label checked <span dir="auto" id="issue-checked">bad</span>' in html
+    predictions = html[html.index("<h2>Predictions</h2>") : html.index("<h2>Label issue</h2>")]
+    assert '<span dir="auto">bad</span>: 0.81 <span class="muted">(only the top class kept)' in (
+        predictions
+    )
+    assert "see the label issue below" in predictions
+    assert html.count("Lucky &lt;Chips&gt;") == 1  # the heading, not again among the metadata
+    assert '<dt dir="auto">business_name</dt>' not in html
 
 
 def test_the_case_page_shows_the_given_labels_source_and_its_changes(

@@ -137,6 +137,26 @@ def test_submit_records_shown_and_swaps_in_the_next_case(client, setup) -> None:
     assert Annotation.objects.count() == 1
 
 
+def test_the_card_counts_todays_labels_and_what_is_left(client, setup) -> None:
+    """The swapped card carries the analyst's progress: answers given today (a skip is not one)
+    and the open items left; the business name is its heading only, not a metadata row."""
+    project, classes, analyst = setup
+    client.force_login(analyst)
+    html = client.get(url("queue", project)).content.decode()
+    progress = re.compile(
+        r"Labelled today: <strong>(\d+)</strong> · left in the queue: <strong>(\d+)"
+    )
+    assert progress.search(html).groups() == ("0", "3")  # five items, two held
+    assert html.count("Shop 0") == 1 and '<dt dir="auto">business_name</dt>' not in html
+    data = {"ticket": ticket_of(html), "label": classes[1].pk}
+    body = client.post(url("queue_submit", project), data, **HX).content.decode()
+    left = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN).count()
+    assert progress.search(body).groups() == ("1", str(left))  # a low queue is topped up
+    body = client.post(url("queue_skip", project), {"ticket": ticket_of(body)}, **HX)
+    left = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN).count()
+    assert progress.search(body.content.decode()).groups() == ("1", str(left))
+
+
 def test_a_label_of_a_text_changed_after_render_is_stored_stale(client, setup) -> None:
     """The ticket carries the rendered text's hash; a label of an older text is kept but stale."""
     from labeling.models import Case

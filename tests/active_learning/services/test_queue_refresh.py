@@ -46,11 +46,12 @@ def test_cold_start_items_store_their_reason_as_a_pick_reason(settings, tmp_path
         kinds.add(reason.strategy)
         assert reason.sentence != NEUTRAL_REASON
         if reason.strategy == "zero_shot":
-            assert reason.sentence == f"Closest to the description of {names[reason.class_ids[0]]}."
+            name = names[reason.class_ids[0]]
+            assert reason.sentence == f"No model yet: closest to the description of {name}."
             assert names[reason.class_ids[0]] not in reason.sentence_blind
         else:
             size = reason.details["cluster_size"]
-            assert (
-                reason.sentence == f"A typical example of a cluster of {size:,} similar merchants."
+            assert reason.sentence == (
+                f"No model yet: a typical example of a cluster of {size:,} similar merchants."
             )
     assert kinds == {"zero_shot", "kmeans_medoid"}

@@ -14,6 +14,8 @@ from active_learning.models import (
     ModelVersion,
     Prediction,
 )
+from active_learning.reasons import TORN_MARGIN
+from active_learning.services.queue_refresh import SIMILAR
 from active_learning.services.retrain import retrain_project, retrain_request
 from labeling.contracts import NEUTRAL_REASON, PickReason
 from labeling.models import Case, QueueItem, QueueStatus
@@ -82,7 +84,7 @@ def test_chain_trains_promotes_scores_and_fills_the_queue(pipeline_settings) -> 
             issue.suggested_label_id,
             round(issue.suggested_p, 4),
         )
-        assert len(item.similar_cases) == 5
+        assert len(item.similar_cases) == SIMILAR
     # They hold far more real errors of the generated data than a random case does (20%
     # injected noise; 56% of the review items on this seed, with 15 cases per class).
     cases = Case.objects.filter(project=project)
@@ -102,9 +104,16 @@ def test_evaluation_items_carry_the_same_model_facts_as_pool_items(pipeline_sett
     assert evaluation.count() >= 10
     for item in list(evaluation) + list(pool[:10]):
         assert set(item.reason) >= {"strategy", "class_ids", "probas"}, item.reason
-        assert len(item.similar_cases) == 5
+        assert len(item.similar_cases) == SIMILAR
         assert item.case_id not in {s["case_id"] for s in item.similar_cases}
-    assert {i.reason["strategy"] for i in evaluation} == {project.strategy}
+    # Drawn at random, and said so (never "torn" by a strategy that did not pick them).
+    assert {i.reason["strategy"] for i in evaluation} == {"random"}
+    assert {PickReason.from_json(i.reason).sentence for i in evaluation} == {NEUTRAL_REASON}
+    for item in pool:
+        reason = PickReason.from_json(item.reason)
+        assert 0.0 <= reason.details["nearest_distance"] <= 2.0
+        if "torn" in reason.sentence:
+            assert reason.probas[0] - reason.probas[1] < TORN_MARGIN
 
 
 @pytest.mark.parametrize("strategy", ["committee", "density"])
@@ -153,9 +162,10 @@ def test_a_second_retrain_refreshes_review_items_and_measures_the_reviews(
     (gold,) = QueueItem.objects.filter(project=project, kind="gold", status=QueueStatus.OPEN)
     champion = ModelVersion.objects.get(project=project, status=ModelStatus.CHAMPION)
     assert gold.case_id == item.case_id and result["queue"]["gold"]["created"] == 1
-    assert (gold.model_version_id, gold.reason["strategy"]) == (champion.pk, project.strategy)
+    # Drawn at random at claim time: its reason is a random pick's, true of how it came.
+    assert (gold.model_version_id, gold.reason["strategy"]) == (champion.pk, "random")
     assert gold.suggestion_id is not None and len(gold.reason["class_ids"]) == 2
-    assert len(gold.similar_cases) == 5
+    assert len(gold.similar_cases) == SIMILAR
     assert item.case_id not in {s["case_id"] for s in gold.similar_cases}
     estimate = LabelNoiseEstimate.objects.get(project=project, job=job)
     given = Case.objects.get(pk=item.case_id).given_label_id

@@ -12,6 +12,7 @@ from active_learning.models import Embedding, LabelIssue, LabelNoiseEstimate
 from active_learning.services import review_items
 from active_learning.services.embeddings import model_name_current
 from active_learning.services.issues import find_label_issues
+from active_learning.services.queue_refresh import SIMILAR
 from active_learning.services.review_items import (
     SENTENCE_BLIND,
     noise_estimates_write,
@@ -231,7 +232,7 @@ def test_review_items_are_ranked_by_priority_and_state_the_detectors_facts(world
     assert reason.probas == (0.91, 0.04) and reason.score == 0.96
     assert (item.suggestion_id, item.suggestion_p) == (world.gambling.pk, 0.91)
     assert item.model_version_id is None and item.alternatives == []
-    assert len(item.similar_cases) == 5
+    assert len(item.similar_cases) == SIMILAR
     assert missed.pk not in {s["case_id"] for s in item.similar_cases}
     # An analyst's label overrode the given one: the card says whose label is doubted.
     assert "doubts the analysts' label Gambling" in items[mixup_other.pk].reason["sentence"]
