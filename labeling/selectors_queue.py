@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 from django.core import signing
 from django.db.models import Count, OuterRef, Subquery
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Left
 from django.utils import timezone
 
@@ -46,6 +47,7 @@ ALTERNATIVES_SHOWN = 2
 TICKET_SALT = "labeling.queue.ticket"
 TICKET_MAX_AGE = 7 * 24 * 3600  # seconds; a card left open longer is simply reloaded
 MAX_DURATION_MS = 30 * 60 * 1000
+LEFT_COUNTED = 1000  # open items counted for the progress line; more shows as "1,000+"
 
 __all__ = [
     "CONSENSUS",
@@ -353,7 +355,11 @@ class Progress:
     open items left in the project's queue."""
 
     today: int
-    left: int
+    left: int  # LEFT_COUNTED + 1 stands for "more than LEFT_COUNTED"
+
+    @property
+    def left_text(self) -> str:
+        return f"{LEFT_COUNTED:,}+" if self.left > LEFT_COUNTED else f"{self.left:,}"
 
 
 def queue_progress(*, project: Project, user: Any) -> Progress:
@@ -372,16 +378,15 @@ def queue_progress(*, project: Project, user: Any) -> Progress:
         .annotate(n=Count("pk"))
         .values("n")
     )
-    left = (
-        QueueItem.objects.filter(project_id=OuterRef("pk"), status=QueueStatus.OPEN)
-        .order_by()
-        .values("project_id")
-        .annotate(n=Count("pk"))
-        .values("n")
+    # Counted up to a cap: a queue of 150,000 open items must not cost a full count per card.
+    left = RawSQL(
+        f"SELECT count(*) FROM (SELECT 1 FROM {QueueItem._meta.db_table}"
+        " WHERE project_id = %s AND status = %s LIMIT %s) AS open_items",
+        (project.pk, str(QueueStatus.OPEN), LEFT_COUNTED + 1),
     )
     row = (
         Project.objects.filter(pk=project.pk)
-        .annotate(today=Subquery(today), left=Subquery(left))
+        .annotate(today=Subquery(today), left=left)
         .values_list("today", "left")
         .first()
     )

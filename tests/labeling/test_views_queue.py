@@ -157,6 +157,17 @@ def test_the_card_counts_todays_labels_and_what_is_left(client, setup) -> None:
     assert progress.search(body.content.decode()).groups() == ("1", str(left))
 
 
+def test_the_progress_line_counts_open_items_only_up_to_a_cap(client, setup, monkeypatch) -> None:
+    """A long queue is not counted to the end on every card: past the cap it says "N+"."""
+    from labeling import selectors_queue
+
+    project, _, analyst = setup
+    monkeypatch.setattr(selectors_queue, "LEFT_COUNTED", 2)
+    client.force_login(analyst)
+    html = client.get(url("queue", project)).content.decode()
+    assert "left in the queue: <strong>2+</strong>" in html  # three open items
+
+
 def test_a_label_of_a_text_changed_after_render_is_stored_stale(client, setup) -> None:
     """The ticket carries the rendered text's hash; a label of an older text is kept but stale."""
     from labeling.models import Case
