@@ -529,6 +529,16 @@ def plot(results: dict[str, Any]) -> None:
             label=label,
             marker=".",
         )
+        # Every challenger, promoted or not: what the analysts' labels did to the model.
+        tried = [r for r in arm["retrains"] if r.get("challenger_test")]
+        ax.scatter(
+            [r["labels"] for r in tried],
+            [r["challenger_test"]["macro_f1"] for r in tried],
+            s=9,
+            marker="x",
+            color=colour,
+            alpha=0.5,
+        )
         v1 = v1_f1(arm)
         if v1 is not None:
             ax.axhline(v1, color=colour, linestyle=":", linewidth=0.8)
@@ -537,7 +547,10 @@ def plot(results: dict[str, Any]) -> None:
     ax.axhline(TARGET_SHARE * ceiling, color="grey", linestyle="--", linewidth=0.8)
     ax.set_xlabel("analyst labels")
     ax.set_ylabel("champion's test macro-F1")
-    ax.set_title("The loop through the product (dotted: each arm's v1; grey: 95% of ceiling)")
+    ax.set_title(
+        "Champion's test macro-F1 (x: each challenger; dotted: each arm's v1; grey: 95% of ceiling)",
+        fontsize=10,
+    )
     ax.legend(fontsize=8, loc="lower right")
     save_figure(fig, "loop")
 
