@@ -20,7 +20,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
-from common import cached_embeddings, load_banking77, new_figure, save_figure, write_result
+from common import (
+    cached_embeddings,
+    labels_to_reach,
+    load_banking77,
+    new_figure,
+    save_figure,
+    write_result,
+)
 from joblib import Parallel, delayed
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
@@ -145,14 +152,6 @@ def run_one(
             "macro_f1": f1,
             "seconds": {"total": time.perf_counter() - t0, "fit": t_fit, "query": t_query},
         }
-
-
-def labels_to_reach(sizes: list[int], values: list[float], target: float) -> int | None:
-    """First label count whose value reaches ``target`` (None if never)."""
-    for n, v in zip(sizes, values, strict=True):
-        if v >= target:
-            return int(n)
-    return None
 
 
 def main() -> None:

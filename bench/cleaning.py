@@ -51,10 +51,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workbench.settings")
 
 from bench.common import (  # noqa: E402
+    dataset_state,
     new_figure,
+    retrain_run,
     save_figure,
     scratch_database_create,
     scratch_database_drop,
+    truth_of,
     write_result,
 )
 
@@ -106,43 +109,12 @@ def reviewer(username: str) -> Any:
     return User.objects.create_user(username=username, password=None, is_staff=True)
 
 
-def truth_of(project: Any) -> dict[int, int]:
-    from labeling.models import SyntheticTruth
-
-    return dict(
-        SyntheticTruth.objects.filter(case__project=project).values_list("case_id", "true_label_id")
-    )
-
-
-def dataset_state(project: Any, truth: dict[int, int]) -> dict[str, Any]:
-    """How many cases carry their true label now (resolved label, else given label)."""
-    from labeling.models import Case
-
-    correct = excluded = 0
-    rows = Case.objects.filter(project=project).values_list(
-        "pk", "given_label_id", "resolved__label_id", "resolved__source", "resolved__excluded"
-    )
-    for pk, given, label, source, is_excluded in rows:
-        if is_excluded:
-            excluded += 1
-            continue
-        current = given if source is None else label
-        correct += int(current == truth[pk])
-    return {"correct": correct, "excluded": excluded, "cases": len(truth)}
-
-
 def retrain(project: Any) -> dict[str, Any]:
-    from active_learning.services.retrain import KIND, retrain_project
-    from active_learning.services.retrain_requests import retrain_request
-    from workbench.core.models import Job, JobStatus
-
     started = time.perf_counter()
-    # The import asked for one already (its broker message is never read here): run that.
-    pending = Job.objects.filter(project=project, kind=KIND, status=JobStatus.QUEUED).first()
-    job = pending or retrain_request(project=project, reason="bench: scheduled retrain")
-    assert job is not None
-    result = retrain_project(job=job)
-    return {"seconds": round(time.perf_counter() - started, 1), "result": result}
+    # The import asked for one already: that one runs first.
+    ran = retrain_run(project, reason="bench: scheduled retrain")
+    assert ran is not None
+    return {"seconds": round(time.perf_counter() - started, 1), "result": ran[1]}
 
 
 def random_review_items(project: Any, count: int, seed: int) -> int:

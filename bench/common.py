@@ -91,6 +91,59 @@ def scratch_database_create(server: str, name: str) -> None:
     )
 
 
+def scratch_environment(server: str, name: str, data_dir: Path) -> None:
+    """Point this process (and the migrations' child) at the scratch database `name` and data
+    folder, with no Celery worker: the retrain chain runs in-process (`retrain_run`). Call before
+    Django is set up."""
+    os.environ["DATABASE_URL"] = f"{server}/{name}"
+    os.environ["WORKBENCH_DATA_DIR"] = str(data_dir)
+    os.environ["PIPELINE_FANOUT"] = "0"  # the chain embeds in-process, not in a Celery group
+    os.environ["WORKER_THREADS"] = "1"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workbench.settings")
+
+
+def retrain_run(project: Any, *, reason: str | None = None) -> tuple[Any, dict[str, Any]] | None:
+    """Run the retrain the product queued for `project` in-process (its broker message is never
+    read here); with `reason`, ask for one when none is queued. Returns the job and the chain's
+    result, None when none ran."""
+    from active_learning.services.retrain import KIND, retrain_project
+    from active_learning.services.retrain_requests import retrain_request
+    from workbench.core.models import Job, JobStatus
+
+    job = Job.objects.filter(project=project, kind=KIND, status=JobStatus.QUEUED).first()
+    if job is None and reason is not None:
+        job = retrain_request(project=project, reason=reason)
+    if job is None:
+        return None
+    return job, retrain_project(job=job)
+
+
+def truth_of(project: Any) -> dict[int, int]:
+    from labeling.models import SyntheticTruth
+
+    return dict(
+        SyntheticTruth.objects.filter(case__project=project).values_list("case_id", "true_label_id")
+    )
+
+
+def dataset_state(project: Any, truth: dict[int, int]) -> dict[str, Any]:
+    """How many cases carry their true label now (resolved label, else given label); `truth`
+    maps case id to true label id."""
+    from labeling.models import Case
+
+    correct = excluded = 0
+    rows = Case.objects.filter(project=project).values_list(
+        "pk", "given_label_id", "resolved__label_id", "resolved__source", "resolved__excluded"
+    )
+    for pk, given, label, source, is_excluded in rows:
+        if is_excluded:
+            excluded += 1
+            continue
+        current = given if source is None else label
+        correct += int(current == truth[pk])
+    return {"correct": correct, "excluded": excluded, "cases": len(truth)}
+
+
 def scratch_database_drop(server: str, name: str) -> None:
     from django.db import connections
 
@@ -107,6 +160,15 @@ def timer() -> Iterator[dict[str, float]]:
         yield out
     finally:
         out["seconds"] = time.perf_counter() - start
+
+
+def labels_to_reach(sizes: Sequence[int], values: Sequence[float], target: float) -> int | None:
+    """First label count whose value reaches ``target`` (None if never): ``sizes`` ascending, one
+    value each."""
+    for n, v in zip(sizes, values, strict=True):
+        if v >= target:
+            return int(n)
+    return None
 
 
 def environment() -> dict[str, Any]:

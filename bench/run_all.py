@@ -26,6 +26,7 @@ BENCHMARKS = [
     ("pipeline", [], ["--quick"]),
     ("cleaning", [], ["--quick"]),
     ("consensus", [], ["--cases", "1000", "--overlap-cases", "1000", "--overlap-labels", "300"]),
+    ("loop", [], ["--quick"]),
 ]
 
 

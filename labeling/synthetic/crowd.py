@@ -114,8 +114,9 @@ def source_confusion(source: LegacySource) -> np.ndarray:
     return _confusion(1.0 - source.noise, source.noise * source.neighbour_share)
 
 
-def _draw(confusion: np.ndarray, truth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One label per true class in ``truth``, drawn from that class's row of ``confusion``."""
+def draw_labels(confusion: np.ndarray, truth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One label per true class index in ``truth``, drawn from that class's row of ``confusion``
+    (e.g. ``analyst_confusion(analyst)``: a simulated analyst answering cases one at a time)."""
     cumulative = np.cumsum(confusion, axis=1)[truth]
     drawn = (rng.random(truth.size)[:, None] >= cumulative).sum(axis=1)
     return np.minimum(drawn, confusion.shape[1] - 1)  # guards the row sum's rounding below 1
@@ -150,7 +151,7 @@ def simulate_analysts(
         picked = np.flatnonzero(rng.random(truth.size) < analyst.share)
         cases.append(picked)
         names.append(np.full(picked.size, analyst.name, dtype=object))
-        labels.append(_draw(confusion, truth[picked], rng))
+        labels.append(draw_labels(confusion, truth[picked], rng))
     if not analysts:
         return AnalystLabels(np.empty(0, np.int64), np.empty(0, object), np.empty(0, np.int64))
     return AnalystLabels(
@@ -195,6 +196,6 @@ def simulate_legacy_labels(
     given = np.empty(truth.size, dtype=np.int64)
     for i, source in enumerate(sources):
         mask = which == i
-        given[mask] = _draw(confusion[source.name], truth[mask], rng)
+        given[mask] = draw_labels(confusion[source.name], truth[mask], rng)
     names = np.array([source.name for source in sources], dtype=object)
     return LegacyLabels(sources=names[which], given=given, confusion=confusion)

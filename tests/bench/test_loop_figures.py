@@ -1,0 +1,83 @@
+"""The loop benchmark's figures, computed from recorded runs (pure: no database, no model)."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.common import labels_to_reach
+from bench.loop import Change, figures, first_change, gap_closed, largest_drop
+
+
+def test_labels_to_reach_is_the_first_count_at_or_above_the_target() -> None:
+    assert labels_to_reach([100, 200, 300, 400], [0.70, 0.79, 0.80, 0.85], 0.80) == 300
+    assert labels_to_reach([100, 200], [0.81, 0.70], 0.80) == 100
+    assert labels_to_reach([100, 200], [0.70, 0.79], 0.80) is None
+    assert labels_to_reach([], [], 0.5) is None
+
+
+def test_first_change_and_largest_drop_come_from_successive_champions() -> None:
+    only_v1 = [Change(0, 1, 0.80, "no champion")]
+    assert first_change(only_v1) is None
+    assert largest_drop(only_v1) is None
+    changes = [*only_v1, Change(150, 4, 0.83, "better"), Change(300, 7, 0.81, "better")]
+    assert first_change(changes) == 150
+    assert largest_drop(changes) == pytest.approx(0.02)
+    rising = [*only_v1, Change(150, 4, 0.83, "better"), Change(300, 7, 0.84, "better")]
+    assert largest_drop(rising) == pytest.approx(-0.01)
+
+
+def test_gap_closed_is_the_share_of_the_way_from_v1_to_the_ceiling() -> None:
+    assert gap_closed(0.80, 0.85, 0.90) == pytest.approx(0.5)
+    assert gap_closed(0.80, 0.78, 0.90) == pytest.approx(-0.2)
+    assert gap_closed(0.91, 0.92, 0.90) is None  # v1 already at the ceiling: no gap to close
+    assert gap_closed(None, 0.85, 0.90) is None
+
+
+def _arm(weight: float, changes: list[tuple[int, int, float]], every: int, last: int) -> dict:
+    steps = [Change(labels, number, f1, "") for labels, number, f1 in changes]
+
+    def test(labels: int) -> dict | None:  # None before the first champion
+        known = [c.macro_f1 for c in steps if c.labels <= labels]
+        return {"macro_f1": known[-1]} if known else None
+
+    return {
+        "given_label_weight": weight,
+        "champion_changes": [vars(c) for c in steps],
+        "checkpoints": [{"labels": n, "test": test(n)} for n in range(0, last + 1, every)],
+    }
+
+
+def test_figures_compare_product_and_random_order() -> None:
+    arms = {
+        "product": _arm(0.5, [(0, 1, 0.80), (150, 2, 0.84), (700, 3, 0.86)], 100, 1000),
+        "random": _arm(0.5, [(0, 1, 0.80), (600, 2, 0.81)], 100, 1000),
+        # Weight 0: the product's champion reaches 0.95 * 0.90 = 0.855 at 350 labels, random at
+        # 900; the checkpoints only see them at 400 and 900.
+        "product_w0": _arm(0.0, [(50, 1, 0.60), (350, 5, 0.86)], 100, 400),
+        "random_w0": _arm(0.0, [(50, 1, 0.55), (450, 8, 0.85), (900, 17, 0.855)], 100, 900),
+    }
+    out = figures(arms, ceiling=0.90)
+    assert out["first_champion_change"] == {
+        "product": 150,
+        "random": 600,
+        "product_w0": 350,
+        "random_w0": 450,
+    }
+    assert out["weight0_labels_to_target"] == {
+        "product_w0": 350,
+        "random_w0": 900,
+        "ratio": pytest.approx(350 / 900),
+    }
+    assert out["gain_over_v1_at_500"] == {"product": 0.04, "random": 0.0}
+    assert out["gain_over_v1_at_1000"] == {"product": 0.06, "random": 0.01}
+    assert out["gap_closed_at_1000"] == {"product": 0.6, "random": 0.1}
+    assert out["largest_drop_at_promotion"]["random_w0"] == -0.005
+
+
+def test_figures_leave_out_what_a_shorter_run_did_not_reach() -> None:
+    arms = {"product": _arm(0.5, [(0, 1, 0.80)], 100, 300)}
+    out = figures(arms, ceiling=0.90)
+    assert out["first_champion_change"] == {"product": None}
+    assert out["gain_over_v1_at_500"] == {"product": None, "random": None}
+    assert out["weight0_labels_to_target"]["ratio"] is None
+    assert out["gap_closed_at_1000"] == {"product": None}
