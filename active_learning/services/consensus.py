@@ -138,21 +138,28 @@ def _given_labels(case_ids: list[int]) -> list[tuple[int, int, str]]:
 def _case_results(
     result: ConsensusResult, rows: np.ndarray, class_ids: list[int], given_of: dict[int, int]
 ) -> list[CaseResult]:
-    """One CaseResult per case with analyst labels: the consensus, and what the step saw."""
+    """One CaseResult per case with analyst labels: the consensus, and what the step saw.
+
+    The consensus picks among the labels the case's analysts gave: the most probable of them
+    under Dawid-Skene. Analysts who agree are never overruled by the model of who errs how (a
+    given label they all rejected, or a class nobody chose, can win a posterior only through
+    estimated error rates); an unsure posterior sends the case to adjudication instead."""
     position = {int(t): i for i, t in enumerate(result.tasks.tolist())}
+    column = {label_id: k for k, label_id in enumerate(class_ids)}
     order = np.argsort(rows[:, 0], kind="stable")
     sorted_rows = rows[order]
     bounds = np.flatnonzero(np.diff(sorted_rows[:, 0])) + 1
     out = []
     for group in np.split(sorted_rows, bounds):
         case_id = int(group[0, 0])
-        i = position[case_id]
-        label_id = class_ids[int(result.label[i])]
+        proba = result.proba[position[case_id]]
+        given_by_analysts = sorted({int(v) for v in group[:, 2].tolist()})
+        label_id = max(given_by_analysts, key=lambda v: float(proba[column[v]]))
         out.append(
             CaseResult(
                 case_id=case_id,
                 label_id=label_id,
-                posterior=float(result.posterior[i]),
+                posterior=float(proba[column[label_id]]),
                 given_disagrees=case_id in given_of and given_of[case_id] != label_id,
                 analyst_labels=int(group.shape[0]),
                 last_annotation_id=int(group[:, 3].max()),

@@ -214,3 +214,41 @@ def test_a_stale_label_does_not_keep_a_case_from_its_consensus(project, world) -
     consensus_refresh(project=project)
     assert CaseConsensus.objects.get(case=case).analyst_labels == 2
     assert ResolvedLabel.objects.get(case=case).source == ResolutionSource.CONSENSUS
+
+
+def test_agreeing_analysts_are_never_overruled_by_estimated_error_rates(project, classes) -> None:
+    """A legacy rule that is right on every other case and two analysts right only 60% of the
+    time: Dawid-Skene believes the rule when both analysts reject its label on one more case, and
+    a third class can come out on top where they disagree. The resolution stays among the
+    labels the analysts gave (theirs when they agree), and an unsure one goes to adjudication."""
+    rng = random.Random(11)
+    usable = classes[:3]
+    analysts = [AnalystFactory(), AnalystFactory()]
+    for i in range(150):
+        true = usable[i % 3]
+        case = CaseFactory(project=project, given_label=true, given_label_source="rule_a")
+        for analyst in analysts:
+            wrong = rng.choice([c for c in usable if c != true])
+            _label(case, analyst, true if rng.random() < 0.6 else wrong)
+    rejected = CaseFactory(project=project, given_label=usable[0], given_label_source="rule_a")
+    for analyst in analysts:
+        _label(rejected, analyst, usable[1])
+    split = CaseFactory(project=project, given_label=usable[0], given_label_source="rule_a")
+    _label(split, analysts[0], usable[1])
+    _label(split, analysts[1], usable[2])
+
+    consensus_refresh(project=project)
+
+    resolved = {r.case_id: r for r in ResolvedLabel.objects.filter(case__in=[rejected, split])}
+    assert resolved[rejected.pk].label_id == usable[1].pk
+    assert resolved[split.pk].label_id in {usable[1].pk, usable[2].pk}
+    stored = CaseConsensus.objects.get(case=rejected)
+    assert stored.label_id == usable[1].pk and stored.given_disagrees
+    # The model of who errs how doubts the analysts here: a reviewer decides.
+    assert stored.posterior < project.consensus_threshold
+    assert (
+        QueueItem.objects.filter(
+            case__in=[rejected, split], kind=QueueKind.ADJUDICATION, status=QueueStatus.OPEN
+        ).count()
+        == 2
+    )
