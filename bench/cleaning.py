@@ -34,7 +34,6 @@ import os
 import random
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -51,9 +50,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "workbench.settings")
 
 from bench.common import (  # noqa: E402
+    REVIEWER_ACCURACY,
+    Reviewer,
     dataset_state,
     new_figure,
     retrain_run,
+    review_decide,
     save_figure,
     scratch_database_create,
     scratch_database_drop,
@@ -63,7 +65,6 @@ from bench.common import (  # noqa: E402
 
 NOISE = 0.2
 SEED = 11
-REVIEWER_ACCURACY = 0.98
 RETRAIN_EVERY = 250
 CHECKPOINTS = (250, 500, 1000, 2000)
 CURVE_EVERY = 50
@@ -136,19 +137,6 @@ def random_review_items(project: Any, count: int, seed: int) -> int:
 # --- the simulated reviewer ------------------------------------------------------------------
 
 
-class Reviewer:
-    """Answers with the truth REVIEWER_ACCURACY of the time, else a uniformly drawn other class."""
-
-    def __init__(self, class_ids: list[int], seed: int) -> None:
-        self.class_ids = class_ids
-        self.rng = random.Random(seed)
-
-    def answer(self, true_label: int) -> int:
-        if self.rng.random() < REVIEWER_ACCURACY:
-            return true_label
-        return self.rng.choice([c for c in self.class_ids if c != true_label])
-
-
 def review(
     project: Any,
     user: Any,
@@ -161,7 +149,6 @@ def review(
 ) -> dict[str, Any]:
     """Claim and decide review items until `actions` decisions; the curve and its checkpoints."""
     from labeling.models import Case
-    from labeling.services.annotations import Verdict, review_submit
     from labeling.services.queue import queue_claim_next
 
     start = dataset_state(project, truth)
@@ -189,22 +176,8 @@ def review(
             )
             break
         dry = False
-        answer = person.answer(truth[item.case_id])
-        if answer == given[item.case_id]:
-            verdict, label = Verdict.CONFIRM, None
-        elif answer == item.suggestion_id:
-            verdict, label = Verdict.ACCEPT, None
-        else:
-            verdict, label = Verdict.RELABEL, answer
         t0 = time.perf_counter()
-        decision = review_submit(
-            item=item,
-            reviewer=user,
-            submission_id=uuid.uuid4(),
-            verdict=verdict,
-            label=label,
-            apply_group=bool(item.group),
-        )
+        decision = review_decide(item, user, person, truth[item.case_id], given[item.case_id])
         service_ms.append((time.perf_counter() - t0) * 1000)
         done += 1
         were_wrong += int(given[item.case_id] != truth[item.case_id])

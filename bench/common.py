@@ -13,9 +13,11 @@ import hashlib
 import json
 import os
 import platform
+import random
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -142,6 +144,48 @@ def dataset_state(project: Any, truth: dict[int, int]) -> dict[str, Any]:
         current = given if source is None else label
         correct += int(current == truth[pk])
     return {"correct": correct, "excluded": excluded, "cases": len(truth)}
+
+
+REVIEWER_ACCURACY = 0.98
+
+
+class Reviewer:
+    """A simulated reviewer: the truth `accuracy` of the time, else a uniformly drawn other class
+    (answers are class ids)."""
+
+    def __init__(self, class_ids: list[int], seed: int, accuracy: float = REVIEWER_ACCURACY):
+        self.class_ids = class_ids
+        self.accuracy = accuracy
+        self.rng = random.Random(seed)
+
+    def answer(self, true_label: int) -> int:
+        if self.rng.random() < self.accuracy:
+            return true_label
+        return self.rng.choice([c for c in self.class_ids if c != true_label])
+
+
+def review_decide(
+    item: Any, user: Any, person: Reviewer, true_label: int, given: int | None
+) -> Any:
+    """`person`'s decision on a review or adjudication item through `review_submit`: keep the
+    given label, accept the suggestion or relabel, whichever their answer is; the decision."""
+    from labeling.services.annotations import Verdict, review_submit
+
+    answer = person.answer(true_label)
+    if answer == given:
+        verdict, label = Verdict.CONFIRM, None
+    elif answer == item.suggestion_id:
+        verdict, label = Verdict.ACCEPT, None
+    else:
+        verdict, label = Verdict.RELABEL, answer
+    return review_submit(
+        item=item,
+        reviewer=user,
+        submission_id=uuid.uuid4(),
+        verdict=verdict,
+        label=label,
+        apply_group=bool(item.group),
+    )
 
 
 def scratch_database_drop(server: str, name: str) -> None:

@@ -6,7 +6,9 @@ project with default settings, in a scratch PostgreSQL database (default `bench_
 migrated and dropped here) and a scratch WORKBENCH_DATA_DIR. Five simulated analysts (accuracy
 0.97, 0.95, 0.92, 0.85, 0.75; a wrong answer goes to a neighbour class, `labeling.synthetic.crowd`;
 each flags the given label as noise when their answer differs from it) claim and submit in
-round-robin through `queue_claim_next` and `annotation_submit`. Whenever the product asks for a
+round-robin through `queue_claim_next` and `annotation_submit`; before each round a reviewer
+(0.98, `bench.common.Reviewer`, claim policy: adjudication and review items only) decides
+REVIEWS_PER_ROUND open item through `review_submit`. Whenever the product asks for a
 retrain (its label counter passing `retrain_after_n`, a queue running low, the import), the
 retrain chain runs in-process at once (no worker: analysts never label while a retrain runs).
 
@@ -53,11 +55,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.common import (  # noqa: E402
+    Reviewer,
     cached_embeddings,
     dataset_state,
     labels_to_reach,
     new_figure,
     retrain_run,
+    review_decide,
     save_figure,
     scratch_database_create,
     scratch_database_drop,
@@ -88,6 +92,10 @@ ANALYSTS = (
     SimulatedAnalyst("analyst_85", 0.85),
     SimulatedAnalyst("analyst_75", 0.75),
 )
+# One reviewer beside the five analysts decides this many review or adjudication items per
+# round of analysts' labels (a decision is quicker than a label: confirm, accept or a key).
+REVIEWS_PER_ROUND = 1
+REVIEWER_NAME = "reviewer_98"
 
 
 @dataclass(frozen=True)
@@ -251,10 +259,12 @@ def arm_start(arm: Arm, test: TestSplit) -> ArmState:
     retrain the import asked for run."""
     from django.contrib.auth.models import User
 
-    from labeling.models import Case, LabelClass, Project, ProjectMembership
+    from labeling.models import Case, LabelClass, Project, ProjectMembership, ProjectRole, QueueKind
     from labeling.services.demo_data import demo_data_generate
 
-    options: dict[str, Any] = {"split_seed": SPLIT_SEED}
+    # The reviewer is dedicated to decisions: review and adjudication items, never pool items.
+    policy = {ProjectRole.REVIEWER: [QueueKind.ADJUDICATION, QueueKind.REVIEW]}
+    options: dict[str, Any] = {"split_seed": SPLIT_SEED, "claim_policy": policy}
     if arm.strategy is not None:
         options["strategy"] = arm.strategy
     if arm.weight is not None:
@@ -274,6 +284,8 @@ def arm_start(arm: Arm, test: TestSplit) -> ArmState:
     for a in ANALYSTS:
         user = User.objects.create_user(username=f"{arm.name}-{a.name}", password=None)
         ProjectMembership.objects.create(project=project, user=user)
+    user = User.objects.create_user(username=f"{arm.name}-{REVIEWER_NAME}", password=None)
+    ProjectMembership.objects.create(project=project, user=user, role=ProjectRole.REVIEWER)
     state = ArmState(arm, project, truth_ids, truth, given, classes, time.perf_counter())
     retrain_pending(state, 0, test, reason="bench")  # the import asked for one: that one runs
     return state
@@ -391,6 +403,25 @@ def checkpoint(state: ArmState, labels: int, test: TestSplit) -> dict[str, Any]:
     return point
 
 
+def review_round(state: ArmState, user: Any, person: Reviewer, tally: dict[str, int]) -> None:
+    """The reviewer decides up to REVIEWS_PER_ROUND open review or adjudication items."""
+    from labeling.models import ProjectRole
+    from labeling.services.queue import queue_claim_next
+
+    for _ in range(REVIEWS_PER_ROUND):
+        claim = queue_claim_next(
+            project=state.project, analyst=user, role=ProjectRole.REVIEWER, refill=False
+        )
+        if claim.current is None:
+            return
+        case_id = claim.current.case_id
+        given = state.given[case_id]
+        given_id = None if given is None else state.classes[given].pk
+        review_decide(claim.current, user, person, state.truth_ids[case_id], given_id)
+        tally["decisions"] += 1
+        tally["given_was_wrong"] += given != state.truth[case_id]
+
+
 def arm_run(state: ArmState, test: TestSplit, limit: int, target: float) -> dict[str, Any]:
     """Analysts claim and label in round-robin until `limit` labels (or the queue is dry, or
     the target is reached on an arm that stops there), retraining whenever the product asks."""
@@ -407,8 +438,13 @@ def arm_run(state: ArmState, test: TestSplit, limit: int, target: float) -> dict
         for a, rng in zip(ANALYSTS, streams, strict=True)
     ]
     labels, stopped, answers = 0, "limit", {"right": 0, "flags": 0}
+    reviewer = User.objects.get(username=f"{state.arm.name}-{REVIEWER_NAME}")
+    person = Reviewer([c.pk for c in state.classes], seed=SEED)
+    reviews = {"decisions": 0, "given_was_wrong": 0}
     points = [checkpoint(state, 0, test)]
     while labels < limit:
+        review_round(state, reviewer, person, reviews)
+        retrain_pending(state, labels, test)
         served = 0
         for user, confusion, rng in people:
             item = queue_claim_next(project=project, analyst=user).current
@@ -453,6 +489,8 @@ def arm_run(state: ArmState, test: TestSplit, limit: int, target: float) -> dict
         "stopped": stopped,
         "analyst_accuracy": round(answers["right"] / max(1, labels), 4),
         "noise_flags": answers["flags"],
+        "review_decisions": reviews["decisions"],
+        "reviewed_given_label_was_wrong": reviews["given_was_wrong"],
         "seconds": round(time.perf_counter() - state.started, 1),
         "checkpoints": points,
         "retrains": state.retrains,
