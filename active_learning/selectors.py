@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.db import connection
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef
 
 from active_learning.ml.evaluation_design import inverse_inclusion_weights
 from active_learning.models import EvaluationDesign, ModelStatus, ModelVersion
@@ -243,6 +243,23 @@ def evaluation_set(*, project: Project) -> LabelSet:
     labels = _label_set([(cid, h, label, 1.0, True) for cid, h, label in chosen])
     labels.weights = evaluation_weights(project=project, case_ids=labels.case_ids)
     return labels
+
+
+def classes_evaluation_cannot_show(*, project: Project, per_class: int) -> frozenset[str]:
+    """Ids (as strings) of the classes fewer than `per_class` of whose evaluation-split cases
+    carry that given label: the split will most likely never yield `per_class` evaluation labels
+    of them, so promotion does not wait for those (else it would stay in warm-up forever). With
+    no given labels at all nothing is known, and every class is waived."""
+    counts = dict(
+        Case.objects.filter(project=project, split=Split.EVAL, given_label__isnull=False)
+        .order_by()
+        .values("given_label_id")
+        .annotate(n=Count("id"))
+        .values_list("given_label_id", "n")
+    )
+    return frozenset(
+        str(c.pk) for c in project_classes(project=project) if counts.get(c.pk, 0) < per_class
+    )
 
 
 def evaluation_drawn() -> Exists:

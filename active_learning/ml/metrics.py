@@ -8,7 +8,7 @@ results are dataclasses; ``EvaluationReport.to_json()``/``from_json()`` are the 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -114,9 +114,12 @@ class EvaluationReport:
             return None
         return float(point.recall)
 
-    def classes_short_of(self, per_class: int) -> int:
-        """How many classes have fewer than `per_class` evaluation labels."""
-        return sum(1 for n in self.eval_labels_per_class.values() if n < per_class)
+    def classes_short_of(self, per_class: int, waived: Collection[str] = ()) -> int:
+        """How many classes have fewer than `per_class` evaluation labels (classes in `waived`,
+        ids as strings, are not counted)."""
+        return sum(
+            1 for c, n in self.eval_labels_per_class.items() if n < per_class and c not in waived
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The JSON stored in ``ModelVersion.metrics`` (``{"n_samples": 0}`` when empty)."""

@@ -18,7 +18,7 @@ same labels; the caller scores and records.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -198,6 +198,7 @@ def decide(
     champion_number: int | None,
     target_precision: float | None,
     guard: PairedRecall | None = None,
+    waived: Collection[str] = (),
 ) -> PromotionDecision:
     """The decision for two reports measured on the same evaluation labels.
 
@@ -211,13 +212,15 @@ def decide(
         The precision at which the prohibited tier's recall is compared, named in the reason.
     guard : PairedRecall, optional
         The paired prohibited-tier comparison on the same labels; replaces the reports' recall.
+    waived : collection of str, optional
+        Class ids the evaluation split cannot show MIN_EVAL_PER_CLASS of: not waited for.
     """
     mine = ComparedValues.of(challenger, guard, side="challenger")
     if champion is None:
         return PromotionDecision(
             promote=True, reason=REASON_NO_CHAMPION, challenger=mine, basis="evaluation"
         )
-    n, short = challenger.n_samples, challenger.classes_short_of(MIN_EVAL_PER_CLASS)
+    n, short = challenger.n_samples, challenger.classes_short_of(MIN_EVAL_PER_CLASS, waived)
     if n < MIN_EVAL_LABELS or short or challenger.macro_f1 is None or champion.macro_f1 is None:
         reason = REASON_NO_EVIDENCE.format(
             champion=champion_number, n=n, short=short, per_class=MIN_EVAL_PER_CLASS,
@@ -238,9 +241,13 @@ def decide(
     )
 
 
-def evaluation_evidence_short(report: EvaluationReport) -> bool:
-    """Whether `report`'s labels are too few for the main rule (the warm-up rule applies)."""
-    return report.n_samples < MIN_EVAL_LABELS or report.classes_short_of(MIN_EVAL_PER_CLASS) > 0
+def evaluation_evidence_short(report: EvaluationReport, waived: Collection[str] = ()) -> bool:
+    """Whether `report`'s labels are too few for the main rule (the warm-up rule applies);
+    classes in `waived` are not waited for."""
+    return (
+        report.n_samples < MIN_EVAL_LABELS
+        or report.classes_short_of(MIN_EVAL_PER_CLASS, waived) > 0
+    )
 
 
 def decide_warmup(
@@ -255,6 +262,7 @@ def decide_warmup(
     n_labels: int,
     n_classes: int,
     paired_f1: PairedF1 | None = None,
+    waived: Collection[str] = (),
 ) -> PromotionDecision:
     """The provisional decision while evaluation evidence is short.
 
@@ -266,7 +274,11 @@ def decide_warmup(
     WARMUP_CONFIDENCE of paired resamples.
     """
     n = n_labels
-    short = n_classes if evaluation.is_empty else evaluation.classes_short_of(MIN_EVAL_PER_CLASS)
+    short = (
+        max(0, n_classes - len(waived))
+        if evaluation.is_empty
+        else evaluation.classes_short_of(MIN_EVAL_PER_CLASS, waived)
+    )
     if n < MIN_WARMUP_LABELS or challenger.macro_f1 is None or champion.macro_f1 is None:
         reason = REASON_WARMUP_SHORT.format(
             champion=champion_number, n_eval=evaluation.n_samples, short=short,

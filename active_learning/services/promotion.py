@@ -39,7 +39,13 @@ from active_learning.ml.promotion import (
     evaluation_evidence_short,
 )
 from active_learning.models import ModelStatus, ModelVersion
-from active_learning.selectors import LabelSet, champion_of, evaluation_set, project_classes
+from active_learning.selectors import (
+    LabelSet,
+    champion_of,
+    classes_evaluation_cannot_show,
+    evaluation_set,
+    project_classes,
+)
 from active_learning.services.training import (
     EVAL_SNAPSHOT_KEY,
     load_version,
@@ -93,7 +99,8 @@ def promotion_decide(*, challenger: ModelVersion) -> PromotionDecision:
     challenger_proba = _proba(challenger, labels, classes)
     if rescored:
         report = _report(project, classes, labels, challenger_proba)
-    _evidence_record(project, short=evaluation_evidence_short(report))
+    waived = classes_evaluation_cannot_show(project=project, per_class=MIN_EVAL_PER_CLASS)
+    _evidence_record(project, short=evaluation_evidence_short(report, waived))
     decision: PromotionDecision | None = None
     champion_report, champion_proba = None, None
     if champion is not None:
@@ -105,9 +112,9 @@ def promotion_decide(*, challenger: ModelVersion) -> PromotionDecision:
             decision = PromotionDecision(
                 promote=True, reason=reason[:1000], metric=METRIC_CHAMPION_UNUSABLE
             )
-    if decision is None and champion is not None and evaluation_evidence_short(report):
+    if decision is None and champion is not None and evaluation_evidence_short(report, waived):
         assert champion_report is not None
-        decision = _warmup_decision(project, challenger, champion, classes, report)
+        decision = _warmup_decision(project, challenger, champion, classes, report, waived)
     if decision is None:
         guard = None
         if champion_proba is not None and challenger_proba is not None:
@@ -118,6 +125,7 @@ def promotion_decide(*, challenger: ModelVersion) -> PromotionDecision:
             champion_number=champion.number if champion else None,
             target_precision=project.target_precision,
             guard=guard,
+            waived=waived,
         )
     challenger.decision = decision.to_json()
     challenger.decision_reason = decision.reason
@@ -170,6 +178,7 @@ def _warmup_decision(
     champion: ModelVersion,
     classes: list[LabelClass],
     evaluation: EvaluationReport,
+    waived: frozenset[str],
 ) -> PromotionDecision:
     """The provisional decision while evaluation evidence is short (kept without enough
     analysts' pool labels for a comparison either)."""
@@ -190,6 +199,7 @@ def _warmup_decision(
         else pool_label_count(project=project),
         n_classes=len(classes),
         paired_f1=comparison.paired_f1 if comparison else None,
+        waived=waived,
     )
 
 

@@ -10,9 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from active_learning.ml.promotion import MIN_WARMUP_LABELS
+from active_learning.ml.metrics import EvaluationReport
+from active_learning.ml.promotion import MIN_EVAL_PER_CLASS, MIN_WARMUP_LABELS
 from active_learning.models import EvaluationDesign, ModelStatus
-from active_learning.selectors import draw_threshold, evaluation_set
+from active_learning.selectors import (
+    classes_evaluation_cannot_show,
+    draw_threshold,
+    evaluation_set,
+)
 from active_learning.services import training
 from active_learning.services.evaluation_sample import evaluation_design_ensure
 from active_learning.services.promotion import promotion_decide
@@ -167,3 +172,24 @@ def test_the_claim_draw_serves_the_warm_up_share_until_evidence_suffices(world):
     assert effective_evaluation_fraction(project) == pytest.approx(0.1)
     project.evaluation_evidence_short, project.evaluation_fraction = True, 0.0
     assert effective_evaluation_fraction(project) == 0.0
+
+
+def test_a_class_the_evaluation_split_cannot_show_is_not_waited_for(world):
+    """A class added after the import has no evaluation case: once every other class has its
+    evaluation labels, the main rule judges (without the waiver it would stay in warm-up)."""
+    project, classes, truth = world
+    promotion_decide(challenger=training.train_model(project=project))
+    added = LabelClassFactory(project=project, tier=Tier.SUPPORTABLE)
+    evaluation = [pk for pk in sorted(truth) if Case.objects.get(pk=pk).split == Split.EVAL]
+    _label(evaluation, truth)
+    waived = classes_evaluation_cannot_show(project=project, per_class=MIN_EVAL_PER_CLASS)
+    assert str(added.pk) in waived and str(classes[0].pk) not in waived
+
+    challenger = training.train_model(project=project)
+    report = EvaluationReport.from_json(challenger.metrics)
+    assert report.eval_labels_per_class[str(added.pk)] == 0
+    assert report.classes_short_of(MIN_EVAL_PER_CLASS, waived) == 0
+    decision = promotion_decide(challenger=challenger)
+    assert decision.basis == "evaluation" and not decision.provisional, decision.reason
+    project.refresh_from_db()
+    assert not project.evaluation_evidence_short
