@@ -38,6 +38,14 @@ def db_time(value: datetime) -> Any:
     return _db().ops.adapt_datetimefield_value(value)
 
 
+def _connect(db: BaseDatabaseWrapper) -> None:
+    # As Django's own cursors do: a persistent connection that died since the last request (a
+    # server restart) is replaced here, at the request's first statement, not found broken.
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_no_broken_transaction()
+
+
 @contextmanager
 def _cursor() -> Iterator[Any]:
     # On PostgreSQL a cursor binding parameters on the server, not Django's (which interpolates
@@ -49,8 +57,7 @@ def _cursor() -> Iterator[Any]:
         with db.cursor() as django_cursor:
             yield django_cursor
         return
-    db.ensure_connection()
-    db.validate_no_broken_transaction()
+    _connect(db)
     with db.wrap_database_errors, psycopg.Cursor(db.connection) as pg_cursor:
         yield pg_cursor
 
@@ -241,8 +248,7 @@ def batch() -> Iterator[Batch]:
         yield plain
         plain._collect()
         return
-    db.ensure_connection()
-    db.validate_no_broken_transaction()
+    _connect(db)
     queued = Batch(pipelined=True)
     with db.wrap_database_errors:
         with db.connection.pipeline():
