@@ -13,7 +13,11 @@ With `--http` (or `--http-only`, which keeps the other figures in the JSON) it a
 page's round trip: gunicorn on 127.0.0.1 serving the scratch database, 20 analysts as HTTP
 clients (keep-alive, each with a session and CSRF cookie) at 3-5 s per case, each POST of the
 queue form answered by the next case's htmx partial. It records the wall time of each round trip
-and the bytes of each swap, under the JSON key `http_round_trip`.
+and the bytes of each swap, under the JSON key `http_round_trip`; `--http-only` then runs the
+"20 analysts, 3-5 s per case" service scenario on the same database (`service_same_run`), so
+the page's share is the difference on one machine state. Cards show what real ones do: eight
+classes, metadata, a given label, the model's suggestion with alternatives, a reason and ten
+labelled neighbours with their resolved labels.
 
     .venv/bin/python bench/queue_latency.py [--quick] [--sizes 10000 1000000] [--duration 60]
     .venv/bin/python bench/queue_latency.py --http-only --sizes 1000000 --duration 90
@@ -75,53 +79,125 @@ def drop_database() -> None:
     scratch_database_drop(SERVER, DB_NAME)
 
 
+# The classes a card shows (name, tier): eight, as in a real risk taxonomy's first level.
+CLASSES = [
+    ("ok", "supportable"),
+    ("gambling", "prohibited"),
+    ("skill_games", "restricted"),
+    ("crypto", "restricted"),
+    ("weapons", "prohibited"),
+    ("pharmacy", "restricted"),
+    ("adult", "prohibited"),
+    ("counterfeit", "prohibited"),
+]
+GOODS = ["ceramic mugs", "phone cases", "running shoes", "garden tools", "vintage prints"]
+NEIGHBOURS = 10  # stored per item, as the pipeline stores them
+
+
+def _classes(project) -> list:
+    from labeling.models import LabelClass
+
+    return LabelClass.objects.bulk_create(
+        LabelClass(
+            project=project,
+            name=name,
+            display_name=name.replace("_", " ").capitalize(),
+            tier=tier,
+            description=f"Merchants whose main business is {name.replace('_', ' ')}.",
+            guideline="Decide on what the merchant sells, not on the words it uses. " * 4,
+            examples=[f"{name} example one", f"{name} example two"],
+            shortcut_key=str(k),
+            order=k,
+        )
+        for k, (name, tier) in enumerate(CLASSES, start=1)
+    )
+
+
+def _card_facts(rng: np.random.Generator, class_ids: list[int], done: np.ndarray):
+    """What the pipeline writes into an open item: a reason, a suggestion with alternatives,
+    and the nearest labelled cases (all shown on its card)."""
+    top = [int(c) for c in rng.choice(class_ids, size=3, replace=False)]
+    probas = [0.55, 0.30, 0.15]
+    reason = {
+        "strategy": "margin",
+        "sentence": f"The model hesitates between two classes ({probas[0]:.2f} vs {probas[1]:.2f}).",
+        "sentence_blind": "The model hesitates between two classes.",
+        "score": probas[0] - probas[1],
+        "class_ids": top[:2],
+        "probas": probas[:2],
+        "details": {},
+    }
+    near = rng.choice(done, size=NEIGHBOURS, replace=False) + 1
+    similar = [
+        {"case_id": int(c), "similarity": round(0.95 - 0.02 * k, 3)} for k, c in enumerate(near)
+    ]
+    alternatives = [[top[1], probas[1]], [top[2], probas[2]]]
+    return top[0], probas[0], json.dumps(reason), json.dumps(alternatives), json.dumps(similar)
+
+
 def load(n: int, seed: int = 0) -> dict:
-    """Truncate and COPY-load `n` cases and items; returns the project, analysts and label."""
+    """Truncate and COPY-load `n` cases and items with what their cards show (metadata, given
+    labels, eight classes, the open items' reasons, suggestions and ten labelled neighbours,
+    the done cases' resolved labels); returns the project, analysts and label."""
     from django.contrib.auth import get_user_model
     from django.db import connection
     from django.utils import timezone
 
-    from labeling.models import Annotation, Case, LabelClass, Project, QueueItem
+    from labeling.models import Annotation, Case, LabelClass, Project, QueueItem, ResolvedLabel
 
     t0 = time.perf_counter()
-    tables = [m._meta.db_table for m in (Annotation, QueueItem, Case, LabelClass, Project)]
+    models = (Annotation, ResolvedLabel, QueueItem, Case, LabelClass, Project)
+    tables = [m._meta.db_table for m in models]
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {', '.join(tables)}, auth_user RESTART IDENTITY CASCADE")
     project = Project.objects.create(
         name="Bench", slug="bench", evaluation_fraction=0.1, batch_size=50
     )
-    label = LabelClass.objects.create(project=project, name="ok", shortcut_key="1")
+    classes = _classes(project)
+    label = classes[0]
+    class_ids = [c.pk for c in classes]
     user_model = get_user_model()
     analysts = user_model.objects.bulk_create(
         user_model(username=f"analyst{i}", password="!") for i in range(ANALYSTS)
     )
     rng = np.random.default_rng(seed)
     kind = rng.choice(4, size=n, p=[0.80, 0.02, 0.03, 0.15])  # done, cancelled, expired, open
+    done = np.flatnonzero(kind == 0)
     is_eval = rng.random(n) < 0.1
     priority = rng.random(n)
     random_key = rng.random(n)
     who = rng.integers(0, ANALYSTS, size=n)
+    given = np.where(rng.random(n) < 0.8, class_ids[0], rng.choice(class_ids, size=n))
     now = timezone.now()
     long_ago, expired = now - timedelta(days=90), now - timedelta(hours=1)
     status = np.array(["done", "cancelled", "claimed", "open"])[kind]
     digest = "0" * 64
     raw = connection.cursor().cursor
     with raw.copy(
-        f"COPY {Case._meta.db_table} (id, project_id, external_id, text, metadata, split,"
-        " content_hash, imported_at, updated_at) FROM STDIN"
+        f"COPY {Case._meta.db_table} (id, project_id, external_id, text, metadata, given_label_id,"
+        " split, content_hash, imported_at, updated_at) FROM STDIN"
     ) as copy:
         for i in range(n):
             split = "eval" if is_eval[i] else "pool"
-            text = f"Merchant {i} sells goods online"
-            copy.write_row((i + 1, project.pk, f"M{i:08d}", text, "{}", split, digest, now, now))
+            text = (
+                f"Merchant {i} sells {GOODS[i % len(GOODS)]} online and ships within the EU; "
+                "returns within 30 days, payments by card and bank transfer."
+            )
+            meta = json.dumps({"business_name": f"Shop {i}", "mcc": str(5999 - i % 7)})
+            row = (i + 1, project.pk, f"M{i:08d}", text, meta, int(given[i]), split, digest)
+            copy.write_row((*row, now, now))
     with raw.copy(
         f"COPY {QueueItem._meta.db_table} (id, project_id, case_id, slot, kind,"
-        ' priority, reason, similar_cases, alternatives, "group", status, assigned_to_id,'
-        " lease_expires_at, claimed_at, completed_at, random_key, created_at, updated_at)"
-        " FROM STDIN"
+        ' priority, reason, suggestion_id, suggestion_p, similar_cases, alternatives, "group",'
+        " status, assigned_to_id, lease_expires_at, claimed_at, completed_at, random_key,"
+        " created_at, updated_at) FROM STDIN"
     ) as copy:
         for i in range(n):
             held = kind[i] in (0, 2)
+            facts = (None, None, "{}", "[]", "[]")
+            if kind[i] in (2, 3):  # only items still to be shown carry what a card shows
+                facts = _card_facts(rng, class_ids, done)
+            suggestion, suggestion_p, reason, alternatives, similar = facts
             copy.write_row(
                 (
                     i + 1,
@@ -130,9 +206,11 @@ def load(n: int, seed: int = 0) -> dict:
                     0,
                     "evaluation" if is_eval[i] else "pool",
                     float(priority[i]),
-                    "{}",
-                    "[]",
-                    "[]",
+                    reason,
+                    suggestion,
+                    suggestion_p,
+                    similar,
+                    alternatives,
                     "[]",
                     status[i],
                     analysts[who[i]].pk if held else None,
@@ -149,7 +227,7 @@ def load(n: int, seed: int = 0) -> dict:
         " skipped, skip_reason, noise_flag, ambiguous, exclude, exclude_reason, comment, shown,"
         " source, submission_id, content_hash, created_at) FROM STDIN"
     ) as copy:
-        for i in np.flatnonzero(kind == 0):
+        for i in done:
             row = (int(i) + 1, analysts[who[i]].pk, int(i) + 1, label.pk, False, "", False)
             copy.write_row(
                 (
@@ -165,6 +243,12 @@ def load(n: int, seed: int = 0) -> dict:
                     long_ago,
                 )
             )
+    with raw.copy(
+        f"COPY {ResolvedLabel._meta.db_table} (case_id, label_id, source, confidence, agreement,"
+        " doubtful, excluded, updated_at) FROM STDIN"
+    ) as copy:
+        for i in done:  # every labelled case resolved by its analyst's label
+            copy.write_row((int(i) + 1, label.pk, "annotation", 1.0, 1.0, False, False, long_ago))
     with connection.cursor() as cursor:
         for model in (Case, QueueItem):
             table = model._meta.db_table
@@ -554,6 +638,10 @@ def main() -> None:
             if args.http_only:
                 env = load(size)
                 http_results[str(size)] = figures = run_http(env, duration)
+                # The service part of the same round trip, measured right after on the same
+                # database at the same pace: what the page adds is the difference.
+                service = run_scenario(env, HTTP_ANALYSTS, HTTP_THINK, duration)
+                figures["service_same_run"] = {k: service[k] for k in SERVICE_KEYS}
                 print(f"\n{size:,} cases over HTTP: {_http_line(figures)}")
                 continue
             env = load(size)
@@ -601,12 +689,23 @@ def main() -> None:
     print(f"\nwrote {path} and {plot(results)}")
 
 
+SERVICE_KEYS = ("operations", "p50_ms", "p95_ms", "p99_ms", "duplicate_claims", "load_average_1m")
+
+
 def _http_line(f: dict) -> str:
-    return (
+    line = (
         f"n={f['operations']:5d}  p50 {f['p50_ms']:6.2f}  p95 {f['p95_ms']:6.2f}  "
         f"p99 {f['p99_ms']:6.2f} ms  swap {f['swap_bytes_p50']:,} bytes  "
-        f"shared cases {f['cases_seen_by_two_analysts']}"
+        f"shared cases {f['cases_seen_by_two_analysts']}  load {f['load_average_1m']}"
     )
+    service = f.get("service_same_run")
+    if service:
+        line += (
+            f"\n  service (submit + claim, same run): p50 {service['p50_ms']:6.2f}  "
+            f"p95 {service['p95_ms']:6.2f}  p99 {service['p99_ms']:6.2f} ms  "
+            f"n={service['operations']}  load {service['load_average_1m']}"
+        )
+    return line
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import secrets
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -206,7 +206,19 @@ class Tier(models.TextChoices):
     PROHIBITED = "prohibited", "Prohibited"
 
 
+class LabelClassQuerySet(models.QuerySet["LabelClass"]):
+    def update(self, **kwargs: Any) -> int:
+        # bulk_update comes through here too.
+        kwargs.setdefault("version", models.F("version") + 1)
+        return super().update(**kwargs)
+
+
 class LabelClass(models.Model):
+    """A class of a project. `version` grows with every change of the row (`save`, `update`):
+    with the count and the highest id of a project's classes it keys the per-process cache of
+    them (`labeling.selectors_queue.project_classes_by_id`), so an edit, an insert (ids only
+    grow) or a delete shows on the next page any process renders."""
+
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="label_classes")
     name = models.CharField(max_length=100)
     display_name = models.CharField(max_length=200, blank=True)
@@ -218,6 +230,9 @@ class LabelClass(models.Model):
     examples = models.JSONField(default=list, blank=True, help_text="Example texts (list).")
     shortcut_key = models.CharField(max_length=1)
     order = models.PositiveIntegerField(default=0)
+    version = models.PositiveIntegerField(default=1, db_default=1, editable=False)
+
+    objects = LabelClassQuerySet.as_manager()
 
     class Meta:
         ordering = ["project", "order", "name"]
@@ -236,6 +251,16 @@ class LabelClass(models.Model):
 
     def __str__(self) -> str:
         return self.display_name or self.name
+
+    def save(self, **kwargs: Any) -> None:
+        if not self._state.adding:
+            # In SQL, so two concurrent edits of a row make two versions.
+            self.version = models.F("version") + 1
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "version"}
+        super().save(**kwargs)
+        if not isinstance(self.version, int):
+            self.refresh_from_db(fields=["version"])
 
 
 class Split(models.TextChoices):

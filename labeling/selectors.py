@@ -74,24 +74,6 @@ def queue_undo_stack(*, project: Project, analyst: Any) -> list[QueueAction]:
     return [a for a in recent if a.undone_at is None]
 
 
-def queue_undo_top(*, project: Project, analyst: Any) -> QueueAction | None:
-    """The action the page's undo would undo: the newest not undone among the last UNDO_DEPTH
-    (one row, where `queue_undo_stack` loads all of them with their cases)."""
-    from labeling.services.annotations import UNDO_DEPTH
-
-    last = (
-        QueueAction.objects.filter(project=project, analyst=analyst)
-        .order_by("-id")
-        .values("id")[:UNDO_DEPTH]
-    )
-    return (
-        QueueAction.objects.select_related("annotation__case", "annotation__label")
-        .filter(pk__in=last, undone_at__isnull=True)
-        .order_by("-id")
-        .first()
-    )
-
-
 def project_progress(*, project: Project) -> dict[str, Any]:
     """One project's headline figures for the project list (each a small indexed query)."""
     from labeling.hooks import model_side

@@ -21,22 +21,21 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 from django.core import signing
-from django.db.models import Count, OuterRef, Subquery
-from django.db.models.expressions import RawSQL
-from django.db.models.functions import Left
 from django.utils import timezone
 
+from labeling import statements as st
 from labeling.contracts import NEUTRAL_REASON, PickReason
 from labeling.models import (
     Annotation,
     Case,
     LabelClass,
     Project,
+    QueueAction,
     QueueItem,
-    QueueStatus,
     ResolutionSource,
     ResolvedLabel,
 )
+from workbench.core import sql
 
 SIMILAR_SHOWN = 5
 SIMILAR_READ = (
@@ -186,49 +185,47 @@ def reason_sentence(reason: Any, *, blind: bool) -> str:
     return PickReason.from_json(reason).text(blind=blind)
 
 
+_SIMILAR_CASE = ("id", "external_id", "given_label_id")
+_SIMILAR_RESOLVED = ("id", "label_id", "source", "doubtful", "excluded")
+
+
 def similar_cases(
     *, item: QueueItem, project: Project, classes: dict[int, LabelClass], blind: bool
 ) -> list[SimilarCase]:
     """The item's stored neighbours with their current labels and how far each can be trusted,
-    in one query: `SIMILAR_SHOWN` of them, people's labels preferred over given ones and those
-    over doubtful ones, shown most similar first."""
+    in one plain statement: `SIMILAR_SHOWN` of them, people's labels preferred over given ones
+    and those over doubtful ones, shown most similar first."""
     rows = [r for r in (item.similar_cases or []) if isinstance(r, dict)][:SIMILAR_READ]
     ids = [int(r["case_id"]) for r in rows if str(r.get("case_id", "")).isdigit()]
-    cases = (
-        Case.objects.filter(project=project, pk__in=ids)
-        .select_related("resolved")
-        .annotate(snippet=Left("text", SNIPPET_CHARS))
-        .only(
-            "external_id",
-            "given_label_id",
-            "resolved__label_id",
-            "resolved__source",
-            "resolved__doubtful",
-            "resolved__excluded",
-        )
-        .in_bulk()
-    )
+    cases: dict[int, tuple[Case, ResolvedLabel | None, str]] = {}
+    if ids:
+        statement = st.similar_cases(_SIMILAR_CASE, _SIMILAR_RESOLVED, SNIPPET_CHARS, len(ids))
+        n_case = len(_SIMILAR_CASE)
+        for found in sql.fetch_all(statement, [project.pk, *ids]):
+            case = sql.load(Case, _SIMILAR_CASE, found[:n_case])
+            resolved_row = found[n_case:-1]
+            resolved = None
+            if resolved_row[0] is not None:
+                resolved = sql.load(ResolvedLabel, _SIMILAR_RESOLVED, resolved_row)
+            cases[case.pk] = (case, resolved, found[-1])
     out = []
+    trust = {}
     for row in rows:
-        case = cases.get(int(row.get("case_id") or 0))
-        if case is None:
+        hit = cases.get(int(row.get("case_id") or 0))
+        if hit is None:
             continue
-        resolved: ResolvedLabel | None = getattr(case, "resolved", None)
+        case, resolved, snippet = hit
         status = label_status(resolved)
+        # Trust is judged on the real status even when blind (there it is not shown).
+        trust[case.pk] = TRUST_ORDER.get(status, 1)
         label_id = resolved.label_id if resolved is not None else case.given_label_id
         label = None if blind else classes.get(int(label_id or 0))
         if blind and status != EXCLUDED:
             status = ""  # whether a neighbour's label is trusted says something about it
         sim = float(row.get("similarity") or 0.0)
-        out.append(SimilarCase(case.pk, case.external_id, case.snippet, sim, label, status))
-    # Trust is judged on the real status even when blind (there it is not shown).
-    trust = {s.case_id: TRUST_ORDER.get(_status_of(cases.get(s.case_id)), 1) for s in out}
+        out.append(SimilarCase(case.pk, case.external_id, snippet, sim, label, status))
     kept = sorted(out, key=lambda s: (trust[s.case_id], -s.similarity))[:SIMILAR_SHOWN]
     return sorted(kept, key=lambda s: -s.similarity)
-
-
-def _status_of(case: Case | None) -> str:
-    return label_status(getattr(case, "resolved", None)) if case is not None else GIVEN
 
 
 def business_name(case: Case) -> str:
@@ -268,9 +265,25 @@ def queue_card(*, project: Project, item: QueueItem, classes: dict[int, LabelCla
     return card
 
 
-def project_classes_by_id(*, project: Project) -> dict[int, LabelClass]:
-    classes = LabelClass.objects.filter(project=project).order_by("order", "name", "id")
-    return {c.pk: c for c in classes}
+# Per process: project id -> ((split seed, classes key), its classes). Classes change rarely and
+# every card shows them; a key is always read before the classes stored under it, so what a key
+# finds is never older than the key (the seed tells apart projects of a reused id).
+_classes_cache: dict[int, tuple[tuple[int, str], dict[int, LabelClass]]] = {}
+
+
+def project_classes_by_id(*, project: Project, key: str | None = None) -> dict[int, LabelClass]:
+    """The project's classes by id in the page's order, from this process's cache while their
+    key (`statements.CLASSES_KEY`; read here when not given) is unchanged. The instances are
+    shared by every request of the process: read them, never change them."""
+    if key is None:
+        row = sql.fetch_one(f"SELECT {st.CLASSES_KEY}", {"project": project.pk})
+        key = str(row[0]) if row else ""
+    stamp = (project.split_seed, str(key))
+    hit = _classes_cache.get(project.pk)
+    if hit is None or hit[0] != stamp:
+        classes = LabelClass.objects.filter(project=project).order_by("order", "name", "id")
+        hit = _classes_cache[project.pk] = (stamp, {c.pk: c for c in classes})
+    return dict(hit[1])
 
 
 @dataclass(frozen=True)
@@ -362,45 +375,59 @@ class Progress:
         return f"{LEFT_COUNTED:,}+" if self.left > LEFT_COUNTED else f"{self.left:,}"
 
 
-def queue_progress(*, project: Project, user: Any) -> Progress:
-    """The analyst's `Progress`, in one query (both counts walk an index)."""
+_UNDO_ACTION = ("id", "kind", "annotation_id")
+_UNDO_ANNOTATION = ("id", "case_id", "label_id", "exclude")
+
+
+@dataclass(frozen=True)
+class PageFacts:
+    """What the queue page shows besides the card (`queue_page_facts`)."""
+
+    classes_key: str
+    progress: Progress
+    undo: QueueAction | None  # with its annotation and case (external id only); label unset
+
+
+def queue_page_facts(*, project: Project, user: Any) -> PageFacts:
+    """The classes' key, the analyst's `Progress` and the action the undo button undoes (the
+    newest not undone among their last UNDO_DEPTH), in one plain statement."""
+    from labeling.services.annotations import UNDO_DEPTH
+
     midnight = timezone.make_aware(datetime.combine(timezone.localdate(), datetime.min.time()))
-    today = (
-        Annotation.objects.filter(
-            annotator_id=user.pk,
-            created_at__gte=midnight,
-            case__project_id=OuterRef("pk"),
-            skipped=False,
-            superseded_at__isnull=True,
-        )
-        .order_by()
-        .values("annotator_id")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    # Counted up to a cap: a queue of 150,000 open items must not cost a full count per card.
-    left = RawSQL(
-        f"SELECT count(*) FROM (SELECT 1 FROM {QueueItem._meta.db_table}"
-        " WHERE project_id = %s AND status = %s LIMIT %s) AS open_items",
-        (project.pk, str(QueueStatus.OPEN), LEFT_COUNTED + 1),
-    )
-    row = (
-        Project.objects.filter(pk=project.pk)
-        .annotate(today=Subquery(today), left=left)
-        .values_list("today", "left")
-        .first()
-    )
-    return Progress(today=int((row or (0, 0))[0] or 0), left=int((row or (0, 0))[1] or 0))
+    params = {
+        "project": project.pk,
+        "analyst": user.pk,
+        "midnight": sql.db_time(midnight),
+        "cap": LEFT_COUNTED + 1,
+        "depth": UNDO_DEPTH,
+    }
+    row = sql.fetch_one(st.queue_page_facts(_UNDO_ACTION, _UNDO_ANNOTATION), params)
+    assert row is not None  # one row, whatever the tables hold
+    key, today, left = row[:3]
+    action_row = row[3 : 3 + len(_UNDO_ACTION)]
+    annotation_row = row[3 + len(_UNDO_ACTION) : -1]
+    undo = None
+    if action_row[0] is not None:
+        undo = sql.load(QueueAction, _UNDO_ACTION, action_row)
+        annotation = sql.load(Annotation, _UNDO_ANNOTATION, annotation_row)
+        annotation.case = sql.load(Case, ("id", "external_id"), (annotation.case_id, row[-1]))
+        undo.annotation = annotation
+    progress = Progress(today=int(today or 0), left=int(left or 0))
+    return PageFacts(classes_key=str(key), progress=progress, undo=undo)
 
 
 def queue_page_context(*, project: Project, user: Any, current: QueueItem | None) -> dict[str, Any]:
     """Everything the queue page (or its swapped card) needs for the analyst's current item: a
     review card for review and adjudication items, the labelling card for the others."""
-    from labeling.selectors import queue_undo_top
     from labeling.selectors_review import review_card
     from labeling.services.queue.fill import DECISION_KINDS
 
-    classes = project_classes_by_id(project=project)
+    facts = queue_page_facts(project=project, user=user)
+    classes = project_classes_by_id(project=project, key=facts.classes_key)
+    if facts.undo is not None:
+        # The undo line names the label from the classes at hand, not by a query of its own.
+        annotation = facts.undo.annotation
+        annotation.label = classes.get(annotation.label_id) if annotation.label_id else None
     card: Card | None = None
     ticket = None
     if current is not None:
@@ -414,6 +441,6 @@ def queue_page_context(*, project: Project, user: Any, current: QueueItem | None
         "classes": list(classes.values()),
         "card": card,
         "ticket": ticket,
-        "undo": queue_undo_top(project=project, analyst=user),
-        "progress": queue_progress(project=project, user=user),
+        "undo": facts.undo,
+        "progress": facts.progress,
     }

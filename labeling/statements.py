@@ -1,18 +1,26 @@
-"""The queue's hot path in plain SQL: the statements a submit and the next claim run.
+"""The queue's hot path in plain SQL: the statements a submit, the next claim and the next card
+run, and the project and role every page of a project reads.
 
-Only these bypass the ORM (measured: the ORM spent ~2 ms compiling each SELECT on this
-hardware, and a submit plus a claim is about 15 statements); everything else uses the ORM.
-Status and kind values come from the enums, never typed as literals. `{lock}` and similar
-placeholders are filled per vendor by the caller; `%(name)s` are bound parameters.
+Only these (and the session and user, `workbench/core/auth.py`) bypass the ORM (measured: the
+ORM spent ~0.6-2 ms compiling each SELECT on this hardware, and an answer with its next card is
+19 statements); everything else uses the ORM. Status and kind values come from the enums, never
+typed as literals. `{lock}` and similar placeholders are filled per vendor by the caller;
+`%(name)s` are bound parameters.
 """
 
 from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.contrib.contenttypes.models import ContentType
 
 from labeling.models import (
     Annotation,
     Case,
     LabelClass,
     Project,
+    ProjectMembership,
+    QueueAction,
     QueueCursor,
     QueueItem,
     QueueKind,
@@ -193,4 +201,74 @@ def items_with_cases(item: tuple[str, ...], case: tuple[str, ...], count: int) -
         f"{sql.select_columns(Case, case, 'c')} "
         f"FROM {QI} q JOIN {CASE} c ON c.id = q.case_id "
         f"WHERE q.id IN ({', '.join(['%s'] * count)})"
+    )
+
+
+# A page's project, in one statement where the ORM took three (project, membership, groups):
+# the user's membership role and the highest role rank their groups or own permissions grant
+# (codenames bound as %(admin)s, %(reviewer)s, %(analyst)s; NULL: none).
+_USER = get_user_model()
+_GROUP_RANK = f"""(SELECT max(CASE ap.codename WHEN %(admin)s THEN 3 WHEN %(reviewer)s THEN 2
+        WHEN %(analyst)s THEN 1 END)
+    FROM {Permission._meta.db_table} ap
+    JOIN {ContentType._meta.db_table} ct ON ct.id = ap.content_type_id
+    WHERE ct.app_label = 'labeling' AND ap.codename IN (%(admin)s, %(reviewer)s, %(analyst)s)
+      AND (EXISTS (SELECT 1 FROM {_USER.groups.through._meta.db_table} ug
+                   JOIN {Group.permissions.through._meta.db_table} gp ON gp.group_id = ug.group_id
+                   WHERE ug.user_id = %(user)s AND gp.permission_id = ap.id)
+           OR EXISTS (SELECT 1 FROM {_USER.user_permissions.through._meta.db_table} up
+                      WHERE up.user_id = %(user)s AND up.permission_id = ap.id)))"""
+
+
+def project_for(fields: tuple[str, ...]) -> str:
+    """The project by %(slug)s with the membership role and group rank of user %(user)s."""
+    return (
+        f"SELECT {sql.select_columns(Project, fields, 'p')}, "
+        f"(SELECT m.role FROM {ProjectMembership._meta.db_table} m "
+        "WHERE m.project_id = p.id AND m.user_id = %(user)s), "
+        f"{_GROUP_RANK} FROM {PROJECT} p WHERE p.slug = %(slug)s"
+    )
+
+
+# The key of a project's classes (count, highest id, sum of versions: see LabelClass): it
+# changes with any committed insert, delete or edit of them.
+CLASSES_KEY = f"""(SELECT count(*) || ':' || coalesce(max(k.id), 0) || ':' || coalesce(sum(k.version), 0)
+    FROM {LabelClass._meta.db_table} k WHERE k.project_id = %(project)s)"""
+
+
+def queue_page_facts(action: tuple[str, ...], annotation: tuple[str, ...]) -> str:
+    """What the queue page shows besides the card, in one row: the key of the project's classes,
+    the analyst's answers since %(midnight)s (skips and undone ones not counted), the open items
+    left (counted up to %(cap)s: a queue of 150,000 must not cost a full count per card), and
+    the action the undo button undoes, with its annotation and case's external id (NULLs when
+    none): the newest not undone among the analyst's last %(depth)s."""
+    return f"""
+SELECT {CLASSES_KEY},
+    (SELECT count(*) FROM {ANN} t JOIN {CASE} tc ON tc.id = t.case_id
+     WHERE t.annotator_id = %(analyst)s AND t.created_at >= %(midnight)s
+       AND tc.project_id = %(project)s AND NOT t.skipped AND t.superseded_at IS NULL),
+    (SELECT count(*) FROM (SELECT 1 FROM {QI} WHERE project_id = %(project)s
+       AND status = '{OPEN}' LIMIT %(cap)s) o),
+    {sql.select_columns(QueueAction, action, "u")},
+    {sql.select_columns(Annotation, annotation, "a")}, c.external_id
+FROM (SELECT 1 AS one) x
+LEFT JOIN (
+    SELECT * FROM {QueueAction._meta.db_table} WHERE id IN (
+        SELECT id FROM {QueueAction._meta.db_table}
+        WHERE project_id = %(project)s AND analyst_id = %(analyst)s ORDER BY id DESC LIMIT %(depth)s)
+    AND undone_at IS NULL ORDER BY id DESC LIMIT 1
+) u ON 1 = 1
+LEFT JOIN {ANN} a ON a.id = u.annotation_id
+LEFT JOIN {CASE} c ON c.id = a.case_id
+"""
+
+
+def similar_cases(case: tuple[str, ...], resolved: tuple[str, ...], chars: int, count: int) -> str:
+    """`count` cases of project %s by id with their resolutions (NULLs when none) and the first
+    `chars` characters of their text (the rest is never read)."""
+    return (
+        f"SELECT {sql.select_columns(Case, case, 'c')}, "
+        f"{sql.select_columns(ResolvedLabel, resolved, 'r')}, substr(c.text, 1, {int(chars)}) "
+        f"FROM {CASE} c LEFT JOIN {RESOLVED} r ON r.case_id = c.id "
+        f"WHERE c.project_id = %s AND c.id IN ({', '.join(['%s'] * count)})"
     )

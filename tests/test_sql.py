@@ -122,3 +122,15 @@ def test_a_batch_returns_rows_after_the_block_and_raises_djangos_errors() -> Non
         writes.insert(Annotation(case=case, annotator=analyst, submission_id=sid, content_hash="h"))
     assert not AuditEvent.objects.filter(action="b").exists()
     assert Annotation.objects.filter(submission_id=sid).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_connection_that_died_since_the_last_request_is_replaced() -> None:
+    """As Django's cursors do with CONN_HEALTH_CHECKS: a request's first plain statement (now
+    the session's) finds a persistent connection a server restart broke and reconnects."""
+    connection.ensure_connection()
+    assert connection.health_check_enabled
+    connection.connection.close()  # what a restarted server leaves behind
+    connection.health_check_done = False  # as at the start of each request
+    assert sql.fetch_one("SELECT 1") == (1,)

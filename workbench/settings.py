@@ -179,6 +179,14 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# Sessions and their users read in plain statements (every request does): workbench/core/auth.py.
+SESSION_ENGINE = "workbench.core.auth"
+AUTHENTICATION_BACKENDS = [
+    "workbench.core.auth.ModelBackend",
+    # Sessions opened before name Django's backend: kept, so nobody is logged out by an upgrade
+    # (permission checks read the caches the first one filled, so nothing runs twice).
+    "django.contrib.auth.backends.ModelBackend",
+]
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = False  # the static htmx-config script reads it for the X-CSRFToken header

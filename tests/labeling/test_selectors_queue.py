@@ -86,3 +86,47 @@ def test_blind_cards_still_prefer_trusted_neighbours_but_show_no_label_or_status
     shown = similar_cases(item=item, project=project, classes=classes, blind=True)
     assert [s.similarity for s in shown] == [0.93, 0.90, 0.86, 0.84, 0.80]
     assert all(s.label is None and s.status == "" for s in shown)
+
+
+def test_the_classes_cache_serves_no_class_older_than_the_last_change(card_item) -> None:
+    """Whatever writes a class (save, update, bulk_update, create, bulk_create, delete), the
+    next read of the project's classes shows it; unchanged, they come from the cache."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    project, _, by_name = card_item
+
+    def names() -> list[str]:
+        return [str(c) for c in project_classes_by_id(project=project).values()]
+
+    def edit(c: LabelClass, name: str) -> None:
+        c.display_name = name
+        c.save(update_fields=["display_name"])
+
+    def bulk_update(c: LabelClass, name: str) -> None:
+        c.display_name = name
+        LabelClass.objects.bulk_update([c], ["display_name"])
+
+    changes = [
+        lambda: edit(by_name["ok"], "Edited"),
+        lambda: LabelClass.objects.filter(name="gambling").update(display_name="Betting"),
+        lambda: bulk_update(by_name["skill"], "Bulk"),
+        lambda: LabelClass.objects.create(project=project, name="crypto", shortcut_key="7"),
+        lambda: LabelClass.objects.bulk_create(
+            [LabelClass(project=project, name="arms", shortcut_key="8")]
+        ),
+        lambda: LabelClass.objects.filter(name="arms").delete(),
+        lambda: LabelClass.objects.get(name="crypto").delete(),
+    ]
+    seen = []
+    for change in [*changes, lambda: None]:
+        shown = names()
+        fresh = LabelClass.objects.filter(project=project).order_by("order", "name", "id")
+        assert shown == [str(c) for c in fresh]
+        with CaptureQueriesContext(connection) as queries:
+            assert names() == shown
+        assert len(queries) == 1  # the key only: the classes come from the cache
+        seen.append(shown)
+        change()
+    assert "Edited" in seen[1] and "Betting" in seen[2] and "Bulk" in seen[3]
+    assert "crypto" in seen[4] and "arms" in seen[5] and seen[7] == seen[3]

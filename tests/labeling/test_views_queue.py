@@ -488,3 +488,94 @@ def test_hostile_text_is_escaped(client, setup) -> None:
         "<script>alert" not in html and "<img src=x" not in html and 'href="javascript:' not in html
     )
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_the_undo_line_names_the_last_answer(client, setup) -> None:
+    """After an answer the undo button says what it would undo: the case and the label."""
+    project, classes, analyst = setup
+    client.force_login(analyst)
+    html = client.get(url("queue", project)).content.decode()
+    assert re.search(r'<button type="submit" data-key="u" aria-keyshortcuts="u" disabled>', html)
+    data = {"ticket": ticket_of(html), "label": classes[1].pk}
+    html = client.post(url("queue_submit", project), data, **HX).content.decode()
+    first = Annotation.objects.get()
+    assert re.search(
+        rf'last: label of <span dir="auto">{first.case.external_id}</span> as '
+        r'<span dir="auto">Gambling</span>',
+        html,
+    )
+
+
+def _card(client, project) -> str:
+    return client.get(url("queue", project), **HX).content.decode()
+
+
+def test_classes_come_from_a_cache_that_never_outlives_a_change(
+    client, admin_client, setup
+) -> None:
+    """The card's classes are cached per process, and the next card after any change shows
+    it: an edit in the admin, an update, a new class, a deleted one."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    project, classes, analyst = setup
+    client.force_login(analyst)
+    assert "Skill games" in _card(client, project)
+    with CaptureQueriesContext(connection) as queries:
+        assert "Skill games" in _card(client, project)
+    assert not [q for q in queries if 'FROM "labeling_labelclass"' in q["sql"]]  # cached
+
+    change = reverse("admin:labeling_labelclass_change", args=[classes[1].pk])
+    form = {"project": project.pk, "name": "gambling", "tier": Tier.PROHIBITED, "order": 1}
+    form |= {"display_name": "Betting & casinos", "shortcut_key": "2", "examples": "[]"}
+    assert admin_client.post(change, form).status_code == 302
+    html = _card(client, project)
+    assert "Betting &amp; casinos" in html and ">Gambling<" not in html
+
+    LabelClass.objects.filter(pk=classes[2].pk).update(display_name="Games of skill")
+    html = _card(client, project)
+    assert "Games of skill" in html and "Skill games" not in html
+
+    LabelClass.objects.bulk_create([LabelClass(project=project, name="crypto", shortcut_key="4")])
+    assert 'data-key="4"' in _card(client, project)
+
+    classes[2].delete()
+    html = _card(client, project)
+    assert "Games of skill" not in html and 'data-key="3"' not in html
+
+
+def test_submit_and_next_runs_a_fixed_few_statements(client, setup) -> None:
+    """One answer and the next card: session and user, the project with the role, the ticket's
+    item, the label's writes, the claim and the card, in plain statements, however many
+    classes and neighbours the card shows (no query per row)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    project, classes, analyst = setup
+    for i in range(6):
+        QueueItemFactory(case=CaseFactory(project=project, given_label=classes[0]), priority=-i)
+    neighbours = [CaseFactory(project=project, given_label=classes[1]) for _ in range(10)]
+    for c in neighbours[:5]:
+        ResolvedLabel.objects.create(case=c, label=classes[2], source=ResolutionSource.ANNOTATION)
+
+    def neighbours_shown(n: int) -> None:
+        rows = [{"case_id": c.pk, "similarity": 0.9} for c in neighbours[:n]]
+        QueueItem.objects.filter(project=project).update(similar_cases=rows)
+
+    def answer(html: str) -> tuple[str, int]:
+        data = {"ticket": ticket_of(html), "label": classes[0].pk}
+        with CaptureQueriesContext(connection) as queries:
+            html = client.post(url("queue_submit", project), data, **HX).content.decode()
+        assert "Skill games" in html  # a neighbour's resolved label, read with the neighbours
+        return html, len([q for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))])
+
+    neighbours_shown(1)
+    client.force_login(analyst)
+    html, _ = answer(client.get(url("queue", project)).content.decode())
+    html, few = answer(html)
+    neighbours_shown(10)
+    for k in range(4, 10):
+        LabelClass.objects.create(project=project, name=f"extra{k}", shortcut_key=str(k))
+    html, _ = answer(html)  # the changed classes are loaded once
+    html, many = answer(html)
+    assert many == few <= 19

@@ -9,6 +9,7 @@ same on PostgreSQL and SQLite. Everything else keeps using the ORM.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -37,6 +38,14 @@ def db_time(value: datetime) -> Any:
     return _db().ops.adapt_datetimefield_value(value)
 
 
+def _connect(db: BaseDatabaseWrapper) -> None:
+    # As Django's own cursors do: a persistent connection that died since the last request (a
+    # server restart) is replaced here, at the request's first statement, not found broken.
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_no_broken_transaction()
+
+
 @contextmanager
 def _cursor() -> Iterator[Any]:
     # On PostgreSQL a cursor binding parameters on the server, not Django's (which interpolates
@@ -48,28 +57,41 @@ def _cursor() -> Iterator[Any]:
         with db.cursor() as django_cursor:
             yield django_cursor
         return
-    db.ensure_connection()
-    db.validate_no_broken_transaction()
+    _connect(db)
     with db.wrap_database_errors, psycopg.Cursor(db.connection) as pg_cursor:
         yield pg_cursor
 
 
+def _run(cursor: Any, sql: str, params: Sequence[Any] | dict[str, Any]) -> None:
+    db = _db()
+    if not db.queries_logged or db.vendor != "postgresql":
+        cursor.execute(sql, params)  # elsewhere Django's own cursor logs it
+        return
+    # Logged as Django logs its own (DEBUG, CaptureQueriesContext, django_assert_num_queries),
+    # so a page's statement count includes these.
+    started = time.monotonic()
+    try:
+        cursor.execute(sql, params)
+    finally:
+        db.queries_log.append({"sql": sql, "time": f"{time.monotonic() - started:.3f}"})
+
+
 def fetch_one(sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> tuple[Any, ...] | None:
     with _cursor() as c:
-        c.execute(sql, params)
+        _run(c, sql, params)
         return c.fetchone()
 
 
 def fetch_all(sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
     with _cursor() as c:
-        c.execute(sql, params)
+        _run(c, sql, params)
         return list(c.fetchall())
 
 
 def execute(sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> int:
     """Run one statement; returns the number of rows it changed."""
     with _cursor() as c:
-        c.execute(sql, params)
+        _run(c, sql, params)
         return int(c.rowcount)
 
 
@@ -189,11 +211,11 @@ class Batch:
         if self._pipelined:
             db = _db()
             cursor = psycopg.Cursor(db.connection)
-            cursor.execute(sql, params)
+            _run(cursor, sql, params)
             self._pending.append(cursor)
         else:
             with _cursor() as c:
-                c.execute(sql, params)
+                _run(c, sql, params)
                 self._pending.append(c.fetchone() if c.description else None)
         return len(self._pending) - 1
 
@@ -226,8 +248,7 @@ def batch() -> Iterator[Batch]:
         yield plain
         plain._collect()
         return
-    db.ensure_connection()
-    db.validate_no_broken_transaction()
+    _connect(db)
     queued = Batch(pipelined=True)
     with db.wrap_database_errors:
         with db.connection.pipeline():
