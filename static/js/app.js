@@ -9,4 +9,13 @@
   document.addEventListener("htmx:configRequest", function (event) {
     event.detail.headers["X-CSRFToken"] = csrfToken();
   });
+  // A page of search results swapped in by a link that went with the old results: keyboard
+  // focus would fall back to the top of the page, so it goes to the new results' summary.
+  document.addEventListener("htmx:afterSettle", function () {
+    var summary = document.getElementById("search-summary");
+    var active = document.activeElement;
+    if (summary && (!active || active === document.body || !active.isConnected)) {
+      summary.focus();
+    }
+  });
 })();
