@@ -1,16 +1,13 @@
-"""Finding cases, and reading a case's history.
+"""Finding cases: words, filters and a sort, one page at a time.
 
-Search (`case_search`) narrows a project's cases by words, filters and a sort, one page at a time
-(keyset paging: a page ends at a `SearchCursor`, never an OFFSET). Words match an external id's
-prefix (case-insensitive) or words of the business name (`metadata.business_name`) and the
+`case_search` narrows a project's cases by words, filters and a sort, one page at a time (keyset
+paging: a page ends at a `SearchCursor`, never an OFFSET). Words match an external id's prefix
+(case-insensitive) or words of the business name (`metadata.business_name`) and the
 description: PostgreSQL full-text with the English configuration, served by the GIN index of
 migration 0011 over `search_vector()`; SQLite a case-insensitive substring per word. `key=value`
 matches a metadata field instead. The label-issue score and the champion's prediction come from
-the model side's rows, reached through `CaseSearchPaths` (labeling never imports them).
-History is every annotation (superseded ones too, with what was shown, and for reviewers'
-decisions their verdict and group pointers), the predictions of each model version, the label
-issue, the audit events of the case, its annotations and its resolution, and, for an excluded
-case, who excluded it and why.
+the model side's rows, reached through `CaseSearchPaths` (labeling never imports them). A case's
+history is in `labeling.selectors_history`.
 """
 
 from __future__ import annotations
@@ -23,55 +20,45 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models import Exists, F, FilteredRelation, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
-from django.db.models.functions import Left
+from django.db.models.functions import Coalesce, Left
+from django.utils import timezone
 
 from labeling.contracts import CaseSearchPaths
 from labeling.models import (
     Annotation,
-    AnnotationSource,
     Case,
     LabelClass,
     Project,
     ResolutionSource,
     ResolvedLabel,
 )
+from labeling.selectors_history import case_link_key
 from labeling.selectors_queue import (
     EXCLUDED,
     STATUS_TEXT,
     business_name,
     label_status,
-    metadata_pairs,
     project_classes_by_id,
 )
-from labeling.services.resolution import DECIDING, RANK
-from workbench.core.models import AuditEvent
 from workbench.errors import ApplicationError
 
 PAGE_SIZE = 50
-SNIPPET_CHARS = 240  # of a result's description, read from the database (texts can be 100,000)
-# Words matching at most this many cases are found through the full-text index first, then
-# sorted; more (a common word) and the page walks the sort's own order testing each case.
-TEXT_SCAN_CAP = 5000
+SNIPPET_CHARS = 160  # of a result's description (texts can be 100,000 characters)
+# Words matching at most this many cases are read through the full-text index, then sorted;
+# more, and the page walks the sort's own order testing each case. Where the two cost the same
+# at 1M cases here: reading a match ~25 us (a heap page each), testing a case ~29 us (its
+# to_tsvector), so 8,000 matches read ~ a 0.8% word's 6,250 cases walked (~200 ms either way).
+TEXT_SCAN_CAP = 8000
 _META_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.\-]{0,63}$")
 
 
-# A reviewer's verdict (`Annotation.shown["verdict"]`) in words, for the history.
-VERDICT_WORDS = {
-    "confirm": "kept the given label",
-    "accept": "accepted the suggestion",
-    "relabel": "relabelled",
-    "exclude": "excluded the case",
-    "ambiguous": "marked ambiguous",
-}
-
-
 class SearchSort(models.TextChoices):
-    CHANGED = "changed", "Last change, newest first"
-    ISSUE = "issue", "Label-issue score, highest first"
-    CONFIDENCE = "confidence", "Model confidence, lowest first"
+    CHANGED = "changed", "Last change (newest)"
+    ISSUE = "issue", "Issue score (highest)"
+    CONFIDENCE = "confidence", "Model confidence (lowest)"
 
 
 @dataclass(frozen=True)
@@ -186,6 +173,20 @@ class SearchRow:
     def excluded(self) -> bool:
         return self.status == EXCLUDED
 
+    # Formatted here, not by template filters: a page formats 50 rows, and `floatformat` and
+    # `date` cost more than the query (measured at 1M cases).
+    @property
+    def confidence_text(self) -> str:
+        return "" if self.confidence is None else f"{self.confidence:.2f}"
+
+    @property
+    def issue_text(self) -> str:
+        return "" if self.issue_score is None else f"{self.issue_score:.2f}"
+
+    @property
+    def changed_text(self) -> str:
+        return timezone.localtime(self.case.changed_at).strftime("%Y-%m-%d %H:%M")
+
 
 @dataclass
 class SearchPage:
@@ -202,30 +203,6 @@ class SearchPage:
     def next_token(self) -> str:
         """The next page's `after` value ("" on the last page)."""
         return self.next_cursor.dumps() if self.next_cursor is not None else ""
-
-
-@dataclass
-class HistoryRow:
-    """One annotation of the case's history; for a decision, its verdict in words, and for a
-    copy of a group decision, the case the decision was taken on (`decision_key`: its URL key)."""
-
-    annotation: Annotation
-    verdict: str = ""
-    decision_case: Case | None = None
-    decision_key: str = ""
-    members: int = 0
-    suggestion: str = ""  # the class the card suggested, by name ("" when none or blind)
-
-
-@dataclass
-class Exclusion:
-    """Who took the case out of the dataset, when and why (from the deciding annotation)."""
-
-    by: str
-    reason: str
-    at: datetime | None
-    decision_case: Case | None = None
-    decision_key: str = ""
 
 
 def search_vector() -> Any:
@@ -252,33 +229,48 @@ def _metadata_match(query: str) -> Q | None:
     return match
 
 
-def _words(project: Project, qs: QuerySet[Case], query: str) -> QuerySet[Case]:
+def _estimated_rows(qs: QuerySet[Any]) -> float:
+    """The planner's estimate of the rows `qs` returns (PostgreSQL): for words, from the
+    statistics ANALYZE keeps of the full-text index's most common lexemes."""
+    plan = json.loads(qs.explain(format="json"))
+    return float(plan[0]["Plan"]["Plan Rows"])
+
+
+def _words(project: Project, qs: QuerySet[Case], query: str) -> tuple[QuerySet[Case], bool]:
     """Cases whose external id starts with `query` (any case) or whose name and description
-    hold its words."""
+    hold its words; and whether they are few (at most TEXT_SCAN_CAP, listed by id)."""
     prefix = Q(external_id__istartswith=query)
     if connection.vendor != "postgresql":
         words = Q()
         for word in query.split():
             words &= Q(text__icontains=word) | Q(metadata__business_name__icontains=word)
-        return qs.filter(prefix | words)
+        return qs.filter(prefix | words), False
     from django.contrib.postgres.search import SearchQuery
 
-    match = prefix | Q(document=SearchQuery(query, config="english", search_type="websearch"))
-    matched = Case.objects.filter(project=project).alias(document=search_vector()).filter(match)
-    # Not the sorted query at once: the planner, which guesses that 0.5% of the rows hold a rare
-    # word, would walk the sort's index testing every case (seconds at 1M when few match). The
-    # unordered, capped read uses the indexes; only a common word (cap reached, so its matches
-    # come early on that walk) is left to the sorted query.
-    ids = list(matched.order_by().values_list("pk", flat=True)[: TEXT_SCAN_CAP + 1])
-    if len(ids) <= TEXT_SCAN_CAP:
-        return qs.filter(pk__in=ids)
-    return qs.alias(document=search_vector()).filter(match)
+    words = Q(document=SearchQuery(query, config="english", search_type="websearch"))
+    cases = Case.objects.filter(project=project).order_by()
+    by_words = cases.alias(document=search_vector()).filter(words)
+    # Two ways to the first page. Few matches: read them all through the indexes (unordered;
+    # the words and the id prefix each alone, since an OR of the two tests every match's text
+    # again), then sort them. Many: walk the sort's own order testing each case, which finds a
+    # page early. Never the sorted query for few: the planner, guessing that 0.5% of the cases
+    # hold a word it has no statistics for, would walk testing every case (seconds at 1M).
+    # The planner's estimate (exact enough for common words, which its statistics list) skips
+    # the capped read where it could only cost (a common word's read alone took 60-450 ms).
+    if _estimated_rows(by_words.values("pk")) <= TEXT_SCAN_CAP:
+        by_prefix = cases.filter(prefix).values_list("pk", flat=True)
+        capped = by_words.values_list("pk", flat=True)[: TEXT_SCAN_CAP + 1]
+        ids = list(capped.union(by_prefix[: TEXT_SCAN_CAP + 1]))
+        if len(ids) <= TEXT_SCAN_CAP:
+            return qs.filter(pk__in=ids), True
+    return qs.alias(document=search_vector()).filter(prefix | words), False
 
 
 def _filtered(
     project: Project, filters: SearchFilters, paths: CaseSearchPaths | None
-) -> tuple[QuerySet[Case], str]:
-    """The project's cases that pass `filters` (unordered), and the kind of words search."""
+) -> tuple[QuerySet[Case], str, bool]:
+    """The project's cases that pass `filters` (unordered), the kind of words search, and
+    whether the words left few cases (listed by id)."""
     qs = Case.objects.filter(project=project)
     f = filters
     if f.given_label_id is not None:
@@ -318,14 +310,14 @@ def _filtered(
             issue[f"{paths.issue_score}__lte"] = f.score_max
         if issue:
             qs = qs.filter(**issue, **{paths.issue_project: project})
-    kind = ""
+    kind, few = "", False
     if f.query:
         metadata = _metadata_match(f.query) if "=" in f.query else None
         if metadata is not None:
             qs, kind = qs.filter(metadata), "metadata"
         else:
-            qs, kind = _words(project, qs, f.query), "text"
-    return qs, kind
+            (qs, few), kind = _words(project, qs, f.query), "text"
+    return qs, kind, few
 
 
 @dataclass(frozen=True)
@@ -376,9 +368,17 @@ def _after(segment: _Segment, cursor: SearchCursor) -> Q:
 
 
 def _page_keys(
-    qs: QuerySet[Case], segments: list[_Segment], cursor: SearchCursor | None, limit: int
+    qs: QuerySet[Case],
+    segments: list[_Segment],
+    cursor: SearchCursor | None,
+    limit: int,
+    *,
+    few: bool = False,
 ) -> list[tuple[int, int, Any]]:
-    """Up to `limit` (segment, case id, sort value) in order, after `cursor`."""
+    """Up to `limit` (segment, case id, sort value) in order, after `cursor`. `few`: the cases
+    are a short list of ids, to be read and sorted; ordered by the bare key, the planner would
+    rather walk the key's index for them, which is slow when they sit at its far end (a prefix
+    of old ids: 82 ms at 1M, against 3 ms)."""
     out: list[tuple[int, int, Any]] = []
     start = cursor.segment if cursor is not None else 0
     for index in range(start, len(segments)):
@@ -386,10 +386,8 @@ def _page_keys(
         part = qs.filter(segment.where)
         if cursor is not None and index == cursor.segment:
             part = part.filter(_after(segment, cursor))
-        if segment.descending:
-            order = [F(segment.key).desc(), F("pk").desc()]
-        else:
-            order = [F(segment.key).asc(), F("pk").asc()]
+        by: Any = Coalesce(F(segment.key), F(segment.key)) if few else F(segment.key)
+        order = [by.desc(), F("pk").desc()] if segment.descending else [by.asc(), F("pk").asc()]
         rows = part.order_by(*order).values_list("pk", segment.key)[: limit - len(out)]
         out.extend((index, pk, key) for pk, key in rows)
         if len(out) >= limit:
@@ -397,12 +395,18 @@ def _page_keys(
     return out
 
 
-def _rows(project: Project, ids: list[int], paths: CaseSearchPaths | None) -> list[SearchRow]:
-    """The results' rows for `ids`, in that order: two queries (cases, classes)."""
+def _snippet(text: str) -> str:
+    return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rstrip() + "…"
+
+
+def _rows(
+    ids: list[int], paths: CaseSearchPaths | None, classes: dict[int, LabelClass]
+) -> list[SearchRow]:
+    """The results' rows for `ids`, in that order, in one query."""
     qs = (
         Case.objects.filter(pk__in=ids)
         .select_related("resolved")
-        .annotate(snippet=Left("text", SNIPPET_CHARS))
+        .annotate(snippet=Left("text", SNIPPET_CHARS + 1))
         .defer("text")
     )
     if paths is not None:
@@ -416,7 +420,6 @@ def _rows(project: Project, ids: list[int], paths: CaseSearchPaths | None) -> li
                 confidence=F(f"champion__{paths.prediction_confidence}"),
             )
     found = {c.pk: c for c in qs}
-    classes = project_classes_by_id(project=project)
     rows = []
     for pk in ids:
         case = found.get(pk)
@@ -430,7 +433,7 @@ def _rows(project: Project, ids: list[int], paths: CaseSearchPaths | None) -> li
                 case=case,
                 key=case_link_key(case),
                 name=business_name(case),
-                snippet=case.snippet,
+                snippet=_snippet(case.snippet),
                 given=classes.get(case.given_label_id or 0),
                 resolved=classes.get(current or 0),
                 status=label_status(resolved),
@@ -471,9 +474,11 @@ def case_search(
     filters: SearchFilters,
     after: SearchCursor | None = None,
     page_size: int = PAGE_SIZE,
+    classes: dict[int, LabelClass] | None = None,
 ) -> SearchPage:
     """One page of the project's cases that pass `filters`, in the filters' sort, continuing
-    after `after` (a cursor of the same sort; BadCursor otherwise).
+    after `after` (a cursor of the same sort; BadCursor otherwise). `classes`: the project's
+    classes by id, when the caller has them already.
     ApplicationError when the filters need the model side and there is none."""
     from labeling.hooks import model_side
 
@@ -482,16 +487,23 @@ def case_search(
     paths = model_side().case_search_paths(project=project)
     if paths is None and filters.needs_model:
         raise ApplicationError(ERR_NO_MODEL_SIDE)
-    qs, kind = _filtered(project, filters, paths)
     segments, aliases = _segments(filters.sort, project, paths)
-    if aliases:
-        qs = qs.alias(**aliases)
     if after is not None and after.segment >= len(segments):
         raise BadCursor(after.dumps())
-    keys = _page_keys(qs, segments, after, page_size + 1)
-    page = SearchPage(filters=filters, kind=kind, first=after is None)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # A first page reads a few hundred rows at most: starting parallel workers costs
+            # more (50 ms here) than any plan they would share.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('max_parallel_workers_per_gather', '0', true)")
+        qs, kind, few = _filtered(project, filters, paths)
+        if aliases:
+            qs = qs.alias(**aliases)
+        keys = _page_keys(qs, segments, after, page_size + 1, few=few)
+        classes = classes if classes is not None else project_classes_by_id(project=project)
+        rows = _rows([pk for _, pk, _ in keys[:page_size]], paths, classes)
+    page = SearchPage(filters=filters, kind=kind, first=after is None, rows=rows)
     page.model_columns = paths is not None
-    page.rows = _rows(project, [pk for _, pk, _ in keys[:page_size]], paths)
     if len(keys) > page_size:
         segment, pk, key = keys[page_size - 1]
         page.next_cursor = SearchCursor(filters.sort, segment, key, pk)
@@ -508,101 +520,3 @@ def case_by_external_id(*, project: Project, query: str) -> Case | None:
         return exact
     found = list(Case.objects.filter(project=project, external_id__iexact=query)[:2])
     return found[0] if len(found) == 1 else None
-
-
-def _deciding(case: Case, annotations: list[Annotation]) -> Annotation | None:
-    """The decision the case's resolution rests on: the latest current one of the highest
-    source (as `labeling.services.resolution` picks it), or None."""
-    current = [
-        a
-        for a in annotations
-        if a.superseded_at is None
-        and not a.skipped
-        and a.content_hash == case.content_hash
-        and a.source in DECIDING
-    ]
-    if not current:
-        return None
-    return max(current, key=lambda a: (RANK[DECIDING[AnnotationSource(a.source)]], a.pk))
-
-
-def _history_rows(annotations: list[Annotation], names: dict[int, str]) -> list[HistoryRow]:
-    rows = []
-    for a in annotations:
-        shown = a.shown if isinstance(a.shown, dict) else {}
-        suggested = shown.get("suggestion_id")
-        suggestion = names.get(suggested, f"class #{suggested}") if suggested else ""
-        source = a.group_decision if a.group_decision_id else None
-        verdict = str(shown.get("verdict") or "")
-        if source is not None:
-            verdict = str((source.shown or {}).get("verdict") or "")
-        rows.append(
-            HistoryRow(
-                annotation=a,
-                verdict=VERDICT_WORDS.get(verdict, verdict),
-                decision_case=source.case if source is not None else None,
-                decision_key=case_link_key(source.case) if source is not None else "",
-                members=len(shown.get("group") or []),
-                suggestion=suggestion,
-            )
-        )
-    return rows
-
-
-def _exclusion(
-    case: Case, resolved: ResolvedLabel | None, annotations: list[Annotation]
-) -> Exclusion | None:
-    if resolved is None or not resolved.excluded:
-        return None
-    decision = _deciding(case, annotations)
-    if decision is None or not decision.exclude:
-        return Exclusion(by="", reason="", at=resolved.updated_at)
-    source = decision.group_decision if decision.group_decision_id else None
-    return Exclusion(
-        by=decision.annotator.get_username(),
-        reason=decision.exclude_reason,
-        at=decision.created_at,
-        decision_case=source.case if source is not None else None,
-        decision_key=case_link_key(source.case) if source is not None else "",
-    )
-
-
-def case_history(*, case: Case) -> dict[str, Any]:
-    """Everything that happened to the case, newest first in each part."""
-    from labeling.hooks import model_side
-
-    annotations = list(
-        Annotation.objects.filter(case=case)
-        .select_related("annotator", "label", "superseded_by", "group_decision__case")
-        .order_by("-created_at", "-id")
-    )
-    facts = model_side().case_facts(case=case)
-    names = {c.pk: str(c) for c in LabelClass.objects.filter(project_id=case.project_id)}
-    resolved = ResolvedLabel.objects.filter(case=case).select_related("label").first()
-    objects = Q(object_type="labeling.case", object_id=str(case.pk)) | Q(
-        object_type="labeling.annotation", object_id__in=[str(a.pk) for a in annotations]
-    )
-    if resolved is not None:
-        objects |= Q(object_type="labeling.resolvedlabel", object_id=str(resolved.pk))
-    events = list(
-        AuditEvent.objects.filter(objects).select_related("actor").order_by("-created_at")[:200]
-    )
-    return {
-        "annotations": annotations,
-        "history": _history_rows(annotations, names),
-        "exclusion": _exclusion(case, resolved, annotations),
-        "predictions": list(facts.predictions),
-        "issue": facts.issue,
-        "resolved": resolved,
-        "events": events,
-        "metadata": metadata_pairs(case.metadata),
-        "business_name": business_name(case),
-    }
-
-
-def case_link_key(case: Case) -> str:
-    """The URL key of a case: its external id when it fits one path segment, else `pk:<id>`."""
-    ext = case.external_id
-    if ext and "/" not in ext and not ext.startswith("pk:") and ext not in (".", ".."):
-        return ext
-    return f"pk:{case.pk}"

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from labeling.forms import ERR_BAD_CURSOR, CaseReviewForm, CaseSearchForm
 from labeling.models import AnnotationSource
 from labeling.permissions import REVIEWER, case_for, project_for
+from labeling.selectors_history import case_history, case_link_key
 from labeling.selectors_queue import project_classes_by_id
 from labeling.selectors_search import (
     PAGE_SIZE,
@@ -20,8 +21,6 @@ from labeling.selectors_search import (
     SearchFilters,
     SearchSort,
     case_by_external_id,
-    case_history,
-    case_link_key,
     case_search,
     case_search_choices,
 )
@@ -51,7 +50,8 @@ def case_search_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         if exact is not None and not request.htmx:
             return redirect("labeling:case_detail", slug=slug, key=case_link_key(exact))
         try:
-            page = case_search(project=project, filters=filters, after=cursor)
+            classes = {c.pk: c for c in choices.classes}
+            page = case_search(project=project, filters=filters, after=cursor, classes=classes)
         except (ApplicationError, BadCursor) as exc:
             errors = [exc.message if isinstance(exc, ApplicationError) else ERR_BAD_CURSOR]
     context = {"project": project, "form": form, "page": page, "errors": errors}

@@ -129,7 +129,8 @@ def world_create(specs: list[CaseSpec], *, people: int = 2, classes: int = 3) ->
 
 
 def expected_ids(world: World, filters: Any) -> list[int]:
-    """The case ids `filters` should return, in order (the search's promise, in Python)."""
+    """The case ids `filters` should return, in order (the search's promise, in Python).
+    Words are not modelled: a query must match every case (e.g. "case", in every text)."""
     from labeling.selectors_search import SearchSort
 
     f = filters

@@ -91,6 +91,8 @@ def filter_choices(draw: st.DrawFn) -> dict:
     if "changed" in active:
         out["changed_from"] = draw(st.integers(0, 3))
         out["changed_span"] = draw(st.none() | st.integers(1, 3))
+    # "case" is in every case's text: the same cases, found through the words' own path.
+    out["query"] = draw(st.sampled_from(["", "case"]))
     out["sort"] = draw(st.sampled_from(SearchSort.values))
     out["page_size"] = draw(st.integers(1, 4))
     return out
@@ -100,6 +102,7 @@ def _filters(world, c: dict) -> SearchFilters:
     start = T0 + timedelta(hours=c["changed_from"]) if c["changed_from"] is not None else None
     end = start + timedelta(hours=c["changed_span"]) if c["changed_span"] else None
     return SearchFilters(
+        query=c["query"],
         given_label_id=world.classes[c["given"]].pk if c["given"] is not None else None,
         resolved_label_id=world.classes[c["resolved"]].pk if c["resolved"] is not None else None,
         source=c["source"],
