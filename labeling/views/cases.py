@@ -37,7 +37,9 @@ def case_search_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     narrowed by filters, in a sort, a page at a time. An id alone (no filters) that names one
     case opens it; htmx requests get the results partial."""
     project, _ = project_for(user=request.user, slug=slug, needed=REVIEWER)
-    choices = case_search_choices(project=project)
+    partial = request.htmx and not request.htmx.history_restore_request
+    people = not partial or bool(request.GET.get("labelled_by"))  # the form's select needs them
+    choices = case_search_choices(project=project, people=people)
     form = CaseSearchForm(
         request.GET or None, classes=choices.classes, analysts=choices.people, user=request.user
     )
@@ -46,8 +48,10 @@ def case_search_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         filters = form.filters() if form.is_bound else SearchFilters()
         cursor = form.cleaned_data.get("cursor") if form.is_bound else None
         plain = not filters.narrowed and filters.sort == SearchSort.CHANGED and cursor is None
-        exact = case_by_external_id(project=project, query=filters.query) if plain else None
-        if exact is not None and not request.htmx:
+        exact = None
+        if plain and not request.htmx:
+            exact = case_by_external_id(project=project, query=filters.query)
+        if exact is not None:
             return redirect("labeling:case_detail", slug=slug, key=case_link_key(exact))
         try:
             classes = {c.pk: c for c in choices.classes}
@@ -56,7 +60,6 @@ def case_search_page(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             errors = [exc.message if isinstance(exc, ApplicationError) else ERR_BAD_CURSOR]
     context = {"project": project, "form": form, "page": page, "errors": errors}
     context["page_size"] = PAGE_SIZE
-    partial = request.htmx and not request.htmx.history_restore_request
     template = "labeling/case_search.html#results" if partial else "labeling/case_search.html"
     return render(request, template, context)
 

@@ -383,6 +383,12 @@ def test_labelled_by_me_and_by_an_analyst(client, world) -> None:
     theirs = page_of(client, project, labelled_by="ann").content.decode()
     assert ">M-78</a>" in theirs and ">M-77</a>" not in theirs
     assert '<option value="ann" selected>ann</option>' in theirs
+    swap = client.get(
+        reverse("labeling:case_search", args=[project.slug]),
+        {"labelled_by": "ann"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert ">M-78</a>" in swap and ">M-77</a>" not in swap and "<select" not in swap
 
 
 def test_results_show_given_resolved_and_predicted_labels(client, world) -> None:
