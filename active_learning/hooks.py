@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from active_learning.models import LabelIssue, ModelStatus, ModelVersion, Prediction
 from labeling import hooks
-from labeling.contracts import CaseModelFacts, ChampionSummary, ModelFacts, ReviewFacts
+from labeling.contracts import (
+    CaseModelFacts,
+    CaseSearchPaths,
+    ChampionSummary,
+    ModelFacts,
+    ReviewFacts,
+)
 from labeling.models import Case, LabelClass, Project
 
 
@@ -82,6 +88,27 @@ def review_facts(*, case_id: int) -> ReviewFacts | None:
     )
 
 
+def case_search_paths(*, project: Project) -> CaseSearchPaths:
+    """The case search's way to the label issue and the champion's prediction of a case."""
+    issue = LabelIssue._meta.get_field("case").related_query_name()
+    prediction = Prediction._meta.get_field("case").related_query_name()
+    champion_id = (
+        ModelVersion.objects.filter(project_id=project.pk, status=ModelStatus.CHAMPION)
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return CaseSearchPaths(
+        issue_score=f"{issue}__score",
+        issue_flagged=f"{issue}__in_prune_set",
+        issue_project=f"{issue}__project",
+        prediction=prediction,
+        prediction_version=f"{prediction}__model_version",
+        prediction_confidence="confidence",
+        prediction_label="predicted_label",
+        champion_id=champion_id,
+    )
+
+
 def register() -> None:
     from active_learning.services.queue_refill import queue_refill_stored
     from active_learning.services.retrain_requests import retrain_if_due, retrain_start
@@ -93,4 +120,5 @@ def register() -> None:
         case_facts=case_facts,
         review_facts=review_facts,
         queue_refill=queue_refill_stored,
+        case_search_paths=case_search_paths,
     )

@@ -580,7 +580,7 @@ def run_http(env: dict, duration: float) -> dict:
 
 def _search_times(project, repeats: int = 5) -> dict[str, float]:
     """Median time of the case search page's query kinds on this database (ms)."""
-    from labeling.selectors_search import case_search
+    from labeling.selectors_search import SearchFilters, case_search
 
     queries = {
         "external_id": "M00123457",
@@ -593,7 +593,7 @@ def _search_times(project, repeats: int = 5) -> dict[str, float]:
         times = []
         for _ in range(repeats):
             t0 = time.perf_counter()
-            case_search(project=project, query=query)
+            case_search(project=project, filters=SearchFilters(query=query))
             times.append((time.perf_counter() - t0) * 1000)
         out[name] = round(float(np.median(times)), 2)
     return out

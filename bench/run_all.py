@@ -23,6 +23,7 @@ BENCHMARKS = [
     ("import_speed", [], ["--rows", "100000"]),
     ("queue_latency", ["--http"], ["--quick"]),
     ("queue_refill", [], ["--cases", "100000"]),
+    ("case_search", [], ["--cases", "100000", "--repeats", "20"]),
     ("pipeline", [], ["--quick"]),
     ("cleaning", [], ["--quick"]),
     ("consensus", [], ["--cases", "1000", "--overlap-cases", "1000", "--overlap-labels", "300"]),

@@ -108,3 +108,26 @@ class ReviewFacts:
     suggestion_p: float | None
     in_prune_set: bool = False
     group: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class CaseSearchPaths:
+    """Where the case search finds what the models say of a case, as ORM lookup paths from
+    `Case` to the model side's rows (labeling never imports them), and the champion whose
+    predictions the search shows and sorts by (None: no champion yet).
+
+    `issue_score`, `issue_flagged` and `issue_project` reach the case's label issue (its score,
+    whether it is in the prune set, its project: naming it lets the planner use the issue
+    table's own index); `prediction` is the relation to predictions, `prediction_version` the
+    field a prediction's model version is in, `prediction_confidence` and `prediction_label`
+    what is read through it.
+    """
+
+    issue_score: str
+    issue_flagged: str
+    issue_project: str
+    prediction: str
+    prediction_version: str
+    prediction_confidence: str
+    prediction_label: str
+    champion_id: int | None = None

@@ -116,8 +116,171 @@ class QueuePingForm(forms.Form):
     item = forms.IntegerField(required=False)
 
 
+ERR_UNKNOWN_CLASS = "No class named “%(value)s” in this project."
+ERR_UNKNOWN_ANALYST = "No member of this project is called “%(value)s”."
+ERR_SCORE_RANGE = "The lowest issue score is above the highest."
+ERR_DATE_RANGE = "The first day comes after the last."
+ERR_BAD_CURSOR = "This page link is broken or out of date: start again from the first page."
+ME = "me"  # `labelled_by` value: the person searching
+
+
 class CaseSearchForm(forms.Form):
-    q = forms.CharField(required=False, max_length=500, strip=True, label="Search")
+    """The case search's words, filters, sort and page (a GET form: every search is a URL).
+
+    Classes and analysts are named (class names, usernames), so a bookmarked search reads well;
+    `filters()` turns them into the ids `SearchFilters` holds. Every bad value is a field error
+    in words; nothing here can raise.
+    """
+
+    q = forms.CharField(
+        required=False,
+        max_length=500,
+        strip=True,
+        label="Id, words of the name or description, or metadata key=value",
+        widget=forms.TextInput(attrs={"type": "search", "dir": "auto", "autofocus": True}),
+    )
+    given = forms.ChoiceField(required=False, label="Given label")
+    resolved = forms.ChoiceField(required=False, label="Resolved label")
+    source = forms.ChoiceField(required=False, label="Resolved by")
+    doubtful = forms.BooleanField(required=False, label="Doubtful labels only")
+    issue = forms.BooleanField(required=False, label="Flagged as a label issue")
+    score_min = forms.FloatField(
+        required=False, min_value=0.0, max_value=1.0, label="Issue score from"
+    )
+    score_max = forms.FloatField(required=False, min_value=0.0, max_value=1.0, label="to")
+    split = forms.ChoiceField(required=False, label="Split")
+    labelled_by = forms.ChoiceField(required=False, label="Labelled by")
+    changed_from = forms.DateField(
+        required=False, label="Changed from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    changed_to = forms.DateField(
+        required=False, label="to", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    sort = forms.ChoiceField(required=False, label="Sort by")
+    after = forms.CharField(required=False, max_length=1000, widget=forms.HiddenInput)
+
+    SOURCE_WORDS = {
+        "given": "nobody yet (given label)",
+        "annotation": "analysts",
+        "consensus": "consensus",
+        "review": "a reviewer",
+        "adjudicated": "an adjudicator",
+    }
+
+    def __init__(
+        self,
+        data: Any = None,
+        *,
+        classes: list[Any],
+        analysts: list[Any],
+        user: Any,
+    ) -> None:
+        super().__init__(data)
+        from labeling.models import ResolutionSource, Split
+        from labeling.selectors_search import SearchSort
+
+        self._classes = {c.name: c for c in classes}
+        self._analysts = {a.get_username(): a for a in analysts}
+        self._user = user
+        named = [("", "any")] + [(c.name, str(c)) for c in classes]
+        people = [(name, name) for name in self._analysts if name != ME]
+        sources = [(v, self.SOURCE_WORDS.get(v, v)) for v in ResolutionSource.values]
+        offered = {
+            "given": named,
+            "resolved": named,
+            "source": [("", "anyone"), *sources],
+            "split": [("", "any"), *Split.choices],
+            "labelled_by": [("", "anyone"), (ME, "me"), *people],
+            "sort": list(SearchSort.choices),
+        }
+        for name, choices in offered.items():
+            field = self.fields[name]
+            assert isinstance(field, forms.ChoiceField)
+            field.choices = choices
+        for name in ("given", "resolved"):
+            self.fields[name].error_messages["invalid_choice"] = ERR_UNKNOWN_CLASS
+        self.fields["labelled_by"].error_messages["invalid_choice"] = ERR_UNKNOWN_ANALYST
+
+    def clean(self) -> dict[str, Any]:
+        from labeling.selectors_search import BadCursor, SearchCursor, SearchSort
+
+        data = super().clean() or {}
+        low, high = data.get("score_min"), data.get("score_max")
+        if low is not None and high is not None and low > high:
+            self.add_error("score_max", ERR_SCORE_RANGE)
+        first, last = data.get("changed_from"), data.get("changed_to")
+        if first is not None and last is not None and first > last:
+            self.add_error("changed_to", ERR_DATE_RANGE)
+        sort = data.get("sort") or SearchSort.CHANGED
+        data["sort"] = sort
+        data["cursor"] = None
+        if data.get("after"):
+            try:
+                cursor = SearchCursor.loads(data["after"])
+            except BadCursor:
+                cursor = None
+            if cursor is None or cursor.sort != sort:
+                self.add_error("after", ERR_BAD_CURSOR)
+            data["cursor"] = cursor
+        return data
+
+    def filters(self) -> Any:
+        """The valid form's `SearchFilters` (call after `is_valid()`)."""
+        from datetime import datetime, time, timedelta
+
+        from django.utils import timezone
+
+        from labeling.selectors_search import SearchFilters
+
+        data = self.cleaned_data
+
+        def class_id(name: str) -> int | None:
+            return self._classes[name].pk if name else None
+
+        def day_start(day: Any) -> datetime:
+            return timezone.make_aware(datetime.combine(day, time.min))
+
+        who = data.get("labelled_by") or ""
+        person = self._user if who == ME else self._analysts.get(who)
+        last = data.get("changed_to")
+        return SearchFilters(
+            query=data.get("q") or "",
+            given_label_id=class_id(data.get("given") or ""),
+            resolved_label_id=class_id(data.get("resolved") or ""),
+            source=data.get("source") or "",
+            doubtful=bool(data.get("doubtful")),
+            issue_flagged=bool(data.get("issue")),
+            score_min=data.get("score_min"),
+            score_max=data.get("score_max"),
+            split=data.get("split") or "",
+            labelled_by_id=person.pk if person is not None else None,
+            changed_from=day_start(data["changed_from"]) if data.get("changed_from") else None,
+            changed_before=day_start(last + timedelta(days=1)) if last else None,
+            sort=data["sort"],
+        )
+
+    # Which part of the form an error is about, in the page's words.
+    ERROR_PREFIX = {
+        "q": "Search",
+        "given": "Given label",
+        "resolved": "Resolved label",
+        "source": "Resolved by",
+        "score_min": "Issue score",
+        "score_max": "Issue score",
+        "split": "Split",
+        "labelled_by": "Labelled by",
+        "changed_from": "Changed",
+        "changed_to": "Changed",
+        "sort": "Sort by",
+    }
+
+    def error_messages(self) -> list[str]:
+        """Every error in words, each naming the part of the form it is about."""
+        out: list[str] = []
+        for name, errors in self.errors.items():
+            prefix = self.ERROR_PREFIX.get(name)
+            out.extend(f"{prefix}: {e}" if prefix else str(e) for e in errors)
+        return out
 
 
 class CaseReviewForm(forms.Form):

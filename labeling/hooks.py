@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from labeling.contracts import CaseModelFacts, ChampionSummary, ReviewFacts
+from labeling.contracts import CaseModelFacts, CaseSearchPaths, ChampionSummary, ReviewFacts
 
 if TYPE_CHECKING:
     from labeling.models import Case, Project
@@ -39,6 +39,10 @@ def _no_refill(*, project: Project, count: int) -> int | None:
     return None
 
 
+def _no_search_paths(*, project: Project) -> CaseSearchPaths | None:
+    return None
+
+
 @dataclass(frozen=True)
 class ModelSide:
     """The model side's entry points, as labeling calls them (keyword arguments only).
@@ -55,6 +59,8 @@ class ModelSide:
     - `queue_refill(project=, count=)`: up to `count` pool items picked from the champion's
       stored scores (no retrain); None when there is no champion or it has no stored scores
       (labeling then fills at random). Called after commit, holding the project's row lock.
+    - `case_search_paths(project=)`: where the case search reads label-issue scores and the
+      champion's predictions (`CaseSearchPaths`), or None (no issue or model columns).
     """
 
     retrain_start: Callable[..., Job | None] = _no_retrain
@@ -63,6 +69,7 @@ class ModelSide:
     case_facts: Callable[..., CaseModelFacts] = _no_facts
     review_facts: Callable[..., ReviewFacts | None] = _no_review_facts
     queue_refill: Callable[..., int | None] = _no_refill
+    case_search_paths: Callable[..., CaseSearchPaths | None] = _no_search_paths
 
 
 _registered = ModelSide()

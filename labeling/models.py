@@ -15,6 +15,8 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
+from django.utils import timezone
 
 from workbench.db import choices_check, unit_interval_check
 
@@ -286,6 +288,14 @@ class Case(models.Model):
     content_hash = models.CharField(max_length=64, db_index=True)
     imported_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The search's default order ("last change"). Set by the import, a text or given-label
+    # update, and every change of the resolved label by a person or the consensus step; not by
+    # the detector's doubtful marks (a retrain may touch a fifth of the cases).
+    changed_at = models.DateTimeField(
+        default=timezone.now,
+        db_default=Now(),  # bulk writers (COPY) that name no column get it too
+        help_text="When the case, its given label or its resolved label last changed.",
+    )
 
     class Meta:
         ordering = ["project", "external_id"]
@@ -295,7 +305,12 @@ class Case(models.Model):
             ),
             choices_check("split", Split, "case_split_valid"),
         ]
-        indexes = [models.Index(fields=["project", "split"], name="case_project_split")]
+        indexes = [
+            models.Index(fields=["project", "split"], name="case_project_split"),
+            # The search's default order, newest change first, and its date filter; PostgreSQL
+            # also has a full-text and an id-prefix index (migrations 0003, 0011).
+            models.Index(fields=["project", "changed_at", "id"], name="case_project_changed"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.project.slug}:{self.external_id}"

@@ -182,6 +182,9 @@ def resolution_inputs(resolved: tuple[str, ...], current: tuple[str, ...]) -> st
     )
 
 
+# A case's resolved label changed: it moves to the top of the search's default order.
+CASE_CHANGED = f"UPDATE {CASE} SET changed_at = %s WHERE id = %s"
+
 RESOLUTION_UPDATE = (
     f"UPDATE {RESOLVED} SET label_id = %s, source = %s, confidence = %s, agreement = %s, "
     "doubtful = %s, "

@@ -205,5 +205,6 @@ def _apply_chunk(project: Project, chunk: Sequence[CaseResult]) -> int:
     ResolvedLabel.objects.bulk_update(
         updates, ["label", "source", "confidence", "agreement", "excluded", "updated_at"]
     )
+    Case.objects.filter(pk__in=[r.case_id for r in updates]).update(changed_at=now)
     AuditEvent.objects.bulk_create(events)
     return len(updates)

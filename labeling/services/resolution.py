@@ -237,10 +237,10 @@ def resolution_recompute(
     after = resolution_state(resolved)
     if after == before:
         return resolved
+    resolved.updated_at = timezone.now()
     if resolved.pk is None:
         sql.insert(resolved)
     else:
-        resolved.updated_at = timezone.now()
         sql.execute(
             st.RESOLUTION_UPDATE,
             [
@@ -254,6 +254,7 @@ def resolution_recompute(
                 resolved.pk,
             ],
         )
+    sql.execute(st.CASE_CHANGED, [sql.db_time(resolved.updated_at), case.pk])
     event = audit_event(
         actor=actor,
         action="resolution.change",
@@ -340,5 +341,6 @@ def resolutions_recompute_many(
         "updated_at",
     ]
     ResolvedLabel.objects.bulk_update(changed, fields_written, batch_size=500)
+    # The import already set these cases' changed_at (their text or given label changed).
     AuditEvent.objects.bulk_create(events, batch_size=500)
     return len(changed)

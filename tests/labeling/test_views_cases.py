@@ -209,18 +209,24 @@ def test_a_review_label_of_a_text_changed_after_render_is_stored_stale(client, w
 
 @pytest.mark.postgres
 def test_text_search_uses_the_gin_index(world) -> None:
-    """On PostgreSQL the search expression matches the migration's GIN index."""
-    from django.contrib.postgres.search import SearchQuery, SearchVector
+    """On PostgreSQL the search's document (business name and description) is the expression
+    of migration 0011's GIN index, so the planner can use it."""
+    from django.contrib.postgres.search import SearchQuery
     from django.db import connection
 
-    matched = Case.objects.annotate(search=SearchVector("text", config="english")).filter(
-        search=SearchQuery("casino", config="english", search_type="websearch")
+    from labeling.selectors_search import search_vector
+
+    case = world["case"]
+    case.metadata = {"business_name": "Bright Fashion"}
+    case.save()
+    matched = Case.objects.alias(document=search_vector()).filter(
+        document=SearchQuery("fashion", config="english", search_type="websearch")
     )
     with connection.cursor() as cursor:
         cursor.execute("SET enable_seqscan = off")
         plan = matched.explain()
         cursor.execute("RESET enable_seqscan")
-    assert "case_text_search" in plan
+    assert "case_name_text_search" in plan
     assert [c.external_id for c in matched] == ["M-77"]
 
 
@@ -267,3 +273,165 @@ def test_a_decision_shows_its_verdict_in_the_history(client, world) -> None:
         reverse("labeling:case_detail", args=[world["project"].slug, "M-77"])
     ).content.decode()
     assert "Kept the given label" in html and 'id="excluded-banner"' not in html
+
+
+def page_of(client, project, **params):
+    return client.get(reverse("labeling:case_search", args=[project.slug]), params)
+
+
+def test_the_search_page_lists_the_latest_changes_and_pages_on(client, world) -> None:
+    """No words, no filters: every case, last change first, 50 a page; the next page's link
+    carries its cursor (and works without JavaScript); htmx gets the results alone."""
+    from labeling.selectors_search import PAGE_SIZE
+    from tests.factories import CaseFactory
+
+    project = world["project"]
+    for i in range(PAGE_SIZE):
+        CaseFactory(project=project, external_id=f"N-{i:03d}")
+    html = page_of(client, project).content.decode()
+    assert html.count("<tr>") + html.count('<tr class="excluded">') == PAGE_SIZE + 1  # + header
+    assert ">N-049</a>" in html and ">M-77</a>" not in html  # the oldest two are on page 2
+    link = re.search(r'href="\?after=([A-Za-z0-9_-]+)"', html)
+    assert link is not None and 'rel="next"' in html
+    second = page_of(client, project, after=link.group(1)).content.decode()
+    assert ">M-77</a>" in second and ">M-78</a>" in second and ">N-049</a>" not in second
+    assert 'rel="next"' not in second and "First page" in second
+    swap = client.get(
+        reverse("labeling:case_search", args=[project.slug]),
+        {"after": link.group(1)},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "<html" not in swap and swap.lstrip().startswith('<div id="search-results">')
+
+
+def test_business_names_are_found_shown_and_escaped(client, world) -> None:
+    case = world["case"]
+    case.metadata = {"business_name": "Bright <b>Fashion</b>"}
+    case.save()
+    html = search(client, world["project"], "Bright Fashion").content.decode()
+    assert ">M-77</a>" in html and ">M-78</a>" not in html
+    assert "Bright &lt;b&gt;Fashion&lt;/b&gt;" in html and "<b>Fashion</b>" not in html
+
+
+def test_an_id_in_another_case_opens_the_case_and_a_prefix_lists_cases(client, world) -> None:
+    response = search(client, world["project"], "m-77")
+    assert response.status_code == 302 and response["Location"].endswith("/cases/M-77/")
+    html = search(client, world["project"], "m-7").content.decode()
+    assert ">M-77</a>" in html and ">M-78</a>" in html
+
+
+def test_filters_and_sort_stay_in_the_url_and_the_form(client, world) -> None:
+    """A bookmarked search shows its filters chosen again; only matching cases are listed."""
+    project = world["project"]
+    Case.objects.filter(external_id="M-77").update(given_label=world["label"], split="eval")
+    html = page_of(
+        client, project, given="ok", resolved="ok", split="eval", sort="issue", q="casino"
+    ).content.decode()
+    assert ">M-77</a>" in html and ">M-78</a>" not in html
+    assert html.count('<option value="ok" selected>') == 2  # given and resolved
+    assert '<option value="eval" selected>' in html and '<option value="issue" selected>' in html
+    # A score range keeps only cases the detector scored (M-77 has no issue yet).
+    scored = page_of(client, project, score_min="0", q="casino").content.decode()
+    assert ">M-77</a>" not in scored and 'name="score_min" value="0' in scored
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"given": "no-such"}, "Given label: No class named “no-such” in this project."),
+        ({"resolved": "<x>"}, "Resolved label: No class named “&lt;x&gt;” in this project."),
+        ({"changed_from": "2026-13-45"}, "Changed: Enter a valid date."),
+        (
+            {"changed_from": "2026-03-02", "changed_to": "2026-03-01"},
+            "Changed: The first day comes after the last.",
+        ),
+        ({"score_min": "0.9", "score_max": "0.1"}, "The lowest issue score is above the highest."),
+        ({"score_min": "2"}, "Issue score: Ensure this value is less than or equal to 1.0."),
+        ({"score_max": "lots"}, "Issue score: Enter a number."),
+        ({"labelled_by": "nobody"}, "Labelled by: No member of this project is called “nobody”."),
+        ({"sort": "alphabet"}, "Sort by: Select a valid choice."),
+        ({"after": "not-a-cursor"}, "This page link is broken or out of date"),
+        ({"split": "train"}, "Split: Select a valid choice."),
+    ],
+)
+def test_bad_parameters_get_a_message_not_an_error(client, world, params, message) -> None:
+    response = page_of(client, world["project"], **params)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert message in html and 'id="search-errors"' in html and "<table" not in html
+
+
+def test_a_page_link_of_another_sort_is_refused_in_words(client, world) -> None:
+    from labeling.selectors_search import SearchCursor
+
+    cursor = SearchCursor("issue", 0, 0.5, world["case"].pk).dumps()
+    html = page_of(client, world["project"], after=cursor).content.decode()
+    assert "This page link is broken or out of date" in html
+
+
+def test_labelled_by_me_and_by_an_analyst(client, world) -> None:
+    project, reviewer = world["project"], world["reviewer"]
+    analyst = AnalystFactory(username="ann")
+    project.memberships.create(user=analyst, role=ProjectRole.ANALYST)
+    other = Case.objects.get(external_id="M-78")
+    for who, case in ((reviewer, world["case"]), (analyst, other)):
+        annotation_submit(
+            item_or_case=case, analyst=who, submission_id=uuid.uuid4(), label=world["label"]
+        )
+    mine = page_of(client, project, labelled_by="me").content.decode()
+    assert ">M-77</a>" in mine and ">M-78</a>" not in mine
+    theirs = page_of(client, project, labelled_by="ann").content.decode()
+    assert ">M-78</a>" in theirs and ">M-77</a>" not in theirs
+    assert '<option value="ann" selected>ann</option>' in theirs
+    swap = client.get(
+        reverse("labeling:case_search", args=[project.slug]),
+        {"labelled_by": "ann"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert ">M-78</a>" in swap and ">M-77</a>" not in swap and "<select" not in swap
+
+
+def test_results_show_given_resolved_and_predicted_labels(client, world) -> None:
+    from active_learning.models import LabelIssue, ModelStatus, ModelVersion, Prediction
+
+    project, case = world["project"], world["case"]
+    case.given_label = world["label"]
+    case.save()
+    version = ModelVersion.objects.create(project=project, number=1, status=ModelStatus.CHAMPION)
+    Prediction.objects.create(
+        case=case, model_version=version, predicted_label=world["other"], confidence=0.81
+    )
+    LabelIssue.objects.create(
+        project=project, case=case, score=0.93, self_confidence=0.07, in_prune_set=True
+    )
+    review_submit(
+        item=QueueItemFactory(case=case, kind=QueueKind.REVIEW),
+        reviewer=world["reviewer"],
+        submission_id=uuid.uuid4(),
+        verdict="relabel",
+        label=world["other"],
+    )
+    html = page_of(client, project, issue="on").content.decode()
+    row = html[html.rindex("<tr", 0, html.index(">M-77</a>")) :]
+    row = row[: row.index("</tr>")]
+    cells = [re.sub(r"<[^>]+>", " ", c).split() for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+    assert cells[2:] == [
+        ["Pool"],
+        ["ok", "from", "import"],  # the given label and its source
+        ["bad", "reviewed"],  # the resolved label, and how far it is trusted
+        ["bad", "0.81"],  # the champion's prediction
+        ["0.93", "flagged"],  # the label issue's score
+        cells[7],  # the last change
+    ]
+    assert ">M-78</a>" not in html  # no label issue
+
+
+def test_a_history_restore_gets_the_whole_page(client, world) -> None:
+    """htmx asks for the full page when going back to a search no longer in its cache."""
+    response = client.get(
+        reverse("labeling:case_search", args=[world["project"].slug]),
+        {"q": "casino"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_HISTORY_RESTORE_REQUEST="true",
+    )
+    assert "<html" in response.content.decode()

@@ -49,6 +49,7 @@ _COLUMNS = (
     "content_hash",
     "imported_at",
     "updated_at",
+    "changed_at",
 )
 
 
@@ -124,7 +125,7 @@ def _insert_new(
                     label = label_ids.get(row.label) if row.label else None
                     source = row.label_source or IMPORT_SOURCE
                     hashed = content_hash(text)
-                    write((pid, ext, text, meta, label, source, split(ext), hashed, now, now))
+                    write((pid, ext, text, meta, label, source, split(ext), hashed, now, now, now))
                     created += 1
             return created
         stamp = connection.ops.adapt_datetimefield_value(now)
@@ -138,7 +139,9 @@ def _insert_new(
             label = label_ids.get(row.label) if row.label else None
             source = row.label_source or IMPORT_SOURCE
             hashed = content_hash(text)
-            batch.append((pid, ext, text, meta, label, source, split(ext), hashed, stamp, stamp))
+            batch.append(
+                (pid, ext, text, meta, label, source, split(ext), hashed, stamp, stamp, stamp)
+            )
             if len(batch) >= INSERT_BATCH:
                 cursor.executemany(sql, batch)
                 created += len(batch)
@@ -201,6 +204,7 @@ def _update_batch(
         }
         case.text, case.content_hash, case.metadata = row.text, new_hash, row.metadata
         case.given_label_id, case.given_label_source, case.updated_at = label_id, source, now
+        case.changed_at = now
         after = {
             "content_hash": new_hash,
             "given_label": names.get(label_id),
@@ -223,7 +227,8 @@ def _update_batch(
             report.changed_case_ids.append(case.pk)
         if text_changed or label_id != before_label:
             resolve.append(case.pk)
-    fields = ["text", "content_hash", "metadata", "given_label", "given_label_source", "updated_at"]
+    fields = ["text", "content_hash", "metadata", "given_label", "given_label_source"]
+    fields += ["updated_at", "changed_at"]
     Case.objects.bulk_update(changed, fields, batch_size=UPDATE_BATCH)
     # Annotations of the old text are stale now (kept, no longer counted) and a new given label
     # is what a case without current annotations resolves to: rewrite those resolutions.

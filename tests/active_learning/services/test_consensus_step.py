@@ -11,6 +11,7 @@ import pytest
 from active_learning.services.consensus import consensus_refresh
 from labeling.models import (
     AnnotatorReliability,
+    Case,
     CaseConsensus,
     QueueItem,
     QueueKind,
@@ -85,6 +86,9 @@ def test_consensus_resolves_measures_annotators_and_sources(project, world) -> N
     for case_id, row in resolved.items():
         assert row.label_id == consensus[case_id].label_id
         assert row.confidence == pytest.approx(consensus[case_id].posterior, abs=1e-5)
+    # A new resolution is a change: the case search's default order puts these cases first.
+    changed = dict(Case.objects.filter(pk__in=truth).values_list("pk", "changed_at"))
+    assert all(changed[case_id] == row.updated_at for case_id, row in resolved.items())
     reliability = {
         r.annotator_id or r.label_source: r
         for r in AnnotatorReliability.objects.filter(project=project)
