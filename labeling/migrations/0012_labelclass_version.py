@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('labeling', '0010_evaluation_warmup'),
+        ('labeling', '0011_case_search'),
     ]
 
     operations = [
