@@ -245,8 +245,10 @@ def evaluation_set(*, project: Project) -> LabelSet:
     return labels
 
 
-def classes_evaluation_cannot_show(*, project: Project, per_class: int) -> frozenset[str]:
-    """Ids (as strings) of the classes fewer than `per_class` of whose evaluation-split cases
+def classes_evaluation_cannot_show(
+    *, project: Project, classes: list[LabelClass], per_class: int
+) -> frozenset[str]:
+    """Ids (as strings) of `classes` fewer than `per_class` of whose evaluation-split cases
     carry that given label: the split will most likely never yield `per_class` evaluation labels
     of them, so promotion does not wait for those (else it would stay in warm-up forever). With
     no given labels at all nothing is known, and every class is waived."""
@@ -257,9 +259,7 @@ def classes_evaluation_cannot_show(*, project: Project, per_class: int) -> froze
         .annotate(n=Count("id"))
         .values_list("given_label_id", "n")
     )
-    return frozenset(
-        str(c.pk) for c in project_classes(project=project) if counts.get(c.pk, 0) < per_class
-    )
+    return frozenset(str(c.pk) for c in classes if counts.get(c.pk, 0) < per_class)
 
 
 def evaluation_drawn() -> Exists:

@@ -99,7 +99,9 @@ def promotion_decide(*, challenger: ModelVersion) -> PromotionDecision:
     challenger_proba = _proba(challenger, labels, classes)
     if rescored:
         report = _report(project, classes, labels, challenger_proba)
-    waived = classes_evaluation_cannot_show(project=project, per_class=MIN_EVAL_PER_CLASS)
+    waived = classes_evaluation_cannot_show(
+        project=project, classes=classes, per_class=MIN_EVAL_PER_CLASS
+    )
     _evidence_record(project, short=evaluation_evidence_short(report, waived))
     decision: PromotionDecision | None = None
     champion_report, champion_proba = None, None

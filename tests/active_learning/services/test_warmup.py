@@ -182,7 +182,9 @@ def test_a_class_the_evaluation_split_cannot_show_is_not_waited_for(world):
     added = LabelClassFactory(project=project, tier=Tier.SUPPORTABLE)
     evaluation = [pk for pk in sorted(truth) if Case.objects.get(pk=pk).split == Split.EVAL]
     _label(evaluation, truth)
-    waived = classes_evaluation_cannot_show(project=project, per_class=MIN_EVAL_PER_CLASS)
+    waived = classes_evaluation_cannot_show(
+        project=project, classes=[*classes, added], per_class=MIN_EVAL_PER_CLASS
+    )
     assert str(added.pk) in waived and str(classes[0].pk) not in waived
 
     challenger = training.train_model(project=project)
