@@ -175,16 +175,20 @@ def paired_macro_f1(
     challenger_pred: Any,
     *,
     classes: Any,
+    sample_weight: Any = None,
     n_bootstrap: int = N_BOOTSTRAP,
     random_state: Any = 0,
 ) -> PairedF1:
     """Both models' macro-F1 over `classes` (those with a label in `y_true`), paired: each
-    bootstrap replicate reweighs the same cases for both."""
+    bootstrap replicate reweighs the same cases for both. `sample_weight` (e.g. the evaluation
+    design's inverse inclusion probabilities) scales every case's counts."""
     y = np.asarray(y_true)
     present = [c for c in classes if np.any(y == c)]
     truth = np.stack([y == c for c in present], axis=1).astype(float)
     rng = np.random.default_rng(random_state)
     reps = np.vstack([np.ones((1, y.size)), rng.poisson(1.0, size=(n_bootstrap, y.size))])
+    if sample_weight is not None:
+        reps = reps * np.asarray(sample_weight, dtype=float)[None, :]
     f1 = []
     for pred in (np.asarray(champion_pred), np.asarray(challenger_pred)):
         predicted = np.stack([pred == c for c in present], axis=1).astype(float)

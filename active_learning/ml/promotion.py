@@ -1,8 +1,9 @@
 """The promotion rule (DESIGN "Champion vs challenger"): two evaluation reports in, a decision out.
 
 Promote when macro-F1 >= champion - 0.005 and the prohibited tier's recall >= champion - 0.01,
-and at least one is strictly better. The recall guard is paired (`active_learning.ml.paired`):
-both models on the same labels, at the precision the champion reaches there, so it acts from the
+and at least one is strictly better; a higher macro-F1 counts only when it is higher in
+F1_CONFIDENCE of paired bootstrap replicates of the same labels. The recall guard is paired
+(`active_learning.ml.paired`): both models on the same labels, at the precision the champion reaches there, so it acts from the
 first few prohibited labels; it blocks only when the challenger is worse by more than the
 tolerance in at least GUARD_CONFIDENCE of the paired bootstrap replicates, and is skipped with
 fewer than 5 prohibited labels. Without a paired guard, the reports' recall at the target
@@ -32,9 +33,11 @@ MIN_EVAL_PER_CLASS = 2
 GUARDED_TIER = "prohibited"
 GUARD_CONFIDENCE = 0.8  # share of paired replicates in which the challenger must be worse
 MIN_WARMUP_LABELS = 30  # analysts' pool labels a cross-fitted warm-up comparison needs
-# Warm-up: a higher macro-F1 counts as better only when it is higher in this share of paired
-# resamples of the analysts' labels (tens of labels over 20 classes are noisy).
-WARMUP_CONFIDENCE = 0.7
+# A higher macro-F1 counts as better only when it is higher in this share of paired resamples of
+# the labels both were judged on: a few hundred labels over 20 classes are noisy, and in the loop
+# benchmark promotions on a bare point difference swapped in champions 0.011 worse on the test
+# split.
+F1_CONFIDENCE = 0.7
 
 # `PromotionDecision.metric`: the metric that kept the champion, or why there was no comparison.
 METRIC_EVIDENCE = "evidence"
@@ -199,6 +202,7 @@ def decide(
     target_precision: float | None,
     guard: PairedRecall | None = None,
     waived: Collection[str] = (),
+    paired_f1: PairedF1 | None = None,
 ) -> PromotionDecision:
     """The decision for two reports measured on the same evaluation labels.
 
@@ -214,6 +218,8 @@ def decide(
         The paired prohibited-tier comparison on the same labels; replaces the reports' recall.
     waived : collection of str, optional
         Class ids the evaluation split cannot show MIN_EVAL_PER_CLASS of: not waited for.
+    paired_f1 : PairedF1, optional
+        Both models' macro-F1 on the same labels, paired; without it a bare higher point counts.
     """
     mine = ComparedValues.of(challenger, guard, side="challenger")
     if champion is None:
@@ -238,6 +244,7 @@ def decide(
         guard=guard,
         basis=basis,
         provisional=False,
+        paired_f1=paired_f1,
     )
 
 
@@ -271,7 +278,7 @@ def decide_warmup(
     report, named in the reason, as are the analysts' pool labels there are (`n_labels`; the
     reports are empty when too few) and the project's `n_classes`. Tolerances are the main rule's;
     a higher macro-F1 counts as better only when `paired_f1` finds it higher in at least
-    WARMUP_CONFIDENCE of paired resamples.
+    F1_CONFIDENCE of paired resamples.
     """
     n = n_labels
     short = (
@@ -363,7 +370,7 @@ def _compare(
     shown = {**values, "new_recall": _fmt(new_recall), "old_recall": _fmt(old_recall)}
     f1_better = new_f1 > old_f1
     if paired_f1 is not None:
-        f1_better = f1_better and paired_f1.p_better >= WARMUP_CONFIDENCE
+        f1_better = f1_better and paired_f1.p_better >= F1_CONFIDENCE
         basis = f"{basis}; macro-F1 higher in {paired_f1.p_better:.0%} of paired resamples"
     if not (f1_better or recall_better):
         return decision(False, REASON_NOT_BETTER.format(**shown), METRIC_MACRO_F1)

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
 from active_learning.ml.metrics import EvaluationReport
-from active_learning.ml.paired import PairedRecall, paired_recall
+from active_learning.ml.paired import PairedF1, PairedRecall, paired_macro_f1, paired_recall
 from active_learning.ml.promotion import (
     F1_TOLERANCE,
     GUARDED_TIER,
@@ -118,9 +119,10 @@ def promotion_decide(*, challenger: ModelVersion) -> PromotionDecision:
         assert champion_report is not None
         decision = _warmup_decision(project, challenger, champion, classes, report, waived)
     if decision is None:
-        guard = None
+        guard, paired_f1 = None, None
         if champion_proba is not None and challenger_proba is not None:
             guard = _guard(project, classes, labels, champion_proba, challenger_proba)
+            paired_f1 = _paired_f1(classes, labels, champion_proba, challenger_proba)
         decision = decide(
             challenger=report,
             champion=champion_report,
@@ -128,6 +130,7 @@ def promotion_decide(*, challenger: ModelVersion) -> PromotionDecision:
             target_precision=project.target_precision,
             guard=guard,
             waived=waived,
+            paired_f1=paired_f1,
         )
     challenger.decision = decision.to_json()
     challenger.decision_reason = decision.reason
@@ -171,6 +174,18 @@ def _guard(
         target_precision=project.target_precision,
         sample_weight=labels.weights,
         tolerance=RECALL_TOLERANCE,
+    )
+
+
+def _paired_f1(classes: list[LabelClass], labels: LabelSet, old: Any, new: Any) -> PairedF1:
+    """Both models' weighted macro-F1 on the evaluation labels, paired by resampling."""
+    ids = np.array([c.pk for c in classes])
+    return paired_macro_f1(
+        labels.labels,
+        ids[old.argmax(axis=1)],
+        ids[new.argmax(axis=1)],
+        classes=ids.tolist(),
+        sample_weight=labels.weights,
     )
 
 

@@ -83,7 +83,6 @@ def demo_project_ensure() -> Project:
                 "overlap": 2,
                 "overlap_fraction": 0.1,
                 "evaluation_fraction": 0.1,
-                "given_label_weight": 0.5,
             },
         )
     user_model = get_user_model()
