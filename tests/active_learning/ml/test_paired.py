@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.metrics import f1_score
 
 from active_learning.ml.crossfit import TrainingRows, cross_fit, fold_of, rows_capped
 from active_learning.ml.paired import MIN_POSITIVES, paired_macro_f1, paired_recall
@@ -108,3 +109,20 @@ def test_paired_macro_f1_knows_a_better_model_from_a_lucky_one():
     )
     shared = np.intersect1d(capped_a.case_ids, capped_b.case_ids).size
     assert shared >= 49  # one case fewer on one side moves at most one pick
+
+
+def test_paired_macro_f1_weighs_cases_like_sklearn():
+    """Weighted by the evaluation design's inverse inclusion probabilities, the point values
+    are sklearn's weighted macro-F1; equal weights change nothing."""
+    rng = np.random.default_rng(11)
+    y = rng.integers(0, 5, size=400)
+    old = np.where(rng.random(400) < 0.7, y, (y + 1) % 5)
+    new = np.where(rng.random(400) < 0.8, y, (y + 2) % 5)
+    w = rng.choice([1.0, 4.0, 10.0], size=400)
+    paired = paired_macro_f1(y, old, new, classes=list(range(5)), sample_weight=w)
+    assert paired.champion == pytest.approx(f1_score(y, old, average="macro", sample_weight=w))
+    assert paired.challenger == pytest.approx(f1_score(y, new, average="macro", sample_weight=w))
+    plain = paired_macro_f1(y, old, new, classes=list(range(5)))
+    equal = paired_macro_f1(y, old, new, classes=list(range(5)), sample_weight=np.full(400, 3.0))
+    assert equal.champion == pytest.approx(plain.champion)
+    assert equal.p_better == plain.p_better
