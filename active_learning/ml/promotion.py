@@ -3,11 +3,11 @@
 Promote when macro-F1 >= champion - 0.005 and the prohibited tier's recall >= champion - 0.01,
 and at least one is strictly better; a higher macro-F1 counts only when it is higher in
 F1_CONFIDENCE of paired bootstrap replicates of the same labels. The recall guard is paired
-(`active_learning.ml.paired`): both models on the same labels, at the precision the champion reaches there, so it acts from the
-first few prohibited labels; it blocks only when the challenger is worse by more than the
-tolerance in at least GUARD_CONFIDENCE of the paired bootstrap replicates, and is skipped with
-fewer than 5 prohibited labels. Without a paired guard, the reports' recall at the target
-precision is compared where both prove it.
+(`active_learning.ml.paired`): both models on the same labels, at the precision the champion
+reaches there, so it acts from the first few prohibited labels; it blocks only when the
+challenger is worse by more than the tolerance in at least GUARD_CONFIDENCE of the paired
+bootstrap replicates, and is skipped with fewer than 5 prohibited labels. Without a paired
+guard, the reports' recall at the target precision is compared where both prove it.
 
 Fewer than 2 evaluation labels per class, or 50 in all, is not enough evidence for this rule.
 Then the warm-up rule (`decide_warmup`) judges both on the analysts' pool labels, each refitted
