@@ -162,15 +162,6 @@ def sentence_example_neighbour(reason: Mapping[str, Any], names: Sequence[str], 
     return "Close to an example in the class guidelines."
 
 
-def sentence_doubtful(reason: Mapping[str, Any], names: Sequence[str], blind: bool) -> str:
-    # Never names the imported label or the model's classes: the analyst's answer must be their
-    # own, and it is what puts the case back into training.
-    return (
-        "The label-issue check doubts this case's imported label, so the model trains without the"
-        " case until someone labels it; picked at random among such cases."
-    )
-
-
 # Each strategy's and each other pick's sentence, by the reason's `strategy`.
 SENTENCES: dict[str, SentenceFn] = {
     "random": sentence_random,
@@ -184,7 +175,6 @@ SENTENCES: dict[str, SentenceFn] = {
     "zero_shot": sentence_zero_shot,
     "keyword_seed": sentence_keyword_seed,
     "example_neighbour": sentence_example_neighbour,
-    "doubtful": sentence_doubtful,
     "evaluation": sentence_random,
 }
 

@@ -30,7 +30,6 @@ share of the gap v1 -> ceiling closed at 1,000 labels. Writes bench/results/loop
 loop.png.
 
     .venv/bin/python bench/loop.py [--quick] [--labels 3000] [--arms product,random] [--keep-db]
-        [--reuse bench/results/loop.json]
 
 The full run labels up to 3,000 per arm; a weight-0 arm stops once its champion reaches 95% of
 the ceiling. `--quick`: 1,000 labels at the default weight, 500 at weight 0.
@@ -39,7 +38,6 @@ the ceiling. `--quick`: 1,000 labels at the default weight, 500 at weight 0.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -601,12 +599,6 @@ def main() -> None:
     parser.add_argument("--labels", type=int, default=3_000, help="per arm")
     parser.add_argument("--arms", default=",".join(a.name for a in ARMS))
     parser.add_argument("--keep-db", action="store_true")
-    parser.add_argument(
-        "--reuse",
-        type=Path,
-        help="an earlier loop.json: its arms not run now join this run's figures (code changes "
-        "that touch only some arms re-run only those)",
-    )
     args = parser.parse_args()
     limit = 1_000 if args.quick else args.labels
     limit_w0 = limit // 2 if args.quick else limit
@@ -658,11 +650,6 @@ def main() -> None:
         if not args.keep_db:
             scratch_database_drop(SERVER, DB_NAME)
     assert ceiling is not None
-    if args.reuse is not None:
-        earlier = json.loads(args.reuse.read_text())
-        reused = {k: v for k, v in earlier["arms"].items() if k not in results["arms"]}
-        results["arms"].update(reused)
-        results["reused_arms"] = {"from": str(args.reuse), "arms": sorted(reused)}
     results["figures"] = figures(results["arms"], ceiling["macro_f1"])
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     print(f"\nceiling macro-F1 {ceiling['macro_f1']:.4f}; total {results['total_seconds']} s")

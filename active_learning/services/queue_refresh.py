@@ -22,7 +22,6 @@ from active_learning.ml.strategies import Selection
 from active_learning.ml.strategies.uncertainty import margin_uncertainty
 from active_learning.selectors import (
     analyst_labels,
-    doubtful_case_ids,
     evaluation_cases_to_draw,
     project_classes,
     training_set,
@@ -44,13 +43,6 @@ from labeling.services.queue.draws import effective_evaluation_fraction
 from labeling.services.queue.fill import item_facts
 
 TARGET_FACTOR = 4  # keep about 4 batches of open pool items
-# While the deciding model trains on given labels, this share of each refresh's pool picks are
-# cases whose given label the detector doubts (drawn at random among them; the project's strategy
-# picks the rest). The model trains without those cases, so a label there adds one back, where a
-# label on a kept given label (97% right) changes little. Offline on the loop benchmark's data,
-# 1,000 analysts' labels: 0.850 test macro-F1 by margin alone, 0.862 on doubtful cases at random.
-DOUBTFUL_SHARE = 0.75
-DOUBTFUL = "doubtful"
 SIMILAR = 10  # stored per item; the card shows 5, preferring analysts' labels
 SIM_CHUNK = 20_000  # labelled rows read from the memmap at a time
 
@@ -196,27 +188,19 @@ def _refresh_pool(*, project: Project, scores: Scores | None) -> dict[str, Any]:
     if n == 0:
         return {"created": 0, "cancelled": cancelled, "strategy": project.strategy}
     matrix = matrix_load()
-    doubtful = _doubtful_picks(project, scores, candidates, n)
-    rest = np.setdiff1d(candidates, doubtful, assume_unique=True)
-    chosen, reasons = np.zeros(0, dtype=np.int64), []
-    if n > doubtful.size:
-        picked = _select(
-            project, scores, rest, n - doubtful.size, MatrixRows(matrix.vectors, scores.rows[rest])
-        )
-        chosen, reasons = rest[picked.indices], picked.reasons
-    rows, raws = _interleaved(scores, doubtful, chosen, reasons)
+    X = MatrixRows(matrix.vectors, scores.rows[candidates])
+    picked = _select(project, scores, candidates, n, X)
+    rows = candidates[picked.indices]
     similar = similar_labelled(
-        project=project,
-        X_query=np.asarray(matrix.vectors[scores.rows[rows]]),
-        exclude_case_ids=scores.case_ids[rows],
+        project=project, X_query=X[picked.indices], exclude_case_ids=scores.case_ids[rows]
     )
     names = class_names(project_classes(project=project))
     entries = []
-    for rank, (row, raw) in enumerate(zip(rows, raws, strict=True)):
+    for rank, (row, raw) in enumerate(zip(rows, picked.reasons, strict=True)):
         if similar[rank]:  # how unlike the labelled cases the pick is (diversity says so)
             raw = {**raw, "nearest_distance": 1.0 - max(h["similarity"] for h in similar[rank])}
         reason = pick_reason(raw, class_ids=scores.class_ids, names=names)
-        priority = float(len(rows) - rank)  # picks in order, best first
+        priority = float(len(rows) - rank)  # the strategy's order, best first
         entries.append(
             QueueEntry(
                 int(scores.case_ids[row]),
@@ -229,40 +213,6 @@ def _refresh_pool(*, project: Project, scores: Scores | None) -> dict[str, Any]:
         )
     created = queue_items_create(project=project, entries=entries)
     return {"created": len(created), "cancelled": cancelled, "strategy": project.strategy}
-
-
-def _doubtful_picks(project: Project, scores: Scores, candidates: np.ndarray, n: int) -> np.ndarray:
-    """Rows (of `scores`, among `candidates`) of up to DOUBTFUL_SHARE × n cases whose given label
-    is doubtful, drawn at random (seeded by the champion); none while given labels do not train
-    or the strategy is random (random order stays random)."""
-    if project.given_label_weight <= 0 or project.strategy == "random":
-        return np.zeros(0, dtype=np.int64)
-    doubted = np.sort(np.fromiter(doubtful_case_ids(project=project), dtype=np.int64))
-    among = candidates[_sorted_isin(scores.case_ids[candidates], doubted)]
-    k = min(among.size, round(DOUBTFUL_SHARE * n))
-    rng = np.random.default_rng([abs(int(project.split_seed)), int(scores.version.pk)])
-    return rng.choice(among, k, replace=False) if k else np.zeros(0, dtype=np.int64)
-
-
-def _interleaved(
-    scores: Scores, doubtful: np.ndarray, strategy_rows: np.ndarray, reasons: list[dict[str, Any]]
-) -> tuple[np.ndarray, list[dict[str, Any]]]:
-    """Doubtful picks and the strategy's picks in one order, each kind spread evenly through it
-    (the strategy's keep their order), with the doubtful picks' raw reasons."""
-    margins = margin_uncertainty(scores.proba[doubtful]) if doubtful.size else np.zeros(0)
-    doubted = []
-    for row, score in zip(doubtful.tolist(), margins.tolist(), strict=True):
-        top = np.argsort(-scores.proba[row], kind="stable")[:2]
-        raw = {"strategy": DOUBTFUL, "score": score, "classes": top.tolist()}
-        doubted.append({**raw, "probas": scores.proba[row, top].tolist()})
-    kinds = [(doubtful, doubted), (strategy_rows, list(reasons))]
-    keyed = [
-        ((i + 0.5) / len(rows), k, int(row), raw)
-        for k, (rows, raws) in enumerate(kinds)
-        for i, (row, raw) in enumerate(zip(rows.tolist(), raws, strict=True))
-    ]
-    keyed.sort(key=lambda t: (t[0], t[1]))
-    return np.array([t[2] for t in keyed], dtype=np.int64), [t[3] for t in keyed]
 
 
 def _sorted_isin(values: np.ndarray, members: np.ndarray) -> np.ndarray:
