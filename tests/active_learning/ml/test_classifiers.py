@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from active_learning.ml.classifiers import (
+    DEFAULT_C,
     AlignedClassifier,
     TunedLogisticRegression,
     make_classifier,
@@ -93,11 +94,23 @@ def test_balanced_class_weight_favours_the_rare_class():
 def test_tuned_logreg_chooses_C_by_cross_validation():
     """With enough labels C comes from the grid with recorded CV scores."""
     X, y = blobs(n_per_class=20)
-    model = TunedLogisticRegression(Cs=(0.01, 10.0), cv=3, random_state=0).fit(X, y)
+    model = TunedLogisticRegression(Cs=(0.01, 10.0), cv=3, min_samples=30, random_state=0)
+    model.fit(X, y)
     assert model.C_ in (0.01, 10.0)
     assert set(model.cv_scores_) == {0.01, 10.0}
     assert model.cv_skipped_reason_ is None
     assert model.predict_proba(X).shape == (60, 3)
+
+
+def test_tuned_logreg_keeps_the_default_C_below_a_thousand_labels():
+    """A few hundred labels choose C by noise (consecutive retrains' C jumped from 3 to 100):
+    C stays DEFAULT_C, and the reason says why."""
+    X, y = blobs(n_per_class=400)
+    few = TunedLogisticRegression(Cs=(0.01, 100.0), random_state=0).fit(X[::2], y[::2])
+    assert few.C_ == DEFAULT_C and few.cv_scores_ == {}
+    assert "600 labels in 3 classes" in (few.cv_skipped_reason_ or "")
+    many = TunedLogisticRegression(Cs=(0.01, 100.0), random_state=0).fit(X, y)
+    assert many.cv_skipped_reason_ is None and set(many.cv_scores_) == {0.01, 100.0}
 
 
 def test_tuned_logreg_skips_cv_with_few_labels():
