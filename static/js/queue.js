@@ -111,6 +111,9 @@
     var id = c ? c.dataset.submission || null : null;
     if (id !== lastSubmission) {
       lastSubmission = id;
+      // Keys answer this card from now on (htmx focuses the new #case-title before it settles,
+      // and a key pressed in between is dropped); scripts and tests can wait for this.
+      if (c) c.dataset.shown = "1";
       renderedAt = Date.now();
       focusCase();
     }

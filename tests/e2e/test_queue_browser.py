@@ -67,6 +67,7 @@ def press_and_wait(page, key: str) -> None:
     page.wait_for_function(
         "() => document.activeElement && document.activeElement.id === 'case-title'"
         " && !document.querySelector('.htmx-request')"
+        " && document.querySelector('#queue-card[data-shown]')"
     )
 
 
