@@ -97,7 +97,8 @@ class Project(models.Model):
     # 1: a kept given label counts as much as an analyst's. Given labels the detector doubts are
     # left out, and the rest were less often wrong than analysts' resolved labels in the loop
     # benchmark (2.7% vs 5.6%). Offline on its data with 1,000 analysts' labels, 1 against 0.5
-    # gave test macro-F1 0.851 vs 0.844 with C tuned, 0.847 vs 0.847 at a fixed C (README, loop).
+    # gave test macro-F1 0.851 vs 0.844 with C tuned, 0.847 vs 0.847 at a fixed C (README, loop):
+    # the weight also scales the regularisation. Changes the default for new projects only.
     given_label_weight = models.FloatField(
         default=1.0,
         help_text="Weight of imported labels in training, 0 (analysts only) to 1.",

@@ -38,7 +38,7 @@ CLASSIFIER_KINDS = ("logreg", "linear_svm", "mlp")
 # On L2-normalized MiniLM embeddings C=1 underfits (Banking77: 0.908 test accuracy, C=10: 0.929).
 DEFAULT_CS = (1.0, 3.0, 10.0, 30.0, 100.0)
 DEFAULT_C = 10.0
-# Below this many labels C is DEFAULT_C, not tuned. Three folds of a few hundred labels over 20
+# Below this many training rows (analysts' and given labels alike) C is DEFAULT_C, not tuned. Three folds of a few hundred labels over 20
 # classes pick C anywhere from 3 to 100 from one retrain to the next: on the loop benchmark's
 # data (80 to 800 labels, 42 more each time, three orders) consecutive models' test macro-F1
 # then fell by up to 0.026-0.044, at C=10 by at most 0.011, and the tuned C ended no better.
@@ -226,7 +226,8 @@ def make_classifier(
     Parameters
     ----------
     kind : {"logreg", "linear_svm", "mlp"}
-        ``logreg`` (default): multinomial logistic regression, C chosen by CV unless given.
+        ``logreg`` (default): multinomial logistic regression, C chosen by CV unless given
+        (from TUNE_MIN_SAMPLES rows; below, DEFAULT_C).
         ``linear_svm``: ``LinearSVC`` (probabilities from calibration, else a softmax of margins).
         ``mlp``: one hidden ReLU layer, Adam, L2 ``alpha=1e-3``.
     classes : sequence, length n_classes
