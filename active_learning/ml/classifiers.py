@@ -38,10 +38,11 @@ CLASSIFIER_KINDS = ("logreg", "linear_svm", "mlp")
 # On L2-normalized MiniLM embeddings C=1 underfits (Banking77: 0.908 test accuracy, C=10: 0.929).
 DEFAULT_CS = (1.0, 3.0, 10.0, 30.0, 100.0)
 DEFAULT_C = 10.0
-# Below this many training rows (analysts' and given labels alike) C is DEFAULT_C, not tuned. Three folds of a few hundred labels over 20
-# classes pick C anywhere from 3 to 100 from one retrain to the next: on the loop benchmark's
-# data (80 to 800 labels, 42 more each time, three orders) consecutive models' test macro-F1
-# then fell by up to 0.026-0.044, at C=10 by at most 0.011, and the tuned C ended no better.
+# Below this many training rows (analysts' and given labels alike) C is DEFAULT_C, not tuned.
+# Three folds of a few hundred labels over 20 classes pick C anywhere from 3 to 100 from one
+# retrain to the next: on the loop benchmark's data (80 to 800 labels, 42 more each time, three
+# orders) consecutive models' test macro-F1 then fell by up to 0.026-0.044, at C=10 by at most
+# 0.011, and the tuned C ended no better.
 TUNE_MIN_SAMPLES = 1000
 UNKNOWN_LABELS_MESSAGE = "Labels not in the class list: {labels}."
 UNKNOWN_KIND_MESSAGE = "Unknown classifier kind {kind!r}; expected one of {kinds}."

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from django.db import transaction
 from django.utils import timezone
 
 from active_learning.ml.metrics import EvaluationReport
-from active_learning.ml.paired import PairedF1, PairedRecall, paired_macro_f1, paired_recall
+from active_learning.ml.paired import PairedRecall, paired_recall
 from active_learning.ml.promotion import (
     F1_TOLERANCE,
     GUARDED_TIER,
@@ -50,6 +49,7 @@ from active_learning.selectors import (
 from active_learning.services.training import (
     EVAL_SNAPSHOT_KEY,
     load_version,
+    paired_f1_of,
     proba_of,
     prohibited_scores,
     report_of,
@@ -122,7 +122,9 @@ def promotion_decide(*, challenger: ModelVersion) -> PromotionDecision:
         guard, paired_f1 = None, None
         if champion_proba is not None and challenger_proba is not None:
             guard = _guard(project, classes, labels, champion_proba, challenger_proba)
-            paired_f1 = _paired_f1(classes, labels, champion_proba, challenger_proba)
+            paired_f1 = paired_f1_of(
+                classes, labels.labels, champion_proba, challenger_proba, labels.weights
+            )
         decision = decide(
             challenger=report,
             champion=champion_report,
@@ -174,18 +176,6 @@ def _guard(
         target_precision=project.target_precision,
         sample_weight=labels.weights,
         tolerance=RECALL_TOLERANCE,
-    )
-
-
-def _paired_f1(classes: list[LabelClass], labels: LabelSet, old: Any, new: Any) -> PairedF1:
-    """Both models' weighted macro-F1 on the evaluation labels, paired by resampling."""
-    ids = np.array([c.pk for c in classes])
-    return paired_macro_f1(
-        labels.labels,
-        ids[old.argmax(axis=1)],
-        ids[new.argmax(axis=1)],
-        classes=ids.tolist(),
-        sample_weight=labels.weights,
     )
 
 

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from active_learning.ml.classifiers import make_classifier
 from active_learning.ml.metrics import EvaluationReport, evaluate
+from active_learning.ml.paired import PairedF1, paired_macro_f1
 from active_learning.ml.persistence import load_model, save_model
 from active_learning.models import ModelStatus, ModelVersion
 from active_learning.selectors import LabelSet, evaluation_set, project_classes, training_set
@@ -146,6 +147,25 @@ def prohibited_scores(proba: np.ndarray, classes: list[LabelClass]) -> np.ndarra
     """Each row's probability mass on the prohibited tier (the guarded tier's score)."""
     mask = np.array([c.tier == Tier.PROHIBITED for c in classes], dtype=bool)
     return np.asarray(proba[:, mask].sum(axis=1)) if mask.any() else np.zeros(proba.shape[0])
+
+
+def paired_f1_of(
+    classes: list[LabelClass],
+    y: np.ndarray,
+    old: np.ndarray,
+    new: np.ndarray,
+    weights: np.ndarray | None = None,
+) -> PairedF1:
+    """Both models' macro-F1 on labels `y` from their probabilities (columns: `classes`),
+    paired by resampling, each label weighted by `weights`."""
+    ids = np.array([c.pk for c in classes])
+    return paired_macro_f1(
+        y,
+        ids[old.argmax(axis=1)],
+        ids[new.argmax(axis=1)],
+        classes=ids.tolist(),
+        sample_weight=weights,
+    )
 
 
 def training_rows_save(folder: Path, number: int, labels: LabelSet) -> Path:

@@ -18,7 +18,7 @@ import numpy as np
 from active_learning.ml.classifiers import DEFAULT_C, make_classifier
 from active_learning.ml.crossfit import N_FOLDS, TrainingRows, cross_fit, rows_capped
 from active_learning.ml.metrics import EvaluationReport
-from active_learning.ml.paired import PairedF1, PairedRecall, paired_macro_f1, paired_recall
+from active_learning.ml.paired import PairedF1, PairedRecall, paired_recall
 from active_learning.ml.promotion import MIN_WARMUP_LABELS, RECALL_TOLERANCE
 from active_learning.models import ModelVersion
 from active_learning.selectors import analyst_labels, split_cases, training_set
@@ -26,6 +26,7 @@ from active_learning.services import training
 from active_learning.services.training import (
     ESTIMATOR,
     TRAINING_ROWS_KEY,
+    paired_f1_of,
     prohibited_scores,
     report_of,
 )
@@ -126,13 +127,7 @@ def warmup_compare(
         target_precision=project.target_precision,
         tolerance=RECALL_TOLERANCE,
     )
-    labels = np.asarray(class_ids)
-    paired_f1 = paired_macro_f1(
-        scored_labels,
-        labels[fitted.champion.argmax(axis=1)],
-        labels[fitted.challenger.argmax(axis=1)],
-        classes=class_ids,
-    )
+    paired_f1 = paired_f1_of(classes, scored_labels, fitted.champion, fitted.challenger)
     return WarmupComparison(
         challenger=report_of(
             project=project, classes=classes, y=scored_labels, proba=fitted.challenger, weights=None
