@@ -276,7 +276,11 @@ class Split(models.TextChoices):
 
 
 class Case(models.Model):
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="cases")
+    # No index of its own: case_external_id_unique leads with the project (every index on this
+    # table costs each label's write of changed_at, which cannot be a HOT update).
+    project = models.ForeignKey(
+        Project, on_delete=models.CASCADE, related_name="cases", db_index=False
+    )
     external_id = models.CharField(max_length=200)
     text = models.TextField()
     metadata = models.JSONField(default=dict, blank=True)
@@ -290,7 +294,7 @@ class Case(models.Model):
         help_text="Who gave the given label: a legacy rule, team or vendor (an import column).",
     )
     split = models.CharField(max_length=8, choices=Split.choices, default=Split.POOL)
-    content_hash = models.CharField(max_length=64, db_index=True)
+    content_hash = models.CharField(max_length=64)  # indexed in Meta: equality only, no LIKE
     imported_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # The search's default order ("last change"). Set by the import, a text or given-label
@@ -315,6 +319,7 @@ class Case(models.Model):
             # The search's default order, newest change first, and its date filter; PostgreSQL
             # also has a full-text and an id-prefix index (migrations 0003, 0011).
             models.Index(fields=["project", "changed_at", "id"], name="case_project_changed"),
+            models.Index(fields=["content_hash"], name="case_content_hash"),
         ]
 
     def __str__(self) -> str:
@@ -387,12 +392,13 @@ class QueueItem(models.Model):
         "to which the reviewer may apply the decision too.",
     )
     status = models.CharField(max_length=16, choices=QueueStatus.choices, default=QueueStatus.OPEN)
-    assigned_to = models.ForeignKey(
+    assigned_to = models.ForeignKey(  # indexed by queueitem_assignee_status, which leads with it
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="queue_items",
+        db_index=False,
     )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
@@ -485,8 +491,11 @@ class Annotation(models.Model):
     """One analyst's answer; never deleted: an edit or undo supersedes it."""
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="annotations")
-    annotator = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations"
+    annotator = models.ForeignKey(  # indexed by annotation_by_annotator, which leads with it
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="annotations",
+        db_index=False,
     )
     queue_item = models.ForeignKey(
         QueueItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="annotations"
