@@ -16,7 +16,6 @@ from django_celery_beat.schedulers import DatabaseScheduler
 
 log = logging.getLogger(__name__)
 
-BEAT = "beat"
 HEARTBEAT_EVERY_SECONDS = 15.0  # the loop wakes at least every 5 s (DatabaseScheduler)
 
 
@@ -40,7 +39,7 @@ class Scheduler(DatabaseScheduler):
     def _heartbeat(self) -> None:
         from django.db import close_old_connections
 
-        from workbench.core.heartbeats import heartbeat_write
+        from workbench.core.heartbeats import BEAT, heartbeat_write
 
         try:
             heartbeat_write(name=BEAT)

@@ -82,9 +82,7 @@ BEAT_SILENCE_SECONDS = 120.0
 def check_beat(max_silence_s: float = BEAT_SILENCE_SECONDS) -> Check:
     """Beat's scheduler writes a heartbeat every 15 s and the minute tick it sends writes one
     when a worker runs it: failing when neither is newer than two minutes."""
-    from workbench.beat import BEAT
-    from workbench.core.heartbeats import heartbeat_ages
-    from workbench.tick import TICK
+    from workbench.core.heartbeats import BEAT, TICK, heartbeat_ages
 
     def run() -> tuple[bool, str, dict[str, Any]]:
         ages = heartbeat_ages(BEAT, TICK)

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-TICK = "tick"
-
 
 def minute_tick() -> dict[str, Any]:
     from active_learning.services.retrain import retrain_due_check
     from labeling.services.imports.jobs import import_jobs_resend_stale
     from labeling.services.queue import queue_release_expired
-    from workbench.core.heartbeats import heartbeat_write
+    from workbench.core.heartbeats import TICK, heartbeat_write
 
     heartbeat_write(name=TICK)
     return {

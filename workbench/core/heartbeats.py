@@ -11,6 +11,9 @@ from django.utils import timezone
 
 from workbench.core.models import Heartbeat
 
+BEAT = "beat"  # beat's scheduler loop (workbench.beat), every 15 s
+TICK = "tick"  # the minute tick, when a worker runs it (workbench.tick)
+
 
 def heartbeat_write(*, name: str, now: datetime | None = None) -> None:
     Heartbeat.objects.update_or_create(name=name, defaults={"beat_at": now or timezone.now()})
