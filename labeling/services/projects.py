@@ -87,6 +87,8 @@ def _validate_classes(classes: Any, where: Where) -> list[dict[str, Any]]:
     names: set[str] = set()
     keys: set[str] = set()
     for index, raw in enumerate(classes, start=1):
+        if isinstance(raw, dict):  # an empty YAML value (`description:`) means not given
+            raw = {k: v for k, v in raw.items() if not (k in TEXT_FIELDS and v is None)}
         name = str(raw.get("name", "")).strip() if isinstance(raw, dict) else ""
 
         def fail(

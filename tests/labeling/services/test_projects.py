@@ -108,6 +108,10 @@ def test_create_project_from_yaml(tmp_path: Path, capsys) -> None:
             "line 3: class #1 ('a'), field 'guideline': must be a text",
         ),
         ("classes:\n  - {name: a, colour: red}", "line 2: class #1 ('a'), field 'colour': unknown"),
+        (
+            "classes:\n  - name:\n    tier: restricted",
+            "line 2: class #1 (''), field 'name': is required",
+        ),
         ("classes:\n  - just a name", "line 2: class #1 (''), field '-': each class must be"),
         ("classes: [unclosed", "not valid YAML"),
     ],
