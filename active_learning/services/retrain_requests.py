@@ -166,7 +166,9 @@ def retrain_retry_reaped() -> dict[str, list[int]]:
     pending = Job.objects.filter(kind=KIND, reaped_at__isnull=False, project__isnull=False)
     for job_id in pending.exclude(params__has_key="handled").values_list("pk", flat=True):
         with transaction.atomic():
-            job = Job.objects.select_for_update().select_related("project").get(pk=job_id)
+            job = (
+                Job.objects.select_for_update(of=("self",)).select_related("project").get(pk=job_id)
+            )
             if "handled" in job.params or job.project is None:
                 continue
             attempt = int(job.params.get("attempt", 1))
