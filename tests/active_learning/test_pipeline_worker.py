@@ -251,3 +251,40 @@ def test_deleted_matrix_file_is_rebuilt_by_the_next_scoring(pipeline) -> None:
     champion = ModelVersion.objects.get(project=project, status=ModelStatus.CHAMPION)
     assert Prediction.objects.filter(model_version=champion).count() == N_CASES
     assert job.result["embedded"] == 0
+
+
+def test_a_killed_manual_retrain_is_requested_again_and_followed_to_the_end(pipeline) -> None:
+    """No label is due: only the reaped job itself says a retrain was wanted. `manage.py
+    retrain --wait` then follows the retry through a real worker to its end."""
+    import io
+
+    from django.core.management import call_command
+
+    from active_learning.services.retrain_requests import retrain_start
+
+    project = pipeline(given_label_weight=1.0, retrain_after_n=50)
+    job = retrain_start(project=project, reason="manual")
+    assert job is not None
+    with pipeline.worker("doomed", WORKBENCH_FAULTS="train=60") as proc:
+        deadline = time.monotonic() + 90
+        training = ModelVersion.objects.filter(project=project, status=ModelStatus.TRAINING)
+        while not training.exists():
+            assert time.monotonic() < deadline, Job.objects.get(pk=job.pk).message
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    killed_at = time.monotonic()
+    while Job.objects.get(pk=job.pk).status == JobStatus.RUNNING:
+        assert time.monotonic() - killed_at < 15, "stale job not reaped within 15 s"
+        time.sleep(0.5)
+        retrain_due_check()
+    retry = Job.objects.get(project=project, kind="retrain", params__retry_of=job.pk)
+    assert retry.params["reason"] == "manual" and retry.status == JobStatus.QUEUED
+
+    out = io.StringIO()
+    with pipeline.worker("w2"):
+        call_command("retrain", project.slug, "--wait", "--start-timeout", "60", stdout=out)
+    assert f"job #{retry.pk}" in out.getvalue().splitlines()[0]
+    assert f"Job #{retry.pk} succeeded" in out.getvalue()
+    assert Job.objects.filter(project=project, kind="retrain").count() == 2
+    assert ModelVersion.objects.filter(project=project, status=ModelStatus.CHAMPION).exists()
