@@ -269,8 +269,10 @@ def test_embedding_fans_out_over_a_celery_group(pipeline, tmp_path: Path) -> Non
     assert distinct > 512 and not Embedding.objects.exists()  # two chunks (EMBED_CHUNK = 512)
     with pipeline.worker("w1"), pipeline.worker("w2"):
         job = _retrain_now(project)
+    assert job.celery_task_id
     logs = {name: tmp_path / f"{name}.log" for name in ("w1", "w2")}
-    ran = [n for n, log in logs.items() if _tasks_in(log, "active_learning.retrain_project")]
+    # Which worker ran this job (a stale message of an earlier test may have reached either).
+    ran = [n for n, log in logs.items() if f"[{job.celery_task_id}] received" in log.read_text()]
     assert len(ran) == 1, ran
     helper = logs["w2" if ran == ["w1"] else "w1"]
     helped = [int(v) for v in _tasks_in(helper, "active_learning.embed_chunk") if v.isdigit()]

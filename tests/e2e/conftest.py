@@ -84,9 +84,14 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args):
-    return {**browser_context_args, "viewport": {"width": 1280, "height": 800}}
+@pytest.fixture(scope="package")
+def browser_context_args(base_url) -> dict[str, Any]:
+    """pytest-playwright's (which needs its session-wide Playwright) without its --device and
+    --video options, which this suite does not use."""
+    args: dict[str, Any] = {"viewport": {"width": 1280, "height": 800}}
+    if base_url:
+        args["base_url"] = base_url
+    return args
 
 
 @pytest.fixture(autouse=True)
