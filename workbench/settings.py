@@ -205,16 +205,29 @@ if PRODUCTION:
 # Celery: the embedded default is kombu's filesystem transport (one folder for in and out).
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
-CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {
-        "data_folder_in": str(BROKER_DIR / "queue"),
-        "data_folder_out": str(BROKER_DIR / "queue"),
-        "processed_folder": str(BROKER_DIR / "processed"),
-        "control_folder": str(BROKER_DIR / "control"),
-        "store_processed": False,
-    }
-    if CELERY_BROKER_URL.startswith("filesystem")
-    else {}
+# Redis: a prefix on every broker key (queues, acks, control channels), so deployments or test
+# runs sharing one Redis server never read each other's messages.
+BROKER_KEY_PREFIX = env.str("BROKER_KEY_PREFIX", default="")
+
+
+def broker_transport_options(url: str, *, folder: Path, key_prefix: str) -> dict[str, object]:
+    """kombu's options for `url`: the filesystem transport's folders under `folder`, Redis's
+    key prefix; none for other transports."""
+    if url.startswith("filesystem"):
+        return {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "processed_folder": str(folder / "processed"),
+            "control_folder": str(folder / "control"),
+            "store_processed": False,
+        }
+    if url.startswith(("redis", "rediss")) and key_prefix:
+        return {"global_keyprefix": key_prefix}
+    return {}
+
+
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(
+    CELERY_BROKER_URL, folder=BROKER_DIR, key_prefix=BROKER_KEY_PREFIX
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_BACKEND = "django-db"

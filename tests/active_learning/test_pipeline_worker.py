@@ -3,12 +3,13 @@
 Each test starts its own worker (solo pool, test heartbeat settings) against pytest's database
 and calls the beat task's due-check directly rather than waiting for beat. Embeddings of the
 generated merchants are computed once per session and inserted per test, so tests measure the
-pipeline rather than MiniLM.
+pipeline rather than MiniLM; the fan-out test alone embeds its cases through the workers.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -58,13 +59,14 @@ def pipeline(settings, tmp_path: Path, generated_vectors):
     settings.JOB_HEARTBEAT_SECONDS = 1
     settings.JOB_STALE_SECONDS = 5
 
-    def project(**kwargs) -> Project:
-        created = generated_project(n=N_CASES, seed=SEED, **kwargs)
-        Embedding.objects.bulk_create(
-            Embedding(model_name=model_name_current(), content_hash=h, dim=v.shape[0],
-                      vector=v.astype("<f4").tobytes())
-            for h, v in generated_vectors.items()
-        )  # fmt: skip
+    def project(*, n: int = N_CASES, vectors: bool = True, **kwargs) -> Project:
+        created = generated_project(n=n, seed=SEED, **kwargs)
+        if vectors:
+            Embedding.objects.bulk_create(
+                Embedding(model_name=model_name_current(), content_hash=h, dim=v.shape[0],
+                          vector=v.astype("<f4").tobytes())
+                for h, v in generated_vectors.items()
+            )  # fmt: skip
         return created
 
     def worker(name: str, **extra: str):
@@ -288,3 +290,29 @@ def test_a_killed_manual_retrain_is_requested_again_and_followed_to_the_end(pipe
     assert f"Job #{retry.pk} succeeded" in out.getvalue()
     assert Job.objects.filter(project=project, kind="retrain").count() == 2
     assert ModelVersion.objects.filter(project=project, status=ModelStatus.CHAMPION).exists()
+
+
+def _tasks_in(log: Path, task: str) -> list[str]:
+    """What the worker logged of `task`: "received", or the return value of each success."""
+    pattern = rf"Task {re.escape(task)}\[[^\]]+\] (received|succeeded in [\d.]+s: (\S+))"
+    return [m[2] or m[1] for m in re.finditer(pattern, log.read_text(errors="replace"))]
+
+
+def test_embedding_fans_out_over_a_celery_group(pipeline, tmp_path: Path) -> None:
+    """With nothing embedded yet, the retrain sends its chunks as a Celery group: the idle second
+    worker embeds one chunk while the retrain's worker works through the other."""
+    project = pipeline(n=600, vectors=False, given_label_weight=1.0, retrain_after_n=50)
+    distinct = Case.objects.filter(project=project).values("content_hash").distinct().count()
+    assert distinct > 512 and not Embedding.objects.exists()  # two chunks (EMBED_CHUNK = 512)
+    with pipeline.worker("w1"), pipeline.worker("w2"):
+        job = _retrain_now(project)
+    assert job.celery_task_id
+    logs = {name: tmp_path / f"{name}.log" for name in ("w1", "w2")}
+    # Which worker ran this job (a stale message of an earlier test may have reached either).
+    ran = [n for n, log in logs.items() if f"[{job.celery_task_id}] received" in log.read_text()]
+    assert len(ran) == 1, ran
+    helper = logs["w2" if ran == ["w1"] else "w1"]
+    helped = [int(v) for v in _tasks_in(helper, "active_learning.embed_chunk") if v.isdigit()]
+    assert helped and sum(helped) > 0, helper.read_text(errors="replace")[-3000:]
+    assert job.result["embedded"] == distinct
+    assert Embedding.objects.filter(model_name=model_name_current()).count() == distinct
