@@ -46,9 +46,15 @@ def manage(
 
 @contextlib.contextmanager
 def celery_worker(
-    env: dict[str, str], log: Path, *, pool: str = "solo", ready_timeout: float = 60
+    env: dict[str, str],
+    log: Path,
+    *,
+    pool: str = "solo",
+    ready_timeout: float = 60,
+    queues: str | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """A worker on `env`'s broker and database; yields once it answers a ping, stops it after."""
+    """A worker on `env`'s broker and database (reading `queues`, comma-separated, or every
+    queue); yields once it answers a ping, stops it after."""
     with log.open("wb") as out:
         proc = subprocess.Popen(
             [
@@ -64,6 +70,7 @@ def celery_worker(
                 "--without-gossip",
                 "--without-mingle",
                 f"--hostname=test-{os.getpid()}-{time.monotonic_ns()}@%h",
+                *([f"--queues={queues}"] if queues else []),
             ],
             cwd=ROOT,
             env=env,

@@ -13,6 +13,7 @@ from pathlib import Path
 import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -221,8 +222,12 @@ def broker_transport_options(url: str, *, folder: Path, key_prefix: str) -> dict
             "control_folder": str(folder / "control"),
             "store_processed": False,
         }
-    if url.startswith(("redis", "rediss")) and key_prefix:
-        return {"global_keyprefix": key_prefix}
+    if url.startswith(("redis", "rediss")):
+        # A worker reads its queues in the order given (short jobs first), not in turn.
+        options: dict[str, object] = {"queue_order_strategy": "priority"}
+        if key_prefix:
+            options["global_keyprefix"] = key_prefix
+        return options
     return {}
 
 
@@ -230,6 +235,27 @@ CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(
     CELERY_BROKER_URL, folder=BROKER_DIR, key_prefix=BROKER_KEY_PREFIX
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Short jobs have a queue of their own: the minute tick, the status page's ping, the nightly
+# fan-out and imports of small files (IMPORT_SHORT_MAX_BYTES). A worker started with
+# `-Q short` serves them at once while retrains and embedding chunks (the default queue, "celery")
+# hold the other workers; a worker with no -Q reads both, short first on Redis.
+SHORT_QUEUE = "short"
+DEFAULT_QUEUE = "celery"
+CELERY_TASK_DEFAULT_QUEUE = DEFAULT_QUEUE
+CELERY_TASK_QUEUES = (
+    Queue(SHORT_QUEUE, routing_key=SHORT_QUEUE),
+    Queue(DEFAULT_QUEUE, routing_key=DEFAULT_QUEUE),
+)
+CELERY_TASK_ROUTES = {
+    name: {"queue": SHORT_QUEUE}
+    for name in (
+        "workbench.minute_tick",
+        "active_learning.pipeline_tick",
+        "workbench.ping",
+        "active_learning.retrain_all",
+    )
+}
+IMPORT_SHORT_MAX_BYTES = env.int("IMPORT_SHORT_MAX_BYTES", default=20 * 1024 * 1024)
 CELERY_RESULT_BACKEND = "django-db"
 CELERY_RESULT_EXTENDED = True
 CELERY_CACHE_BACKEND = "django-cache"

@@ -69,7 +69,7 @@ def pipeline(settings, tmp_path: Path, generated_vectors):
             )  # fmt: skip
         return created
 
-    def worker(name: str, **extra: str):
+    def worker(name: str, queues: str | None = None, **extra: str):
         from django.db import connection
 
         db = connection.settings_dict
@@ -82,7 +82,7 @@ def pipeline(settings, tmp_path: Path, generated_vectors):
             JOB_STALE_SECONDS="5",
             **extra,
         )
-        return celery_worker(env, tmp_path / f"{name}.log")
+        return celery_worker(env, tmp_path / f"{name}.log", queues=queues)
 
     project.worker = worker  # type: ignore[attr-defined]
     return project
@@ -316,3 +316,36 @@ def test_embedding_fans_out_over_a_celery_group(pipeline, tmp_path: Path) -> Non
     assert helped and sum(helped) > 0, helper.read_text(errors="replace")[-3000:]
     assert job.result["embedded"] == distinct
     assert Embedding.objects.filter(model_name=model_name_current()).count() == distinct
+
+
+def test_a_small_import_runs_while_a_retrain_holds_the_worker(pipeline, tmp_path: Path) -> None:
+    """Short jobs have a queue and a worker of their own: a 3-row import is done in seconds
+    while a retrain holds the other worker, instead of waiting for it to end."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from active_learning.services.retrain_requests import retrain_start
+    from labeling.models import LabelClass
+    from labeling.services.imports import Columns
+    from labeling.services.imports.jobs import case_import_upload
+
+    project = pipeline(given_label_weight=1.0, retrain_after_n=50)
+    label = LabelClass.objects.filter(project=project).order_by("order").first()
+    with pipeline.worker("long", WORKBENCH_FAULTS="train=45"), pipeline.worker("short", "short"):
+        retrain = retrain_start(project=project, reason="manual")
+        assert retrain is not None
+        deadline = time.monotonic() + 90
+        training = ModelVersion.objects.filter(project=project, status=ModelStatus.TRAINING)
+        while not training.exists():  # the retrain now holds the long worker for 45 s
+            assert time.monotonic() < deadline, Job.objects.get(pk=retrain.pk).message
+            time.sleep(0.2)
+        rows = "".join(f"late-{i},Hand-made candles number {i},{label.name}\n" for i in range(3))
+        upload = SimpleUploadedFile("late.csv", f"id,text,label\n{rows}".encode())
+        started = time.monotonic()
+        job = case_import_upload(project=project, upload=upload, columns=Columns())
+        while Job.objects.get(pk=job.pk).status != JobStatus.SUCCEEDED:
+            job.refresh_from_db()
+            assert job.status not in (JobStatus.FAILED, JobStatus.CANCELLED), job.error
+            assert time.monotonic() - started < 25, "the import waited behind the retrain"
+            time.sleep(0.2)
+        assert Job.objects.get(pk=retrain.pk).status == JobStatus.RUNNING
+        assert Case.objects.filter(project=project, external_id__startswith="late-").count() == 3

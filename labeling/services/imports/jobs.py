@@ -75,13 +75,25 @@ def case_import_upload(
     return job
 
 
+def _queue_for(job_id: int) -> str:
+    """The short-jobs queue for a small file (done in seconds, it should not wait behind a
+    retrain), the default one for a large file (minutes; it would hold up the minute tick)."""
+    params = Job.objects.values_list("params", flat=True).get(pk=job_id) or {}
+    try:
+        size = Path(str(params.get("path", ""))).stat().st_size
+    except OSError:
+        size = 0  # a missing file fails at once, wherever it runs
+    small = size <= settings.IMPORT_SHORT_MAX_BYTES
+    return str(settings.SHORT_QUEUE if small else settings.DEFAULT_QUEUE)
+
+
 def _send(job_id: int) -> bool:
     """Send the job to a worker; never raises. Broker down: the job stays queued (the database
     holds it, not the broker) and `import_jobs_resend_stale` sends it again later."""
     from labeling.tasks import case_import_task  # tasks import services, not the reverse
 
     try:
-        result = case_import_task.delay(job_id)
+        result = case_import_task.apply_async(args=[job_id], queue=_queue_for(job_id))
         Job.objects.filter(pk=job_id).update(celery_task_id=getattr(result, "id", None) or "")
     except Exception:
         log.warning("could not enqueue import job %s; it will be resent", job_id, exc_info=True)

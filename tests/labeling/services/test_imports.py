@@ -525,3 +525,19 @@ def test_a_failure_during_the_write_pass_rolls_everything_back(
         case_import(project=project, path=write_csv(tmp_path / "w.csv", rows))
     assert not Case.objects.filter(project=project).exists()
     assert not LabelClass.objects.filter(project=project, name="vaping").exists()
+
+
+@pytest.mark.django_db
+def test_small_files_import_on_the_short_queue_and_large_ones_on_the_default(
+    settings, tmp_path
+) -> None:
+    from labeling.services.imports.jobs import _queue_for
+    from workbench.core.models import Job
+
+    path = tmp_path / "cases.csv"
+    path.write_bytes(b"id,text\n" + b"m1,a merchant\n" * 10)
+    job = Job.objects.create(kind="import", params={"path": str(path)})
+    settings.IMPORT_SHORT_MAX_BYTES = path.stat().st_size
+    assert _queue_for(job.pk) == settings.SHORT_QUEUE == "short"
+    settings.IMPORT_SHORT_MAX_BYTES = path.stat().st_size - 1
+    assert _queue_for(job.pk) == settings.DEFAULT_QUEUE == "celery"

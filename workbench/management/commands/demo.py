@@ -91,6 +91,21 @@ class Command(BaseCommand):
                 "--concurrency=1",
                 "--loglevel=INFO",
             ],
+            # Short jobs (the minute tick, small imports, the status page's ping) do not wait
+            # behind a retrain: a worker of their own.
+            "short-worker": [
+                python,
+                "-m",
+                "celery",
+                "-A",
+                "workbench",
+                "worker",
+                "--pool=prefork",
+                "--concurrency=1",
+                "--queues=short",
+                "--hostname=short@%h",
+                "--loglevel=INFO",
+            ],
             "beat": [
                 python,
                 "-m",
