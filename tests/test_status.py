@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from tests.factories import QueueItemFactory, UserFactory
-from workbench.core.models import Job
+from workbench import health
+from workbench.core.models import Job, JobStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -25,8 +30,54 @@ def test_status_page_lists_checks_queues_and_jobs(admin_client) -> None:
     html = response.content.decode()
     assert item.project.name in html
     assert "fitting &lt;b&gt;now&lt;/b&gt;" in html  # job messages are escaped
-    # No worker runs during this test: the page says so instead of failing.
-    assert "no worker answered a ping" in html
+    # No worker runs during this test: the page sent a ping and waits for its answer.
+    workers = response.context["checks"][2]
+    assert workers.state == "waiting" and "no answer yet" in workers.detail
+
+
+def _age_pings(seconds: float) -> None:
+    from django_celery_results.models import TaskResult
+
+    TaskResult.objects.filter(task_name=health.PING_TASK).update(
+        date_created=timezone.now() - timedelta(seconds=seconds)
+    )
+
+
+def test_the_worker_check_never_waits_for_a_ping(admin_client) -> None:
+    """The page sends a ping and reads the answers to earlier ones: no round trip to wait for
+    (a synchronous broadcast ping took its whole 1.5 s timeout on every view)."""
+    started = time.perf_counter()
+    check = health.check_workers()
+    assert time.perf_counter() - started < 0.5
+    assert check.state == "waiting"
+    _age_pings(health.ANSWER_WAIT_S + 5)
+    check = health.check_workers(send=False)
+    assert check.failing and "no worker answered a ping sent" in check.detail
+
+
+def test_a_busy_worker_is_busy_not_failing(admin_client) -> None:
+    """A ping waiting behind a running job (a solo worker answers nothing mid-task)."""
+    health.check_workers()
+    _age_pings(health.ANSWER_WAIT_S + 5)
+    job = Job.objects.create(kind="retrain", status=JobStatus.RUNNING, heartbeat_at=timezone.now())
+    check = health.check_workers(send=False)
+    assert check.state == "busy" and not check.failing and "retrain" in check.detail
+    html = admin_client.get(reverse("status")).content.decode()
+    assert "Busy" in html and "Failing" not in html.split("<h2>")[0].split("Workers")[1]
+    Job.objects.filter(pk=job.pk).update(
+        heartbeat_at=timezone.now() - timedelta(seconds=3600)
+    )  # a job whose worker died keeps nobody busy
+    assert health.check_workers(send=False).failing
+
+
+def test_an_answered_ping_means_alive(admin_client) -> None:
+    from django_celery_results.models import TaskResult
+
+    TaskResult.objects.create(
+        task_id="answered", task_name=health.PING_TASK, status="SUCCESS", worker="w1@host"
+    )
+    check = health.check_workers(send=False)
+    assert check.ok and "w1@host answered a ping" in check.detail
 
 
 def test_status_partial_for_htmx(admin_client) -> None:

@@ -165,6 +165,11 @@ def case_import_run(*, job_id: int) -> ImportReport | None:
                 progress=_JobProgress(job.pk),
             )
             job_set_result(job_id=job.pk, result=report.to_dict(), message=report.summary())
+            if not report.ok:
+                # Nothing was imported: the job failed (its report says why), whatever ran.
+                Job.objects.filter(pk=job.pk).update(
+                    status=JobStatus.FAILED, finished_at=timezone.now()
+                )
     finally:
         path.unlink(missing_ok=True)  # the report keeps what the page needs
     return report
