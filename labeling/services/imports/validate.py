@@ -272,8 +272,8 @@ def label_spellings(classes: Iterable[tuple[str, str, Any]]) -> dict[str, Any]:
 
 
 def accepted_labels(project: Project) -> str:
-    """The class names a file may use, for the message that refuses another: `name` or
-    `name` ('Shown name')."""
+    """The class names a file may use, for the message that refuses another:
+    `'name' or 'Name as shown', 'other'`."""
     names = []
     for name, display in project.label_classes.order_by("order", "name").values_list(
         "name", "display_name"
