@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, models, transaction
-from django.db.models import Exists, F, FilteredRelation, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, FilteredRelation, JSONField, OuterRef, Q, QuerySet, Value
 from django.db.models.fields.json import KeyTextTransform, KeyTransform, KeyTransformExact
 from django.db.models.functions import Coalesce, Left
 from django.db.models.lookups import Exact
@@ -231,7 +231,7 @@ def _metadata_match(query: str) -> Q | None:
     typed = _typed_value(value)
     if typed is not None:
         field = KeyTransform(key, "metadata")
-        match |= Q(KeyTransformExact(field, typed))
+        match |= Q(KeyTransformExact(field, Value(typed, output_field=JSONField())))
     return match
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import timedelta
 
@@ -63,7 +64,8 @@ def test_a_busy_worker_is_busy_not_failing(admin_client) -> None:
     check = health.check_workers(send=False)
     assert check.state == "busy" and not check.failing and "retrain" in check.detail
     html = admin_client.get(reverse("status")).content.decode()
-    assert "Busy" in html and "Failing" not in html.split("<h2>")[0].split("Workers")[1]
+    row = re.search(r"<tr><td>Workers</td>.*?</tr>", html, re.S)
+    assert row is not None and "Busy" in row.group() and "Failing" not in row.group()
     Job.objects.filter(pk=job.pk).update(
         heartbeat_at=timezone.now() - timedelta(seconds=3600)
     )  # a job whose worker died keeps nobody busy
@@ -96,3 +98,37 @@ def test_status_page_is_for_staff_only(client) -> None:
 def test_healthz_is_public_and_terse(client) -> None:
     response = client.get(reverse("healthz"))
     assert response.status_code == 200 and response.json() == {"ok": True}
+
+
+@pytest.mark.worker
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_answers_the_status_pages_ping(tmp_path) -> None:
+    """A solo worker on Redis stores the ping's answer; a later view reads it."""
+    from django.db import connection
+
+    from tests.conftest import redis_url
+    from tests.worker import celery_worker, service_env
+
+    db = connection.settings_dict
+    env = service_env(
+        DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        CELERY_BROKER_URL=redis_url(),
+        WORKBENCH_VAR_DIR=str(tmp_path / "var"),
+    )
+    from django_celery_results.models import TaskResult
+
+    with celery_worker(env, tmp_path / "worker.log"):
+        # Pings queued by earlier tests may be answered first: follow this one.
+        sent = TaskResult.objects.get(task_id=health.ping_send())
+        assert sent.status == "PENDING"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            sent.refresh_from_db()
+            if sent.status == "SUCCESS":
+                break
+            time.sleep(0.3)
+        check = health.check_workers(send=False)
+    assert sent.status == "SUCCESS" and sent.worker.startswith("test-")
+    assert check.ok and "answered a ping" in check.detail and "@" in check.detail

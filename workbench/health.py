@@ -82,9 +82,9 @@ ANSWER_WAIT_S = 20.0  # a ping unanswered this long: the workers are busy, or th
 PING_KEEP = timedelta(hours=1)  # older ping results are deleted
 
 
-def _ping_send() -> None:
+def ping_send() -> str:
     """Queue a ping task and record it as pending; its result row is the worker's answer.
-    Never waits for the answer: the next view of the page reads it."""
+    Never waits for the answer: the next view of the page reads it. Returns the task id."""
     from django_celery_results.models import TaskResult
 
     from workbench.tasks import ping
@@ -98,6 +98,7 @@ def _ping_send() -> None:
     except Exception:
         TaskResult.objects.filter(task_id=task_id).delete()
         raise
+    return task_id
 
 
 def check_workers(*, send: bool = True) -> Check:
@@ -114,7 +115,7 @@ def check_workers(*, send: bool = True) -> Check:
         pings = TaskResult.objects.filter(task_name=PING_TASK)
         newest = pings.order_by("-date_created").first()
         if send and (newest is None or _age(now, newest.date_created) >= PING_EVERY_S):
-            _ping_send()
+            ping_send()
         answer = pings.filter(status="SUCCESS").order_by("-date_done").first()
         if answer is not None and _age(now, answer.date_done) <= ANSWER_FRESH_S:
             worker = answer.worker or "a worker"
