@@ -31,8 +31,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy labeling active_learning workbench
 
+# With DATABASE_URL on PostgreSQL, the queue and submit services (hand-written SQL with a SQLite
+# dialect for the embedded default) and the broker-namespace test run a second time on SQLite,
+# with the embedded broker: the tests that need PostgreSQL or Redis are deselected there.
+SQLITE_TESTS := tests/labeling/services tests/labeling/test_views_queue.py \
+	tests/labeling/test_selectors_queue.py tests/test_broker_namespace.py
+
 pytest: $(STAMP)
 	$(PY) -m pytest
+ifneq ($(findstring postgres,$(DATABASE_URL)),)
+	env -u DATABASE_URL -u TEST_DATABASE_NAME -u CELERY_BROKER_URL -u REDIS_URL \
+		$(PY) -m pytest -m "not postgres and not redis" $(SQLITE_TESTS)
+endif
 
 test: lint typecheck pytest
 

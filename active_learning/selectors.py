@@ -62,6 +62,18 @@ class LabelSet:
     def __len__(self) -> int:
         return int(self.case_ids.shape[0])
 
+    def subset(self, keep: np.ndarray) -> LabelSet:
+        """The rows where the boolean mask `keep` holds, in their order."""
+        return _subset(
+            self.case_ids,
+            self.hashes,
+            keep,
+            self.labels,
+            self.weights,
+            self.from_analyst,
+            self.given,
+        )
+
 
 def _label_set(rows: list[tuple[int, str, int, float, bool]]) -> LabelSet:
     rows.sort()

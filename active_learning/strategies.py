@@ -31,7 +31,7 @@ from active_learning.reasons import SENTENCES, SentenceFn
 from active_learning.reasons import class_names as class_names
 from active_learning.reasons import pick_reason as pick_reason
 from active_learning.selectors import project_classes, training_set
-from active_learning.services.embeddings import matrix_load
+from active_learning.services.embeddings import embedded_only, matrix_load
 from labeling.models import Project
 
 NO_TRAINING = "Query by committee needs the labelled training set."
@@ -134,7 +134,7 @@ def strategy_select(*, strategy: str, pool: Pool) -> Selection:
 
 def committee_training(*, project: Project) -> tuple[np.ndarray, np.ndarray]:
     """The committee's training data: (X_train (t, dim), y (t,) class column indices)."""
-    labels = training_set(project=project)
+    labels = embedded_only(training_set(project=project))
     matrix = matrix_load()
     X_train = np.asarray(matrix.vectors[matrix.rows_for(labels.hashes)])
     classes = project_classes(project=project)

@@ -28,6 +28,7 @@ BENCHMARKS = [
     ("cleaning", [], ["--quick"]),
     ("consensus", [], ["--cases", "1000", "--overlap-cases", "1000", "--overlap-labels", "300"]),
     ("loop", [], ["--quick"]),
+    ("budgets", [], []),
 ]
 
 

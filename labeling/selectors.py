@@ -104,6 +104,8 @@ def project_progress(*, project: Project) -> dict[str, Any]:
     retrains = Job.objects.filter(project=project, kind=JobKind.RETRAIN)
     last = retrains.filter(status=JobStatus.SUCCEEDED).order_by("-finished_at").first()
     running = retrains.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).first()
+    # Else the newest, so a failed one (a retrain given up after lost runs) shows on page load.
+    shown = running or retrains.order_by("-created_at").first()
     return {
         "project": project,
         "cases": Case.objects.filter(project=project).count(),
@@ -114,6 +116,7 @@ def project_progress(*, project: Project) -> dict[str, Any]:
         "macro_f1": champion.macro_f1 if champion else None,
         "last_retrain": last.finished_at if last else None,
         "running_job": running,
+        "retrain_job": shown,
     }
 
 

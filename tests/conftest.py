@@ -1,12 +1,17 @@
-"""Shared fixtures and the rule for service-backed tests.
+"""Shared fixtures, the rule for service-backed tests, and the test run's own broker.
 
-Tests marked `postgres` or `redis` need that service. Locally they skip when it is not
-configured; with CI=true a skip would hide a broken setup, so they fail instead.
+Tests marked `postgres` or `redis` need that service; without it they skip, and with CI=true
+every skip fails the run instead (tests/ci_rules.py, with its allow-list). The run sends its
+Celery messages to a namespace of its own (a temporary broker folder, or on Redis a key prefix
+named after the test database), so parallel runs and a running demo never read each other's.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -18,13 +23,49 @@ from threadpoolctl import threadpool_limits
 
 threadpool_limits(1)
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+pytest_plugins = ["tests.ci_rules"]
+
+
+def run_database_name() -> str:
+    """The database pytest-django creates (Django's rule: TEST NAME, else test_<NAME>)."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return db["TEST"].get("NAME") or f"test_{Path(str(db['NAME'])).name}"
+
+
+def _broker_namespace() -> Path | None:
+    """Point this process, and the workers and commands tests start (through the environment),
+    at a broker namespace of this run; returns the temporary broker folder to remove, if any."""
+    from django.conf import settings
+
+    from workbench.celery import app, ensure_broker_folders
+    from workbench.settings import broker_transport_options
+
+    folder = None
+    if settings.CELERY_BROKER_URL.startswith("filesystem"):
+        folder = Path(tempfile.mkdtemp(prefix="workbench-test-broker-"))
+    prefix = f"{run_database_name()}:"
+    os.environ["BROKER_KEY_PREFIX"] = prefix
+    options = broker_transport_options(
+        settings.CELERY_BROKER_URL, folder=folder or settings.BROKER_DIR, key_prefix=prefix
+    )
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = options
+    app.conf.broker_transport_options = options
+    ensure_broker_folders()
+    return folder
+
+
+_BROKER_FOLDER = _broker_namespace()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _BROKER_FOLDER is not None:
+        shutil.rmtree(_BROKER_FOLDER, ignore_errors=True)
 
 
 def _missing(reason: str) -> None:
-    if IN_CI:
-        pytest.fail(f"{reason} (CI=true: service-backed tests must run, not skip)")
-    pytest.skip(reason)
+    pytest.skip(f"{reason} (with CI=true, service-backed tests must run, not skip)")
 
 
 def redis_url() -> str | None:

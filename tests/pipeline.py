@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 
+import numpy as np
 from django.contrib.auth import get_user_model
 
 from active_learning.ml.hashing import content_hash
+from active_learning.services.embeddings import (
+    DatabaseEmbeddingCache,
+    matrix_sync,
+    model_name_current,
+)
 from labeling.models import Annotation, Case, LabelClass, Project, ResolvedLabel, SyntheticTruth
 from labeling.services.projects import project_create
 from labeling.splits import split_function
@@ -49,6 +56,13 @@ def generated_project(
         for c, r in zip(cases, records, strict=True)
     )
     return project
+
+
+def store_vectors(vectors: Mapping[str, np.ndarray]) -> None:
+    """Chosen vectors for content hashes, stored and synced into the matrix file as an embedding
+    run leaves them: tests give cases known features without running the encoder."""
+    DatabaseEmbeddingCache().put_many(model_name_current(), vectors)
+    matrix_sync()
 
 
 def label_truthfully(

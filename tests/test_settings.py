@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,9 +11,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE for themselves; a deployment never would.
-    dropped = ("SECRET_KEY", "WORKBENCH_MODE", "DJANGO_ALLOW_ASYNC_UNSAFE")
+def _manage(
+    *args: str, env: dict[str, str], drop: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    dropped = ("SECRET_KEY", "WORKBENCH_MODE", *drop)
     clean = {k: v for k, v in os.environ.items() if k not in dropped}
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -49,17 +51,50 @@ def test_unknown_mode_is_refused() -> None:
     assert "WORKBENCH_MODE must be 'demo' or 'production'" in result.stderr
 
 
-def test_demo_sqlite_uses_wal_and_immediate_transactions(settings, tmp_path) -> None:
-    import sqlite3
+# Run on the embedded default whatever database the suite uses: a fresh SQLite file, a read
+# inside atomic(), then a second connection that tries to take the write lock without waiting.
+SQLITE_CHECK = """
+import json, sqlite3
+from django.conf import settings
+from django.db import connection, transaction
+with connection.cursor() as cursor:
+    cursor.execute("PRAGMA journal_mode")
+    journal = cursor.fetchone()[0]
+    cursor.execute("PRAGMA busy_timeout")
+    busy_ms = cursor.fetchone()[0]
+with transaction.atomic():
+    connection.cursor().execute("SELECT 1")
+    other = sqlite3.connect(settings.DATABASES["default"]["NAME"], timeout=0)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        other.rollback()
+        held = False
+    except sqlite3.OperationalError as exc:
+        held = "locked" in str(exc)
+    other.close()
+print("RESULT", json.dumps({"vendor": connection.vendor, "journal": journal,
+                            "busy_ms": busy_ms, "write_lock_at_begin": held}))
+"""
 
-    from django.db import connection
 
-    if connection.vendor != "sqlite":
-        import pytest
+def test_embedded_sqlite_uses_wal_immediate_transactions_and_a_30s_busy_timeout(tmp_path) -> None:
+    """The README's promise for the embedded default: WAL (readers never block the writer),
+    transactions that take the write lock when they begin (IMMEDIATE), and 30 s of waiting for
+    it; checked on a real SQLite file in a subprocess, so it runs in every test run."""
+    result = _manage(
+        "shell",
+        "-c",
+        SQLITE_CHECK,
+        env={"WORKBENCH_VAR_DIR": str(tmp_path / "var")},
+        drop=("DATABASE_URL",),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    found = json.loads(result.stdout.split("RESULT", 1)[1])
+    assert found == {"vendor": "sqlite", "journal": "wal", "busy_ms": 30000,
+                     "write_lock_at_begin": True}  # fmt: skip
 
-        pytest.skip("embedded-default check; the SQLite path is covered by test_embedded_default")
-    options = settings.DATABASES["default"]["OPTIONS"]
-    assert options["transaction_mode"] == "IMMEDIATE"
-    assert "journal_mode=WAL" in options["init_command"]
-    assert options["timeout"] >= 5
-    assert sqlite3.sqlite_version_info >= (3, 7)
+
+def test_async_unsafe_database_access_is_not_allowed_outside_the_browser_tests() -> None:
+    """Only the browser tests (whose Playwright loop runs in the test thread) may set it; here
+    Django's guard against database calls from an event loop must stay on."""
+    assert "DJANGO_ALLOW_ASYNC_UNSAFE" not in os.environ

@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
-from django.db.models import Count, Max
+from django.db.models import Count
 from django.utils import timezone
 
 
@@ -151,22 +151,32 @@ def _age(now: Any, then: Any) -> float:
     return float((now - then).total_seconds())
 
 
-def check_beat(max_silence_s: float = 180.0) -> Check:
-    from django_celery_beat.models import PeriodicTask
+BEAT_SILENCE_SECONDS = 120.0
+
+
+def check_beat(max_silence_s: float = BEAT_SILENCE_SECONDS) -> Check:
+    """Beat's scheduler writes a heartbeat every 15 s and the minute tick it sends writes one
+    when a worker runs it: failing when neither is newer than two minutes."""
+    from workbench.core.heartbeats import BEAT, TICK, heartbeat_ages
 
     def run() -> tuple[bool, str, dict[str, Any]]:
-        tasks = PeriodicTask.objects.filter(enabled=True)
-        last = tasks.aggregate(last=Max("last_run_at"))["last"]
-        if not tasks.exists():
-            return False, "no periodic task is scheduled", {}
-        if last is None:
-            return False, "beat has not run any periodic task yet", {}
-        age = (timezone.now() - last).total_seconds()
-        return (
-            age <= max_silence_s,
-            f"last run {int(age)} s ago ({last:%Y-%m-%d %H:%M:%S} UTC)",
-            {"last_run_at": last.isoformat()},
+        ages = heartbeat_ages(BEAT, TICK)
+        seen = [a for a in ages.values() if a is not None]
+        said = "; ".join(
+            f"{what} {'never' if age is None else f'{int(age)} s ago'}"
+            for what, age in (("beat last seen", ages[BEAT]), ("minute tick last ran", ages[TICK]))
         )
+        data = {"beat_age_s": ages[BEAT], "tick_age_s": ages[TICK]}
+        if not seen:
+            return False, f"BEAT HAS NEVER RUN: start one `celery -A workbench beat` ({said})", data
+        if min(seen) > max_silence_s:
+            return (
+                False,
+                f"BEAT HAS NOT RUN FOR {int(min(seen))} s (over {int(max_silence_s)} s): "
+                f"no retrain is reaped, resent or started ({said})",
+                data,
+            )
+        return True, said, data
 
     return _timed("Beat", run)
 

@@ -239,16 +239,29 @@ if PRODUCTION:
 # Celery: the embedded default is kombu's filesystem transport (one folder for in and out).
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
-CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {
-        "data_folder_in": str(BROKER_DIR / "queue"),
-        "data_folder_out": str(BROKER_DIR / "queue"),
-        "processed_folder": str(BROKER_DIR / "processed"),
-        "control_folder": str(BROKER_DIR / "control"),
-        "store_processed": False,
-    }
-    if CELERY_BROKER_URL.startswith("filesystem")
-    else {}
+# Redis: a prefix on every broker key (queues, acks, control channels), so deployments or test
+# runs sharing one Redis server never read each other's messages.
+BROKER_KEY_PREFIX = env.str("BROKER_KEY_PREFIX", default="")
+
+
+def broker_transport_options(url: str, *, folder: Path, key_prefix: str) -> dict[str, object]:
+    """kombu's options for `url`: the filesystem transport's folders under `folder`, Redis's
+    key prefix; none for other transports."""
+    if url.startswith("filesystem"):
+        return {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "processed_folder": str(folder / "processed"),
+            "control_folder": str(folder / "control"),
+            "store_processed": False,
+        }
+    if url.startswith(("redis", "rediss")) and key_prefix:
+        return {"global_keyprefix": key_prefix}
+    return {}
+
+
+CELERY_BROKER_TRANSPORT_OPTIONS = broker_transport_options(
+    CELERY_BROKER_URL, folder=BROKER_DIR, key_prefix=BROKER_KEY_PREFIX
 )
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_RESULT_BACKEND = "django-db"
@@ -260,7 +273,8 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=3600)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=3900)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The database scheduler, plus the periodic tasks ensured at start and a heartbeat (workbench/beat.py).
+CELERY_BEAT_SCHEDULER = "workbench.beat:Scheduler"
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 
 # Jobs: a heartbeat thread writes every HEARTBEAT seconds; a job silent for STALE seconds is failed.

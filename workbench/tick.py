@@ -2,7 +2,9 @@
 
 Lives in `workbench/` (outside `workbench.core`), the one place that may import both apps:
 release expired queue claims, resend import jobs a lost message left queued, and run the
-pipeline's due-check (reap jobs whose heartbeat stopped, start due retrains, resend lost ones).
+pipeline's due-check (reap jobs whose heartbeat stopped, re-request the retrains they were
+running, start due retrains, resend lost ones). Its heartbeat tells the status page that beat
+and a worker both run.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ def minute_tick() -> dict[str, Any]:
     from active_learning.services.retrain import retrain_due_check
     from labeling.services.imports.jobs import import_jobs_resend_stale
     from labeling.services.queue import queue_release_expired
+    from workbench.core.heartbeats import TICK, heartbeat_write
 
+    heartbeat_write(name=TICK)
     return {
         **retrain_due_check(),
         "leases_released": queue_release_expired(),

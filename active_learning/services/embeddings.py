@@ -26,6 +26,7 @@ from django.db.models import Max
 
 from active_learning.ml.embeddings import SentenceTransformerEncoder
 from active_learning.models import Embedding
+from active_learning.selectors import LabelSet
 from labeling.models import Case, Project
 from workbench.core.leases import lease_acquire, lease_release
 from workbench.core.locks import exclusive
@@ -120,6 +121,14 @@ class Matrix:
     def rows_for(self, hashes: Iterable[str]) -> np.ndarray:
         """Row numbers of `hashes`, -1 where a hash has no vector yet."""
         return np.fromiter(map(self.index.get, hashes, itertools.repeat(-1)), dtype=np.int64)
+
+
+def embedded_only(labels: LabelSet) -> LabelSet:
+    """`labels` without the cases whose text has no vector yet: cases imported (or edited) while
+    a retrain runs are embedded and used by the next one; this one neither waits nor fails, and
+    never reads another case's vector for them."""
+    known = matrix_load().rows_for(labels.hashes) >= 0
+    return labels if bool(known.all()) else labels.subset(known)
 
 
 def matrix_dir(model_name: str) -> Path:

@@ -30,7 +30,7 @@ from active_learning.selectors import (
     project_classes,
 )
 from active_learning.services.bulk import copy_binary_rows, pg_timestamp
-from active_learning.services.embeddings import matrix_load
+from active_learning.services.embeddings import embedded_only, matrix_load
 from labeling.models import Case, Project, ResolutionSource, ResolvedLabel
 from workbench.core.models import Job
 
@@ -61,7 +61,7 @@ def find_label_issues(
     rounds: int = 2,
 ) -> dict[str, Any]:
     """Score every labelled pool case, store LabelIssue rows and the doubtful flags."""
-    labels = detection_set(project=project)
+    labels = embedded_only(detection_set(project=project))
     if len(labels) < MIN_LABELS:
         return {"skipped": SKIP_TOO_FEW.format(n=len(labels), needed=MIN_LABELS)}
     classes = project_classes(project=project)

@@ -46,6 +46,7 @@ from active_learning.selectors import (
     evaluation_set,
     project_classes,
 )
+from active_learning.services.embeddings import embedded_only
 from active_learning.services.training import (
     EVAL_SNAPSHOT_KEY,
     load_version,
@@ -94,7 +95,7 @@ def promotion_decide(*, challenger: ModelVersion) -> PromotionDecision:
     project = challenger.project
     champion = champion_of(project=project)
     classes = project_classes(project=project)
-    labels = evaluation_set(project=project)
+    labels = embedded_only(evaluation_set(project=project))
     report = EvaluationReport.from_json(challenger.metrics)
     rescored = (challenger.params or {}).get(EVAL_SNAPSHOT_KEY) != snapshot_hash(labels)
     challenger_proba = _proba(challenger, labels, classes)

@@ -26,7 +26,7 @@ from active_learning.selectors import (
     project_classes,
     training_set,
 )
-from active_learning.services.embeddings import encoder_get, matrix_load
+from active_learning.services.embeddings import embedded_only, encoder_get, matrix_load
 from active_learning.services.evaluation_sample import evaluation_design_ensure
 from active_learning.services.scoring import Scores
 from active_learning.strategies import (
@@ -133,7 +133,7 @@ def similar_labelled(
 
     `exclude_case_ids[i]` is query row i's own case: it is never its own neighbour.
     """
-    labels = training_set(project=project)
+    labels = embedded_only(training_set(project=project))
     if len(labels) == 0 or X_query.shape[0] == 0:
         return [[] for _ in range(X_query.shape[0])]
     matrix = matrix_load()

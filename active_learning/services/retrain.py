@@ -41,6 +41,7 @@ from active_learning.services.retrain_requests import (
     lease_name,
     retrain_if_due,
     retrain_request,
+    retrain_retry_reaped,
     retrain_start,
 )
 from labeling.models import Project, QueueItem, QueueStatus
@@ -65,9 +66,10 @@ RESEND_AFTER_SECONDS = 120
 
 
 def retrain_due_check() -> dict[str, Any]:
-    """Reap stale jobs; start due retrains; resend queued retrain jobs nobody picked up (the
-    pipeline's part of the minute tick, `workbench.tick`)."""
+    """Reap stale jobs and request their retrains again; start due retrains; resend queued
+    retrain jobs nobody picked up (the pipeline's part of the minute tick, `workbench.tick`)."""
     reaped = job_reap_stale()
+    lost = retrain_retry_reaped()  # before the counter's check, so the retry keeps its reason
     started = []
     for project in Project.objects.filter(labels_since_training__gte=F("retrain_after_n")):
         job = retrain_start(
@@ -83,7 +85,7 @@ def retrain_due_check() -> dict[str, Any]:
     for job in Job.objects.filter(kind=KIND, status=JobStatus.QUEUED, created_at__lt=cutoff):
         _enqueue(job)
         resent.append(job.pk)
-    return {"reaped": reaped, "started": started, "resent": resent}
+    return {"reaped": reaped, **lost, "started": started, "resent": resent}
 
 
 ERR_REAPED = "this retrain was failed by the reaper (no heartbeat); another may run now"

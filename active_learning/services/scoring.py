@@ -33,7 +33,6 @@ CHUNK = 100_000
 TOP_K = 5
 STOP_SET_FRACTION = 0.01
 RESERVE_FACTOR = 4  # top-k for 4x the largest buffer by each stored measure's order
-ERR_NOT_EMBEDDED = "{n} cases have no embedding yet: run embed_cases first."
 
 
 @dataclass
@@ -86,14 +85,18 @@ def score_pool(
     full_case_ids: set[int] | None = None,
     progress: Callable[[float, str], None] | None = None,
 ) -> Scores:
-    """Score every case of the project with `version` and store its predictions."""
+    """Score every embedded case of the project with `version` and store its predictions.
+
+    Cases without a vector yet (imported or edited while the retrain ran) are left for the next
+    retrain, which embeds them first: this one neither waits for them nor fails."""
     case_ids, hashes, is_eval = _cases_of(project)
-    n = len(hashes)
     matrix = matrix_load()
     rows = matrix.rows_for(hashes)
     del hashes
-    if (rows < 0).any():
-        raise RuntimeError(ERR_NOT_EMBEDDED.format(n=int((rows < 0).sum())))
+    known = rows >= 0
+    if not bool(known.all()):
+        case_ids, rows, is_eval = case_ids[known], rows[known], is_eval[known]
+    n = int(rows.shape[0])
     model = load_version(version)
     class_ids = [int(c) for c in model.classes_]
     proba = np.empty((n, len(class_ids)), dtype=np.float32)

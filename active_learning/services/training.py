@@ -24,7 +24,7 @@ from active_learning.ml.paired import PairedF1, paired_macro_f1
 from active_learning.ml.persistence import load_model, save_model
 from active_learning.models import ModelStatus, ModelVersion
 from active_learning.selectors import LabelSet, evaluation_set, project_classes, training_set
-from active_learning.services.embeddings import matrix_load, model_name_current
+from active_learning.services.embeddings import embedded_only, matrix_load, model_name_current
 from active_learning.services.faults import fault_point
 from labeling.models import LabelClass, Project, Tier
 
@@ -108,7 +108,7 @@ def evaluate_model(
     """Report of `model` on the evaluation labels (today's unless given; empty when none),
     each label weighted by its `weights` (the evaluation design's inverse inclusion
     probabilities)."""
-    labels = evaluation_set(project=project) if labels is None else labels
+    labels = embedded_only(evaluation_set(project=project)) if labels is None else labels
     if len(labels) == 0:
         return EvaluationReport.empty()
     proba = proba_of(model, labels, classes)
@@ -183,7 +183,7 @@ def load_version(version: ModelVersion) -> Any:
 
 def train_model(*, project: Project) -> ModelVersion | None:
     """Fit, calibrate and evaluate a challenger; None when there is nothing to train on."""
-    labels = training_set(project=project)
+    labels = embedded_only(training_set(project=project))
     if np.unique(labels.labels).size < 2:
         return None
     n_labelled = len(labels)
@@ -215,7 +215,7 @@ def train_model(*, project: Project) -> ModelVersion | None:
     model.fit(X, labels.labels, sample_weight=labels.weights)
     fitted = time.perf_counter()
     # The challenger's one evaluation: promotion reuses it while the evaluation labels are these.
-    eval_labels = evaluation_set(project=project)
+    eval_labels = embedded_only(evaluation_set(project=project))
     report = evaluate_model(model=model, project=project, classes=classes, labels=eval_labels)
     evaluated = time.perf_counter()
     artifact = save_model(model, folder / f"v{number}.skops")

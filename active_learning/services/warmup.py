@@ -23,6 +23,7 @@ from active_learning.ml.promotion import MIN_WARMUP_LABELS, RECALL_TOLERANCE
 from active_learning.models import ModelVersion
 from active_learning.selectors import analyst_labels, split_cases, training_set
 from active_learning.services import training
+from active_learning.services.embeddings import matrix_load
 from active_learning.services.training import (
     ESTIMATOR,
     TRAINING_ROWS_KEY,
@@ -96,7 +97,13 @@ def warmup_compare(
     challenger = rows_capped(challenger, keep_ids=scored_ids, cap=MAX_ROWS, seed=seed)
     champion_rows = rows_capped(champion_rows, keep_ids=scored_ids, cap=MAX_ROWS, seed=seed)
     ids, hashes, _ = split_cases(project, Split.POOL)
-    # Rows of cases deleted or moved since a version was fitted have no features: drop them.
+    # Cases imported or edited while this retrain ran have no vector yet (the next one embeds
+    # them), and rows of cases deleted or moved since a version was fitted no features: drop both.
+    known = matrix_load().rows_for(hashes) >= 0
+    if not bool(known.all()):
+        ids, hashes = ids[known], [h for h, k in zip(hashes, known.tolist(), strict=True) if k]
+        scored = np.isin(scored_ids, ids)
+        scored_ids, scored_labels = scored_ids[scored], scored_labels[scored]
     challenger, champion_rows = _present(challenger, ids), _present(champion_rows, ids)
     class_ids = [c.pk for c in classes]
 

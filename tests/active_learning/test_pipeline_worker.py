@@ -3,12 +3,13 @@
 Each test starts its own worker (solo pool, test heartbeat settings) against pytest's database
 and calls the beat task's due-check directly rather than waiting for beat. Embeddings of the
 generated merchants are computed once per session and inserted per test, so tests measure the
-pipeline rather than MiniLM.
+pipeline rather than MiniLM; the fan-out test alone embeds its cases through the workers.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 from pathlib import Path
@@ -58,13 +59,14 @@ def pipeline(settings, tmp_path: Path, generated_vectors):
     settings.JOB_HEARTBEAT_SECONDS = 1
     settings.JOB_STALE_SECONDS = 5
 
-    def project(**kwargs) -> Project:
-        created = generated_project(n=N_CASES, seed=SEED, **kwargs)
-        Embedding.objects.bulk_create(
-            Embedding(model_name=model_name_current(), content_hash=h, dim=v.shape[0],
-                      vector=v.astype("<f4").tobytes())
-            for h, v in generated_vectors.items()
-        )  # fmt: skip
+    def project(*, n: int = N_CASES, vectors: bool = True, **kwargs) -> Project:
+        created = generated_project(n=n, seed=SEED, **kwargs)
+        if vectors:
+            Embedding.objects.bulk_create(
+                Embedding(model_name=model_name_current(), content_hash=h, dim=v.shape[0],
+                          vector=v.astype("<f4").tobytes())
+                for h, v in generated_vectors.items()
+            )  # fmt: skip
         return created
 
     def worker(name: str, **extra: str):
@@ -251,3 +253,66 @@ def test_deleted_matrix_file_is_rebuilt_by_the_next_scoring(pipeline) -> None:
     champion = ModelVersion.objects.get(project=project, status=ModelStatus.CHAMPION)
     assert Prediction.objects.filter(model_version=champion).count() == N_CASES
     assert job.result["embedded"] == 0
+
+
+def test_a_killed_manual_retrain_is_requested_again_and_followed_to_the_end(pipeline) -> None:
+    """No label is due: only the reaped job itself says a retrain was wanted. `manage.py
+    retrain --wait` then follows the retry through a real worker to its end."""
+    import io
+
+    from django.core.management import call_command
+
+    from active_learning.services.retrain_requests import retrain_start
+
+    project = pipeline(given_label_weight=1.0, retrain_after_n=50)
+    job = retrain_start(project=project, reason="manual")
+    assert job is not None
+    with pipeline.worker("doomed", WORKBENCH_FAULTS="train=60") as proc:
+        deadline = time.monotonic() + 90
+        training = ModelVersion.objects.filter(project=project, status=ModelStatus.TRAINING)
+        while not training.exists():
+            assert time.monotonic() < deadline, Job.objects.get(pk=job.pk).message
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    killed_at = time.monotonic()
+    while Job.objects.get(pk=job.pk).status == JobStatus.RUNNING:
+        assert time.monotonic() - killed_at < 15, "stale job not reaped within 15 s"
+        time.sleep(0.5)
+        retrain_due_check()
+    retry = Job.objects.get(project=project, kind="retrain", params__retry_of=job.pk)
+    assert retry.params["reason"] == "manual" and retry.status == JobStatus.QUEUED
+
+    out = io.StringIO()
+    with pipeline.worker("w2"):
+        call_command("retrain", project.slug, "--wait", "--start-timeout", "60", stdout=out)
+    assert f"job #{retry.pk}" in out.getvalue().splitlines()[0]
+    assert f"Job #{retry.pk} succeeded" in out.getvalue()
+    assert Job.objects.filter(project=project, kind="retrain").count() == 2
+    assert ModelVersion.objects.filter(project=project, status=ModelStatus.CHAMPION).exists()
+
+
+def _tasks_in(log: Path, task: str) -> list[str]:
+    """What the worker logged of `task`: "received", or the return value of each success."""
+    pattern = rf"Task {re.escape(task)}\[[^\]]+\] (received|succeeded in [\d.]+s: (\S+))"
+    return [m[2] or m[1] for m in re.finditer(pattern, log.read_text(errors="replace"))]
+
+
+def test_embedding_fans_out_over_a_celery_group(pipeline, tmp_path: Path) -> None:
+    """With nothing embedded yet, the retrain sends its chunks as a Celery group: the idle second
+    worker embeds one chunk while the retrain's worker works through the other."""
+    project = pipeline(n=600, vectors=False, given_label_weight=1.0, retrain_after_n=50)
+    distinct = Case.objects.filter(project=project).values("content_hash").distinct().count()
+    assert distinct > 512 and not Embedding.objects.exists()  # two chunks (EMBED_CHUNK = 512)
+    with pipeline.worker("w1"), pipeline.worker("w2"):
+        job = _retrain_now(project)
+    assert job.celery_task_id
+    logs = {name: tmp_path / f"{name}.log" for name in ("w1", "w2")}
+    # Which worker ran this job (a stale message of an earlier test may have reached either).
+    ran = [n for n, log in logs.items() if f"[{job.celery_task_id}] received" in log.read_text()]
+    assert len(ran) == 1, ran
+    helper = logs["w2" if ran == ["w1"] else "w1"]
+    helped = [int(v) for v in _tasks_in(helper, "active_learning.embed_chunk") if v.isdigit()]
+    assert helped and sum(helped) > 0, helper.read_text(errors="replace")[-3000:]
+    assert job.result["embedded"] == distinct
+    assert Embedding.objects.filter(model_name=model_name_current()).count() == distinct

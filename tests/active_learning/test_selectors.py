@@ -17,9 +17,10 @@ from active_learning.selectors import (
     training_set,
 )
 from active_learning.services import training
-from labeling.models import QueueItem, QueueKind, ResolutionSource, ResolvedLabel, Split
+from labeling.models import Case, QueueItem, QueueKind, ResolutionSource, ResolvedLabel, Split
 from labeling.services.annotations import Verdict, review_submit
 from tests.factories import AnalystFactory, CaseFactory, LabelClassFactory, ProjectFactory
+from tests.pipeline import store_vectors
 
 pytestmark = pytest.mark.django_db
 
@@ -102,7 +103,8 @@ def test_a_training_snapshot_holds_no_evaluation_case(settings, tmp_path, monkey
     settings.WORKBENCH_DATA_DIR = tmp_path
     project, ids = _world(1.0)
     rng = np.random.default_rng(0)
-    monkeypatch.setattr(training, "features_for", lambda hashes: rng.normal(size=(len(hashes), 4)))
+    hashes = Case.objects.filter(project=project).values_list("content_hash", flat=True)
+    store_vectors({h: rng.normal(size=4) for h in hashes})
     version = training.train_model(project=project)
     assert version is not None
     eval_ids = set(ids[Split.EVAL].values())

@@ -3,13 +3,18 @@
 Every page opened through `guarded_page` fails its test if a dialog opens (an injected script ran)
 or the Content-Security-Policy reports a violation (recorded by an init script that survives
 navigations, and by console errors that mention the policy).
+
+Playwright's sync API keeps an asyncio loop running in the test thread, so Django refuses the
+tests' own database calls unless DJANGO_ALLOW_ASYNC_UNSAFE is set. It is set for this package
+only, and Playwright lives for this package only (pytest-playwright's session-scoped fixtures
+are narrowed below), so every other test keeps Django's guard.
 """
 
 from __future__ import annotations
 
 import os
-
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -26,6 +31,50 @@ CSP_RECORDER = """
 PASSWORD = "pw-for-tests-only"
 
 
+@pytest.fixture(scope="package", autouse=True)
+def _async_unsafe_allowed() -> Iterator[None]:
+    before = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if before is None:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = before
+
+
+@pytest.fixture(scope="package")
+def playwright(_async_unsafe_allowed, _pw_api_request_contexts) -> Iterator[Any]:
+    """pytest-playwright's, stopped when this package ends (its loop with it)."""
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    if _pw_api_request_contexts:
+        _pw_api_request_contexts.instrument(pw)
+    yield pw
+    pw.stop()
+
+
+@pytest.fixture(scope="package")
+def browser_type(playwright, browser_name: str) -> Any:
+    return getattr(playwright, browser_name)
+
+
+@pytest.fixture(scope="package")
+def launch_browser(browser_type_launch_args, browser_type, connect_options) -> Any:
+    def launch(**kwargs: Any) -> Any:
+        return browser_type.launch(**{**browser_type_launch_args, **kwargs})
+
+    assert connect_options is None  # this suite launches its own chromium
+    return launch
+
+
+@pytest.fixture(scope="package")
+def browser(launch_browser) -> Iterator[Any]:
+    browser = launch_browser()
+    yield browser
+    browser.close()
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {
@@ -35,9 +84,14 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args):
-    return {**browser_context_args, "viewport": {"width": 1280, "height": 800}}
+@pytest.fixture(scope="package")
+def browser_context_args(base_url) -> dict[str, Any]:
+    """pytest-playwright's (which needs its session-wide Playwright) without its --device and
+    --video options, which this suite does not use."""
+    args: dict[str, Any] = {"viewport": {"width": 1280, "height": 800}}
+    if base_url:
+        args["base_url"] = base_url
+    return args
 
 
 @pytest.fixture(autouse=True)

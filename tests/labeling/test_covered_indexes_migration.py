@@ -42,7 +42,7 @@ def test_covered_indexes_go_and_come_back():
     executor = _executor()
     executor.migrate(BEFORE)
     before = _indexes()
-    assert COVERED <= set(before.values())
+    assert set(before.values()) >= COVERED
     old_hash = _hash_indexes(before)
     # PostgreSQL has a LIKE twin (varchar_pattern_ops) beside the plain index; SQLite has not.
     assert len(old_hash) == (2 if connection.vendor == "postgresql" else 1)

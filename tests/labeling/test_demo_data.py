@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -101,12 +99,11 @@ def test_classes_must_match_the_taxonomy_and_reruns_write_nothing() -> None:
     assert Case.objects.filter(project=other).count() == 5
 
 
-def test_demo_loads_5000_cases_once_and_fast(tmp_path) -> None:
-    """`make demo` fills the demo project with 5,000 cases, then leaves them alone."""
+def test_demo_loads_5000_cases_once(tmp_path) -> None:
+    """`make demo` fills the demo project with 5,000 cases, then leaves them alone (its time
+    budget is measured by bench/budgets.py)."""
     demo_users_ensure(credentials_path=tmp_path / "creds.json")
-    started = time.perf_counter()
     project = demo_project_ensure()
-    assert time.perf_counter() - started < 20
     assert project.cases.count() == 5000 and SyntheticTruth.objects.count() == 5000
     assert project.cases.filter(split="eval").count() in range(350, 651)
     before = set(project.cases.values_list("pk", flat=True))

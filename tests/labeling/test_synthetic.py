@@ -6,7 +6,6 @@ import inspect
 import re
 import subprocess
 import sys
-import tracemalloc
 from collections import Counter
 from itertools import islice
 
@@ -170,20 +169,13 @@ def test_invalid_arguments_are_rejected() -> None:
 # --- streaming --------------------------------------------------------------------------------
 
 
-def test_iter_records_streams_with_small_memory() -> None:
-    """Records come lazily (a billion-record run starts at once) in constant memory."""
+def test_iter_records_streams() -> None:
+    """Records come lazily: a billion-record run starts at once (its memory budget is measured
+    by bench/budgets.py)."""
     stream = iter_records(10**9, seed=2, noise=0.2)
     is_generator = inspect.isgenerator(stream)  # kept out of the assert: it would narrow the type
     assert is_generator
     assert [r.external_id for r in islice(stream, 3)] == ["M0000001", "M0000002", "M0000003"]
-    tracemalloc.start()
-    try:
-        for _ in iter_records(5_000, seed=2, noise=0.2):
-            pass
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    assert peak < 1024 * 1024
 
 
 def test_package_imports_without_django() -> None:

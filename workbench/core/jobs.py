@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 import traceback
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from django.utils import timezone
 
 from workbench.core.models import Job, JobStatus, Lease
 
+FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 ERR_STALE = "No heartbeat for {seconds:.0f} s: the worker running this job died or hung."
 
 
@@ -108,7 +110,7 @@ def job_set_result(*, job_id: int, result: dict[str, Any], message: str | None =
 def job_reap_stale(*, now: Any = None) -> list[int]:
     """Fail running jobs whose heartbeat is older than JOB_STALE_SECONDS and free their leases.
 
-    Returns the ids of the jobs it failed.
+    Marks them `reaped_at` so their owner can ask for the work again; returns their ids.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(seconds=float(settings.JOB_STALE_SECONDS))
@@ -120,9 +122,37 @@ def job_reap_stale(*, now: Any = None) -> list[int]:
         for job in stale:
             job.status = JobStatus.FAILED
             job.error = ERR_STALE.format(seconds=(now - job.heartbeat_at).total_seconds())
-            job.finished_at = now
-            job.save(update_fields=["status", "error", "finished_at"])
+            job.finished_at = job.reaped_at = now
+            job.save(update_fields=["status", "error", "finished_at", "reaped_at"])
             reaped.append(job.pk)
         if reaped:
             Lease.objects.filter(job_id__in=reaped).delete()
     return reaped
+
+
+class JobNotStarted(Exception):
+    """A job stayed queued longer than the caller would wait: no worker took it."""
+
+
+def job_wait(
+    *,
+    job_id: int,
+    on_update: Callable[[Job], None] = lambda job: None,
+    start_timeout: float = 120.0,
+    poll_seconds: float = 0.5,
+) -> Job:
+    """Poll `job_id` until it finishes, calling `on_update` whenever its progress, message or
+    status changes; raise JobNotStarted when it is still queued after `start_timeout` s."""
+    started = time.monotonic()
+    seen: tuple[Any, ...] | None = None
+    while True:
+        job = Job.objects.get(pk=job_id)
+        state = (job.status, job.progress, job.message)
+        if state != seen:
+            on_update(job)
+            seen = state
+        if job.status in FINISHED:
+            return job
+        if job.status == JobStatus.QUEUED and time.monotonic() - started > start_timeout:
+            raise JobNotStarted(job_id)
+        time.sleep(poll_seconds)

@@ -46,6 +46,9 @@ class Job(models.Model):
     error = models.TextField(blank=True)
     celery_task_id = models.CharField(max_length=255, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Set by the reaper when the heartbeat stopped (a killed or hung worker): such a job is
+    # requested again by its kind's owner (the retrain's due-check), not by the reaper.
+    reaped_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -85,6 +88,17 @@ class Lease(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} held by {self.holder}"
+
+
+class Heartbeat(models.Model):
+    """The last time a long-lived process proved it runs (`beat`: the scheduler loop; `tick`:
+    the minute tick that beat sends), read by the status page."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    beat_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.beat_at:%Y-%m-%d %H:%M:%S}"
 
 
 class AuditEvent(models.Model):

@@ -16,7 +16,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("slug")
-        parser.add_argument("--classes", required=True, type=Path, help="YAML file (see docs)")
+        parser.add_argument(
+            "--classes",
+            required=True,
+            type=Path,
+            help="YAML file of classes and settings: see docs/classes.md and docs/classes.example.yaml",
+        )
 
     def handle(self, *args: Any, slug: str, classes: Path, **options: Any) -> None:
         try:

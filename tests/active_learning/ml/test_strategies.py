@@ -187,8 +187,9 @@ def test_empty_and_exhausted_pools_raise_their_own_errors(pool) -> None:
         st.select_uncertainty(proba, 3, measure="nope")
 
 
-def test_chunked_selection_equals_unchunked_and_stays_memory_light() -> None:
-    """A large stored pool (memmap) is scanned in chunks: same picks as one chunk, little memory."""
+def test_chunked_selection_equals_unchunked() -> None:
+    """A large stored pool (memmap) is scanned in chunks: the same picks as one chunk (its memory
+    budget is measured by bench/budgets.py)."""
     rng = np.random.default_rng(3)
     n, k = 200_000, 5
     logits = rng.normal(size=(n, k)).astype(np.float32)
@@ -198,14 +199,8 @@ def test_chunked_selection_equals_unchunked_and_stays_memory_light() -> None:
     assert set(one.indices.tolist()) == set(chunked.indices.tolist())
     assert one.indices[0] == chunked.indices[0]
 
-    import tracemalloc
-
-    tracemalloc.start()
     sel = st.select_uncertainty(proba, 50, measure="entropy", chunk_size=1_000, random_state=0)
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
     assert len(sel) == 50
-    assert peak < 2_000_000  # the pool is 4 MB; a chunk of 1,000 rows is a few tens of kB
     np.testing.assert_allclose(sel.scores[0], st.entropy(proba).max(), rtol=1e-6)
 
 

@@ -12,6 +12,7 @@ from active_learning.services import training
 from active_learning.services.promotion import promotion_decide
 from labeling.models import ResolvedLabel, Split
 from tests.factories import CaseFactory, LabelClassFactory, ProjectFactory
+from tests.pipeline import store_vectors
 
 pytestmark = pytest.mark.django_db
 
@@ -32,9 +33,7 @@ def project(settings, tmp_path, monkeypatch):
         if split == Split.EVAL:
             ResolvedLabel.objects.create(case=case, label=label, source="annotation")
         vectors[case.content_hash] = rng.normal(size=4) + 2.5 * (i % 2)
-    monkeypatch.setattr(
-        training, "features_for", lambda hashes: np.array([vectors[h] for h in hashes])
-    )
+    store_vectors(vectors)
     return project
 
 
@@ -83,15 +82,8 @@ def test_labels_arriving_after_training_rescore_the_challenger_on_them(project, 
     case = CaseFactory(project=project, split=Split.EVAL, given_label=None)
     label = ResolvedLabel.objects.filter(case__project=project).first().label
     ResolvedLabel.objects.create(case=case, label=label, source="annotation")
-    features = training.features_for
-    training_features = {case.content_hash: np.zeros(4)}
-    training.features_for = lambda hashes: np.array(  # type: ignore[assignment]
-        [training_features[h] if h in training_features else features([h])[0] for h in hashes]
-    )
-    try:
-        promotion_decide(challenger=version)
-    finally:
-        training.features_for = features  # type: ignore[assignment]
+    store_vectors({case.content_hash: np.zeros(4)})  # embedded since, as a retrain would
+    promotion_decide(challenger=version)
     assert evaluations == [60, 61]
     version.refresh_from_db()
     assert version.metrics["n_samples"] == version.n_eval == 61

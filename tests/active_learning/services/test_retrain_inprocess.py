@@ -175,3 +175,66 @@ def test_a_second_retrain_refreshes_review_items_and_measures_the_reviews(
         "import",
     )
     assert estimate.wrong == int(item.suggestion_id != given)
+
+
+def test_cases_imported_mid_retrain_are_scored_by_the_next_one(pipeline_settings, monkeypatch):
+    """An import that commits after the embedding step (new cases, and a case whose text
+    changed) neither fails nor waits for this retrain: it trains, detects and scores what is
+    embedded, and the next retrain embeds and scores the rest."""
+    from active_learning.ml.hashing import content_hash
+    from active_learning.services import retrain
+    from labeling.models import LabelClass
+
+    project = generated_project(n=300, given_label_weight=1.0, batch_size=10)
+    label = LabelClass.objects.filter(project=project).order_by("order").first()
+    late: dict[str, list[int]] = {}
+    embed = retrain.PIPELINE[0]
+    assert embed.name == "embed"
+
+    def embed_then_import(ctx, report):
+        embed.run(ctx, report)
+        texts = [f"Late merchant {i}: handmade candles and soap, sold online." for i in range(6)]
+        new = Case.objects.bulk_create(
+            Case(
+                project=project,
+                external_id=f"late-{i}",
+                text=text,
+                given_label=label,
+                split=("eval" if i % 2 else "pool"),
+                content_hash=content_hash(text),
+            )
+            for i, text in enumerate(texts)
+        )
+        edited = Case.objects.filter(project=project, split="pool").order_by("pk").first()
+        text = edited.text + " Now also sells firearms accessories."
+        Case.objects.filter(pk=edited.pk).update(text=text, content_hash=content_hash(text))
+        late["new"] = [c.pk for c in new]
+        late["edited"] = [edited.pk]
+
+    monkeypatch.setattr(
+        retrain,
+        "PIPELINE",
+        (retrain.Step("embed", embed.share, embed_then_import), *retrain.PIPELINE[1:]),
+    )
+    job = retrain_request(project=project, reason="test")
+    retrain_project(job=job)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    v1 = ModelVersion.objects.get(project=project, number=1)
+    scored = set(Prediction.objects.filter(model_version=v1).values_list("case_id", flat=True))
+    waiting = set(late["new"]) | set(late["edited"])
+    assert not scored & waiting
+    assert len(scored) == 300 - 1  # every case embedded before the import, but the edited one
+
+    monkeypatch.undo()
+    job = retrain_request(project=project, reason="next")
+    retrain_project(job=job)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    # The champion (v1 kept or its successor) scored every case this time.
+    champion = ModelVersion.objects.get(project=project, status=ModelStatus.CHAMPION)
+    predicted = set(
+        Prediction.objects.filter(model_version=champion).values_list("case_id", flat=True)
+    )
+    assert waiting <= predicted
+    assert len(predicted) == 306

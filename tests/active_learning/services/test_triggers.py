@@ -3,18 +3,30 @@ an admin, an import, and a queue running low once a model exists."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import pytest
 from django.urls import reverse
 from django_celery_beat.models import PeriodicTask
 
 from active_learning.models import ModelStatus, ModelVersion
-from active_learning.services.retrain import retrain_due_check, retrain_start
+from active_learning.services.retrain import (
+    lease_name,
+    retrain_due_check,
+    retrain_project,
+    retrain_start,
+)
 from active_learning.services.schedules import NIGHTLY_RETRAIN, PIPELINE_TICK, schedules_ensure
-from labeling.models import QueueItem, QueueStatus
+from labeling.models import Project, QueueItem, QueueStatus
 from labeling.services.annotations import annotation_submit
+from labeling.services.imports import case_import
 from tests.factories import CaseFactory, LabelClassFactory, ProjectFactory, UserFactory
+from workbench.core.leases import lease_acquire, lease_holder
 from workbench.core.models import Job, JobStatus
 
 
@@ -40,6 +52,68 @@ def test_a_bad_cron_is_refused(settings) -> None:
     settings.RETRAIN_CRON = "every night"
     with pytest.raises(ValueError, match="RETRAIN_CRON must have five fields"):
         schedules_ensure()
+
+
+@pytest.mark.django_db
+def test_an_empty_retrain_cron_schedules_no_full_retrain(settings) -> None:
+    """RETRAIN_CRON empty: the minute tick is scheduled, no full retrain of any project is
+    (the nightly row the migration made stays, disabled, for an admin to edit)."""
+    settings.RETRAIN_CRON = ""
+    assert [task.name for task in schedules_ensure()] == [PIPELINE_TICK]
+    enabled = PeriodicTask.objects.filter(enabled=True).values_list("task", flat=True)
+    assert list(enabled) == ["workbench.minute_tick"]
+
+
+def test_an_empty_retrain_cron_in_the_environment_stays_empty(tmp_path: Path) -> None:
+    """The settings read `RETRAIN_CRON=` as empty, not as the nightly default."""
+    code = "from django.conf import settings; import json; print(json.dumps(settings.RETRAIN_CRON))"
+    env = {**os.environ, "RETRAIN_CRON": "", "WORKBENCH_VAR_DIR": str(tmp_path)}
+    env["DJANGO_SETTINGS_MODULE"] = "workbench.settings"
+    root = Path(__file__).resolve().parents[3]
+    out = subprocess.run([sys.executable, "-c", f"import django; django.setup(); {code}"],
+                         cwd=root, env=env, capture_output=True, text=True, timeout=120, check=True)  # fmt: skip
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == ""
+
+
+@pytest.mark.django_db
+def test_a_retrain_is_refused_the_lease_while_another_runs() -> None:
+    """A second retrain of a project (a resent or duplicated job) that finds the lease held is
+    cancelled without touching anything: no model version, the label counter still due, the
+    running retrain's lease still its own."""
+    project = ProjectFactory(retrain_after_n=5, labels_since_training=7)
+    running = Job.objects.create(kind="retrain", project=project, status=JobStatus.RUNNING)
+    assert lease_acquire(name=lease_name(project.pk), holder="the first", seconds=600, job=running)
+    second = Job.objects.create(kind="retrain", project=project, status=JobStatus.QUEUED)
+    assert retrain_project(job=second) == {"skipped": "another retrain is running"}
+    second.refresh_from_db()
+    assert second.status == JobStatus.CANCELLED
+    assert second.message == "another retrain of this project is running"
+    assert lease_holder(name=lease_name(project.pk)) == "the first"
+    assert not ModelVersion.objects.filter(project=project).exists()
+    assert Project.objects.get(pk=project.pk).labels_since_training == 7
+    assert Job.objects.get(pk=running.pk).status == JobStatus.RUNNING
+
+
+@pytest.mark.django_db
+def test_an_import_queues_a_retrain_and_sends_it(
+    tmp_path: Path, django_capture_on_commit_callbacks
+) -> None:
+    """New cases queue one retrain (sent to a worker after commit); re-importing the same file
+    with nothing new or changed queues none."""
+    project = ProjectFactory()
+    path = tmp_path / "cases.csv"
+    path.write_text("id,text\nm1,Handmade mugs.\nm2,Online casino.\nm3,Espresso bar.\n")
+    with django_capture_on_commit_callbacks(execute=True):
+        report = case_import(project=project, path=path)
+    assert report.ok and report.created == 3
+    jobs = _retrain_jobs(project)
+    assert len(jobs) == 1 and jobs[0].params["reason"] == "3 cases imported"
+    assert jobs[0].status == JobStatus.QUEUED and jobs[0].celery_task_id  # sent to the broker
+    Job.objects.filter(pk=jobs[0].pk).update(status=JobStatus.SUCCEEDED)
+    with django_capture_on_commit_callbacks(execute=True):
+        again = case_import(project=project, path=path, update=True)
+    assert again.ok and again.created == 0 and not again.changed_case_ids
+    assert len(_retrain_jobs(project)) == 1
 
 
 @pytest.mark.django_db

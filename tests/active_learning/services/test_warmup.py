@@ -26,6 +26,7 @@ from active_learning.services.scoring import Scores
 from labeling.models import Case, Project, QueueItem, QueueKind, ResolvedLabel, Split, Tier
 from labeling.services.queue.draws import effective_evaluation_fraction
 from tests.factories import CaseFactory, LabelClassFactory, ProjectFactory
+from tests.pipeline import store_vectors
 
 pytestmark = pytest.mark.django_db
 
@@ -56,9 +57,7 @@ def world(settings, tmp_path, monkeypatch):
         case = CaseFactory(project=project, split=split, given_label=given)
         vectors[case.content_hash] = x
         truth[case.pk] = (classes[c], borderline)
-    monkeypatch.setattr(
-        training, "features_for", lambda hashes: np.array([vectors[h] for h in hashes])
-    )
+    store_vectors(vectors)
     return project, classes, truth
 
 

@@ -8,6 +8,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from labeling.models import LabelClass, Project
+from labeling.services.projects import PROJECT_SETTINGS
 from workbench.core.models import AuditEvent
 
 pytestmark = pytest.mark.django_db
@@ -76,23 +77,42 @@ def test_create_project_from_yaml(tmp_path: Path, capsys) -> None:
         ("classes: []", "'classes' must be a non-empty list"),
         (
             "classes:\n  - {name: a, tier: banned}",
-            "class #1 ('a'), field 'tier': 'banned' is not one of",
+            "line 2: class #1 ('a'), field 'tier': 'banned' is not one of",
         ),
         (
             "classes:\n  - {name: a, shortcut_key: n}",
-            "field 'shortcut_key': 'n' is reserved by the queue",
+            "line 2: class #1 ('a'), field 'shortcut_key': 'n' is reserved by the queue",
         ),
         (
             "classes:\n  - {name: a, shortcut_key: '1'}\n  - {name: b, shortcut_key: '1'}",
-            "class #2 ('b'), field 'shortcut_key': '1' is used by another class",
+            "line 3: class #2 ('b'), field 'shortcut_key': '1' is used by another class",
         ),
         (
             "classes:\n  - {name: a}\n  - {name: a}",
-            "class #2 ('a'), field 'name': duplicate class name",
+            "line 3: class #2 ('a'), field 'name': duplicate class name",
         ),
-        ("classes:\n  - {tier: restricted}", "class #1 (''), field 'name': is required"),
-        ("colour: red\nclasses:\n  - {name: a}", "unknown setting 'colour'"),
-        ("evaluation_fraction: 3\nclasses:\n  - {name: a}", "setting 'evaluation_fraction'"),
+        ("classes:\n  - {tier: restricted}", "line 2: class #1 (''), field 'name': is required"),
+        ("name: x\n\ncolour: red\nclasses:\n  - {name: a}", "line 3: unknown setting 'colour'"),
+        (
+            "classes:\n  - {name: a}\nevaluation_fraction: 3",
+            "line 3: setting 'evaluation_fraction': Ensure this value is less than or equal to 1.0",
+        ),
+        ("overlap: two\nclasses:\n  - {name: a}", "line 1: setting 'overlap': "),
+        (
+            "classes:\n  - name: a\n  - name: b\n    tier: prohibited\n    display_name: "
+            + "B" * 201,
+            "line 5: class #2 ('b'), field 'display_name': Ensure this value has at most 200",
+        ),
+        (
+            "classes:\n  - name: a\n    guideline: [do, this]",
+            "line 3: class #1 ('a'), field 'guideline': must be a text",
+        ),
+        ("classes:\n  - {name: a, colour: red}", "line 2: class #1 ('a'), field 'colour': unknown"),
+        (
+            "classes:\n  - name:\n    tier: restricted",
+            "line 2: class #1 (''), field 'name': is required",
+        ),
+        ("classes:\n  - just a name", "line 2: class #1 (''), field '-': each class must be"),
         ("classes: [unclosed", "not valid YAML"),
     ],
 )
@@ -105,6 +125,25 @@ def test_bad_file_names_the_problem_and_writes_nothing(
     assert message in str(exc.value)
     assert str(path) in str(exc.value)
     assert not Project.objects.exists() and not LabelClass.objects.exists()
+
+
+def test_the_documented_example_file_creates_its_project() -> None:
+    """docs/classes.example.yaml, as docs/classes.md shows it, loads with the values it says."""
+    example = Path(__file__).resolve().parents[3] / "docs" / "classes.example.yaml"
+    call_command("create_project", "example", "--classes", str(example))
+    project = Project.objects.get(slug="example")
+    assert project.name == "Merchant risk" and project.strategy == "diversity"
+    classes = list(project.label_classes.values_list("name", "tier", "shortcut_key"))
+    assert classes == [
+        ("retail", "supportable", "1"),
+        ("gambling", "restricted", "2"),
+        ("weapons", "prohibited", "3"),
+    ]
+    retail = project.label_classes.get(name="retail")
+    assert len(retail.examples) == 2 and retail.guideline.count("\n") == 2
+    documented = (example.parent / "classes.md").read_text()
+    for setting in PROJECT_SETTINGS:  # every setting has a row in the document
+        assert f"| `{setting}` |" in documented, setting
 
 
 def test_existing_slug_is_refused(tmp_path: Path) -> None:
