@@ -98,10 +98,12 @@ def project_for(*, user: Any, slug: str, needed: str = ANALYST) -> tuple[Project
 
 def case_for(*, project: Project, key: str) -> Case:
     """A case of this project by external id, else by primary key ("pk:123" or digits); 404 else."""
+    if "\x00" in key:  # no id holds a NUL (imports refuse it); PostgreSQL cannot even compare one
+        raise Http404("No such case in this project.")
     case = Case.objects.filter(project=project, external_id=key).first()
     if case is None:
         raw = key.removeprefix("pk:")
-        if raw.isdigit():
+        if raw.isascii() and raw.isdigit():  # "²".isdigit(), yet int("²") fails
             case = Case.objects.filter(project=project, pk=int(raw)).first()
     if case is None:
         raise Http404("No such case in this project.")

@@ -15,15 +15,17 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
 from django.db import connection, models, transaction
-from django.db.models import Exists, F, FilteredRelation, OuterRef, Q, QuerySet
-from django.db.models.fields.json import KeyTextTransform
+from django.db.models import Exists, F, FilteredRelation, JSONField, OuterRef, Q, QuerySet, Value
+from django.db.models.fields.json import KeyTextTransform, KeyTransform, KeyTransformExact
 from django.db.models.functions import Coalesce, Left
+from django.db.models.lookups import Exact
 from django.utils import timezone
 
 from labeling.contracts import CaseSearchPaths
@@ -214,19 +216,39 @@ def search_vector() -> Any:
 
 
 def _metadata_match(query: str) -> Q | None:
+    """`key=value`: cases whose metadata holds `value` under the JSON key `key`, as text, or as
+    the same number or boolean when `value` reads as one (`mcc=7995` finds 7995 and "7995").
+
+    The key is only ever a JSON key: the lookups are built as expressions, never as lookup
+    names from the input, so `isnull=x`, `regex=.*` or `has_key=url` name metadata fields
+    like any other word. The key travels as a parameter of the statement."""
     key, _, value = query.partition("=")
     key, value = key.strip(), value.strip()
-    if not _META_KEY.match(key) or "__" in key or not value:
+    if not _META_KEY.match(key) or not value:
         return None
-    lookup = f"metadata__{key}"
-    match = Q(**{lookup: value})
+    text = KeyTextTransform(key, "metadata")
+    match = Q(Exact(text, value))
+    typed = _typed_value(value)
+    if typed is not None:
+        field = KeyTransform(key, "metadata")
+        match |= Q(KeyTransformExact(field, Value(typed, output_field=JSONField())))
+    return match
+
+
+def _typed_value(value: str) -> int | float | bool | None:
+    """`value` as a JSON number or boolean when it is one that compares safely: finite, and an
+    integer within 64 bits (JSON allows NaN, 1e999 and 5,000 digits; the databases do not)."""
     try:
         parsed = json.loads(value)
-    except ValueError:
-        parsed = None
-    if isinstance(parsed, int | float | bool):  # `mcc=7995` finds the number 7995 too
-        match |= Q(**{lookup: parsed})
-    return match
+    except (ValueError, RecursionError):
+        return None
+    if isinstance(parsed, bool):
+        return parsed
+    if isinstance(parsed, int):
+        return parsed if -(2**63) <= parsed < 2**63 else None
+    if isinstance(parsed, float):
+        return parsed if math.isfinite(parsed) else None
+    return None
 
 
 def _estimated_rows(qs: QuerySet[Any]) -> float:

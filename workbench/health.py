@@ -1,17 +1,22 @@
-"""Read-only checks behind the status page: database, migrations, broker, workers, beat, queues.
+"""Checks behind the status page: database, migrations, broker, workers, beat, queues.
 
-Each check returns a `Check` and never raises, so one broken part never hides the others.
+Each check returns a `Check` and never raises, so one broken part never hides the others. A
+check that is neither passing nor failing (a worker busy with a long job) says so in `state`.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.migrations.executor import MigrationExecutor
 from django.db.models import Count
+from django.utils import timezone
 
 
 @dataclass
@@ -21,15 +26,22 @@ class Check:
     detail: str
     elapsed_ms: float = 0.0
     data: dict[str, Any] = field(default_factory=dict)
+    state: str = ""  # when not ok: "" failing, else a word for neither (e.g. "busy")
+
+    @property
+    def failing(self) -> bool:
+        return not self.ok and not self.state
 
 
 def _timed(name: str, fn: Any) -> Check:
     started = time.perf_counter()
+    state = ""
     try:
         ok, detail, data = fn()
+        state = data.pop("state", "")
     except Exception as exc:  # a status page reports failures, it does not raise them
         ok, detail, data = False, f"{type(exc).__name__}: {exc}", {}
-    return Check(name, ok, detail, (time.perf_counter() - started) * 1000, data)
+    return Check(name, ok, detail, (time.perf_counter() - started) * 1000, data, state)
 
 
 def check_database() -> Check:
@@ -63,17 +75,80 @@ def check_broker() -> Check:
     return _timed("Broker", run)
 
 
-def check_workers(timeout: float = 1.5) -> Check:
-    from workbench.celery import app
+PING_TASK = "workbench.ping"
+PING_EVERY_S = 10.0  # a page view sends a new ping when the newest is older than this
+ANSWER_FRESH_S = 60.0  # an answer this recent: a worker is alive
+ANSWER_WAIT_S = 20.0  # a ping unanswered this long: the workers are busy, or there are none
+PING_KEEP = timedelta(hours=1)  # older ping results are deleted
+
+
+def ping_send() -> str:
+    """Queue a ping task and record it as pending; its result row is the worker's answer.
+    Never waits for the answer: the next view of the page reads it. Returns the task id."""
+    from django_celery_results.models import TaskResult
+
+    from workbench.tasks import ping
+
+    now = timezone.now()
+    TaskResult.objects.filter(task_name=PING_TASK, date_created__lt=now - PING_KEEP).delete()
+    task_id = str(uuid.uuid4())
+    TaskResult.objects.create(task_id=task_id, task_name=PING_TASK, status="PENDING")
+    try:
+        ping.apply_async(args=[task_id], task_id=task_id, retry=False)
+    except Exception:
+        TaskResult.objects.filter(task_id=task_id).delete()
+        raise
+    return task_id
+
+
+def check_workers(*, send: bool = True) -> Check:
+    """Whether a worker answers, read from the answers to earlier pings (a ping is a task whose
+    result the worker stores), so the page never waits for one. A ping still waiting while a
+    job runs means the workers are busy (a solo worker answers nothing while it runs a task),
+    which is reported as such, not as failing. `send`: queue a new ping when the last is old."""
+    from django_celery_results.models import TaskResult
+
+    from workbench.core.models import Job, JobStatus
 
     def run() -> tuple[bool, str, dict[str, Any]]:
-        replies = app.control.ping(timeout=timeout) or []
-        names = sorted(name for reply in replies for name in reply)
-        if not names:
-            return False, "no worker answered a ping", {"workers": []}
-        return True, f"{len(names)} alive: {', '.join(names)}", {"workers": names}
+        now = timezone.now()
+        pings = TaskResult.objects.filter(task_name=PING_TASK)
+        newest = pings.order_by("-date_created").first()
+        if send and (newest is None or _age(now, newest.date_created) >= PING_EVERY_S):
+            ping_send()
+        answer = pings.filter(status="SUCCESS").order_by("-date_done").first()
+        if answer is not None and _age(now, answer.date_done) <= ANSWER_FRESH_S:
+            worker = answer.worker or "a worker"
+            age = int(_age(now, answer.date_done))
+            return True, f"{worker} answered a ping {age} s ago", {"workers": [worker]}
+        waiting = pings.filter(status="PENDING")
+        if answer is not None:
+            waiting = waiting.filter(date_created__gt=answer.date_done)
+        first = waiting.order_by("date_created").first()
+        if first is None:
+            return False, "no ping could be sent", {"workers": []}
+        waited = int(_age(now, first.date_created))
+        if waited < ANSWER_WAIT_S:
+            detail = f"a ping was sent {waited} s ago; no answer yet"
+            return False, detail, {"workers": [], "state": "waiting"}
+        beat_cutoff = now - timedelta(seconds=float(settings.JOB_STALE_SECONDS))
+        running = list(
+            Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__gte=beat_cutoff)
+            .order_by("started_at")
+            .values_list("kind", flat=True)[:5]
+        )
+        if running:
+            detail = (
+                f"busy: a ping sent {waited} s ago waits while the workers run {', '.join(running)}"
+            )
+            return False, detail, {"workers": [], "state": "busy"}
+        return False, f"no worker answered a ping sent {waited} s ago", {"workers": []}
 
     return _timed("Workers", run)
+
+
+def _age(now: Any, then: Any) -> float:
+    return float((now - then).total_seconds())
 
 
 BEAT_SILENCE_SECONDS = 120.0
@@ -130,12 +205,14 @@ def latest_jobs(limit: int = 20) -> list[Any]:
 
 def status_report() -> dict[str, Any]:
     database = check_database()
-    checks = [database, check_broker(), check_workers()]
+    broker = check_broker()
+    checks = [database, broker]
     if database.ok:
+        checks.append(check_workers(send=broker.ok))
         checks.append(check_beat())
     return {
         "checks": checks,
-        "ok": all(c.ok for c in checks),
+        "ok": not any(c.failing for c in checks),
         "queues": queue_sizes() if database.ok else [],
         "jobs": latest_jobs() if database.ok else [],
     }

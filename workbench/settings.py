@@ -1,13 +1,15 @@
 """Settings read from the environment, with an embedded default that needs no services.
 
 `WORKBENCH_MODE=demo` (default) runs on SQLite and kombu's filesystem broker under `var/`;
-`WORKBENCH_MODE=production` refuses to start without `SECRET_KEY` and turns on secure cookies,
-HSTS and SSL redirects. See `.env.example` for every variable.
+`WORKBENCH_MODE=production` refuses to start without `SECRET_KEY` or with `DEBUG=true`, and turns
+on secure cookies, HSTS and SSL redirects. See `.env.example` for every variable.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -36,7 +38,12 @@ def _demo_secret_key() -> str:
     path = VAR_DIR / "secret_key"
     if not path.exists():
         VAR_DIR.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
+        # Created readable by its owner only (as the demo's credentials), never world-readable.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(50))
+    elif path.stat().st_mode & 0o077:
+        path.chmod(0o600)  # one written by an older version
     return path.read_text().strip()
 
 
@@ -50,6 +57,9 @@ else:
     SECRET_KEY = env.str("SECRET_KEY", default="") or _demo_secret_key()
 
 DEBUG = env.bool("DEBUG", default=False)
+if PRODUCTION and DEBUG:
+    # Debug pages show settings, SQL and tracebacks to anyone: never in production.
+    raise ImproperlyConfigured("DEBUG must be false when WORKBENCH_MODE=production")
 ALLOWED_HOSTS = env.list(
     "ALLOWED_HOSTS", default=[] if PRODUCTION else ["127.0.0.1", "localhost", "[::1]", "testserver"]
 )
@@ -68,6 +78,7 @@ INSTALLED_APPS = [
     "csp",
     "django_celery_beat",
     "django_celery_results",
+    "axes",
     "workbench",
     "workbench.core",
     "labeling",
@@ -82,9 +93,13 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Before any view (and CSRF's, which parses the body): an oversized upload is refused unread.
+    "workbench.core.limits.UploadLimitMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "workbench.urls"
@@ -183,11 +198,30 @@ CONTENT_SECURITY_POLICY = {
 # Sessions and their users read in plain statements (every request does): workbench/core/auth.py.
 SESSION_ENGINE = "workbench.core.auth"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses every login of a locked-out username or address (django-axes).
+    "axes.backends.AxesStandaloneBackend",
     "workbench.core.auth.ModelBackend",
     # Sessions opened before name Django's backend: kept, so nobody is logged out by an upgrade
     # (permission checks read the caches the first one filled, so nothing runs twice).
     "django.contrib.auth.backends.ModelBackend",
 ]
+# Login throttling (django-axes): after LOGIN_FAILURE_LIMIT failed logins of one username, or
+# from one address, both login pages refuse that username or address for LOGIN_COOLOFF_MINUTES
+# (an admin unlocks earlier by deleting the "access attempt" in the admin). Behind a reverse
+# proxy set CLIENT_IP_PROXY_COUNT, or every client shares the proxy's address (and its lockout).
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
+AXES_CLIENT_IP_CALLABLE = "workbench.core.client_ip.client_ip"
+# Proxies in front of the site that append to X-Forwarded-For (0: use the socket's address).
+CLIENT_IP_PROXY_COUNT = env.int("CLIENT_IP_PROXY_COUNT", default=0)
+CLIENT_IP_HEADER = env.str("CLIENT_IP_HEADER", default="HTTP_X_FORWARDED_FOR")
+
+# The upload page refuses larger requests before reading them; the command imports any size.
+IMPORT_UPLOAD_MAX_MB = env.float("IMPORT_UPLOAD_MAX_MB", default=100.0)
+
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_HTTPONLY = False  # the static htmx-config script reads it for the X-CSRFToken header
@@ -288,6 +322,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"no_403_traceback": {"()": "workbench.core.limits.No403Traceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # A refused request is logged in one line: a permission check is not a crash.
+    "loggers": {"django.request": {"filters": ["no_403_traceback"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -34,7 +35,9 @@ def case_import(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             actor=request.user,
         )
         return redirect("labeling:case_import_job", slug=project.slug, job_id=job.pk)
-    return render(request, "labeling/import.html", {"project": project, "form": form})
+    limit_mb = settings.IMPORT_UPLOAD_MAX_MB
+    context = {"project": project, "form": form, "limit_mb": limit_mb}
+    return render(request, "labeling/import.html", context)
 
 
 @require_GET

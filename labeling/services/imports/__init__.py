@@ -18,9 +18,11 @@ from labeling.models import Project
 from labeling.services.imports.readers import Reader, Record, reader_for
 from labeling.services.imports.report import (
     ERR_CANNOT_READ,
+    ERR_NO_ROWS,
     MAX_PROBLEMS,
     ImportProblem,
     ImportReport,
+    printable,
 )
 from labeling.services.imports.validate import Columns, Progress, validate_records
 from labeling.services.imports.writer import write_records
@@ -60,7 +62,7 @@ def case_import_reader(
     """
     columns = columns or Columns()
     started = time.perf_counter()
-    report = ImportReport(file=file_name, unit=reader.unit)
+    report = ImportReport(file=printable(file_name, 200), unit=reader.unit)
 
     def validate_progress() -> None:
         if progress is not None:
@@ -77,6 +79,8 @@ def case_import_reader(
         )
     except OSError as exc:
         report.add(1, "", ERR_CANNOT_READ.format(problem=exc))
+    if report.ok and report.rows == 0:  # "Imported 0 rows" would hide a wrong file
+        report.add(1, "", ERR_NO_ROWS)
     if report.ok:
         records: Callable[[], Iterable[Record]] = lambda: reader  # noqa: E731
         try:
@@ -140,7 +144,7 @@ def case_import(
     try:
         reader = reader_for(path, file_name=name)
     except ValueError as exc:
-        report = ImportReport(file=name)
+        report = ImportReport(file=printable(name, 200))
         report.add(1, "", str(exc))
         return report
     return case_import_reader(

@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from labeling.models import Project
 from labeling.services.imports import Columns, ImportReport, case_import
+from labeling.services.imports.report import printable
 from workbench.core.jobs import job_create, job_progress, job_running, job_set_result
 from workbench.core.models import Job, JobKind, JobStatus
 
@@ -55,7 +56,7 @@ def case_import_upload(
     """Stream `upload` into the uploads folder and queue an import job; returns the job."""
     folder = upload_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    file_name = Path(upload.name or "upload").name
+    file_name = printable(Path(upload.name or "upload").name, 200)  # stored in JSON: no NUL
     path = folder / f"{uuid.uuid4().hex}{Path(file_name).suffix.lower()}"
     with open(path, "wb") as out:
         for chunk in upload.chunks():
@@ -177,6 +178,11 @@ def case_import_run(*, job_id: int) -> ImportReport | None:
                 progress=_JobProgress(job.pk),
             )
             job_set_result(job_id=job.pk, result=report.to_dict(), message=report.summary())
+            if not report.ok:
+                # Nothing was imported: the job failed (its report says why), whatever ran.
+                Job.objects.filter(pk=job.pk).update(
+                    status=JobStatus.FAILED, finished_at=timezone.now()
+                )
     finally:
         path.unlink(missing_ok=True)  # the report keeps what the page needs
     return report

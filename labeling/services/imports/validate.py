@@ -21,22 +21,31 @@ from labeling.services.imports.report import (
     ERR_DUPLICATE_ID,
     ERR_EXISTING_ID,
     ERR_ID_TOO_LONG,
+    ERR_KEY_NUL,
+    ERR_KEY_UNDECODABLE,
     ERR_LABEL_SOURCE_TOO_LONG,
     ERR_LABEL_TOO_LONG,
     ERR_METADATA_JSON,
+    ERR_METADATA_TOO_DEEP,
     ERR_METADATA_TOO_LONG,
+    ERR_MISSING_COLUMN,
     ERR_MISSING_ID,
+    ERR_MISSING_KEY,
     ERR_MISSING_TEXT,
     ERR_NO_SHORTCUT,
     ERR_NOT_SCALAR,
     ERR_NUL,
     ERR_TEXT_TOO_LONG,
+    ERR_TOO_MANY_KEYS,
     ERR_UNDECODABLE,
     ERR_UNKNOWN_LABEL,
+    MAX_COLUMNS,
     MAX_ID_CHARS,
     MAX_LABEL_CHARS,
     MAX_LABEL_SOURCE_CHARS,
     MAX_METADATA_CHARS,
+    MAX_METADATA_DEPTH,
+    MAX_PROBLEMS,
     MAX_TEXT_CHARS,
     ImportReport,
 )
@@ -85,6 +94,28 @@ def _bad_chars(value: str) -> str | None:
     return ERR_NUL if match.group() == "\x00" else ERR_UNDECODABLE
 
 
+def _key_problem(key: Any) -> str | None:
+    """What makes a metadata key unstorable (JSON columns hold neither NUL nor lone surrogates)."""
+    key = str(key)
+    if _BAD_CHARS.search(key) is None:
+        return None
+    return ERR_KEY_NUL if "\x00" in key else ERR_KEY_UNDECODABLE
+
+
+def _too_deep(value: Any, limit: int = MAX_METADATA_DEPTH) -> bool:
+    """Whether lists and objects nest more than `limit` levels (checked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
+
+
 def _kind(value: Any) -> str:
     return {dict: "an object", list: "a list", bool: "a boolean"}.get(type(value), "a value")
 
@@ -123,6 +154,10 @@ def _metadata(values: dict[str, Any], problems: Problems) -> dict[str, Any]:
         except ValueError as exc:
             problems.append((METADATA_COLUMN, ERR_METADATA_JSON.format(problem=exc)))
             packed = None
+        except RecursionError:
+            problem = "it is nested too deeply to read"
+            problems.append((METADATA_COLUMN, ERR_METADATA_JSON.format(problem=problem)))
+            packed = None
     if isinstance(packed, dict):
         metadata.update(packed)
     elif packed not in (None, ""):
@@ -130,6 +165,13 @@ def _metadata(values: dict[str, Any], problems: Problems) -> dict[str, Any]:
         problems.append((METADATA_COLUMN, ERR_METADATA_JSON.format(problem=problem)))
     metadata.update(values)
     metadata = {k: v for k, v in metadata.items() if v is not None and v != ""}
+    if len(metadata) > MAX_COLUMNS:
+        problems.append(("", ERR_TOO_MANY_KEYS.format(count=len(metadata), limit=MAX_COLUMNS)))
+        return {}
+    for key in metadata:
+        bad_key = _key_problem(key)
+        if bad_key:
+            problems.append((str(key), bad_key))
     # Fast path (every CSV row): plain strings, short and clean all together.
     if all(type(v) is str for v in metadata.values()):
         joined = "".join(metadata.values())
@@ -144,6 +186,10 @@ def _metadata(values: dict[str, Any], problems: Problems) -> dict[str, Any]:
         elif isinstance(value, _PLAIN):
             continue
         else:
+            if isinstance(value, dict | list) and _too_deep(value):
+                limit = MAX_METADATA_DEPTH
+                problems.append((str(key), ERR_METADATA_TOO_DEEP.format(key=key, limit=limit)))
+                continue
             try:
                 value = metadata[key] = _jsonable(value)
             except ValueError:  # NaN inside a nested value
@@ -214,6 +260,74 @@ def _id_batch_size() -> int:
     return 900 if connection.vendor == "sqlite" else 5000
 
 
+def label_spellings(classes: Iterable[tuple[str, str, Any]]) -> dict[str, Any]:
+    """How a file may name each class: by its name, or by its name as shown (display name)
+    where no other class has that name. `classes` gives (name, display name, value)."""
+    classes = list(classes)
+    out = {name: value for name, _, value in classes}
+    for _, display, value in classes:
+        if display and display not in out:
+            out[display] = value
+    return out
+
+
+def accepted_labels(project: Project) -> str:
+    """The class names a file may use, for the message that refuses another:
+    `'name' or 'Name as shown', 'other'`."""
+    names = []
+    for name, display in project.label_classes.order_by("order", "name").values_list(
+        "name", "display_name"
+    ):
+        shown = f" or '{display}'" if display and display != name else ""
+        names.append(f"'{name}'{shown}")
+    return ", ".join(names) or "(none: the project has no classes)"
+
+
+class _MissingKeys:
+    """JSONL has no header: an id or text key absent from EVERY line is one problem (the key),
+    not one per line. Per-line problems of an absent key wait here until the end tells which."""
+
+    def __init__(self, columns: Columns) -> None:
+        self.absent = {columns.id, columns.text}
+        self.held: list[tuple[int, str, str]] = []  # the first MAX_PROBLEMS
+        self.counts: dict[str, int] = {}  # held problems per key, listed or not
+        self.first_line: int | None = None
+
+    def hold(self, line: int, values: dict[str, Any], problems: Problems) -> Problems:
+        """`problems` minus those held: a missing id or text whose key the line lacks."""
+        if self.first_line is None:
+            self.first_line = line
+        if self.absent:
+            self.absent -= values.keys()
+        kept: Problems = []
+        for field_name, message in problems:
+            if message in (ERR_MISSING_ID, ERR_MISSING_TEXT) and field_name not in values:
+                self.counts[field_name] = self.counts.get(field_name, 0) + 1
+                if len(self.held) < MAX_PROBLEMS:
+                    self.held.append((line, field_name, message))
+            else:
+                kept.append((field_name, message))
+        return kept
+
+    def report(self, report: ImportReport) -> None:
+        """Each key no line had as one problem; the held problems of the others, in line order."""
+        listed: dict[str, int] = {}
+        for line, field_name, message in self.held:
+            if field_name not in self.absent:
+                report.add(line, field_name, message)
+                listed[field_name] = listed.get(field_name, 0) + 1
+        for field_name, count in self.counts.items():
+            if field_name not in self.absent:
+                report.error_count += count - listed.get(field_name, 0)
+        for column in sorted(self.absent & set(self.counts)):
+            report.add(self.first_line or 1, column, ERR_MISSING_KEY.format(column=column))
+        report.errors.sort(key=lambda p: p.line)
+
+
+def _missing_columns(fields: list[str], columns: Columns) -> list[str]:
+    return [c for c in (columns.id, columns.text) if c not in fields]
+
+
 def validate_records(
     *,
     project: Project,
@@ -223,14 +337,20 @@ def validate_records(
     report: ImportReport,
     progress: Callable[[], None] | None = None,
 ) -> Validated:
-    """Judge every record; problems go to `report`. Counts valid rows in `report.rows`."""
+    """Judge every record; problems go to `report`. Counts valid rows in `report.rows`.
+
+    A file with a header (CSV, Parquet) that lacks the id or text column is refused by one
+    problem per missing column, before any row is read."""
     result = Validated()
-    known = set(project.label_classes.values_list("name", flat=True))
+    classes = project.label_classes.values_list("name", "display_name", "name")
+    spellings = label_spellings(classes)  # how the file may name a class -> its name
     first_seen: dict[str, int] = {}  # new label -> its first line
     seen: set[str] = set()
     check_db = Case.objects.filter(project=project).exists()
     pending: list[tuple[int, str]] = []
     batch = _id_batch_size()
+    missing = _MissingKeys(columns)
+    accepted: str | None = None
 
     def flush() -> None:
         ids = [external_id for _, external_id in pending]
@@ -248,13 +368,28 @@ def validate_records(
                 report.add(line, columns.id, ERR_EXISTING_ID.format(external_id=external_id))
         pending.clear()
 
+    def header_refused() -> bool:
+        fields = getattr(records, "fields", None)
+        if fields is None:
+            return False
+        absent = _missing_columns(fields, columns)
+        for column in absent:
+            report.add(1, column, ERR_MISSING_COLUMN.format(column=column))
+        return bool(absent)
+
+    count = 0
     for count, (line, values, broken) in enumerate(records, start=1):
+        if count == 1 and header_refused():
+            return result
         if progress is not None and count % PROGRESS_EVERY == 0:
             progress()
         if broken is not None:
             report.add(line, *broken)
             continue
-        row, problems = normalize(line, values or {}, columns)
+        values = values or {}
+        row, problems = normalize(line, values, columns)
+        if getattr(records, "fields", None) is None:
+            problems = missing.hold(line, values, problems)
         for field_name, message in problems:
             report.add(line, field_name, message)
         if row is None:
@@ -270,11 +405,19 @@ def validate_records(
             if len(pending) >= batch:
                 flush()
         label = row.label
-        if label is not None and label not in known and label not in first_seen:
+        if label is not None and label not in spellings and label not in first_seen:
             if project.classes_fixed:
-                report.add(line, columns.label, ERR_UNKNOWN_LABEL.format(label=label))
+                if accepted is None:
+                    accepted = accepted_labels(project)
+                report.add(
+                    line, columns.label, ERR_UNKNOWN_LABEL.format(label=label, accepted=accepted)
+                )
             else:
                 first_seen[label] = line
+    if count == 0 and header_refused():
+        return result
+    if missing.counts:
+        missing.report(report)
     if pending:
         flush()
     taken = set(project.label_classes.values_list("shortcut_key", flat=True))

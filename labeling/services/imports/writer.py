@@ -27,6 +27,7 @@ from labeling.services.imports.validate import (
     Columns,
     Progress,
     Validated,
+    label_spellings,
     normalize,
 )
 from labeling.services.projects import next_free_shortcut_key
@@ -68,7 +69,8 @@ def _rows(
 def _classes_ensure(
     *, project: Project, new_labels: list[str], report: ImportReport
 ) -> dict[str, int]:
-    """Create the file's new labels as classes (open projects); name -> id of every class."""
+    """Create the file's new labels as classes (open projects); how a file may name each class
+    (name or display name) -> its id."""
     if new_labels:
         existing = list(project.label_classes.values_list("shortcut_key", "order"))
         taken = {key for key, _ in existing}
@@ -89,7 +91,8 @@ def _classes_ensure(
             )
         LabelClass.objects.bulk_create(created)
         report.new_classes = list(new_labels)
-    return dict(project.label_classes.values_list("name", "id"))
+    # A file may name a class as shown (its display name) too: `label_spellings`.
+    return label_spellings(project.label_classes.values_list("name", "display_name", "id"))
 
 
 def _insert_new(
@@ -161,7 +164,9 @@ def _update_batch(
     now: Any,
     report: ImportReport,
 ) -> None:
-    names: dict[int | None, str] = {pk: name for name, pk in label_ids.items()}
+    names: dict[int | None, str] = {}
+    for name, pk in label_ids.items():  # names come before the display names: keep the name
+        names.setdefault(pk, name)
     cases = {
         c.external_id: c
         for c in Case.objects.filter(

@@ -164,7 +164,7 @@ BAD_CSV = [
         "label outside fixed classes",
         "b1,Guns and ammo,weapons,",
         "label",
-        msg.ERR_UNKNOWN_LABEL.format(label="weapons"),
+        msg.ERR_UNKNOWN_LABEL.format(label="weapons", accepted="'retail', 'gambling'"),
     ),
     ("undecodable bytes", "b1,Caf\udce9 au lait,retail,", "text", msg.ERR_UNDECODABLE),
     (
@@ -255,7 +255,7 @@ def test_unknown_file_type_and_missing_columns(project, tmp_path) -> None:
     assert problem.message == msg.ERR_UNKNOWN_FORMAT.format(suffix=".xlsx")
     path = write_csv(tmp_path / "cols.csv", [{"key": "a", "body": "text"}])
     report = case_import(project=project, path=path)
-    assert report.errors[0].message == msg.ERR_MISSING_ID
+    assert report.errors[0].message == msg.ERR_MISSING_COLUMN.format(column="id")
     report = case_import(project=project, path=path, columns=Columns(id="key", text="body"))
     assert report.ok and Case.objects.get(external_id="a").text == "text"
 
