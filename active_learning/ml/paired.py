@@ -28,7 +28,8 @@ class PairedRecall:
     ``precision`` is the level compared at: the champion's precision at its decision, capped at
     the target. ``difference`` is challenger minus champion; ``difference_ci`` its two-sided 95%
     paired-bootstrap interval, ``p_worse`` the bootstrap share of replicates where the challenger
-    is worse by more than the `tolerance` it was measured with. All None when there are fewer than ``MIN_POSITIVES`` positives.
+    is worse by more than the `tolerance` it was measured with, ``p_better`` the share where it
+    is higher at all. All None when there are fewer than ``MIN_POSITIVES`` positives.
     """
 
     n_samples: int
@@ -39,6 +40,7 @@ class PairedRecall:
     difference: float | None = None
     difference_ci: tuple[float, float] | None = None
     p_worse: float | None = None
+    p_better: float | None = None
 
     @property
     def measured(self) -> bool:
@@ -61,6 +63,7 @@ class PairedRecall:
             difference=_float(data.get("difference")),
             difference_ci=None if ci is None else (float(ci[0]), float(ci[1])),
             p_worse=_float(data.get("p_worse")),
+            p_better=_float(data.get("p_better")),
         )
 
 
@@ -153,6 +156,7 @@ def paired_recall(
         if diff.size
         else None,
         p_worse=float(np.mean(diff < -tolerance)) if diff.size else None,
+        p_better=float(np.mean(diff > 0)) if diff.size else None,
     )
 
 
@@ -167,6 +171,16 @@ class PairedF1:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> PairedF1 | None:
+        if not data:
+            return None
+        return cls(
+            champion=float(data["champion"]),
+            challenger=float(data["challenger"]),
+            p_better=float(data["p_better"]),
+        )
 
 
 def paired_macro_f1(

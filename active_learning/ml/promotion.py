@@ -36,8 +36,11 @@ MIN_WARMUP_LABELS = 30  # analysts' pool labels a cross-fitted warm-up compariso
 # A higher macro-F1 counts as better only when it is higher in this share of paired resamples of
 # the labels both were judged on: a few hundred labels over 20 classes are noisy (in the loop
 # benchmark a bare point difference swapped in champions 0.011 worse on the test split; at 70%
-# drops above 0.01 still happen, fewer). A higher prohibited recall still counts on its point.
+# drops above 0.01 still happen, fewer).
 F1_CONFIDENCE = 0.7
+# Likewise a higher prohibited-tier recall, where the paired guard measured it: one more of 19
+# prohibited cases found is a higher point value, not evidence.
+RECALL_CONFIDENCE = 0.7
 
 # `PromotionDecision.metric`: the metric that kept the champion, or why there was no comparison.
 METRIC_EVIDENCE = "evidence"
@@ -151,6 +154,7 @@ class PromotionDecision:
     provisional: bool = False
     guard: PairedRecall | None = None
     basis: str | None = None  # "evaluation" or "cross_fit": the labels both sides were judged on
+    paired_f1: PairedF1 | None = None  # both sides' macro-F1 on the same resamples, when compared
 
     def to_json(self) -> dict[str, Any]:
         """The stored form: the sides, `metric`, the guard and the basis appear only when present."""
@@ -169,6 +173,8 @@ class PromotionDecision:
             out["guard"] = self.guard.to_json()
         if self.basis is not None:
             out["basis"] = self.basis
+        if self.paired_f1 is not None:
+            out["paired_f1"] = self.paired_f1.to_json()
         return out
 
     @classmethod
@@ -187,6 +193,7 @@ class PromotionDecision:
             provisional=bool(data.get("provisional", False)),
             guard=PairedRecall.from_json(data.get("guard")),
             basis=data.get("basis"),
+            paired_f1=PairedF1.from_json(data.get("paired_f1")),
         )
 
 
@@ -334,7 +341,15 @@ def _compare(
 
     def decision(promote: bool, reason: str, metric: str | None) -> PromotionDecision:
         return PromotionDecision(
-            promote, f"{reason}; {basis}", metric, mine, theirs, provisional, guard, kind
+            promote,
+            f"{reason}; {basis}",
+            metric,
+            mine,
+            theirs,
+            provisional,
+            guard,
+            kind,
+            paired_f1,
         )
 
     new_f1, old_f1 = float(challenger.macro_f1 or 0.0), float(champion.macro_f1 or 0.0)
@@ -357,7 +372,9 @@ def _compare(
                 p_worse=guard.p_worse,
             )  # fmt: skip
             return decision(False, reason, METRIC_RECALL)
-        recall_better = difference > 0
+        recall_better = difference > 0 and (guard.p_better or 0.0) >= RECALL_CONFIDENCE
+        if difference > 0:
+            basis = f"{basis}; prohibited recall higher in {guard.p_better or 0.0:.0%} of paired resamples"
         values["target"] = f"{guard.precision:.3f} (the champion's, paired)"
     elif guard is None and new_recall is not None and old_recall is not None:
         if new_recall < old_recall - RECALL_TOLERANCE:

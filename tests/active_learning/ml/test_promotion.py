@@ -165,11 +165,13 @@ def test_the_decision_json_keeps_todays_keys() -> None:
     assert PromotionDecision.from_json({}) == PromotionDecision(promote=False, reason="")
 
 
-def guard(difference: float, p_worse: float, positives: int = 20) -> PairedRecall:
+def guard(
+    difference: float, p_worse: float, positives: int = 20, p_better: float = 0.9
+) -> PairedRecall:
     return PairedRecall(
         n_samples=60, n_positives=positives, precision=0.93, champion=0.7,
         challenger=0.7 + difference, difference=difference, difference_ci=(-0.2, 0.2),
-        p_worse=p_worse,
+        p_worse=p_worse, p_better=p_better,
     )  # fmt: skip
 
 
@@ -188,6 +190,13 @@ def test_the_paired_guard_replaces_the_proven_operating_point():
     only_recall = decide(challenger=report(0.80), champion=report(0.80), guard=guard(0.05, 0.1),
                          **kwargs)  # fmt: skip
     assert only_recall.promote and "0.930 (the champion's, paired)" in only_recall.reason
+    assert "prohibited recall higher in 90% of paired resamples" in only_recall.reason
+    # A recall higher on its point but not in 70% of the resamples (one more prohibited case
+    # of 19 found) is not better.
+    lucky = decide(challenger=report(0.80), champion=report(0.80),
+                   guard=guard(0.05, 0.1, p_better=0.55), **kwargs)  # fmt: skip
+    assert not lucky.promote and lucky.metric == "macro_f1"
+    assert "prohibited recall higher in 55% of paired resamples" in lucky.reason
     skipped = decide(challenger=report(0.80, 0.9), champion=report(0.80, 0.7),
                      guard=PairedRecall(n_samples=60, n_positives=3), **kwargs)  # fmt: skip
     assert not skipped.promote  # the unproven point no longer counts; F1 equal is not better
@@ -235,6 +244,9 @@ def test_the_main_rule_promotes_on_macro_f1_only_when_paired_resamples_agree():
     assert "judged on 60 evaluation labels; macro-F1 higher in 85% of paired resamples" in (
         sure.reason
     )
+    # The paired figures are stored with the decision, not only in its words.
+    assert sure.to_json()["paired_f1"] == {"champion": 0.75, "challenger": 0.76, "p_better": 0.85}
+    assert PromotionDecision.from_json(sure.to_json()) == sure
     # Within the tolerance and not surely better on F1, the guarded recall still decides.
     recall = decide(challenger=report(0.75, 0.9), champion=report(0.75, 0.8),
                     paired_f1=PairedF1(champion=0.75, challenger=0.75, p_better=0.3),
