@@ -145,7 +145,7 @@ def test_an_upload_survives_a_broker_that_is_down(
     def down(*args, **kwargs):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(tasks.case_import_task, "delay", down)
+    monkeypatch.setattr(tasks.case_import_task, "apply_async", down)
     with django_capture_on_commit_callbacks(execute=True):
         response = upload(admin_client, project, GOOD)
     assert response.status_code == 302
@@ -198,14 +198,16 @@ def test_queued_import_jobs_nobody_picked_up_are_resent(project, monkeypatch) ->
     Job.objects.filter(pk__in=[old.pk, done.pk]).update(created_at=past)
     Job.objects.filter(pk=done.pk).update(status=JobStatus.SUCCEEDED)
     sent = []
-    monkeypatch.setattr(tasks.case_import_task, "delay", lambda pk: sent.append(pk))
+    monkeypatch.setattr(
+        tasks.case_import_task, "apply_async", lambda args, queue: sent.append((args[0], queue))
+    )
     assert import_jobs_resend_stale() == [old.pk]
-    assert sent == [old.pk]
+    assert sent == [(old.pk, "short")]  # its file is gone: small enough for the short queue
 
     def down(*args, **kwargs):
         raise ConnectionError("broker down")
 
-    monkeypatch.setattr(tasks.case_import_task, "delay", down)
+    monkeypatch.setattr(tasks.case_import_task, "apply_async", down)
     assert import_jobs_resend_stale() == []  # logged, never raised: the next tick retries
     old.refresh_from_db()
     assert old.status == JobStatus.QUEUED
