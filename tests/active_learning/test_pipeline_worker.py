@@ -67,7 +67,7 @@ def pipeline(settings, tmp_path: Path, generated_vectors):
         )  # fmt: skip
         return created
 
-    def worker(name: str, **extra: str):
+    def worker(name: str, pool: str = "solo", **extra: str):
         from django.db import connection
 
         db = connection.settings_dict
@@ -80,7 +80,7 @@ def pipeline(settings, tmp_path: Path, generated_vectors):
             JOB_STALE_SECONDS="5",
             **extra,
         )
-        return celery_worker(env, tmp_path / f"{name}.log")
+        return celery_worker(env, tmp_path / f"{name}.log", pool=pool)
 
     project.worker = worker  # type: ignore[attr-defined]
     return project
