@@ -306,6 +306,9 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 # Jobs: a heartbeat thread writes every HEARTBEAT seconds; a job silent for STALE seconds is failed.
 JOB_HEARTBEAT_SECONDS = env.float("JOB_HEARTBEAT_SECONDS", default=10.0)
 JOB_STALE_SECONDS = env.float("JOB_STALE_SECONDS", default=60.0)
+# A worker asked to stop (SIGTERM) hands its running jobs back; one still busy after this many
+# seconds is abandoned (jobs handed back, process exited), so a stop never waits for a retrain.
+WORKER_STOP_SECONDS = env.float("WORKER_STOP_SECONDS", default=20.0)
 
 # Queue: a claimed item is the analyst's for this long; the page renews it on activity.
 QUEUE_LEASE_SECONDS = env.int("QUEUE_LEASE_SECONDS", default=600)

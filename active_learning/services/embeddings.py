@@ -27,9 +27,11 @@ from django.db.models import Max
 from active_learning.ml.embeddings import SentenceTransformerEncoder
 from active_learning.models import Embedding
 from active_learning.selectors import LabelSet
+from active_learning.services.faults import fault_point
 from labeling.models import Case, Project
 from workbench.core.leases import lease_acquire, lease_release
 from workbench.core.locks import exclusive
+from workbench.core.stopping import raise_if_stopping
 
 _BATCH = 2000
 _encoder: SentenceTransformerEncoder | None = None
@@ -102,6 +104,7 @@ def embed_hashes(
             project=project, content_hash__in=hashes[start : start + _BATCH]
         ).values_list("content_hash", "text"):
             texts.setdefault(digest, text)
+    fault_point("embed")  # crash tests stop the worker here, mid-embedding
     encoder = encoder_get()
     ordered = [h for h in hashes if h in texts]
     encoder.encode([texts[h] for h in ordered], cache=DatabaseEmbeddingCache(), progress=progress)
@@ -342,6 +345,7 @@ def embed_missing(
     while pending and time.monotonic() < deadline:
         still = []
         for i in pending:
+            raise_if_stopping()  # a chunk takes seconds: a stopping worker leaves between two
             embed_chunk(project=project, hashes=chunks[i])
             have = DatabaseEmbeddingCache().get_many(model_name, chunks[i])
             if len(have) < len(set(chunks[i])):

@@ -48,6 +48,7 @@ from labeling.models import Project, QueueItem, QueueStatus
 from workbench.core.jobs import job_progress, job_reap_stale, job_running
 from workbench.core.leases import lease_acquire, lease_release
 from workbench.core.models import Job, JobStatus
+from workbench.core.stopping import WorkerStopping, raise_if_stopping
 
 log = logging.getLogger(__name__)
 
@@ -191,11 +192,13 @@ PIPELINE: tuple[Step, ...] = (
 
 def _step_reporter(job: Job, step: Step, done: float) -> Reporter:
     """Progress for `step`, which starts at `done` of the bar; first checks the job is still ours
-    (not reaped meanwhile)."""
+    (not reaped meanwhile). Each report is also where a stopping worker leaves the chain."""
+    raise_if_stopping()
     if not Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).exists():
         raise RuntimeError(ERR_REAPED)
 
     def report(fraction: float, message: str) -> None:
+        raise_if_stopping()
         job_progress(
             job_id=job.pk, progress=done + step.share * fraction, message=f"{step.name}: {message}"
         )
@@ -225,8 +228,16 @@ def retrain_project(*, job: Job) -> dict[str, Any]:
         return {"skipped": "another retrain is running"}
     try:
         # One BLAS thread: on these machines 2-thread fits next to torch ran 10-80x slower.
-        with job_running(job), threadpool_limits(settings.WORKER_THREADS):
+        # Stopped midway, the job goes back to `queued` (the chain reruns from the start).
+        with (
+            job_running(job, hand_back_on_stop=True),
+            threadpool_limits(settings.WORKER_THREADS),
+        ):
             return _chain(project=project, job=job)
+    except WorkerStopping:
+        log.warning("retrain job %s handed back: its worker is stopping", job.pk)
+        _enqueue(job)  # for the next worker; the minute tick resends it if this is lost
+        return {"handed_back": True}
     finally:
         lease_release(name=lease_name(project.pk), holder=holder)
 

@@ -69,7 +69,7 @@ def pipeline(settings, tmp_path: Path, generated_vectors):
             )  # fmt: skip
         return created
 
-    def worker(name: str, queues: str | None = None, **extra: str):
+    def worker(name: str, queues: str | None = None, pool: str = "solo", **extra: str):
         from django.db import connection
 
         db = connection.settings_dict
@@ -82,7 +82,7 @@ def pipeline(settings, tmp_path: Path, generated_vectors):
             JOB_STALE_SECONDS="5",
             **extra,
         )
-        return celery_worker(env, tmp_path / f"{name}.log", queues=queues)
+        return celery_worker(env, tmp_path / f"{name}.log", queues=queues, pool=pool)
 
     project.worker = worker  # type: ignore[attr-defined]
     return project

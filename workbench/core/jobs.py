@@ -2,7 +2,9 @@
 
 Use `job_running(job)` around a long step: it marks the job running, beats from a thread every
 JOB_HEARTBEAT_SECONDS while the step runs (so a long fit is never mistaken for a dead worker),
-and records success or the error. Progress goes through `job_progress`.
+and records success or the error. Progress goes through `job_progress`. A job whose worker is
+asked to stop (`workbench.core.stopping`) is handed back to `queued` (or failed, for kinds that
+cannot rerun), with its leases freed.
 """
 
 from __future__ import annotations
@@ -20,9 +22,14 @@ from django.db import DatabaseError, connection, models, transaction
 from django.utils import timezone
 
 from workbench.core.models import Job, JobStatus, Lease
+from workbench.core.stopping import ERR_STOPPING, WorkerStopping
 
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 ERR_STALE = "No heartbeat for {seconds:.0f} s: the worker running this job died or hung."
+MSG_HANDED_BACK = "Handed back: its worker was asked to stop; it runs again on the next worker."
+
+# Jobs this process runs now -> True when a stop hands them back, False when it fails them.
+_current: dict[int, bool] = {}
 
 
 def job_create(
@@ -76,17 +83,65 @@ def job_heartbeat(*, job_id: int, interval: float | None = None) -> Iterator[Non
         beat.join(timeout=5)
 
 
+def job_hand_back(*, job_id: int) -> bool:
+    """Put a running job back in `queued` and free its leases, for the next worker to run.
+
+    The minute tick resends queued jobs whose message is gone, so nothing else is needed.
+    """
+    with transaction.atomic():
+        moved = Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+            status=JobStatus.QUEUED,
+            started_at=None,
+            heartbeat_at=None,
+            progress=0.0,
+            message=MSG_HANDED_BACK,
+        )
+        Lease.objects.filter(job_id=job_id).delete()
+    return bool(moved)
+
+
+def job_fail_stopped(*, job_id: int) -> None:
+    with transaction.atomic():
+        Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+            status=JobStatus.FAILED, finished_at=timezone.now(), error=ERR_STOPPING
+        )
+        Lease.objects.filter(job_id=job_id).delete()
+
+
+def jobs_abandon_current() -> None:
+    """Hand back (or fail) every job this process runs: its worker stops without finishing."""
+    try:
+        for job_id, hand_back in list(_current.items()):
+            if hand_back:
+                job_hand_back(job_id=job_id)
+            else:
+                job_fail_stopped(job_id=job_id)
+    finally:
+        connection.close()  # the calling thread's own connection
+
+
 @contextlib.contextmanager
-def job_running(job: Job) -> Iterator[Job]:
-    """Run the block as `job`: running + heartbeat, then succeeded, or failed with the error."""
+def job_running(job: Job, *, hand_back_on_stop: bool = False) -> Iterator[Job]:
+    """Run the block as `job`: running + heartbeat, then succeeded, or failed with the error.
+
+    When the worker is asked to stop (`WorkerStopping`), a job that can rerun from the start
+    (`hand_back_on_stop`) goes back to `queued`; any other is failed. Leases go with it.
+    """
     now = timezone.now()
     Job.objects.filter(pk=job.pk).update(
         status=JobStatus.RUNNING, started_at=now, heartbeat_at=now, error=""
     )
     job.refresh_from_db()
+    _current[job.pk] = hand_back_on_stop
     try:
         with job_heartbeat(job_id=job.pk):
             yield job
+    except WorkerStopping:
+        if hand_back_on_stop:
+            job_hand_back(job_id=job.pk)
+        else:
+            job_fail_stopped(job_id=job.pk)
+        raise
     except BaseException as exc:
         Job.objects.filter(pk=job.pk).update(
             status=JobStatus.FAILED,
@@ -94,6 +149,8 @@ def job_running(job: Job) -> Iterator[Job]:
             error=f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"[:20000],
         )
         raise
+    finally:
+        _current.pop(job.pk, None)
     Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
         status=JobStatus.SUCCEEDED, progress=1.0, finished_at=timezone.now()
     )

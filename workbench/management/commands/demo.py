@@ -1,6 +1,8 @@
 """`manage.py demo`: set up the embedded default and run web server, worker and beat until Ctrl-C.
 
 Safe to run twice: migrations, users, project and schedules are created only when missing.
+The children live no longer than this process: SIGINT/SIGTERM is forwarded and waited for, and
+the kernel sends them SIGTERM if this process dies any other way (even by SIGKILL).
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ from typing import Any
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
+
+from workbench.core.stopping import die_with_parent
+
+# Long enough for a worker to hand its retrain back (WORKER_STOP_SECONDS) before a SIGKILL.
+STOP_WAIT_SECONDS = 30
 
 
 def _free_port(preferred: int) -> int:
@@ -119,10 +126,15 @@ class Command(BaseCommand):
             ],
         }
         procs: dict[str, subprocess.Popen[bytes]] = {}
+        me = os.getpid()
         for name, cmd in commands.items():
             out = (logs / f"{name}.log").open("ab")
             procs[name] = subprocess.Popen(
-                cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                cmd,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches them only through us, in order
+                preexec_fn=lambda: die_with_parent(signal.SIGTERM, parent_pid=me),
             )
         url = f"http://127.0.0.1:{port}/"
         self._wait_for_web(port, procs["web"])
@@ -155,7 +167,7 @@ class Command(BaseCommand):
             for proc in procs.values():
                 if proc.poll() is None:
                     os.killpg(proc.pid, signal.SIGTERM)
-            deadline = time.monotonic() + 20
+            deadline = time.monotonic() + STOP_WAIT_SECONDS
             for proc in procs.values():
                 try:
                     proc.wait(timeout=max(0.1, deadline - time.monotonic()))
