@@ -8,6 +8,7 @@ named after the test database), so parallel runs and a running demo never read e
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
@@ -26,8 +27,12 @@ threadpool_limits(1)
 pytest_plugins = ["tests.ci_rules"]
 
 
+@functools.cache
 def run_database_name() -> str:
-    """The database pytest-django creates (Django's rule: TEST NAME, else test_<NAME>)."""
+    """The database pytest-django creates (Django's rule: TEST NAME, else test_<NAME>).
+
+    Cached from the first call, at import: once the test database exists Django rewrites NAME
+    to it, and the rule applied again would give test_test_<NAME>."""
     from django.conf import settings
 
     db = settings.DATABASES["default"]
