@@ -121,6 +121,73 @@ def test_out_of_fold_proba_handles_rare_classes_and_factories() -> None:
     np.testing.assert_array_equal(p1, p2)
 
 
+class _Recorder:
+    """A classifier that records which keys (column 0 of X) it trained on and predicts class 0."""
+
+    fits: list[tuple[frozenset[int], frozenset[int]]] = []
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> _Recorder:
+        self.trained = frozenset(X[:, 0].astype(int).tolist())
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        _Recorder.fits.append((self.trained, frozenset(X[:, 0].astype(int).tolist())))
+        out = np.zeros((X.shape[0], self.classes_.size))
+        out[:, 0] = 1.0
+        return out
+
+
+def _folds(keys: np.ndarray, labels: np.ndarray, **kw) -> list[frozenset[int]]:
+    """The test sets of each fold model (fold_keys=keys), after checking none trained on them."""
+    _Recorder.fits = []
+    X = np.column_stack([keys, np.zeros(keys.size)])
+    noise.out_of_fold_proba(
+        X, labels, estimator=lambda: _Recorder(), fold_keys=keys, n_splits=5, **kw
+    )
+    for trained, tested in _Recorder.fits:
+        assert not trained & tested
+    return [tested for _, tested in _Recorder.fits]
+
+
+def test_folds_drawn_per_key_stay_put_when_rows_are_added() -> None:
+    """With fold_keys, every case keeps its fold when other cases join, and is still predicted
+    only by a model that never trained on it; a positional shuffle moves nearly every case."""
+    rng = np.random.default_rng(5)
+    keys = rng.permutation(100_000)[:660] + 1
+    labels = np.arange(660) % 3
+    before = _folds(keys[:600], labels[:600])
+    after = _folds(keys, labels)
+    assert sum(map(len, before)) == 600 and all(before)
+    old = frozenset(keys[:600].tolist())
+    assert sorted(sorted(f) for f in before) == sorted(sorted(f & old) for f in after)
+
+    def positional(n: int) -> list[list[int]]:
+        _Recorder.fits = []
+        X = np.column_stack([keys[:n], np.zeros(n)])
+        noise.out_of_fold_proba(X, labels[:n], estimator=lambda: _Recorder(), n_splits=5)
+        return sorted(sorted(tested & old) for _, tested in _Recorder.fits)
+
+    assert positional(600) != positional(660)  # what the per-key draw avoids
+
+
+def test_a_class_drawn_into_one_fold_is_treated_as_rare() -> None:
+    """A class whose keys all draw the same fold would be missing from that fold's training rows:
+    it stays in every training set instead (like a class with fewer rows than folds)."""
+    from active_learning.ml.hashing import id_hash
+
+    candidates = np.arange(1, 5000)
+    fold = (id_hash(candidates, 0) * 5).astype(int)
+    same = candidates[fold == 2][:6]  # six keys, all in fold 2
+    others = candidates[~np.isin(candidates, same)][:60]
+    keys = np.concatenate([others, same])
+    labels = np.array([0] * 30 + [1] * 30 + [2] * 6)
+    _Recorder.fits = []
+    X = np.column_stack([keys, np.zeros(keys.size)])
+    noise.out_of_fold_proba(X, labels, estimator=lambda: _Recorder(), fold_keys=keys, n_splits=5)
+    assert all(set(same.tolist()) <= trained for trained, _ in _Recorder.fits)
+
+
 def test_iterative_detection_finds_more_confusable_noise(confusable) -> None:
     """One round equals the plain detector; a second round is at least as good on confusable noise."""
     X, y, noisy, pred_probs = confusable
