@@ -1,0 +1,147 @@
+"""The dashboard's data quality panel: how noisy the given labels are, and what review did.
+
+Estimated noise per class, from what is stored today: the label-issue detector's prune set
+(share of a class's given labels confident learning flags), then the reviewers' measured error
+rate (`LabelNoiseEstimate`, latest run). Issues open / reviewed / confirmed real; resolved
+labels by source; excluded cases. Counts over every case of a project take one pass each; they
+are cached for CACHE_SECONDS per process (the panel says when they were counted).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.core.cache import cache as django_cache
+from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.utils import timezone
+
+from active_learning.models import LabelIssue, LabelNoiseEstimate
+from labeling.models import Case, Project, ResolvedLabel
+from labeling.services.resolution import AUTHORITATIVE_SOURCES
+
+CACHE_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class ClassNoise:
+    name: str
+    tier: str
+    given: int
+    flagged: int
+    reviewed: int
+    wrong: int
+
+    @property
+    def detected_share(self) -> float | None:
+        return self.flagged / self.given if self.given else None
+
+    @property
+    def reviewed_share(self) -> float | None:
+        return self.wrong / self.reviewed if self.reviewed else None
+
+
+@dataclass
+class DataPanel:
+    counted_at: datetime
+    classes: list[ClassNoise] = field(default_factory=list)
+    issues_open: int = 0
+    issues_reviewed: int = 0
+    issues_real: int = 0
+    by_source: list[tuple[str, int]] = field(default_factory=list)
+    excluded: int = 0
+    cases: int = 0
+    noise_measured_at: datetime | None = None
+
+
+def _counts(project: Project) -> dict[str, Any]:
+    given = dict(
+        Case.objects.filter(project=project, given_label__isnull=False)
+        .order_by()
+        .values_list("given_label_id")
+        .annotate(n=Count("id"))
+        .values_list("given_label_id", "n")
+    )
+    flagged = dict(
+        LabelIssue.objects.filter(project=project, in_prune_set=True)
+        .order_by()
+        .values_list("given_label_id")
+        .annotate(n=Count("id"))
+        .values_list("given_label_id", "n")
+    )
+    resolved = ResolvedLabel.objects.filter(case__project=project)
+    by_source = dict(
+        resolved.order_by().values_list("source").annotate(n=Count("id")).values_list("source", "n")
+    )
+    decided = ResolvedLabel.objects.filter(
+        case_id=OuterRef("case_id"), source__in=AUTHORITATIVE_SOURCES
+    )
+    real = decided.filter(Q(excluded=True) | ~Q(label_id=OuterRef("given_label_id")))
+    issues = LabelIssue.objects.filter(project=project).aggregate(
+        reviewed=Count("id", filter=Q(Exists(decided))),
+        real=Count("id", filter=Q(Exists(real))),
+        open=Count(
+            "id",
+            filter=Q(in_prune_set=True)
+            & ~Q(Exists(decided))
+            & ~Q(Exists(ResolvedLabel.objects.filter(case_id=OuterRef("case_id"), excluded=True))),
+        ),
+    )
+    return {
+        "given": given,
+        "flagged": flagged,
+        "by_source": by_source,
+        "issues": issues,
+        "excluded": resolved.filter(excluded=True).count(),
+        "cases": Case.objects.filter(project=project).count(),
+        "counted_at": timezone.now(),
+    }
+
+
+def data_panel(*, project: Project, classes: dict[int, tuple[str, str]]) -> DataPanel:
+    key = f"dashboard-data-{project.pk}"
+    counts = django_cache.get(key)
+    if counts is None:
+        counts = _counts(project)
+        django_cache.set(key, counts, CACHE_SECONDS)
+    latest = (
+        LabelNoiseEstimate.objects.filter(project=project)
+        .order_by("-measured_at")
+        .values_list("measured_at", flat=True)
+        .first()
+    )
+    reviewed: dict[int, tuple[int, int]] = {}
+    if latest is not None:
+        for label_id, n, wrong in (
+            LabelNoiseEstimate.objects.filter(project=project, measured_at=latest)
+            .order_by()
+            .values_list("given_label_id")
+            .annotate(n=Sum("reviewed"), w=Sum("wrong"))
+            .values_list("given_label_id", "n", "w")
+        ):
+            reviewed[label_id] = (int(n or 0), int(wrong or 0))
+    rows = [
+        ClassNoise(
+            name=name,
+            tier=tier,
+            given=int(counts["given"].get(pk, 0)),
+            flagged=int(counts["flagged"].get(pk, 0)),
+            reviewed=reviewed.get(pk, (0, 0))[0],
+            wrong=reviewed.get(pk, (0, 0))[1],
+        )
+        for pk, (name, tier) in classes.items()
+    ]
+    rows.sort(key=lambda r: (-(r.detected_share or 0.0), r.name.casefold()))
+    issues = counts["issues"]
+    return DataPanel(
+        counted_at=counts["counted_at"],
+        classes=rows,
+        issues_open=int(issues["open"] or 0),
+        issues_reviewed=int(issues["reviewed"] or 0),
+        issues_real=int(issues["real"] or 0),
+        by_source=sorted(counts["by_source"].items(), key=lambda kv: -kv[1]),
+        excluded=int(counts["excluded"]),
+        cases=int(counts["cases"]),
+        noise_measured_at=latest,
+    )
