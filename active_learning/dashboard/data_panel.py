@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.cache import cache as django_cache
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from active_learning.models import LabelIssue, LabelNoiseEstimate
@@ -74,20 +74,21 @@ def _counts(project: Project) -> dict[str, Any]:
     by_source = dict(
         resolved.order_by().values_list("source").annotate(n=Count("id")).values_list("source", "n")
     )
-    decided = ResolvedLabel.objects.filter(
-        case_id=OuterRef("case_id"), source__in=AUTHORITATIVE_SOURCES
+    # Issues: few cases are settled (decided by a reviewer or adjudicator, or excluded), so
+    # read those with their issue rather than test every issue for a decision.
+    settled = resolved.filter(Q(source__in=AUTHORITATIVE_SOURCES) | Q(excluded=True)).values_list(
+        "source", "excluded", "label_id", "case__given_label_id", "case__label_issue__in_prune_set"
     )
-    real = decided.filter(Q(excluded=True) | ~Q(label_id=OuterRef("given_label_id")))
-    issues = LabelIssue.objects.filter(project=project).aggregate(
-        reviewed=Count("id", filter=Q(Exists(decided))),
-        real=Count("id", filter=Q(Exists(real))),
-        open=Count(
-            "id",
-            filter=Q(in_prune_set=True)
-            & ~Q(Exists(decided))
-            & ~Q(Exists(ResolvedLabel.objects.filter(case_id=OuterRef("case_id"), excluded=True))),
-        ),
-    )
+    issues = {"open": 0, "reviewed": 0, "real": 0}
+    settled_flagged = 0
+    for source, excluded, label_id, given_id, in_prune in settled.order_by().iterator():
+        settled_flagged += in_prune is True
+        if in_prune is None or source not in AUTHORITATIVE_SOURCES:
+            continue
+        issues["reviewed"] += 1
+        issues["real"] += bool(excluded or label_id != given_id)
+    prune = LabelIssue.objects.filter(project=project, in_prune_set=True).count()
+    issues["open"] = prune - settled_flagged
     return {
         "given": given,
         "flagged": flagged,

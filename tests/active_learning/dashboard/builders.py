@@ -94,7 +94,19 @@ def version(
         target_precision=project.target_precision, n_bootstrap=50, random_state=0,
     )  # fmt: skip
     when = timezone.now() - timedelta(days=30 - number)
-    reason = REASON_NO_CHAMPION if number == 1 else f"kept champion v{number - 1}: test"
+    f1 = report.macro_f1 or 0.0
+    if number == 1:
+        reason = REASON_NO_CHAMPION
+    elif promoted:
+        reason = (
+            f"promoted over v{number - 2 if number > 2 else 1}: macro-F1 {f1:.4f} higher in 84% "
+            f"of paired resamples; judged on {report.n_samples} evaluation labels"
+        )
+    else:
+        reason = (
+            f"kept champion v{number - 1}: neither macro-F1 ({f1:.4f}) nor prohibited-tier "
+            f"recall is strictly better; judged on {report.n_samples} evaluation labels"
+        )
     v = ModelVersion.objects.create(
         project=project, number=number, status=status, metrics=report.to_json(),
         n_train=labels * 3, n_eval=report.n_samples, params={"n_from_analysts": labels},

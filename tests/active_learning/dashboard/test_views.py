@@ -255,3 +255,47 @@ def test_dashboard_permission_matrix(client, role, name, extra, needed) -> None:
         assert response.status_code == 404
     else:
         assert response.status_code == (200 if RANK[effective] >= RANK[needed] else 403)
+
+
+def test_data_quality_counts_issues_noise_and_sources(client) -> None:
+    """Open issues are flagged and unsettled; reviewed ones were decided by a reviewer; real
+    ones were corrected or excluded; the reviewers' measured noise shows per class."""
+    from django.utils import timezone
+
+    from active_learning.models import LabelIssue, LabelNoiseEstimate
+    from labeling.models import ResolvedLabel
+
+    project, (retail, _crypto, guns) = builders.project_with_classes()
+
+    def issue(name, *, flagged=True, resolved=None):
+        case = CaseFactory(project=project, given_label=retail, external_id=name)
+        if resolved:
+            ResolvedLabel.objects.create(case=case, **resolved)
+        LabelIssue.objects.create(
+            project=project, case=case, given_label=retail, suggested_label=guns,
+            score=0.9, self_confidence=0.1, in_prune_set=flagged,
+        )  # fmt: skip
+
+    issue("open")
+    issue("open-2", resolved={"label": guns, "source": "annotation"})
+    issue("unflagged", flagged=False)
+    issue("confirmed", resolved={"label": retail, "source": "review"})
+    issue("corrected", resolved={"label": guns, "source": "adjudicated"})
+    issue("excluded", resolved={"label": None, "source": "review", "excluded": True})
+    CaseFactory(project=project, given_label=guns)
+    LabelNoiseEstimate.objects.create(
+        project=project, given_label=retail, reviewed=3, wrong=2, excluded=1,
+        measured_at=timezone.now(),
+    )  # fmt: skip
+    _member(client, project, ProjectRole.REVIEWER)
+    response, html = _page(client, project)
+    data = response.context["data"]
+    assert (data.issues_open, data.issues_reviewed, data.issues_real) == (2, 3, 2)
+    assert data.excluded == 1 and data.cases == 7
+    assert dict(data.by_source) == {"annotation": 1, "review": 2, "adjudicated": 1}
+    noise = {c.name: c for c in data.classes}
+    assert noise["Retail"].given == 6 and noise["Retail"].flagged == 5
+    assert noise["Retail"].reviewed_share == pytest.approx(2 / 3)
+    assert noise["Firearms"].given == 1 and noise["Firearms"].detected_share == 0
+    assert noise["Crypto exchange"].detected_share is None
+    assert "0.667" in html and "(2 of 3)" in html
