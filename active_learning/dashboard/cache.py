@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +37,12 @@ def _write(path: Path, content: bytes) -> None:
         raise
 
 
-def data_get(project: Project, key: str) -> Any:
+def data_get(project: Project, key: str, *, max_age: float | None = None) -> Any:
+    """The stored value, or None when missing, unreadable or older than `max_age` seconds."""
     path = folder(project) / f"{key}.json"
     try:
+        if max_age is not None and time.time() - path.stat().st_mtime > max_age:
+            return None
         return json.loads(path.read_bytes())
     except (OSError, ValueError):
         return None

@@ -16,14 +16,16 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from labeling.models import Annotation, Project
+from labeling.models import Annotation, Case, Project
 from labeling.selectors_quality import QualityReport
 
 WINDOW_DAYS = 30
 DAYS_SHOWN = 14
+CHUNK = 10_000
 
 
 @dataclass(frozen=True)
@@ -48,26 +50,50 @@ class PeoplePanel:
     alpha: Any = None  # the project's Krippendorff alpha (None for an analyst's own view)
 
 
+def _project_cases(project: Project, case_ids: list[int]) -> set[int]:
+    """Which of `case_ids` are the project's (PostgreSQL: one array parameter, ~10x cheaper than
+    10,000 placeholders)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {Case._meta.db_table} WHERE project_id = %s AND id = ANY(%s)",
+                [project.pk, case_ids],
+            )
+            return {row[0] for row in cursor.fetchall()}
+    mine: set[int] = set()
+    for start in range(0, len(case_ids), CHUNK):
+        mine.update(
+            Case.objects.filter(project=project, pk__in=case_ids[start : start + CHUNK])
+            .order_by()
+            .values_list("pk", flat=True)
+        )
+    return mine
+
+
 def people_panel(
     *, project: Project, report: QualityReport | None, only: int | None = None
 ) -> PeoplePanel:
     today = timezone.localdate()
     days = [today - timedelta(days=DAYS_SHOWN - 1 - i) for i in range(DAYS_SHOWN)]
     since = timezone.now() - timedelta(days=WINDOW_DAYS)
-    answers = Annotation.objects.filter(
-        case__project=project, superseded_at__isnull=True, created_at__gte=since
-    )
+    # The window's answers first, then which of their cases are this project's: filtering on
+    # the case's project in one statement makes PostgreSQL hash every case of the project
+    # (~200 ms at a million cases) to keep a few thousand answers.
+    answers = Annotation.objects.filter(superseded_at__isnull=True, created_at__gte=since)
     if only is not None:
         answers = answers.filter(annotator_id=only)
+    window = list(
+        answers.order_by()
+        .annotate(day=TruncDate("created_at"))
+        .values_list("case_id", "annotator_id", "day", "skipped", "duration_ms")
+    )
+    mine = _project_cases(project, sorted({row[0] for row in window}))
     per_day: dict[int, dict[date, int]] = defaultdict(lambda: defaultdict(int))
     durations: dict[int, list[int]] = defaultdict(list)
     totals: dict[int, list[int]] = defaultdict(lambda: [0, 0])  # labels, skips
-    for user_id, day, skipped, duration in (
-        answers.order_by()
-        .annotate(day=TruncDate("created_at"))
-        .values_list("annotator_id", "day", "skipped", "duration_ms")
-        .iterator(chunk_size=5000)
-    ):
+    for case_id, user_id, day, skipped, duration in window:
+        if case_id not in mine:
+            continue
         totals[user_id][1 if skipped else 0] += 1
         if not skipped:
             per_day[user_id][day] += 1
@@ -98,7 +124,7 @@ def people_panel(
             continue
         labels, skips = totals[user_id]
         times = durations.get(user_id) or []
-        mine = kappas.get(user_id) or []
+        pairs = kappas.get(user_id) or []
         rows.append(
             PersonRow(
                 user_id=user_id,
@@ -110,8 +136,8 @@ def people_panel(
                 median_seconds=statistics.median(times) / 1000 if times else None,
                 skip_rate=skips / (labels + skips) if labels + skips else None,
                 accuracy=accuracy.get(user_id),
-                kappa=sum(mine) / len(mine) if mine else None,
-                kappa_pairs=len(mine),
+                kappa=sum(pairs) / len(pairs) if pairs else None,
+                kappa_pairs=len(pairs),
             )
         )
     rows.sort(key=lambda r: (-r.labels, r.username))

@@ -49,7 +49,7 @@ def eval_cases(
     return cases, truth
 
 
-def stop_cases(project: Project, n_pool: int = 600) -> list[Case]:
+def stop_cases(project: Project, n_pool: int = 1500) -> list[Case]:
     """Pool cases; returns those in the stop set (about 1%)."""
     cases = Case.objects.bulk_create(
         Case(project=project, external_id=f"P{i:05d}", text=f"pool {i}", content_hash=f"p{i}")
@@ -114,8 +114,11 @@ def version(
         trained_at=when, promoted_at=when if promoted else None,
     )  # fmt: skip
     rows = []
-    for case, row in zip(eval_cases_, proba, strict=True):
-        top = int(np.argmax(row))
+    # Evaluation cases can be in the stop set too (it is drawn from every case): keep their
+    # class fixed there, so only the stop set's pool cases (and `flips`) change between versions.
+    in_stop = stop_set_mask(project=project, case_ids=np.array([c.pk for c in eval_cases_]))
+    for case, row, fixed in zip(eval_cases_, proba, in_stop.tolist(), strict=True):
+        top = 0 if fixed else int(np.argmax(row))
         rows.append(Prediction(case=case, model_version=v, predicted_label_id=ids[top],
                                confidence=float(row[top]), top_k=[[ids[top], float(row[top])]]))  # fmt: skip
     for i, case in enumerate(stop):
