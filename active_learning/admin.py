@@ -3,14 +3,15 @@ ones by default) and the measured noise of the given labels."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
 
-from active_learning import models
+from active_learning import models, presentation
 from labeling.models import LabelClass, ResolvedLabel
 from labeling.services.resolution import AUTHORITATIVE_SOURCES
 from workbench.admin_mixins import HistoryAdmin
@@ -28,6 +29,31 @@ class EmbeddingAdmin(HistoryAdmin):
     show_full_result_count = False
 
 
+RAW_JSON_FIELDS = ("metrics", "decision", "params", "snapshot_case_ids")
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _with_ci(value: float | None, ci: tuple[float, float] | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" + (f" ({ci[0]:.3f} to {ci[1]:.3f})" if ci else "")
+
+
+def _table(head: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> str:
+    if not rows:
+        return "none stored"
+    header = format_html_join("", '<th scope="col">{}</th>', ((h,) for h in head))
+    body = format_html_join(
+        "",
+        "<tr>{}</tr>",
+        ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows),
+    )
+    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", header, body)
+
+
 @admin.register(models.ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
     list_display = (
@@ -42,9 +68,124 @@ class ModelVersionAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "project", "estimator")
     search_fields = ("project__name", "decision_reason")
-    # Versions change only through training and the promote action (which audits).
-    readonly_fields = [f.name for f in models.ModelVersion._meta.fields]
+    # Versions change only through training and the promote action (which audits). The JSON
+    # fields are shown as tables (class names, not ids) and the case-id list collapsed.
+    readonly_fields = (
+        *(f.name for f in models.ModelVersion._meta.fields if f.name not in RAW_JSON_FIELDS),
+        "decision_in_words",
+        "headline_table",
+        "per_class_table",
+        "per_tier_table",
+        "operating_points_table",
+        "params_table",
+        "training_case_ids",
+    )
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "project", "number", "status", "decision_in_words", "embedding_model",
+                    "estimator", "calibration", "n_train", "n_eval", "created_at", "trained_at",
+                    "promoted_at", "artifact_path", "error",
+                )
+            },
+        ),
+        (
+            "Evaluation (on the evaluation labels when trained or last re-measured)",
+            {
+                "fields": (
+                    "headline_table", "per_class_table", "per_tier_table",
+                    "operating_points_table",
+                )
+            },
+        ),
+        ("Training", {"fields": ("params_table", "snapshot_hash", "training_case_ids", "timings")}),
+    )  # fmt: skip
     actions = ("promote",)
+
+    def _classes(self, obj: models.ModelVersion) -> dict[int, tuple[str, str]]:
+        cached = getattr(obj, "_class_names", None)
+        if cached is None:
+            cached = {
+                pk: (name, str(tier))
+                for pk, name, tier in LabelClass.objects.filter(
+                    project_id=obj.project_id
+                ).values_list("pk", "name", "tier")
+            }
+            obj._class_names = cached  # type: ignore[attr-defined]
+        return cached
+
+    @admin.display(description="decision")
+    def decision_in_words(self, obj: models.ModelVersion) -> str:
+        return (
+            presentation.decision_sentence(obj.number, obj.decision, obj.decision_reason)
+            or "no promotion decision recorded"
+        )
+
+    @admin.display(description="headline figures")
+    def headline_table(self, obj: models.ModelVersion) -> str:
+        h = presentation.headline(obj.metrics)
+        if h.n_eval == 0:
+            return "Not measured: there were no evaluation labels."
+        rows = [
+            ("evaluation labels", f"{h.n_eval}" + (f" (effective {h.n_effective:.0f}, weighted)" if h.weighted and h.n_effective else "")),
+            ("macro-F1", _with_ci(h.macro_f1, h.macro_f1_ci)),
+            ("accuracy", _fmt(h.accuracy)),
+            ("ECE (top-label, 15 bins)", _fmt(h.ece)),
+            ("Brier score", _fmt(h.brier)),
+            (
+                f"prohibited-tier recall at precision {_fmt(h.target)}",
+                _with_ci(h.prohibited_recall, h.prohibited_recall_ci)
+                + ("" if h.prohibited_proven else f" (not enough evidence: {h.prohibited_reason})"),
+            ),
+        ]  # fmt: skip
+        return _table(("figure", "value"), rows)
+
+    @admin.display(description="per class (argmax decision)")
+    def per_class_table(self, obj: models.ModelVersion) -> str:
+        rows = [
+            (r.name, r.tier, _fmt(r.precision), _fmt(r.recall), _fmt(r.f1), str(r.support))
+            for r in presentation.class_rows(obj.metrics or {}, self._classes(obj))
+        ]
+        return _table(("class", "tier", "precision", "recall", "F1", "evaluation labels"), rows)
+
+    @admin.display(description="per tier")
+    def per_tier_table(self, obj: models.ModelVersion) -> str:
+        rows = [
+            (r.name, _fmt(r.precision), _fmt(r.recall), _fmt(r.f1), str(r.support))
+            for r in presentation.tier_rows(obj.metrics or {})
+        ]
+        return _table(("tier", "precision", "recall", "F1", "evaluation labels"), rows)
+
+    @admin.display(description="operating points at the target precision")
+    def operating_points_table(self, obj: models.ModelVersion) -> str:
+        rows = [
+            (
+                f"{r.name} ({r.kind})", _fmt(r.threshold), _with_ci(r.precision, r.precision_ci),
+                _with_ci(r.recall, r.recall_ci), str(r.n_positives), r.evidence_text,
+            )
+            for r in presentation.point_rows(obj.metrics or {}, self._classes(obj))
+        ]  # fmt: skip
+        return _table(
+            ("class or tier", "threshold", "precision", "recall", "positives", "evidence"), rows
+        )
+
+    @admin.display(description="training parameters")
+    def params_table(self, obj: models.ModelVersion) -> str:
+        rows = [(str(k), str(v)) for k, v in sorted((obj.params or {}).items())]
+        return _table(("parameter", "value"), rows)
+
+    @admin.display(description="training case ids")
+    def training_case_ids(self, obj: models.ModelVersion) -> str:
+        ids = obj.snapshot_case_ids or []
+        if not ids:
+            return "Not stored in the database (see the snapshot file in the parameters)."
+        return format_html(
+            "<details><summary>{} case ids (show)</summary><p>{}</p></details>",
+            len(ids),
+            ", ".join(str(i) for i in ids),
+        )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -11,6 +11,7 @@ from labeling.contracts import (
     CaseModelFacts,
     CaseSearchPaths,
     ChampionSummary,
+    DecisionSummary,
     ModelFacts,
     ReviewFacts,
 )
@@ -30,6 +31,28 @@ def champion(*, project: Project) -> ChampionSummary | None:
         model_version_id=version.pk,
         number=version.number,
         macro_f1=float(macro_f1) if isinstance(macro_f1, int | float) else None,
+    )
+
+
+def last_decision(*, project: Project) -> DecisionSummary | None:
+    """The newest version with a recorded promotion decision (an admin's hand promotion
+    rewrites only the reason, so the reason is read from the row)."""
+    row = (
+        ModelVersion.objects.filter(project_id=project.pk)
+        .exclude(decision={})
+        .order_by("-number")
+        .values_list("number", "decision", "decision_reason")
+        .first()
+    )
+    if row is None:
+        return None
+    number, decision, reason = row
+    decision = decision if isinstance(decision, dict) else {}
+    return DecisionSummary(
+        number=int(number),
+        promoted=bool(decision.get("promote")),
+        reason=str(reason or decision.get("reason") or ""),
+        provisional=bool(decision.get("provisional")),
     )
 
 
@@ -117,6 +140,7 @@ def register() -> None:
         retrain_start=retrain_start,
         retrain_if_due=retrain_if_due,
         champion=champion,
+        last_decision=last_decision,
         case_facts=case_facts,
         review_facts=review_facts,
         queue_refill=queue_refill_stored,

@@ -24,6 +24,7 @@ BENCHMARKS = [
     ("queue_latency", ["--http"], ["--quick"]),
     ("queue_refill", [], ["--cases", "100000"]),
     ("case_search", [], ["--cases", "100000", "--repeats", "20"]),
+    ("dashboard_speed", [], ["--cases", "100000", "--repeats", "10"]),
     ("pipeline", [], ["--quick"]),
     ("cleaning", [], ["--quick"]),
     ("consensus", [], ["--cases", "1000", "--overlap-cases", "1000", "--overlap-labels", "300"]),

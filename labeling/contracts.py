@@ -76,7 +76,22 @@ class ChampionSummary:
 
     model_version_id: int
     number: int
-    macro_f1: float | None
+    macro_f1: float | None  # None: not measured on evaluation labels yet (still the champion)
+
+
+@dataclass(frozen=True)
+class DecisionSummary:
+    """The newest promotion decision, as the project list says it in a sentence.
+
+    `number` is the version decided on (the challenger); `promoted` whether it became champion;
+    `reason` the decision in words, as the promotion rule wrote it; `provisional` when the
+    warm-up rule decided on analysts' pool labels rather than the evaluation split.
+    """
+
+    number: int
+    promoted: bool
+    reason: str
+    provisional: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from labeling.contracts import CaseModelFacts, CaseSearchPaths, ChampionSummary, ReviewFacts
+from labeling.contracts import (
+    CaseModelFacts,
+    CaseSearchPaths,
+    ChampionSummary,
+    DecisionSummary,
+    ReviewFacts,
+)
 
 if TYPE_CHECKING:
     from labeling.models import Case, Project
@@ -24,6 +30,10 @@ def _no_retrain(**_kwargs: Any) -> Job | None:
 
 
 def _no_champion(*, project: Project) -> ChampionSummary | None:
+    return None
+
+
+def _no_decision(*, project: Project) -> DecisionSummary | None:
     return None
 
 
@@ -52,6 +62,7 @@ class ModelSide:
     - `retrain_if_due(project_id=)`: labels arrived and the project's counter says a retrain is
       due; start it. Called after commit; must never raise.
     - `champion(project=)`: the deciding model, or None.
+    - `last_decision(project=)`: the newest promotion decision, or None.
     - `case_facts(case=)`: what the models say of a case (the case page).
     - `review_facts(case_id=)`: the label-issue detector's view of a case's label, or None;
       called inside a label's transaction when an analyst asks for a second opinion, so one
@@ -66,6 +77,7 @@ class ModelSide:
     retrain_start: Callable[..., Job | None] = _no_retrain
     retrain_if_due: Callable[..., Job | None] = _no_retrain
     champion: Callable[..., ChampionSummary | None] = _no_champion
+    last_decision: Callable[..., DecisionSummary | None] = _no_decision
     case_facts: Callable[..., CaseModelFacts] = _no_facts
     review_facts: Callable[..., ReviewFacts | None] = _no_review_facts
     queue_refill: Callable[..., int | None] = _no_refill

@@ -114,6 +114,7 @@ def project_progress(*, project: Project) -> dict[str, Any]:
         "eval_labels": eval_labels,
         "champion": champion,
         "macro_f1": champion.macro_f1 if champion else None,
+        "decision": model_side().last_decision(project=project),
         "last_retrain": last.finished_at if last else None,
         "running_job": running,
         "retrain_job": shown,

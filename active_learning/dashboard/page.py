@@ -1,0 +1,112 @@
+"""What the dashboard page and its plot URLs read: one function for each, by role.
+
+Reviewers and admins get every panel; an analyst gets their own row of the people panel only
+(nothing else is computed for them, so nothing else can leak into the page).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+from active_learning.dashboard import cache, model_panel, people_panel
+from active_learning.dashboard.data_panel import data_panel
+from labeling.models import Project
+from labeling.selectors_quality import quality_report
+
+PLOTS = ("learning-curve", "reliability", "class-points", "confusions")
+
+
+def dashboard_context(*, project: Project, user_id: int, full: bool) -> dict[str, Any]:
+    report = quality_report(project=project)
+    if not full:
+        return {
+            "project": project,
+            "full": False,
+            "people": people_panel.people_panel(project=project, report=report, only=user_id),
+        }
+    classes = model_panel.class_map(project=project)
+    panel = model_panel.model_panel(project=project, classes=classes)
+    evaluation: dict[str, Any] = {}
+    if panel.champion is not None:
+        evaluation = model_panel.champion_evaluation(
+            project=project, champion=panel.champion, classes=classes
+        )
+    plots = _plot_data(panel, evaluation)
+    return {
+        "project": project,
+        "full": True,
+        "model": panel,
+        "evaluation": evaluation,
+        "plot_versions": {
+            name.replace("-", "_"): cache.fingerprint(data) for name, data in plots.items()
+        },
+        "stopping": model_panel.stopping(project=project),
+        "data": data_panel(project=project, classes=classes),
+        "report": report,
+        "people": people_panel.people_panel(project=project, report=report),
+    }
+
+
+def _plot_data(panel: model_panel.ModelPanel, evaluation: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "learning-curve": panel.learning_curve,
+        "reliability": {k: evaluation.get(k) for k in ("n", "ece", "bins")},
+        "class-points": panel.class_points,
+        "confusions": {"confusions": evaluation.get("confusions") or []},
+    }
+
+
+def plot_png(*, project: Project, name: str) -> tuple[bytes, str]:
+    """The plot's PNG and the fingerprint of its data (drawn once per fingerprint)."""
+    from active_learning.dashboard import plots
+
+    classes = model_panel.class_map(project=project)
+    panel = model_panel.model_panel(project=project, classes=classes)
+    evaluation: dict[str, Any] = {}
+    if panel.champion is not None and name in ("reliability", "confusions"):
+        evaluation = model_panel.champion_evaluation(
+            project=project, champion=panel.champion, classes=classes
+        )
+    data = _plot_data(panel, evaluation)[name]
+    digest = cache.fingerprint(data)
+    path = cache.plot_path(project, name, digest)
+    try:
+        return path.read_bytes(), digest
+    except OSError:
+        png = plots.DRAW[name](data)
+        cache.plot_put(path, png)
+        return png, digest
+
+
+CSV_COLUMNS = (
+    "kind", "name", "tier", "target_precision", "threshold", "precision", "precision_low",
+    "precision_high", "recall", "recall_low", "recall_high", "evaluation_labels", "positives",
+    "enough_evidence", "reason", "more_labels_to_prove_precision",
+    "more_labels_for_recall_within_0.02",
+)  # fmt: skip
+
+
+def operating_points_csv(*, project: Project) -> str:
+    """The champion's operating points per tier and class, one row each (header only without)."""
+    classes = model_panel.class_map(project=project)
+    panel = model_panel.model_panel(project=project, classes=classes)
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+
+    def cell(value: Any) -> Any:
+        return "" if value is None else (round(value, 6) if isinstance(value, float) else value)
+
+    for p in panel.operating_points:
+        pci, rci = p.precision_ci or (None, None), p.recall_ci or (None, None)
+        writer.writerow(
+            [cell(v) for v in (
+                p.kind, p.name, p.tier, p.target, p.threshold, p.precision, pci[0], pci[1],
+                p.recall, rci[0], rci[1], p.n_samples, p.n_positives,
+                "yes" if p.enough_evidence else "no", p.reason, p.more_labels_needed,
+                p.labels_to_narrow,
+            )]
+        )  # fmt: skip
+    return out.getvalue()
