@@ -44,11 +44,13 @@ def start_gunicorn(
     workers: int = 3,
     threads: int = 1,
     access_log: str | None = None,
+    output: Path | None = None,
     ready_timeout: float = 60,
 ) -> subprocess.Popen[bytes]:
     """gunicorn serving the site on 127.0.0.1:`port` (demo mode, DEBUG off unless `env` says),
-    once /healthz answers 200."""
+    once /healthz answers 200; its own output (errors, logs) to `output` when given."""
     run_env = {"WORKBENCH_MODE": "demo", "DEBUG": "false", **(env or os.environ)}
+    sink = output.open("ab") if output is not None else None
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -68,7 +70,11 @@ def start_gunicorn(
         ],
         cwd=ROOT,
         env=run_env,
+        stdout=sink,
+        stderr=subprocess.STDOUT if sink is not None else None,
     )
+    if sink is not None:
+        sink.close()  # the child holds its own descriptor
     deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
         try:

@@ -97,8 +97,12 @@ def fault_env(
     django_db_setup, pg_server: PostgresServer, redis_server: RedisServer, tmp_path_factory
 ) -> dict[str, str]:
     """The environment of the app processes: this run's servers, test heartbeat settings."""
+    from django.conf import settings
+
     var = tmp_path_factory.mktemp("var")
+    (var / "static").mkdir()  # whitenoise's root; the pages' files come from the finders
     return service_env(
+        SECRET_KEY=settings.SECRET_KEY,  # the sessions this process makes are theirs too
         DATABASE_URL=f"{pg_server.url}/{TEST_DB}",
         CELERY_BROKER_URL=redis_server.url,
         REDIS_URL=None,
@@ -119,8 +123,14 @@ def fault_env(
 def web(fault_env: dict[str, str], tmp_path_factory) -> Iterator[int]:
     """gunicorn on this run's servers (3 workers, as the benchmark); yields its port."""
     port = free_port()
-    log = tmp_path_factory.mktemp("web") / "access.log"
-    server = start_gunicorn(port, env=fault_env, workers=3, access_log=str(log))
+    logs = tmp_path_factory.mktemp("web")
+    server = start_gunicorn(
+        port,
+        env=fault_env,
+        workers=3,
+        access_log=str(logs / "access.log"),
+        output=logs / "gunicorn.log",
+    )
     yield port
     stop_gunicorn(server)
 
@@ -189,3 +199,45 @@ def wait_for(predicate, *, timeout: float, what: str, every: float = 0.3):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(every)
+
+
+@pytest.fixture
+def crowd_project(db):
+    """A factory: a project with `cases` open queue items, two classes and `analysts` logged-in
+    analysts; returns (project, label to answer with, session keys). No retrain can become due:
+    the suite measures the site, not the pipeline."""
+    from active_learning.ml.hashing import content_hash
+    from bench.http_analysts import login_sessions
+    from labeling.models import Case
+    from labeling.services.queue.fill import queue_fill_random
+    from tests.factories import AnalystFactory, LabelClassFactory, ProjectFactory
+
+    def make(*, cases: int, analysts: int):
+        project = ProjectFactory(retrain_after_n=1_000_000_000)
+        label = LabelClassFactory(project=project)
+        LabelClassFactory(project=project)
+        texts = [
+            f"Merchant {i} sells handmade ceramic mugs and prints online." for i in range(cases)
+        ]
+        Case.objects.bulk_create(
+            Case(project=project, external_id=f"M{i:07d}", text=t, content_hash=content_hash(t))
+            for i, t in enumerate(texts)
+        )
+        assert queue_fill_random(project=project, cases=cases, seed=1) == cases
+        users = [AnalystFactory() for _ in range(analysts)]
+        return project, label, login_sessions(users, project)
+
+    return make
+
+
+def stored_submissions(submissions) -> set[str]:
+    """Which of these submission ids have an annotation in the database."""
+    from labeling.models import Annotation
+
+    ids = list(submissions)
+    return {
+        str(s)
+        for s in Annotation.objects.filter(submission_id__in=ids).values_list(
+            "submission_id", flat=True
+        )
+    }
