@@ -6,6 +6,9 @@ pytest-django creates the test database there: its ORM, and Celery's producer fo
 sends. The web server and workers are subprocesses given the same servers through the
 environment (`DATABASE_URL`, `CELERY_BROKER_URL`), so a test can stop, restart or fill what they
 depend on while they run.
+
+The suite runs in a pytest session of its own (`make faults`; plain `pytest` deselects it): a
+session that set up the shared test database first cannot move it, and `fault_env` refuses.
 """
 
 from __future__ import annotations
@@ -99,6 +102,10 @@ def fault_env(
     """The environment of the app processes: this run's servers, test heartbeat settings."""
     from django.conf import settings
 
+    db = settings.DATABASES["default"]
+    assert (db["HOST"], int(db["PORT"] or 0)) == ("127.0.0.1", pg_server.port), (
+        "the test database is not on the fault suite's own server: run it alone (make faults)"
+    )
     var = tmp_path_factory.mktemp("var")
     (var / "static").mkdir()  # whitenoise's root; the pages' files come from the finders
     return service_env(
