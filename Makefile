@@ -1,5 +1,6 @@
 # make demo  - set everything up and run the product on the embedded default (Ctrl-C stops it)
-# make test  - set up, then lint, type-check and run the tests
+# make test  - set up, then lint, type-check and run the tests, then the fault suite
+# make faults - the fault suite alone (tests/faults: its own PostgreSQL and Redis; root, for tmpfs)
 # make bench - run the benchmarks (figures to bench/results/)
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -8,7 +9,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 export HF_HUB_OFFLINE := 1
 
-.PHONY: install demo test lint typecheck pytest bench clean
+.PHONY: install demo test lint typecheck pytest faults bench clean
 
 install: $(STAMP)
 
@@ -44,7 +45,13 @@ ifneq ($(findstring postgres,$(DATABASE_URL)),)
 		$(PY) -m pytest -m "not postgres and not redis" $(SQLITE_TESTS)
 endif
 
-test: lint typecheck pytest
+# The fault suite (marked `faults`, left out of plain `pytest` by the addopts in pyproject.toml)
+# starts and stops its own PostgreSQL and Redis servers. Its temporary files live under var/ so
+# other pytest runs on the machine, which prune /tmp/pytest-of-<user>, never remove them mid-run.
+faults: $(STAMP)
+	$(PY) -m pytest -m faults tests/faults --basetemp=var/pytest-faults
+
+test: lint typecheck pytest faults
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py $(if $(QUICK),--quick)

@@ -26,17 +26,12 @@ labelled neighbours with their resolved labels.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import random
-import re
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.parse
 import uuid
 from collections import defaultdict
 from datetime import timedelta
@@ -58,6 +53,13 @@ from bench.common import (  # noqa: E402
     scratch_database_create,
     scratch_database_drop,
     write_result,
+)
+from bench.http_analysts import (  # noqa: E402
+    free_port,
+    login_sessions,
+    run_analysts,
+    start_gunicorn,
+    stop_gunicorn,
 )
 
 ANALYSTS = 20
@@ -402,92 +404,6 @@ def plot(results: dict) -> Path:
 HTTP_ANALYSTS = 20
 HTTP_THINK = (3.0, 5.0)
 HTTP_WORKERS = 3
-_TICKET = re.compile(r'name="ticket" value="([^"]+)"')
-_COOKIE = re.compile(r"(csrftoken|sessionid)=([^;]+)")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start_gunicorn(port: int) -> subprocess.Popen:
-    env = {**os.environ, "WORKBENCH_MODE": "demo", "DEBUG": "false"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "workbench.wsgi:application",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(HTTP_WORKERS),
-            "--log-level",
-            "warning",
-            "--access-logfile",
-            "-" if os.environ.get("BENCH_LOG") else "/dev/null",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/healthz")
-            if conn.getresponse().status == 200:
-                return proc
-        except OSError:
-            time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError("gunicorn did not answer /healthz within 60 s")
-
-
-class _Browser:
-    """One analyst's keep-alive HTTP connection with its cookies (session, CSRF)."""
-
-    def __init__(self, port: int, session_key: str) -> None:
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self.cookies = {"sessionid": session_key}
-
-    def request(self, method: str, path: str, body: dict | None = None, htmx: bool = False):
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
-        data = None
-        if body is not None:
-            data = urllib.parse.urlencode(body)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-            headers["X-CSRFToken"] = self.cookies.get("csrftoken", "")
-            headers["Origin"] = f"http://127.0.0.1:{self.conn.port}"
-        if htmx:
-            headers["HX-Request"] = "true"
-        self.conn.request(method, path, body=data, headers=headers)
-        response = self.conn.getresponse()
-        payload = response.read()
-        for header in response.headers.get_all("Set-Cookie") or []:
-            match = _COOKIE.match(header)
-            if match:
-                self.cookies[match.group(1)] = match.group(2)
-        return response.status, payload
-
-
-def _sessions(analysts: list, project) -> list[str]:
-    """A logged-in session per analyst (as the login page would make), and their memberships."""
-    from django.test import Client
-
-    from labeling.models import ProjectMembership
-
-    ProjectMembership.objects.bulk_create(
-        [ProjectMembership(project=project, user=a, role="analyst") for a in analysts],
-        ignore_conflicts=True,
-    )
-    keys = []
-    for analyst in analysts:
-        client = Client()
-        client.force_login(analyst)
-        keys.append(client.cookies["sessionid"].value)
-    return keys
 
 
 def run_http(env: dict, duration: float) -> dict:
@@ -501,64 +417,29 @@ def run_http(env: dict, duration: float) -> dict:
     # No retrain may start from these labels: the bench measures the page, not the pipeline.
     Project.objects.filter(pk=project.pk).update(retrain_after_n=1_000_000_000)
     analysts = env["analysts"][:HTTP_ANALYSTS]
-    keys = _sessions(analysts, project)
+    keys = login_sessions(analysts, project)
     connection.close()
-    port = _free_port()
-    server = _start_gunicorn(port)
-    latencies: list[float] = []
-    sizes: list[int] = []
-    seen: dict[str, set[int]] = defaultdict(set)
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-    stop = threading.Event()
-    queue_path = f"/projects/{project.slug}/queue/"
-    submit_path = f"{queue_path}submit/"
-
-    def analyst_loop(k: int, rng: random.Random) -> None:
-        try:
-            browser = _Browser(port, keys[k])
-            status, page = browser.request("GET", queue_path)
-            assert status == 200, status
-            stop.wait(rng.uniform(0, HTTP_THINK[1]))
-            while not stop.is_set():
-                match = _TICKET.search(page.decode())
-                if match is None:
-                    return
-                case = re.search(r'class="muted case-id" dir="auto">([^<]+)<', page.decode())
-                with lock:
-                    seen[case.group(1) if case else "?"].add(k)
-                form = {"ticket": match.group(1), "label": label.pk, "duration_ms": 4000}
-                t0 = time.perf_counter()
-                status, page = browser.request("POST", submit_path, form, htmx=True)
-                elapsed = (time.perf_counter() - t0) * 1000
-                assert status == 200, (status, page[:300])
-                with lock:
-                    latencies.append(elapsed)
-                    sizes.append(len(page))
-                stop.wait(rng.uniform(*HTTP_THINK))
-        except BaseException as exc:
-            errors.append(exc)
-            stop.set()
-
-    threads = [
-        threading.Thread(target=analyst_loop, args=(k, random.Random(100 + k)))
-        for k in range(len(analysts))
-    ]
+    port = free_port()
+    server = start_gunicorn(
+        port, workers=HTTP_WORKERS, access_log="-" if os.environ.get("BENCH_LOG") else None
+    )
     start = time.perf_counter()
     try:
-        for thread in threads:
-            thread.start()
-        stop.wait(duration)
-        stop.set()
-        for thread in threads:
-            thread.join()
+        crowd = run_analysts(
+            port=port,
+            session_keys=keys,
+            project_slug=project.slug,
+            label_id=label.pk,
+            duration=duration,
+            think=HTTP_THINK,
+        )
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        stop_gunicorn(server)
     wall = time.perf_counter() - start
-    if errors:
-        raise errors[0]
-    lat, size = np.array(latencies), np.array(sizes)
+    if crowd.errors:
+        raise crowd.errors[0]
+    lat = np.array([a.ms for a in crowd.answers])
+    size = np.array([a.size for a in crowd.answers])
     search = _search_times(project)
     return {
         "search_ms": search,
@@ -573,7 +454,7 @@ def run_http(env: dict, duration: float) -> dict:
         "max_ms": round(float(lat.max()), 2),
         "swap_bytes_p50": int(np.percentile(size, 50)),
         "swap_bytes_max": int(size.max()),
-        "cases_seen_by_two_analysts": sum(1 for who in seen.values() if len(who) > 1),
+        "cases_seen_by_two_analysts": sum(1 for who in crowd.seen.values() if len(who) > 1),
         "load_average_1m": round(os.getloadavg()[0], 2),
     }
 

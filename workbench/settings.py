@@ -11,6 +11,7 @@ import os
 import secrets
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import environ
 from csp.constants import NONE, SELF
@@ -128,21 +129,32 @@ _SQLITE_OPTIONS = {
     "transaction_mode": "IMMEDIATE",
     "timeout": 30,
 }
+
+
+def database_config(url: str) -> dict[str, Any]:
+    """The DATABASES entry for `url` (the fault tests point their process at a server of
+    their own through it)."""
+    config: dict[str, Any] = dict(environ.Env.db_url_config(url))
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        config.setdefault("OPTIONS", {}).update(_SQLITE_OPTIONS)
+    else:
+        config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+        config["CONN_HEALTH_CHECKS"] = True
+        # The queue's plain statements (labeling/statements.py, run by workbench/core/sql.py)
+        # bind on the server and are prepared on first use, with generic plans (PostgreSQL
+        # re-planned the claim at every call, ~1 ms); Django's own cursors interpolate on the
+        # client and never prepare, so neither touches them.
+        config.setdefault("OPTIONS", {}).update(
+            {"prepare_threshold": 0, "options": "-c plan_cache_mode=force_generic_plan"}
+        )
+    return config
+
+
 DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+    "default": database_config(
+        env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+    ),
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"].setdefault("OPTIONS", {}).update(_SQLITE_OPTIONS)
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    # The queue's plain statements (labeling/statements.py, run by workbench/core/sql.py) bind
-    # on the server and are prepared on first use, with generic plans (PostgreSQL re-planned
-    # the claim at every call, ~1 ms);
-    # Django's own cursors interpolate on the client and never prepare, so neither touches them.
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"prepare_threshold": 0, "options": "-c plan_cache_mode=force_generic_plan"}
-    )
 # Tests create their own database; TEST_DATABASE_NAME keeps parallel runs on one server apart.
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default="") or None}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -1,4 +1,4 @@
-"""URL map: admin, login/logout, the status page and each app's pages."""
+"""URL map: admin, login/logout, the status page and each app's pages; the 500 handler."""
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
@@ -16,3 +16,6 @@ urlpatterns = [
     path("", include("labeling.urls")),
     path("", include("active_learning.urls")),
 ]
+
+# A lost database answers 503 with a page saying so (workbench/error_pages.py), never a 500.
+handler500 = "workbench.error_pages.server_error"

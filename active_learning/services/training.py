@@ -3,13 +3,17 @@
 Each run makes a `ModelVersion` with its label snapshot (a hash of the (case, label, weight)
 rows, and the case ids in a file beside the model), its `EvaluationReport` on the analysts'
 evaluation labels (measured once; promotion reuses it), timings, and a skops file written
-atomically.
+atomically. A data directory that runs out of space fails the version and the job with a message
+naming the file, removes the version's files, and leaves the champion as it was.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +31,7 @@ from active_learning.selectors import LabelSet, evaluation_set, project_classes,
 from active_learning.services.embeddings import embedded_only, matrix_load, model_name_current
 from active_learning.services.faults import fault_point
 from labeling.models import LabelClass, Project, Tier
+from workbench.errors import ApplicationError
 
 ESTIMATOR = "logreg"
 CALIBRATION = "temperature"
@@ -38,6 +43,10 @@ TRAIN_MAX_ROWS = 50_000  # above this, the ids live only in the snapshot file
 EVAL_SNAPSHOT_KEY = "eval_snapshot_hash"
 TRAINING_ROWS_KEY = "training_rows_file"  # `params` key: the fitted rows (ids, labels, weights)
 ERR_NOT_EMBEDDED = "{n} cases have no embedding yet: run embed_cases first."
+ERR_DISK_FULL = (
+    "no space left on device while writing {path}: free space in the data directory "
+    "(WORKBENCH_DATA_DIR) and retrain; v{number} was not saved and the champion is unchanged"
+)
 
 
 def models_dir(project: Project) -> Path:
@@ -204,8 +213,10 @@ def train_model(*, project: Project) -> ModelVersion | None:
     folder = models_dir(project)
     folder.mkdir(parents=True, exist_ok=True)
     ids_path = folder / f"v{number}.snapshot.npy"
-    np.save(ids_path, labels.case_ids)
-    rows_path = training_rows_save(folder, number, labels)
+    with _disk_full_fails(version, ids_path):
+        np.save(ids_path, labels.case_ids)
+    with _disk_full_fails(version, folder / f"v{number}.training.npz"):
+        rows_path = training_rows_save(folder, number, labels)
     X = features_for(labels.hashes)
     loaded = time.perf_counter()
     model = make_classifier(
@@ -218,7 +229,8 @@ def train_model(*, project: Project) -> ModelVersion | None:
     eval_labels = embedded_only(evaluation_set(project=project))
     report = evaluate_model(model=model, project=project, classes=classes, labels=eval_labels)
     evaluated = time.perf_counter()
-    artifact = save_model(model, folder / f"v{number}.skops")
+    with _disk_full_fails(version, folder / f"v{number}.skops"):
+        artifact = save_model(model, folder / f"v{number}.skops")
     version.artifact_path = str(artifact)
     version.status = ModelStatus.READY
     version.metrics = report.to_json()
@@ -246,6 +258,22 @@ def train_model(*, project: Project) -> ModelVersion | None:
     version.trained_at = timezone.now()
     version.save()
     return version
+
+
+@contextlib.contextmanager
+def _disk_full_fails(version: ModelVersion, path: Path) -> Iterator[None]:
+    """A full disk while writing `path` fails `version` (its files removed) with ERR_DISK_FULL;
+    the error the job records names the file. Other errors pass through unchanged."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        message = ERR_DISK_FULL.format(path=path, number=version.number)
+        for written in path.parent.glob(f"v{version.number}.*"):
+            written.unlink(missing_ok=True)  # a partial file is worse than none
+        ModelVersion.objects.filter(pk=version.pk).update(status=ModelStatus.FAILED, error=message)
+        raise ApplicationError(message, details={"path": str(path)}) from exc
 
 
 def _fallback_reason(model: Any) -> str | None:

@@ -211,10 +211,35 @@
     var id = submissionOf(event.detail && event.detail.elt);
     if (id !== null) answered = id;
   });
-  // A request that failed leaves the card in place: let it be answered again.
+  // A request that failed leaves the card in place: let it be answered again. A 503 (the
+  // database restarting) or no answer at all also says so above the card, in the server's
+  // words for a 503; the next card swapped in replaces the notice.
   function retryable() { answered = null; }
-  document.addEventListener("htmx:responseError", retryable);
-  document.addEventListener("htmx:sendError", retryable);
+  function notice(text) {
+    var c = card();
+    if (!c) return;
+    var p = document.getElementById("service-unavailable");
+    if (!p) {
+      p = document.createElement("p");
+      p.id = "service-unavailable";
+      p.className = "notice bad";
+      p.setAttribute("role", "alert");
+      c.insertBefore(p, c.firstChild);
+    }
+    p.textContent = text;
+  }
+  document.addEventListener("htmx:responseError", function (event) {
+    retryable();
+    var xhr = event.detail && event.detail.xhr;
+    if (!xhr || xhr.status !== 503) return;
+    var parsed = new DOMParser().parseFromString(xhr.responseText || "", "text/html");
+    var text = parsed.body ? parsed.body.textContent.trim() : "";
+    notice(text || "The service is unavailable for a moment: try again in a few seconds.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    retryable();
+    notice("The server did not answer; your answer was not saved. Try again in a few seconds.");
+  });
 
   document.addEventListener("htmx:afterSettle", onCardShown);
   document.addEventListener("DOMContentLoaded", function () {

@@ -418,3 +418,35 @@ def test_help_fits_and_label_buttons_are_above_the_fold(live_server, guarded_pag
     for button in page.locator("#queue-card .label-buttons button").all():
         b = button.bounding_box()
         assert b is not None and b["y"] + b["height"] <= 768, b
+
+
+def test_a_503_answer_keeps_the_card_and_says_the_database_is_unavailable(
+    live_server, guarded_page
+) -> None:
+    """While the database is down an answer gets the 503 notice (workbench/error_pages.py): the
+    page shows its words above the card, keeps the card, and the same key answers it once the
+    site is back."""
+    from django.template.loader import render_to_string
+
+    from workbench.error_pages import MSG_DATABASE_DOWN
+
+    page = guarded_page
+    project = small_project()
+    analyst = member(project)
+    log_in(page, live_server.url, analyst.username)
+    page.goto(f"{live_server.url}/projects/{project.slug}/queue/")
+    page.wait_for_selector("#case-title")
+    shown, before = page.inner_text(".case-id"), submission(page)
+    notice = render_to_string("503_partial.html", {"message": MSG_DATABASE_DOWN})
+    submit = f"**/projects/{project.slug}/queue/submit/"
+    page.route(submit, lambda route: route.fulfill(status=503, body=notice))
+    page.keyboard.press("1")
+    page.wait_for_selector("#queue-card #service-unavailable")
+    assert page.inner_text("#service-unavailable") == MSG_DATABASE_DOWN
+    assert submission(page) == before and page.inner_text(".case-id") == shown
+    assert not Annotation.objects.filter(annotator=analyst).exists()
+
+    page.unroute(submit)
+    press_and_wait(page, "1")  # the same card, answered again once the site is back
+    assert page.query_selector("#service-unavailable") is None
+    assert Annotation.objects.get(annotator=analyst).case.external_id == shown
