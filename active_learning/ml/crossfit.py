@@ -15,8 +15,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from active_learning.ml.hashing import id_hash
-
 N_FOLDS = 3
 
 
@@ -109,3 +107,15 @@ def rows_capped(rows: TrainingRows, *, keep_ids: np.ndarray, cap: int, seed: int
     picked = rest[order[:room]]
     index = np.sort(np.concatenate([np.flatnonzero(must), picked]))
     return TrainingRows(rows.case_ids[index], rows.labels[index], rows.weights[index])
+
+
+def id_hash(case_ids: np.ndarray, seed: int) -> np.ndarray:
+    """A seeded pseudo-random value in [0, 1) per case id (splitmix64), the same for an id
+    whatever array it sits in."""
+    x = (np.asarray(case_ids, dtype=np.uint64) + np.uint64(seed % 2**63)) * np.uint64(
+        0x9E3779B97F4A7C15
+    )
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    x = x ^ (x >> np.uint64(31))
+    return np.asarray(x >> np.uint64(11), dtype=np.float64) / float(2**53)

@@ -80,9 +80,6 @@ def find_label_issues(
         rounds=rounds,
         filter_by="both",
         random_state=0,
-        # Folds drawn per case: a retrain with a few more labels keeps every case's fold, so
-        # the doubtful set moves only where the evidence did.
-        fold_keys=labels.case_ids,
     )
     quality = label_quality_scores(y, proba, method="self_confidence")
     suggested = proba.argmax(axis=1)

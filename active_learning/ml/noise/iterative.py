@@ -23,7 +23,6 @@ def find_label_issues_iterative(
     filter_by: str = "prune_by_noise_rate",
     pred_probs: np.ndarray | None = None,
     random_state: int = 0,
-    fold_keys: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Confident learning, then again on probabilities from models trained without the flagged rows.
 
@@ -48,8 +47,6 @@ def find_label_issues_iterative(
         Out-of-fold probabilities of round 1, if already computed.
     random_state : int
         Fold seed of round 1; round r uses ``random_state + r - 1``.
-    fold_keys : ndarray of shape (n,), optional
-        Stable row keys (case ids) to draw each row's fold from; see ``out_of_fold_proba``.
 
     Returns
     -------
@@ -69,7 +66,6 @@ def find_label_issues_iterative(
             estimator=estimator,
             n_splits=n_splits,
             random_state=random_state,
-            fold_keys=fold_keys,
         )
     mask = find_label_issues(labels, pred_probs, filter_by=filter_by)
     for r in range(1, rounds):
@@ -81,7 +77,6 @@ def find_label_issues_iterative(
             n_splits=n_splits,
             train_mask=~mask,
             random_state=random_state + r,
-            fold_keys=fold_keys,
         )
         mask = find_label_issues(labels, pred_probs, filter_by=filter_by)
     return mask, pred_probs

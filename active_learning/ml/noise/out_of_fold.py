@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
-from active_learning.ml.hashing import id_hash
 from active_learning.ml.noise._common import (
     BAD_LABELS,
     EMPTY_INPUT,
@@ -31,9 +30,8 @@ def out_of_fold_proba(
     n_splits: int = 5,
     train_mask: np.ndarray | None = None,
     random_state: int | None = 0,
-    fold_keys: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Out-of-fold predicted probabilities by stratified K-fold, or by folds drawn per key.
+    """Out-of-fold predicted probabilities by stratified K-fold.
 
     Each row is predicted by a model that never saw it, except rows of *rare* classes (fewer
     members than ``n_splits``): they stay in every training fold (a class the model never saw
@@ -52,12 +50,7 @@ def out_of_fold_proba(
     train_mask : ndarray of shape (n,), bool, optional
         Rows allowed to train (e.g. not yet flagged); all rows are still predicted out of fold.
     random_state : int or None
-        Seed of the fold shuffle (or of the per-key draw).
-    fold_keys : ndarray of shape (n,), int, optional
-        Stable row keys (case ids). Each row's fold is then drawn from its key and the seed, so
-        a case keeps its fold when rows are added or removed between runs; a stratified shuffle
-        of positions moves every case to another fold as soon as one row is added, and the
-        flagged set churns with it. A class whose rows all draw one fold counts as rare.
+        Seed of the fold shuffle.
 
     Returns
     -------
@@ -77,15 +70,6 @@ def out_of_fold_proba(
     can_train = np.ones(n, dtype=bool) if train_mask is None else np.asarray(train_mask, dtype=bool)
     counts = np.bincount(labels, minlength=k)
     rare = counts[labels] < n_splits
-    if fold_keys is not None:
-        fold = np.minimum(
-            (id_hash(np.asarray(fold_keys), random_state or 0) * n_splits).astype(np.int64),
-            n_splits - 1,
-        )
-        # A class in one fold only would be missing from that fold's training rows.
-        spread = np.zeros((k, n_splits), dtype=bool)
-        spread[labels, fold] = True
-        rare |= spread.sum(axis=1)[labels] < 2
     common = np.flatnonzero(~rare)
     rare_rows = np.flatnonzero(rare)
     proba = np.zeros((n, k), dtype=np.float64)
@@ -100,15 +84,8 @@ def out_of_fold_proba(
     if common.size == 0:  # every class is rare: in-sample is all there is
         proba[:] = fit_predict(np.arange(n), np.arange(n))
         return proba
-    if fold_keys is not None:
-        splits = [
-            (np.flatnonzero(fold[common] != j), np.flatnonzero(fold[common] == j))
-            for j in range(n_splits)
-        ]
-    else:
-        folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-        splits = list(folds.split(np.zeros(common.size), labels[common]))
-    for train_pos, test_pos in splits:
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    for train_pos, test_pos in folds.split(np.zeros(common.size), labels[common]):
         train = np.concatenate([common[train_pos], rare_rows])
         test = np.concatenate([common[test_pos], rare_rows])
         out = fit_predict(train, test)
