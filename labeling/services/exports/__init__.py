@@ -28,6 +28,8 @@ from labeling.services.exports.manifest import (
 from labeling.services.exports.rows import (
     CASE_CHOICES,
     SPLIT_CHOICES,
+    TIME_ISO,
+    TIME_MICROS,
     ExportOptions,
     export_count,
     export_pages,
@@ -107,7 +109,12 @@ def case_export(
         with read_snapshot():
             sources = model_side().export_sources(project=project)
             champion = sources.champion_number if sources is not None else None
-            plan = export_plan(project_id=project.pk, options=options, sources=sources)
+            plan = export_plan(
+                project_id=project.pk,
+                options=options,
+                sources=sources,
+                time_format=TIME_MICROS if fmt == "parquet" else TIME_ISO,
+            )
             total = export_count(plan)
             if fmt == "csv":
                 writer = CsvExportWriter(

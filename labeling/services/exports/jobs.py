@@ -100,6 +100,11 @@ class _JobProgress:
         if now - self.last < PROGRESS_SECONDS:
             return
         self.last = now
+        if connection.vendor == "sqlite" and connection.in_atomic_block:
+            # Only a caller's transaction (a test's): the export's SQLite snapshot is no atomic
+            # block, and no other connection could write past this one's lock.
+            job_progress(job_id=self.job_id, progress=fraction, message=message)
+            return
         thread = threading.Thread(target=_post, args=(self.job_id, fraction, message))
         thread.start()
         thread.join(timeout=5)

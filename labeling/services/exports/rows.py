@@ -22,6 +22,10 @@ from labeling.contracts import ExportSources
 from labeling.models import Annotation, Case, LabelClass, ResolutionSource, ResolvedLabel
 
 PAGE_SIZE = 5000
+# With provenance, pages shrink so that one holds about this many annotations (memory is per
+# page: a project with many annotations per case gets pages of fewer cases).
+PAGE_ANNOTATIONS = 20_000
+MIN_PAGE_SIZE = 50
 CASES_ALL = "all"
 CASES_LABELLED = "labelled"  # the final label came from people (any source but `given`)
 CASES_CHANGED = "changed"  # the final label differs from the given label
@@ -80,6 +84,7 @@ class Plan:
     params: list[Any]
     joins: str
     select: str
+    time_format: str = "datetime"
     classes: dict[int, str] = field(default_factory=dict)
 
 
@@ -123,7 +128,34 @@ def _as_json_text(column: str) -> str:
     return f"{column}::text" if connection.vendor == "postgresql" else column
 
 
-def export_plan(*, project_id: int, options: ExportOptions, sources: ExportSources | None) -> Plan:
+# How `changed_at` leaves the database: `iso` text (CSV, JSONL), `micros` since the epoch
+# (Parquet), or a datetime. PostgreSQL formats it (parsing a datetime per row in Python cost
+# a tenth of the export); other databases give datetimes, converted by the writers.
+TIME_ISO, TIME_MICROS, TIME_DATETIME = "iso", "micros", "datetime"
+
+
+def _time(column: str, time_format: str) -> str:
+    if connection.vendor != "postgresql":
+        return column
+    if time_format == TIME_ISO:
+        return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+    if time_format == TIME_MICROS:
+        return f"(extract(epoch FROM {column}) * 1000000)::bigint"
+    return column
+
+
+def _as_given(value: Any) -> Any:
+    """A time as the database gave it: preformatted (text, epoch micros) or a datetime."""
+    return value if type(value) is str or type(value) is int else _ts(value)
+
+
+def export_plan(
+    *,
+    project_id: int,
+    options: ExportOptions,
+    sources: ExportSources | None,
+    time_format: str = TIME_DATETIME,
+) -> Plan:
     case, resolved = _table(Case), _table(ResolvedLabel)
     joins = f"FROM {case} c LEFT JOIN {resolved} r ON r.case_id = c.id"
     params: list[Any] = []
@@ -142,7 +174,7 @@ def export_plan(*, project_id: int, options: ExportOptions, sources: ExportSourc
         "c.id, c.external_id, c.text, "
         f"{_as_json_text('c.metadata')}, c.split, c.given_label_id, c.given_label_source, "
         "r.source, r.label_id, r.confidence, r.agreement, r.doubtful, r.excluded, "
-        f"c.content_hash, c.changed_at, {model_select}"
+        f"c.content_hash, {_time('c.changed_at', time_format)}, {model_select}"
     )
     where = ["c.project_id = %s"]
     where_params: list[Any] = [project_id]
@@ -161,6 +193,7 @@ def export_plan(*, project_id: int, options: ExportOptions, sources: ExportSourc
     elif not options.include_excluded:
         where.append("(r.excluded IS NULL OR NOT r.excluded)")
     return Plan(
+        time_format=time_format,
         where=" AND ".join(where),
         params=params + where_params,
         joins=joins,
@@ -185,31 +218,42 @@ def _ts(value: Any) -> datetime | None:
     return value.astimezone(UTC)
 
 
-def _annotation_rows(
-    *, project_id: int, low: int, high: int, provenance: bool
-) -> Iterator[tuple[Any, ...]]:
-    """Annotations of the project's cases with low < id <= high, by case then id: current ones
-    only (for the counts and flags), or every one with its details for provenance."""
+def _annotation_counts(*, project_id: int, low: int, high: int) -> list[tuple[Any, ...]]:
+    """Per case with low < id <= high that has current annotations: (case id, current non-stale
+    labels, any stale, an exclusion's reason), aggregated by the database (one row per case)."""
     annotation, case = _table(Annotation), _table(Case)
-    if provenance:
-        user = _table(get_user_model())
-        columns = (
-            "a.case_id, a.id, a.label_id, a.skipped, a.exclude, a.exclude_reason, "
-            "a.content_hash, a.superseded_at, u.username, a.source, a.noise_flag, "
-            f"a.ambiguous, a.comment, a.duration_ms, {_as_json_text('a.shown')}, a.created_at"
-        )
-        joins = f"JOIN {user} u ON u.id = a.annotator_id"
-        current = ""
-    else:
-        columns = (
-            "a.case_id, a.id, a.label_id, a.skipped, a.exclude, a.exclude_reason, "
-            "a.content_hash, a.superseded_at"
-        )
-        joins = ""
-        current = "AND a.superseded_at IS NULL"
     statement = (
-        f"SELECT {columns} FROM {annotation} a JOIN {case} c ON c.id = a.case_id {joins} "
-        f"WHERE a.case_id > %s AND a.case_id <= %s AND c.project_id = %s {current} "
+        "SELECT a.case_id, "
+        "SUM(CASE WHEN a.content_hash = c.content_hash AND a.label_id IS NOT NULL "
+        "AND NOT a.skipped THEN 1 ELSE 0 END), "
+        "MAX(CASE WHEN a.content_hash <> c.content_hash THEN 1 ELSE 0 END), "
+        "MAX(CASE WHEN a.exclude THEN a.exclude_reason END) "
+        f"FROM {annotation} a JOIN {case} c ON c.id = a.case_id "
+        "WHERE a.case_id > %s AND a.case_id <= %s AND c.project_id = %s "
+        "AND a.superseded_at IS NULL GROUP BY a.case_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(statement, [low, high, project_id])
+        return cursor.fetchall()
+
+
+def _annotation_rows(
+    *, project_id: int, low: int, high: int, time_format: str
+) -> Iterator[tuple[Any, ...]]:
+    """Every annotation (superseded ones too) of the project's cases with low < id <= high,
+    by case then id, with the details provenance exports."""
+    annotation, case = _table(Annotation), _table(Case)
+    user = _table(get_user_model())
+    columns = (
+        "a.case_id, a.id, a.label_id, a.skipped, a.exclude, a.exclude_reason, "
+        "a.content_hash, a.superseded_at IS NOT NULL, u.username, a.source, a.noise_flag, "
+        f"a.ambiguous, a.comment, a.duration_ms, {_as_json_text('a.shown')}, "
+        f"{_time('a.created_at', time_format)}"
+    )
+    statement = (
+        f"SELECT {columns} FROM {annotation} a JOIN {case} c ON c.id = a.case_id "
+        f"JOIN {user} u ON u.id = a.annotator_id "
+        "WHERE a.case_id > %s AND a.case_id <= %s AND c.project_id = %s "
         "ORDER BY a.case_id, a.id"
     )
     with connection.cursor() as cursor:
@@ -239,7 +283,10 @@ def export_pages(
         f"SELECT {plan.select} {plan.joins} WHERE {plan.where} AND c.id > %s ORDER BY c.id LIMIT %s"
     )
     given_source = str(ResolutionSource.GIVEN)
-    page_size = page_size or PAGE_SIZE
+    largest = page_size or PAGE_SIZE
+    page_size = largest
+    if provenance:
+        page_size = _page_for(largest, *_annotation_density(project_id))
     last = 0
     while True:
         with connection.cursor() as cursor:
@@ -248,14 +295,28 @@ def export_pages(
         if not raw:
             return
         low, last = last, raw[-1][0]
-        # Per case: [analyst labels, stale, excluded reason, annotations]
-        facts: dict[int, list[Any]] = {row[0]: [0, False, "", []] for row in raw}
-        hashes = {row[0]: row[13] for row in raw}
-        for a in _annotation_rows(project_id=project_id, low=low, high=last, provenance=provenance):
+        # Per case with annotations: [analyst labels, stale, excluded reason, annotations]
+        facts: dict[int, list[Any]] = {}
+        if not provenance:
+            for case_id, labels, stale, reason in _annotation_counts(
+                project_id=project_id, low=low, high=last
+            ):
+                facts[case_id] = [int(labels or 0), bool(stale), reason or "", []]
+        hashes = {row[0]: row[13] for row in raw} if provenance else {}
+        rows = (
+            _annotation_rows(
+                project_id=project_id, low=low, high=last, time_format=plan.time_format
+            )
+            if provenance
+            else ()
+        )
+        for a in rows:
+            if a[0] not in hashes:
+                continue  # a case the filters leave out
             fact = facts.get(a[0])
             if fact is None:
-                continue  # a case the filters leave out
-            current = a[7] is None
+                fact = facts[a[0]] = [0, False, "", []]
+            current = not a[7]
             stale = a[6] != hashes[a[0]]
             if current:
                 if stale:
@@ -264,29 +325,28 @@ def export_pages(
                     fact[0] += 1
                 if a[4]:
                     fact[2] = a[5] or ""
-            if provenance:
-                fact[3].append(
-                    (
-                        a[1],
-                        a[8],
-                        name(a[2]) if a[2] is not None else None,
-                        a[9],
-                        bool(a[3]),
-                        bool(a[10]),
-                        bool(a[11]),
-                        bool(a[4]),
-                        a[5],
-                        a[12],
-                        a[13],
-                        a[14],
-                        stale,
-                        not current,
-                        _ts(a[15]),
-                    )
+            fact[3].append(
+                (
+                    a[1],
+                    a[8],
+                    name(a[2]) if a[2] is not None else None,
+                    a[9],
+                    bool(a[3]),
+                    bool(a[10]),
+                    bool(a[11]),
+                    bool(a[4]),
+                    a[5],
+                    a[12],
+                    a[13],
+                    a[14],
+                    stale,
+                    not current,
+                    _as_given(a[15]),
                 )
+            )
         cases = []
         for row in raw:
-            fact = facts[row[0]]
+            fact = facts.get(row[0], _NO_FACTS)
             given = name(row[5]) if row[5] is not None else None
             if row[7] is None:  # never resolved: the given label stands
                 final, source = given, given_source if given is not None else None
@@ -318,10 +378,35 @@ def export_pages(
                     row[18],
                     champion_number if row[18] is not None else None,
                     fact[0],
-                    _ts(row[14]),
+                    _as_given(row[14]),
                 )
             )
-        annotations = [facts[row[0]][3] for row in raw] if provenance else None
+        annotations = [facts.get(row[0], _NO_FACTS)[3] for row in raw] if provenance else None
         yield Page(cases=cases, annotations=annotations, last_id=last)
         if len(raw) < page_size:
             return
+        if annotations is not None:
+            page_size = _page_for(largest, sum(map(len, annotations)), len(raw))
+
+
+_NO_FACTS: list[Any] = [0, False, "", ()]
+
+
+def _annotation_density(project_id: int) -> tuple[int, int]:
+    """(annotations, cases) of the project, for the first page's size."""
+    annotation, case = _table(Annotation), _table(Case)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT count(*) FROM {annotation} a JOIN {case} c ON c.id = a.case_id "
+            f"WHERE c.project_id = %s), (SELECT count(*) FROM {case} WHERE project_id = %s)",
+            [project_id, project_id],
+        )
+        annotations, cases = cursor.fetchone()
+    return int(annotations), int(cases)
+
+
+def _page_for(largest: int, annotations: int, cases: int) -> int:
+    """Cases per page so that a page holds about PAGE_ANNOTATIONS annotations."""
+    if annotations <= 0 or cases <= 0:
+        return largest
+    return max(MIN_PAGE_SIZE, min(largest, int(PAGE_ANNOTATIONS * cases / annotations)))
