@@ -58,6 +58,11 @@ def load(n: int) -> None:
     """A migrated scratch database holding one project of `n` cases, bulk-loaded with COPY."""
     from bench.common import scratch_database_create
 
+    registry = sys.modules.get("django.apps")
+    if registry is not None and registry.apps.ready:
+        from django.db import connections
+
+        connections.close_all()  # the previous size's connection: the database is dropped now
     scratch_database_create(SERVER, DB_NAME)
     _setup_django()
     from django.contrib.auth import get_user_model

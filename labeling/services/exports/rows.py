@@ -76,6 +76,10 @@ class Page:
     last_id: int = 0
 
 
+# In a plan's parameters: the id the page starts after (0 for the count).
+AFTER = object()
+
+
 @dataclass
 class Plan:
     """The statements of one export, built once."""
@@ -85,6 +89,10 @@ class Plan:
     joins: str
     select: str
     time_format: str = "datetime"
+
+    def bind(self, after: int) -> list[Any]:
+        return [after if p is AFTER else p for p in self.params]
+
     classes: dict[int, str] = field(default_factory=dict)
 
 
@@ -157,16 +165,24 @@ def export_plan(
     time_format: str = TIME_DATETIME,
 ) -> Plan:
     case, resolved = _table(Case), _table(ResolvedLabel)
-    joins = f"FROM {case} c LEFT JOIN {resolved} r ON r.case_id = c.id"
     params: list[Any] = []
+    # Every joined table is bounded below by the page's start too: without it PostgreSQL's
+    # merge joins read each joined index from its first row on every page (quadratic: 1M cases
+    # took 60 s instead of a few).
+    joins = f"FROM {case} c LEFT JOIN {resolved} r ON r.case_id = c.id AND r.case_id > %s"
+    params.append(AFTER)
     model_select = "NULL, NULL, NULL, NULL"
     if sources is not None:
         issue = connection.ops.quote_name(sources.issue_table)
-        joins += f" LEFT JOIN {issue} li ON li.case_id = c.id"
+        joins += f" LEFT JOIN {issue} li ON li.case_id = c.id AND li.case_id > %s"
+        params.append(AFTER)
         if sources.champion_id is not None:
             prediction = connection.ops.quote_name(sources.prediction_table)
-            joins += f" LEFT JOIN {prediction} p ON p.case_id = c.id AND p.model_version_id = %s"
-            params.append(sources.champion_id)
+            joins += (
+                f" LEFT JOIN {prediction} p ON p.case_id = c.id AND p.model_version_id = %s"
+                " AND p.case_id > %s"
+            )
+            params += [sources.champion_id, AFTER]
             model_select = "li.score, li.suggested_label_id, p.predicted_label_id, p.confidence"
         else:
             model_select = "li.score, li.suggested_label_id, NULL, NULL"
@@ -203,7 +219,7 @@ def export_plan(
 
 def export_count(plan: Plan) -> int:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT count(*) {plan.joins} WHERE {plan.where}", plan.params)
+        cursor.execute(f"SELECT count(*) {plan.joins} WHERE {plan.where}", plan.bind(0))
         return int(cursor.fetchone()[0])
 
 
@@ -290,7 +306,7 @@ def export_pages(
     last = 0
     while True:
         with connection.cursor() as cursor:
-            cursor.execute(statement, [*plan.params, last, page_size])
+            cursor.execute(statement, [*plan.bind(last), last, page_size])
             raw = cursor.fetchall()
         if not raw:
             return
