@@ -44,6 +44,7 @@ from labeling.services.exports.writers import (
     ParquetExportWriter,
 )
 from workbench.core.audit import audit_record
+from workbench.core.faults import fault_point
 
 FORMATS = ("csv", "jsonl", "parquet")
 AUDIT_ACTION = "cases_exported"
@@ -133,6 +134,8 @@ def case_export(
                 champion_number=champion,
             ):
                 writer.write(page)
+                if not rows:
+                    fault_point("export")  # the crash tests kill the worker here
                 rows += len(page.cases)
                 if progress is not None:
                     progress(0.98 * rows / max(1, total), f"Exported {rows:,} of {total:,} cases")
