@@ -38,8 +38,16 @@ def slow_worker(monkeypatch, settings, tmp_path):
     monkeypatch.setattr(writers.CsvExportWriter, "write", slow_write)
     threads: list[threading.Thread] = []
 
+    def run(job_id: int) -> None:
+        from django.db import connection
+
+        try:
+            export_jobs.case_export_run(job_id=job_id)
+        finally:
+            connection.close()  # this thread's own, or the test database cannot be dropped
+
     def apply_async(*, args, **kwargs):
-        thread = threading.Thread(target=export_jobs.case_export_run, kwargs={"job_id": args[0]})
+        thread = threading.Thread(target=run, args=(args[0],))
         thread.start()
         threads.append(thread)
 
