@@ -12,6 +12,7 @@ from labeling.contracts import (
     CaseSearchPaths,
     ChampionSummary,
     DecisionSummary,
+    ExportSources,
     ModelFacts,
     ReviewFacts,
 )
@@ -132,6 +133,21 @@ def case_search_paths(*, project: Project) -> CaseSearchPaths:
     )
 
 
+def export_sources(*, project: Project) -> ExportSources:
+    """The export's tables for label issues and predictions, and the champion it reads."""
+    version = (
+        ModelVersion.objects.filter(project_id=project.pk, status=ModelStatus.CHAMPION)
+        .values_list("pk", "number")
+        .first()
+    )
+    return ExportSources(
+        issue_table=LabelIssue._meta.db_table,
+        prediction_table=Prediction._meta.db_table,
+        champion_id=version[0] if version else None,
+        champion_number=version[1] if version else None,
+    )
+
+
 def register() -> None:
     from active_learning.services.queue_refill import queue_refill_stored
     from active_learning.services.retrain_requests import retrain_if_due, retrain_start
@@ -145,4 +161,5 @@ def register() -> None:
         review_facts=review_facts,
         queue_refill=queue_refill_stored,
         case_search_paths=case_search_paths,
+        export_sources=export_sources,
     )

@@ -33,7 +33,7 @@ class ProjectAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ("name",)}
     readonly_fields = ("split_seed", "labels_since_training", "created_at", "updated_at")
     inlines = (LabelClassInline, MembershipInline)
-    actions = ("retrain_now",)
+    actions = ("retrain_now", "export_csv", "export_parquet")
 
     def save_model(
         self,
@@ -64,6 +64,31 @@ class ProjectAdmin(admin.ModelAdmin):
                 )
             else:
                 self.message_user(request, f"{project}: retrain job #{job.pk} queued.")
+
+    def _export(self, request: HttpRequest, queryset: QuerySet[models.Project], fmt: str) -> None:
+        from django.urls import reverse
+        from django.utils.html import format_html
+
+        from labeling.services.exports import ExportOptions
+        from labeling.services.exports.jobs import case_export_request
+
+        for project in queryset:
+            job = case_export_request(
+                project=project, fmt=fmt, options=ExportOptions(), actor=request.user
+            )
+            url = reverse("labeling:case_export_job", args=[project.slug, job.pk])
+            self.message_user(
+                request,
+                format_html('{}: export job <a href="{}">#{}</a> queued.', project, url, job.pk),
+            )
+
+    @admin.action(description="Export cases (CSV)")
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[models.Project]) -> None:
+        self._export(request, queryset, "csv")
+
+    @admin.action(description="Export cases (Parquet)")
+    def export_parquet(self, request: HttpRequest, queryset: QuerySet[models.Project]) -> None:
+        self._export(request, queryset, "parquet")
 
 
 @admin.register(models.ProjectMembership)

@@ -146,3 +146,20 @@ class CaseSearchPaths:
     prediction_confidence: str
     prediction_label: str
     champion_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ExportSources:
+    """Where the export reads what the models say of a case, as plain tables (labeling never
+    imports the model side's models), and the champion whose predictions it exports.
+
+    `issue_table` has one row per case (`case_id`, `score`, `suggested_label_id`);
+    `prediction_table` one per model version and case (`case_id`, `model_version_id`,
+    `predicted_label_id`, `confidence`: the calibrated probability of the predicted class).
+    `champion_id` / `champion_number` are None when the project has no champion yet.
+    """
+
+    issue_table: str
+    prediction_table: str
+    champion_id: int | None = None
+    champion_number: int | None = None

@@ -11,6 +11,8 @@ from django.core.files.uploadedfile import UploadedFile
 from labeling.selectors_review import EXCLUDE_REASONS
 from labeling.services.annotations import Verdict
 from labeling.services.annotations.review import ERR_NEED_REASON
+from labeling.services.exports import FORMATS, ExportOptions
+from labeling.services.exports.rows import CASE_CHOICES, SPLIT_CHOICES
 from labeling.services.imports import Columns
 from labeling.services.imports.readers import READERS
 from labeling.services.imports.report import ERR_UNKNOWN_FORMAT
@@ -45,6 +47,37 @@ class CaseImportForm(forms.Form):
             text=data["text_column"],
             label=data["label_column"],
             label_source=data.get("label_source_column") or Columns().label_source,
+        )
+
+
+CASE_LABELS = {
+    "all": "All cases",
+    "labelled": "Labelled by people (final label not the given one's source)",
+    "changed": "Final label changed from the given label",
+    "excluded": "Only the excluded cases",
+}
+SPLIT_LABELS = {"all": "Both (the split column marks each)", "pool": "Pool", "eval": "Evaluation"}
+
+
+class CaseExportForm(forms.Form):
+    format = forms.ChoiceField(choices=[(f, f.upper()) for f in FORMATS], initial="csv")
+    cases = forms.ChoiceField(choices=[(c, CASE_LABELS[c]) for c in CASE_CHOICES], initial="all")
+    split = forms.ChoiceField(choices=[(s, SPLIT_LABELS[s]) for s in SPLIT_CHOICES], initial="all")
+    include_excluded = forms.BooleanField(
+        required=False, help_text="Keep the cases a reviewer excluded (left out by default)."
+    )
+    provenance = forms.BooleanField(
+        required=False,
+        help_text="Every annotation: nested in JSONL and Parquet, a second file in CSV.",
+    )
+
+    def options(self) -> ExportOptions:
+        data = self.cleaned_data
+        return ExportOptions(
+            cases=data["cases"],
+            split=data["split"],
+            include_excluded=data["include_excluded"],
+            provenance=data["provenance"],
         )
 
 

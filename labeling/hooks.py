@@ -17,6 +17,7 @@ from labeling.contracts import (
     CaseSearchPaths,
     ChampionSummary,
     DecisionSummary,
+    ExportSources,
     ReviewFacts,
 )
 
@@ -53,6 +54,10 @@ def _no_search_paths(*, project: Project) -> CaseSearchPaths | None:
     return None
 
 
+def _no_export_sources(*, project: Project) -> ExportSources | None:
+    return None
+
+
 @dataclass(frozen=True)
 class ModelSide:
     """The model side's entry points, as labeling calls them (keyword arguments only).
@@ -72,6 +77,8 @@ class ModelSide:
       (labeling then fills at random). Called after commit, holding the project's row lock.
     - `case_search_paths(project=)`: where the case search reads label-issue scores and the
       champion's predictions (`CaseSearchPaths`), or None (no issue or model columns).
+    - `export_sources(project=)`: the tables the export reads label issues and the champion's
+      predictions from (`ExportSources`), or None (those columns stay empty).
     """
 
     retrain_start: Callable[..., Job | None] = _no_retrain
@@ -82,6 +89,7 @@ class ModelSide:
     review_facts: Callable[..., ReviewFacts | None] = _no_review_facts
     queue_refill: Callable[..., int | None] = _no_refill
     case_search_paths: Callable[..., CaseSearchPaths | None] = _no_search_paths
+    export_sources: Callable[..., ExportSources | None] = _no_export_sources
 
 
 _registered = ModelSide()

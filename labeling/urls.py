@@ -1,4 +1,4 @@
-"""URLs of the labeling app: projects, the queue, case search and pages, label quality, imports."""
+"""URLs of the labeling app: projects, the queue, case search and pages, label quality, imports, exports."""
 
 from django.urls import path
 
@@ -27,5 +27,16 @@ urlpatterns = [
         "projects/<slug:slug>/import/<int:job_id>/",
         views.case_import_job,
         name="case_import_job",
+    ),
+    path("projects/<slug:slug>/export/", views.case_export, name="case_export"),
+    path(
+        "projects/<slug:slug>/export/<int:job_id>/",
+        views.case_export_job,
+        name="case_export_job",
+    ),
+    path(
+        "projects/<slug:slug>/export/<int:job_id>/files/<str:name>",
+        views.case_export_download,
+        name="case_export_download",
     ),
 ]

@@ -233,6 +233,9 @@ CLIENT_IP_HEADER = env.str("CLIENT_IP_HEADER", default="HTTP_X_FORWARDED_FOR")
 
 # The upload page refuses larger requests before reading them; the command imports any size.
 IMPORT_UPLOAD_MAX_MB = env.float("IMPORT_UPLOAD_MAX_MB", default=100.0)
+# Export files (WORKBENCH_DATA_DIR/exports) are deleted by the minute tick this long after the
+# export finished; the job then says the file expired.
+EXPORT_EXPIRE_HOURS = env.float("EXPORT_EXPIRE_HOURS", default=24.0)
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

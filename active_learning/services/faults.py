@@ -1,18 +1,5 @@
-"""Fault injection for the crash tests: a named point sleeps when WORKBENCH_FAULTS asks it to.
+"""Fault injection lives in `workbench.core.faults` (both apps use it); kept importable here."""
 
-`WORKBENCH_FAULTS="train=30"` makes `fault_point("train")` sleep 30 s, which gives a test a
-window to SIGKILL the worker mid-step. Unset (always, outside tests), it does nothing.
-"""
+from workbench.core.faults import fault_point
 
-from __future__ import annotations
-
-import os
-import time
-
-
-def fault_point(name: str) -> None:
-    spec = os.environ.get("WORKBENCH_FAULTS", "")
-    for part in filter(None, spec.split(",")):
-        key, _, seconds = part.partition("=")
-        if key.strip() == name:
-            time.sleep(float(seconds or 0))
+__all__ = ["fault_point"]

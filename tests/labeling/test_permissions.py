@@ -16,6 +16,7 @@ from labeling.models import Annotation, ProjectRole, QueueItem, QueueKind, Resol
 from labeling.permissions import ADMIN, ANALYST, RANK, REVIEWER
 from labeling.selectors_queue import project_classes_by_id, ticket_make
 from labeling.selectors_review import review_card
+from labeling.services.exports.jobs import EXPORT_JOB_KIND, export_folder
 from labeling.services.imports.jobs import IMPORT_JOB_KIND
 from tests.factories import (
     AnalystFactory,
@@ -24,7 +25,7 @@ from tests.factories import (
     ProjectFactory,
     QueueItemFactory,
 )
-from workbench.core.models import Job
+from workbench.core.models import Job, JobStatus
 
 pytestmark = pytest.mark.django_db
 
@@ -44,18 +45,32 @@ ENDPOINTS = [
     ("project_retrain", "post", ADMIN, 302),
     ("case_import", "get", ADMIN, 200),
     ("case_import_job", "get", ADMIN, 200),
+    ("case_export", "get", ADMIN, 200),
+    ("case_export", "post", ADMIN, 302),
+    ("case_export_job", "get", ADMIN, 200),
+    ("case_export_download", "get", ADMIN, 200),
 ]
 ROLES = ["anonymous", "outsider", ANALYST, REVIEWER, ADMIN, "staff"]
 
 
 @pytest.fixture
-def world():
+def world(settings, tmp_path):
+    settings.WORKBENCH_DATA_DIR = tmp_path
     project = ProjectFactory(evaluation_fraction=0.0)
     label = LabelClassFactory(project=project, shortcut_key="1")
     case = CaseFactory(project=project, external_id="M-1")
     QueueItemFactory(case=case)
     job = Job.objects.create(kind=IMPORT_JOB_KIND, project=project, params={"file_name": "x.csv"})
-    return {"project": project, "label": label, "case": case, "job": job}
+    export = Job.objects.create(
+        kind=EXPORT_JOB_KIND,
+        project=project,
+        status=JobStatus.SUCCEEDED,
+        params={"format": "csv", "options": {}},
+        result={"files": ["x.csv"], "manifest": "x.csv.manifest.json", "rows": 1},
+    )
+    export_folder(export.pk).mkdir(parents=True)
+    (export_folder(export.pk) / "x.csv").write_text("external_id\nM-1\n")
+    return {"project": project, "label": label, "case": case, "job": job, "export": export}
 
 
 def _url(name: str, world: dict) -> str:
@@ -65,6 +80,8 @@ def _url(name: str, world: dict) -> str:
         "case_detail": [slug, "M-1"],
         "case_label": [slug, "M-1"],
         "case_import_job": [slug, world["job"].pk],
+        "case_export_job": [slug, world["export"].pk],
+        "case_export_download": [slug, world["export"].pk, "x.csv"],
     }.get(name, [slug])
     return reverse(f"labeling:{name}", args=args)
 
@@ -99,12 +116,17 @@ def test_permission_matrix(client, world, role, name, method, needed, success) -
     data = (
         {"submission_id": str(uuid.uuid4()), "label": world["label"].pk}
         if name == "case_label"
+        else {"format": "csv", "cases": "all", "split": "all"}
+        if name == "case_export" and method == "post"
         else {}
     )
     response = getattr(client, method)(_url(name, world), data)
     assert response.status_code == _expected(role, needed, success)
     if role == "anonymous":
         assert response["Location"].startswith(reverse("login"))
+    if name == "case_export" and method == "post":
+        started = Job.objects.filter(kind=EXPORT_JOB_KIND).exclude(pk=world["export"].pk)
+        assert started.exists() == (response.status_code == 302 and role != "anonymous")
     if name == "case_label":
         wrote = Annotation.objects.filter(source="review").exists()
         assert wrote == (response.status_code == 302 and role not in ("anonymous",))

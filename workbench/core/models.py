@@ -29,6 +29,7 @@ class JobKind(models.TextChoices):
 
     RETRAIN = "retrain", "Retrain"
     CASE_IMPORT = "case_import", "Case import"
+    CASE_EXPORT = "case_export", "Case export"
 
 
 class Job(models.Model):

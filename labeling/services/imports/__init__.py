@@ -15,6 +15,7 @@ from typing import Any
 from django.db import IntegrityError
 
 from labeling.models import Project
+from labeling.services.imports.exported import exported_reader
 from labeling.services.imports.readers import Reader, Record, reader_for
 from labeling.services.imports.report import (
     ERR_CANNOT_READ,
@@ -135,7 +136,8 @@ def case_import(
 
     Columns name the id, text, label and label source (defaults `id`, `text`, `label`,
     `label_source`; the source is `import` when absent); a `metadata` column of JSON objects is
-    unpacked and every other column kept as metadata. With `update`, ids already in the project
+    unpacked and every other column kept as metadata; a file this workbench exported is
+    recognised and read back as exported (`exported`). With `update`, ids already in the project
     replace text, metadata and (when given) label and source; otherwise they are problems.
     Returns the report; nothing is written unless `report.ok`.
     """
@@ -147,6 +149,8 @@ def case_import(
         report = ImportReport(file=printable(name, 200))
         report.add(1, "", str(exc))
         return report
+    # A file this workbench exported comes back as it was exported (exported.py).
+    reader = exported_reader(reader, path=path, file_name=name, columns=columns or Columns())
     return case_import_reader(
         project=project,
         reader=reader,
