@@ -3,7 +3,8 @@
 Lives in `workbench/` (outside `workbench.core`), the one place that may import both apps:
 release expired queue claims, resend import jobs a lost message left queued, and run the
 pipeline's due-check (reap jobs whose heartbeat stopped, re-request the retrains they were
-running, start due retrains, resend lost ones). Its heartbeat tells the status page that beat
+running, start due retrains, resend lost ones), and resend dashboard snapshot requests no worker
+answered. Its heartbeat tells the status page that beat
 and a worker both run.
 """
 
@@ -13,6 +14,7 @@ from typing import Any
 
 
 def minute_tick() -> dict[str, Any]:
+    from active_learning.services.dashboard import dashboard_snapshots_resend
     from active_learning.services.retrain import retrain_due_check
     from labeling.services.imports.jobs import import_jobs_resend_stale
     from labeling.services.queue import queue_release_expired
@@ -23,4 +25,5 @@ def minute_tick() -> dict[str, Any]:
         **retrain_due_check(),
         "leases_released": queue_release_expired(),
         "imports_resent": import_jobs_resend_stale(),
+        "dashboard_snapshots_resent": dashboard_snapshots_resend(),
     }
