@@ -242,7 +242,8 @@ class DashboardSnapshot(models.Model):
 
     `counts` are the data quality counts over every case (one pass over a million rows each),
     `evaluation` the reliability bins and top confusions of `champion` on the evaluation labels,
-    `stop_set` the recent champions' stop-set predictions (`model_panel.stop_set_patterns`);
+    `stop_set` the recent champions' stop-set predictions (`model_panel.stop_set_patterns`),
+    `people` each analyst's answers in the people panel's window (`people_panel.window_compute`);
     all as of `counted_at` (None until first computed). `requested_at` is when a page found no
     usable snapshot and asked a worker for one (pages never compute these inline).
     """
@@ -257,6 +258,7 @@ class DashboardSnapshot(models.Model):
     )
     evaluation = models.JSONField(null=True, blank=True)
     stop_set = models.JSONField(null=True, blank=True)
+    people = models.JSONField(null=True, blank=True)
     requested_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:

@@ -210,7 +210,10 @@ def _parts(project: Any, user_id: int, repeats: int) -> dict[str, Any]:
             repeats,
         ),
         "people_panel": _time(
-            lambda: people_panel.people_panel(project=project, report=report), repeats
+            lambda: people_panel.people_panel(
+                project=project, report=report, window=snapshot.people
+            ),
+            repeats,
         ),
     }
 

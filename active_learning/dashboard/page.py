@@ -2,7 +2,8 @@
 
 Reviewers and admins get every panel; an analyst gets their own row of the people panel only
 (nothing else is computed for them, so nothing else can leak into the page). The expensive
-figures (data quality counts, the champion's reliability and confusions) come from the stored
+figures (data quality counts, the champion's reliability and confusions, the stopping signal's
+stop-set predictions, everyone's answers of the people panel's window) come from the stored
 `DashboardSnapshot`; a page that finds it missing, stale or about another champion asks a worker
 for a new one and shows what is stored meanwhile: no request computes them.
 """
@@ -53,12 +54,21 @@ def dashboard_context(*, project: Project, user_id: int, full: bool) -> dict[str
         "data": data_panel(project=project, classes=classes, snapshot=snapshot),
         "evaluation_pending": panel.champion is not None and not evaluation,
         "report": report,
-        "people": people_panel.people_panel(project=project, report=report),
+        "people": people_panel.people_panel(
+            project=project, report=report, window=_people_window(snapshot)
+        ),
     }
 
 
 def _snapshot(project: Project) -> DashboardSnapshot | None:
     return DashboardSnapshot.objects.filter(project=project).first()
+
+
+def _people_window(snapshot: DashboardSnapshot | None) -> dict[str, Any]:
+    """Everyone's window figures as stored (no rows before the first snapshot)."""
+    if snapshot is not None and snapshot.people is not None:
+        return snapshot.people
+    return {"days": [], "per_day": {}, "totals": {}, "median_seconds": {}}
 
 
 def _evaluation(

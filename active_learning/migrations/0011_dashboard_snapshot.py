@@ -20,6 +20,7 @@ class Migration(migrations.Migration):
                 ('counts', models.JSONField(blank=True, null=True)),
                 ('evaluation', models.JSONField(blank=True, null=True)),
                 ('stop_set', models.JSONField(blank=True, null=True)),
+                ('people', models.JSONField(blank=True, null=True)),
                 ('requested_at', models.DateTimeField(blank=True, null=True)),
                 ('champion', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='active_learning.modelversion')),
             ],

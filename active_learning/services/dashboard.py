@@ -1,8 +1,9 @@
 """The dashboard's snapshot: its expensive figures, computed off the request path and stored.
 
 `dashboard_snapshot_refresh` counts the data quality figures over every case, computes the
-champion's reliability bins and confusions on the evaluation labels, and the recent champions'
-stop-set predictions for the stopping signal (~1.4 s at a million cases); it runs as the retrain chain's last
+champion's reliability bins and confusions on the evaluation labels, the recent champions'
+stop-set predictions for the stopping signal and the people panel's window (~1.2 s at a million
+cases); it runs as the retrain chain's last
 step and as a Celery task. Pages only read the snapshot: `dashboard_snapshot_request` (a page
 found it missing, stale or about another champion) sends the task after commit, at most once
 per REQUEST_RESEND_SECONDS; the minute tick resends requests no worker answered
@@ -19,7 +20,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from active_learning.dashboard import model_panel
+from active_learning.dashboard import model_panel, people_panel
 from active_learning.dashboard.data_panel import counts_compute
 from active_learning.models import DashboardSnapshot, ModelStatus, ModelVersion
 from labeling.models import Project
@@ -79,6 +80,7 @@ def dashboard_snapshot_refresh(*, project: Project, force: bool = False) -> dict
         "champion_id": champion_pk,
         "evaluation": evaluation,
         "stop_set": model_panel.stop_set_patterns(project=project),
+        "people": people_panel.window_compute(project=project),
     }
     with transaction.atomic():
         DashboardSnapshot.objects.get_or_create(project=project)

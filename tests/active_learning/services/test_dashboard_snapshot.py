@@ -116,6 +116,29 @@ def test_refresh_stores_what_an_independent_count_gives(project) -> None:
     )
 
 
+def test_refresh_stores_each_analysts_window_of_this_project(project) -> None:
+    """The people panel's window: this project's current answers of the last 30 days only."""
+    from tests.factories import AnalystFactory
+
+    project, classes = builders.project_with_classes()
+    other, _ = builders.project_with_classes()
+    ana, bo = AnalystFactory(), AnalystFactory()
+    case, elsewhere = CaseFactory(project=project), CaseFactory(project=other)
+    builders.answer(case, ana, duration_ms=4000)
+    builders.answer(case, ana, duration_ms=6000, label=classes[0])
+    old = builders.answer(case, ana, duration_ms=1000)
+    old.created_at = timezone.now() - timedelta(days=40)
+    old.save(update_fields=["created_at"])
+    builders.answer(case, bo, skipped=True, duration_ms=9000)
+    builders.answer(elsewhere, bo, duration_ms=2000)
+    dashboard.dashboard_snapshot_refresh(project=project)
+    people = DashboardSnapshot.objects.get(project=project).people
+    assert people["totals"] == {str(ana.pk): [2, 0], str(bo.pk): [0, 1]}
+    assert people["median_seconds"] == {str(ana.pk): 5.0, str(bo.pk): 9.0}
+    assert people["per_day"][str(ana.pk)][-1] == 2 and sum(people["per_day"][str(bo.pk)]) == 0
+    assert people["days"][-1] == timezone.localdate().isoformat() and len(people["days"]) == 14
+
+
 def test_refresh_is_idempotent_and_an_older_run_never_overwrites_a_newer(project) -> None:
     project, classes = builders.project_with_classes()
     builders.history(project, classes, versions=1)
