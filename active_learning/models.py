@@ -235,3 +235,31 @@ class EvaluationDesign(models.Model):
 
     def __str__(self) -> str:
         return f"design of case {self.case_id}: size {self.size:.2e}"
+
+
+class DashboardSnapshot(models.Model):
+    """The dashboard's expensive figures for one project, computed in the background.
+
+    `counts` are the data quality counts over every case (one pass over a million rows each),
+    `evaluation` the reliability bins and top confusions of `champion` on the evaluation labels,
+    `stop_set` the recent champions' stop-set predictions (`model_panel.stop_set_patterns`),
+    `people` each analyst's answers in the people panel's window (`people_panel.window_compute`);
+    all as of `counted_at` (None until first computed). `requested_at` is when a page found no
+    usable snapshot and asked a worker for one (pages never compute these inline).
+    """
+
+    project = models.OneToOneField(
+        Project, primary_key=True, on_delete=models.CASCADE, related_name="dashboard_snapshot"
+    )
+    counted_at = models.DateTimeField(null=True, blank=True)
+    counts = models.JSONField(null=True, blank=True)
+    champion = models.ForeignKey(
+        ModelVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    evaluation = models.JSONField(null=True, blank=True)
+    stop_set = models.JSONField(null=True, blank=True)
+    people = models.JSONField(null=True, blank=True)
+    requested_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"dashboard snapshot of project {self.project_id} at {self.counted_at}"

@@ -49,3 +49,20 @@ def embed_chunk(project_id: int, hashes: list[str]) -> int:
 
     project = Project.objects.filter(pk=project_id).first()
     return 0 if project is None else run(project=project, hashes=hashes)
+
+
+@shared_task(
+    name="active_learning.dashboard_snapshot_refresh",
+    ignore_result=True,
+    acks_late=True,  # idempotent: a rerun finds the snapshot no longer due
+    autoretry_for=(ConnectionError,),
+    retry_backoff=True,
+    max_retries=3,
+)
+def dashboard_snapshot_refresh(project_id: int) -> dict[str, Any]:
+    """The dashboard's expensive figures, off the request path (`services.dashboard`)."""
+    from active_learning.services.dashboard import dashboard_snapshot_refresh as run
+    from labeling.models import Project
+
+    project = Project.objects.filter(pk=project_id).first()
+    return {"skipped": "no such project"} if project is None else run(project=project)

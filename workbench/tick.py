@@ -4,8 +4,8 @@ Lives in `workbench/` (outside `workbench.core`), the one place that may import 
 release expired queue claims, resend import jobs a lost message left queued, and run the
 pipeline's due-check (reap jobs whose heartbeat stopped, re-request the retrains they were
 running, start due retrains, resend lost ones); then rerun the exports the reaper failed, resend
-lost ones and delete expired export files. Its heartbeat tells the status page that beat
-and a worker both run.
+lost ones, delete expired export files, and resend dashboard snapshot requests no worker
+answered. Its heartbeat tells the status page that beat and a worker both run.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 
 def minute_tick() -> dict[str, Any]:
+    from active_learning.services.dashboard import dashboard_snapshots_resend
     from active_learning.services.retrain import retrain_due_check
     from labeling.services.exports.jobs import export_files_expire, export_jobs_recover
     from labeling.services.imports.jobs import import_jobs_resend_stale
@@ -27,4 +28,5 @@ def minute_tick() -> dict[str, Any]:
         "imports_resent": import_jobs_resend_stale(),
         **export_jobs_recover(),
         "exports_expired": export_files_expire(),
+        "dashboard_snapshots_resent": dashboard_snapshots_resend(),
     }

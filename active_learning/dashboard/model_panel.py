@@ -3,13 +3,14 @@
 Reads stored rows only (no model is loaded, nothing imports scikit-learn). The figures' data
 (learning curve, per-class operating points, reliability, confusions) are plain lists of dicts;
 the page renders them as tables and `plots` draws the same lists, so a plot and its table never
-disagree. What needs the champion's predictions (reliability, confusions) is cached on disk per
-model version (`cache`).
+disagree. What needs stored predictions (the champion's reliability and confusions on the
+evaluation labels, the recent champions' stop-set predictions) is computed in the background and
+stored in the `DashboardSnapshot`; the background step caches each version's stop-set predictions
+on disk (`cache`: they never change).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,7 +35,6 @@ from workbench.core.hashing import unit_hashes
 STOP_SET_FRACTION = 0.01
 SHOWN_STATUSES = (ModelStatus.READY, ModelStatus.CHAMPION, ModelStatus.RETIRED)
 CONFUSIONS_SHOWN = 10
-EVALUATION_MAX_AGE = 600  # seconds
 
 
 @dataclass(frozen=True)
@@ -192,11 +192,43 @@ def stop_set_predictions(*, project: Project, versions: list[ModelVersion]) -> d
     }
 
 
-def stopping(*, project: Project) -> StoppingSignal:
-    """The stopping signal over the champions' history (last three carry the criterion)."""
+RECENT_CHAMPIONS = 4  # the table shows the last three changes; the rule needs three
+
+
+def stop_set_patterns(*, project: Project) -> dict[str, Any]:
+    """The recent champions' stop-set predictions, compressed for the snapshot: each distinct
+    row of predicted classes (one per version, oldest first) with how many cases have it.
+
+    What the stopping signal measures (the share of cases whose class changed) does not depend
+    on which case is which, so these few rows stand for the ~1% of cases exactly.
+    """
+    recent = champions_in_order(project=project)[-RECENT_CHAMPIONS:]
+    aligned = stop_set_predictions(project=project, versions=recent)
+    pks = [v.pk for v in recent]
+    if not pks or any(aligned.get(pk) is None for pk in pks):
+        return {"versions": pks, "patterns": []}
+    rows, counts = np.unique(np.vstack([aligned[pk] for pk in pks]).T, axis=0, return_counts=True)
+    return {
+        "versions": pks,
+        "patterns": [[*map(int, r), int(n)] for r, n in zip(rows, counts, strict=True)],
+    }
+
+
+def _expand(patterns: dict[str, Any] | None) -> dict[int, Any]:
+    """Each version's aligned predictions back from `stop_set_patterns`' rows."""
+    if not patterns or not patterns.get("patterns"):
+        return {}
+    table = np.array(patterns["patterns"], dtype=np.int64)
+    counts = table[:, -1]
+    return {int(pk): np.repeat(table[:, i], counts) for i, pk in enumerate(patterns["versions"])}
+
+
+def stopping(*, project: Project, stop_set: dict[str, Any] | None) -> StoppingSignal:
+    """The stopping signal over the champions' history (last three carry the criterion), the
+    stop-set predictions from the stored snapshot (`stop_set_patterns`); a champion the snapshot
+    predates counts as not scored on the stop set until the next snapshot."""
     champions = champions_in_order(project=project)
-    recent = champions[-4:]  # the table shows the last three changes; the rule needs three
-    predictions = stop_set_predictions(project=project, versions=recent)
+    predictions = _expand(stop_set)
     facts = []
     for version in champions:
         head = presentation.headline(version.metrics)
@@ -213,26 +245,17 @@ def stopping(*, project: Project) -> StoppingSignal:
     return stopping_signal(facts)
 
 
-def champion_evaluation(
-    *, project: Project, champion: VersionRow, classes: dict[int, tuple[str, str]]
+def champion_evaluation_compute(
+    *, project: Project, champion_pk: int, classes: dict[int, tuple[str, str]]
 ) -> dict[str, Any]:
     """Reliability bins, ECE and top confusions of the champion on the evaluation labels, from
-    its stored predictions.
-
-    Cached per version; redone when labels arrived since (the project's label counter moved) or
-    after EVALUATION_MAX_AGE seconds (a count of evaluation labels would itself take ~0.3 s at a
-    million cases, so the cache is not keyed on one).
-    """
-    key = f"champion-eval-v{champion.pk}"
-    mark = int(project.labels_since_training)
-    stored = cache.data_get(project, key, max_age=EVALUATION_MAX_AGE)
-    if stored is not None and stored.get("labels_mark") == mark:
-        return stored
+    its stored predictions (~0.3 s at a million cases: the background snapshot's work,
+    `services.dashboard`, never a request's)."""
     labels = evaluation_set(project=project)
     truth = dict(zip(labels.case_ids.tolist(), labels.labels.tolist(), strict=True))
     weight = dict(zip(labels.case_ids.tolist(), labels.weights.tolist(), strict=True))
     rows = list(
-        Prediction.objects.filter(model_version_id=champion.pk, case_id__in=list(truth))
+        Prediction.objects.filter(model_version_id=champion_pk, case_id__in=list(truth))
         .order_by()
         .values_list("case_id", "predicted_label_id", "confidence")
     )
@@ -246,9 +269,7 @@ def champion_evaluation(
     def name(pk: int) -> str:
         return presentation.class_names(classes, pk)[0]
 
-    stored = {
-        "labels_mark": mark,
-        "computed_at": time.time(),
+    return {
         "n": len(rows),
         "ece": ece,
         "bins": [
@@ -266,5 +287,3 @@ def champion_evaluation(
             for t, p, n, s in confusions
         ],
     }
-    cache.data_put(project, key, stored)
-    return stored

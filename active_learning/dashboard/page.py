@@ -1,7 +1,11 @@
 """What the dashboard page and its plot URLs read: one function for each, by role.
 
 Reviewers and admins get every panel; an analyst gets their own row of the people panel only
-(nothing else is computed for them, so nothing else can leak into the page).
+(nothing else is computed for them, so nothing else can leak into the page). The expensive
+figures (data quality counts, the champion's reliability and confusions, the stopping signal's
+stop-set predictions, everyone's answers of the people panel's window) come from the stored
+`DashboardSnapshot`; a page that finds it missing, stale or about another champion asks a worker
+for a new one and shows what is stored meanwhile: no request computes them.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from typing import Any
 
 from active_learning.dashboard import cache, model_panel, people_panel
 from active_learning.dashboard.data_panel import data_panel
+from active_learning.models import DashboardSnapshot
+from active_learning.services.dashboard import dashboard_snapshot_request, snapshot_due
 from labeling.models import Project
 from labeling.selectors_quality import quality_report
 
@@ -28,11 +34,11 @@ def dashboard_context(*, project: Project, user_id: int, full: bool) -> dict[str
         }
     classes = model_panel.class_map(project=project)
     panel = model_panel.model_panel(project=project, classes=classes)
-    evaluation: dict[str, Any] = {}
-    if panel.champion is not None:
-        evaluation = model_panel.champion_evaluation(
-            project=project, champion=panel.champion, classes=classes
-        )
+    snapshot = _snapshot(project)
+    champion_pk = panel.champion.pk if panel.champion is not None else None
+    if snapshot_due(snapshot=snapshot, champion_pk=champion_pk):
+        dashboard_snapshot_request(project=project)
+    evaluation = _evaluation(snapshot, panel)
     plots = _plot_data(panel, evaluation)
     return {
         "project": project,
@@ -42,11 +48,37 @@ def dashboard_context(*, project: Project, user_id: int, full: bool) -> dict[str
         "plot_versions": {
             name.replace("-", "_"): cache.fingerprint(data) for name, data in plots.items()
         },
-        "stopping": model_panel.stopping(project=project),
-        "data": data_panel(project=project, classes=classes),
+        "stopping": model_panel.stopping(
+            project=project, stop_set=snapshot.stop_set if snapshot is not None else None
+        ),
+        "data": data_panel(project=project, classes=classes, snapshot=snapshot),
+        "evaluation_pending": panel.champion is not None and not evaluation,
         "report": report,
-        "people": people_panel.people_panel(project=project, report=report),
+        "people": people_panel.people_panel(
+            project=project, report=report, window=_people_window(snapshot)
+        ),
     }
+
+
+def _snapshot(project: Project) -> DashboardSnapshot | None:
+    return DashboardSnapshot.objects.filter(project=project).first()
+
+
+def _people_window(snapshot: DashboardSnapshot | None) -> dict[str, Any]:
+    """Everyone's window figures as stored (no rows before the first snapshot)."""
+    if snapshot is not None and snapshot.people is not None:
+        return snapshot.people
+    return {"days": [], "per_day": {}, "totals": {}, "median_seconds": {}}
+
+
+def _evaluation(
+    snapshot: DashboardSnapshot | None, panel: model_panel.ModelPanel
+) -> dict[str, Any]:
+    """The champion's reliability and confusions as stored ({} when the snapshot is about
+    another champion or has none)."""
+    if snapshot is None or panel.champion is None or snapshot.champion_id != panel.champion.pk:
+        return {}
+    return snapshot.evaluation or {}
 
 
 def _plot_data(panel: model_panel.ModelPanel, evaluation: dict[str, Any]) -> dict[str, Any]:
@@ -65,10 +97,8 @@ def plot_png(*, project: Project, name: str) -> tuple[bytes, str]:
     classes = model_panel.class_map(project=project)
     panel = model_panel.model_panel(project=project, classes=classes)
     evaluation: dict[str, Any] = {}
-    if panel.champion is not None and name in ("reliability", "confusions"):
-        evaluation = model_panel.champion_evaluation(
-            project=project, champion=panel.champion, classes=classes
-        )
+    if name in ("reliability", "confusions"):
+        evaluation = _evaluation(_snapshot(project), panel)
     data = _plot_data(panel, evaluation)[name]
     digest = cache.fingerprint(data)
     path = cache.plot_path(project, name, digest)

@@ -4,7 +4,9 @@ Over the last WINDOW_DAYS of current (not superseded) queue and review answers: 
 (the last DAYS_SHOWN days), median time per case (the page's measured `duration_ms`), skip rate;
 from the latest consensus run (`labeling.selectors_quality`): Dawid-Skene's accuracy estimate and
 the mean Cohen's kappa with the analysts they share cases with. `only` restricts the panel to one
-user: an analyst is never sent another person's figures.
+user: an analyst is never sent another person's figures. The window's figures for everyone
+(`window_compute`, ~70 ms at a million cases) are stored in the dashboard snapshot and read from
+there on a reviewer's page; an analyst's own row is counted live (their answers only).
 """
 
 from __future__ import annotations
@@ -70,9 +72,9 @@ def _project_cases(project: Project, case_ids: list[int]) -> set[int]:
     return mine
 
 
-def people_panel(
-    *, project: Project, report: QualityReport | None, only: int | None = None
-) -> PeoplePanel:
+def window_compute(*, project: Project, only: int | None = None) -> dict[str, Any]:
+    """The window's answers per analyst (`only`: one user), JSON-able: the days shown (ISO),
+    each analyst's labels on those days, labels and skips in the window, median seconds."""
     today = timezone.localdate()
     days = [today - timedelta(days=DAYS_SHOWN - 1 - i) for i in range(DAYS_SHOWN)]
     since = timezone.now() - timedelta(days=WINDOW_DAYS)
@@ -99,6 +101,31 @@ def people_panel(
             per_day[user_id][day] += 1
         if duration is not None:
             durations[user_id].append(int(duration))
+    return {
+        "days": [d.isoformat() for d in days],
+        "per_day": {str(u): [per_day[u].get(d, 0) for d in days] for u in totals},
+        "totals": {str(u): list(t) for u, t in totals.items()},
+        "median_seconds": {
+            str(u): statistics.median(durations[u]) / 1000 if durations.get(u) else None
+            for u in totals
+        },
+    }
+
+
+def people_panel(
+    *,
+    project: Project,
+    report: QualityReport | None,
+    only: int | None = None,
+    window: dict[str, Any] | None = None,
+) -> PeoplePanel:
+    """The panel from `window` (`window_compute`'s dict, e.g. the snapshot's), or counted now."""
+    if window is None:
+        window = window_compute(project=project, only=only)
+    days = [date.fromisoformat(d) for d in window["days"]]
+    totals = {int(u): t for u, t in window["totals"].items()}
+    per_day = {int(u): tuple(n) for u, n in window["per_day"].items()}
+    medians = {int(u): m for u, m in window["median_seconds"].items()}
     accuracy = {}
     kappas: dict[int, list[float]] = defaultdict(list)
     if report is not None:
@@ -122,18 +149,17 @@ def people_panel(
         user = users.get(user_id)
         if user is None:
             continue
-        labels, skips = totals[user_id]
-        times = durations.get(user_id) or []
+        labels, skips = totals.get(user_id, (0, 0))
         pairs = kappas.get(user_id) or []
         rows.append(
             PersonRow(
                 user_id=user_id,
                 username=user.get_username(),
                 full_name=user.get_full_name(),
-                per_day=tuple(per_day[user_id].get(d, 0) for d in days),
+                per_day=per_day.get(user_id, (0,) * len(days)),
                 labels=labels,
                 answers=labels + skips,
-                median_seconds=statistics.median(times) / 1000 if times else None,
+                median_seconds=medians.get(user_id),
                 skip_rate=skips / (labels + skips) if labels + skips else None,
                 accuracy=accuracy.get(user_id),
                 kappa=sum(pairs) / len(pairs) if pairs else None,

@@ -1,8 +1,8 @@
 """The retrain chain and its triggers.
 
 `retrain_project` runs, one at a time per project under a database lease: embed -> find label
-issues -> refresh the review items -> train -> promote -> score -> refresh the queue, each step reporting progress in one
-`Job` with a heartbeat thread. `retrain_due_check` (the minute beat task) reaps stale jobs and
+issues -> refresh the review items -> train -> promote -> score -> refresh the queue -> the
+dashboard's snapshot, each step reporting progress in one `Job` with a heartbeat thread. `retrain_due_check` (the minute beat task) reaps stale jobs and
 starts a retrain for every project whose labels-since-training counter passed N. The counter and
 the jobs live in the database, so a lost broker message or a killed worker delays a retrain but
 never loses one.
@@ -27,6 +27,7 @@ from active_learning.models import ModelVersion
 from active_learning.selectors import champion_of
 from active_learning.services import (
     consensus,
+    dashboard,
     embeddings,
     issues,
     promotion,
@@ -178,6 +179,21 @@ def run_refresh_queue(ctx: ChainContext, report: Reporter) -> None:
     report(1.0, f"{ctx.result['queue']['created']} items queued")
 
 
+def run_dashboard(ctx: ChainContext, report: Reporter) -> None:
+    """The dashboard's counts and champion figures, recomputed now that the data changed (pages
+    read them, never compute them)."""
+    report(0.0, "counting")
+    try:
+        ctx.result["dashboard"] = dashboard.dashboard_snapshot_refresh(
+            project=ctx.project, force=True
+        )
+    except WorkerStopping:
+        raise
+    except Exception:  # the model is trained and served: a page will ask for the snapshot again
+        log.exception("dashboard snapshot of project %s failed", ctx.project.pk)
+        ctx.result["dashboard"] = {"failed": True}
+
+
 PIPELINE: tuple[Step, ...] = (
     Step("embed", 0.22, run_embed),
     Step("label issues", 0.23, run_issues),
@@ -186,7 +202,8 @@ PIPELINE: tuple[Step, ...] = (
     Step("train", 0.2, run_train),
     Step("promote", 0.05, run_promote),
     Step("score", 0.15, run_score),
-    Step("refresh queue", 0.1, run_refresh_queue),
+    Step("refresh queue", 0.08, run_refresh_queue),
+    Step("dashboard", 0.02, run_dashboard),
 )
 
 

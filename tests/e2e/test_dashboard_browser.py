@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from active_learning.services.dashboard import dashboard_snapshot_refresh
 from labeling.models import ProjectRole
 from tests.active_learning.dashboard import builders
 from tests.e2e.conftest import log_in
@@ -30,6 +31,7 @@ def test_dashboard_in_the_browser(live_server, guarded_page, settings, tmp_path)
     cases = list(project.cases.all()[:12])
     for i, case in enumerate(cases):
         builders.answer(case, analysts[i % 2], skipped=i % 5 == 0, duration_ms=3000 + 400 * i)
+    dashboard_snapshot_refresh(project=project, force=True)  # as the next worker run would
     log_in(page, live_server.url, reviewer.username)
     page.click("text=Dashboard")
     page.wait_for_url(f"{live_server.url}/projects/{project.slug}/dashboard/")

@@ -129,8 +129,10 @@ def version(
     return v
 
 
-def history(project, classes, *, versions: int) -> list[ModelVersion]:
-    """`versions` versions, every other one promoted; the last promoted one is the champion."""
+def history(project, classes, *, versions: int, snapshot: bool = True) -> list[ModelVersion]:
+    """`versions` versions, every other one promoted; the last promoted one is the champion.
+    With `snapshot`, the dashboard's snapshot is stored as the retrain chain's last step leaves
+    it."""
     cases, truth = eval_cases(project, classes)
     stop = stop_cases(project)
     made = []
@@ -146,6 +148,10 @@ def history(project, classes, *, versions: int) -> list[ModelVersion]:
     champion = [v for v in made if v.promoted_at is not None][-1]
     ModelVersion.objects.filter(pk=champion.pk).update(status=ModelStatus.CHAMPION)
     champion.refresh_from_db()
+    if snapshot:
+        from active_learning.services.dashboard import dashboard_snapshot_refresh
+
+        dashboard_snapshot_refresh(project=project, force=True)
     return made
 
 

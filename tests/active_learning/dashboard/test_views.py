@@ -195,6 +195,11 @@ def test_reviewers_see_everyones_people_row(client) -> None:
     builders.answer(case, b, skipped=True)
     _member(client, project, ProjectRole.REVIEWER)
     _, html = _page(client, project)
+    assert "Not counted yet." in _rows(html, "people-table")[0]  # no snapshot yet
+    from active_learning.services.dashboard import dashboard_snapshot_refresh
+
+    dashboard_snapshot_refresh(project=project)
+    _, html = _page(client, project)
     assert len(_rows(html, "people-table")) == 2 and "ana" in html and "bo" in html
 
 
@@ -287,6 +292,9 @@ def test_data_quality_counts_issues_noise_and_sources(client) -> None:
         project=project, given_label=retail, reviewed=3, wrong=2, excluded=1,
         measured_at=timezone.now(),
     )  # fmt: skip
+    from active_learning.services.dashboard import dashboard_snapshot_refresh
+
+    dashboard_snapshot_refresh(project=project)
     _member(client, project, ProjectRole.REVIEWER)
     response, html = _page(client, project)
     data = response.context["data"]
@@ -299,28 +307,3 @@ def test_data_quality_counts_issues_noise_and_sources(client) -> None:
     assert noise["Firearms"].given == 1 and noise["Firearms"].detected_share == 0
     assert noise["Crypto exchange"].detected_share is None
     assert "0.667" in html and "(2 of 3)" in html
-
-
-def test_champion_evaluation_is_redone_when_labels_arrive(project) -> None:
-    """Cached per champion; redone once the project's label counter moves."""
-    from active_learning.models import Prediction
-    from labeling.models import Project, ResolvedLabel, Split
-
-    project, classes = builders.project_with_classes()
-    builders.history(project, classes, versions=1)
-    names = model_panel.class_map(project=project)
-    panel = model_panel.model_panel(project=project, classes=names)
-    first = model_panel.champion_evaluation(project=project, champion=panel.champion, classes=names)
-    assert first["n"] == 90
-    case = CaseFactory(project=project, split=Split.EVAL)
-    ResolvedLabel.objects.create(case=case, label=classes[0], source="annotation")
-    Prediction.objects.create(
-        case=case, model_version_id=panel.champion.pk, predicted_label=classes[1],
-        confidence=0.7, top_k=[[classes[1].pk, 0.7]],
-    )  # fmt: skip
-    again = model_panel.champion_evaluation(project=project, champion=panel.champion, classes=names)
-    assert again["n"] == 90  # cached
-    Project.objects.filter(pk=project.pk).update(labels_since_training=1)
-    project.refresh_from_db()
-    fresh = model_panel.champion_evaluation(project=project, champion=panel.champion, classes=names)
-    assert fresh["n"] == 91

@@ -96,9 +96,10 @@ def test_a_reaped_run_stops_at_its_next_step() -> None:
 
 
 def test_the_pipeline_declares_its_steps_in_order_and_fills_the_bar() -> None:
-    """Embed, detect, consensus, review items, train, promote, score, refresh: shares fill the
-    bar."""
+    """Embed, detect, consensus, review items, train, promote, score, refresh, the dashboard's
+    snapshot: shares fill the bar."""
     assert [s.name for s in PIPELINE] == [
         "embed", "label issues", "consensus", "review items", "train", "promote", "score", "refresh queue",
+        "dashboard",
     ]  # fmt: skip
     assert sum(s.share for s in PIPELINE) == pytest.approx(1.0)

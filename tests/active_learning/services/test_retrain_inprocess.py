@@ -8,6 +8,7 @@ import pytest
 from django.db.models import Count, F, Q
 
 from active_learning.models import (
+    DashboardSnapshot,
     LabelIssue,
     LabelNoiseEstimate,
     ModelStatus,
@@ -44,6 +45,10 @@ def test_chain_trains_promotes_scores_and_fills_the_queue(pipeline_settings) -> 
     champion = ModelVersion.objects.get(project=project, status=ModelStatus.CHAMPION)
     assert result["trained"] == champion.number == 1
     assert Prediction.objects.filter(model_version=champion).count() == 300
+    # The chain's last step stored the dashboard's snapshot for this champion.
+    snapshot = DashboardSnapshot.objects.get(project=project)
+    assert result["dashboard"]["stored"] and snapshot.champion_id == champion.pk
+    assert snapshot.counts["cases"] == 300 and snapshot.evaluation is not None
     # Calibrated, not flat: 20 classes at 1/20 each would mean the calibration failed.
     confidence = sorted(
         Prediction.objects.filter(model_version=champion).values_list("confidence", flat=True)
