@@ -413,3 +413,15 @@ class EvaluationDesignAdmin(HistoryAdmin):
     list_select_related = ("case", "project", "stratum", "model_version")
     raw_id_fields = ("case",)
     show_full_result_count = False
+
+
+@admin.register(models.DashboardSnapshot)
+class DashboardSnapshotAdmin(HistoryAdmin):
+    """The dashboard's figures as a worker last counted them (the retrain's last step, or a
+    page's request); read-only."""
+
+    list_display = ("project", "counted_at", "champion", "requested_at")
+    list_filter = ("project",)
+    search_fields = ("project__name", "project__slug")
+    list_select_related = ("project", "champion")
+    show_full_result_count = False

@@ -9,6 +9,7 @@ from django.contrib import admin
 from django.urls import reverse
 
 from active_learning.models import (
+    DashboardSnapshot,
     Embedding,
     EvaluationDesign,
     LabelIssue,
@@ -89,6 +90,9 @@ def populated(db):
         measured_at=timezone.now(),
     )  # fmt: skip
     EvaluationDesign.objects.create(project=project, case=case, stratum=label, size=0.01, key=3.2)
+    DashboardSnapshot.objects.create(
+        project=project, counted_at=timezone.now(), champion=version, counts={"cases": 1}
+    )
     Lease.objects.create(
         name="retrain:1", holder=str(uuid.uuid4()), job=job, expires_at=timezone.now()
     )
