@@ -10,6 +10,7 @@ cannot rerun), with its leases freed.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 import traceback
@@ -49,6 +50,50 @@ def job_progress(*, job_id: int, progress: float, message: str | None = None) ->
     if message is not None:
         fields["message"] = message[:500]
     Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(**fields)
+
+
+log = logging.getLogger(__name__)
+
+
+def job_claim(*, job_id: int, kind: str) -> Job | None:
+    """Move a project's queued job of `kind` to running and return it (its project loaded); None
+    when it is not queued any more. However many messages carry a job, one runner gets it."""
+    now = timezone.now()
+    claimed = Job.objects.filter(
+        pk=job_id, kind=kind, status=JobStatus.QUEUED, project__isnull=False
+    ).update(status=JobStatus.RUNNING, started_at=now, heartbeat_at=now)
+    if not claimed:
+        return None
+    return Job.objects.select_related("project").get(pk=job_id)
+
+
+def job_send(*, job_id: int, task: Any, queue: str) -> bool:
+    """Send the Celery `task` (called with the job's id) to `queue` and keep its task id; never
+    raises. Broker down: the job stays queued (the database holds it, not the broker) and the
+    minute tick sends it again."""
+    try:
+        result = task.apply_async(args=[job_id], queue=queue)
+        Job.objects.filter(pk=job_id).update(celery_task_id=getattr(result, "id", None) or "")
+    except Exception:
+        log.warning("could not enqueue job %s; it will be resent", job_id, exc_info=True)
+        return False
+    return True
+
+
+def _progress_and_close(job_id: int, progress: float, message: str) -> None:
+    try:
+        job_progress(job_id=job_id, progress=progress, message=message)
+    finally:
+        connection.close()  # this thread's own connection
+
+
+def job_progress_aside(*, job_id: int, progress: float, message: str) -> None:
+    """`job_progress` through a connection of its own (a short thread, waited for at most 5 s),
+    for a caller inside a transaction: its own writes would show only at commit, and a
+    read-only one refuses them."""
+    thread = threading.Thread(target=_progress_and_close, args=(job_id, progress, message))
+    thread.start()
+    thread.join(timeout=5)
 
 
 def _beat_forever(job_id: int, interval: float, stop: threading.Event) -> None:

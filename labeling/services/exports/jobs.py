@@ -10,9 +10,7 @@ older than EXPORT_EXPIRE_HOURS, and folders of failed runs).
 
 from __future__ import annotations
 
-import logging
 import shutil
-import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -26,10 +24,16 @@ from django.utils import timezone
 from labeling.models import Project
 from labeling.services.exports import ExportOptions, ExportResult, case_export
 from labeling.services.exports.manifest import manifest_path_for
-from workbench.core.jobs import job_create, job_progress, job_running, job_set_result
+from workbench.core.jobs import (
+    job_claim,
+    job_create,
+    job_progress,
+    job_progress_aside,
+    job_running,
+    job_send,
+    job_set_result,
+)
 from workbench.core.models import Job, JobKind, JobStatus
-
-log = logging.getLogger(__name__)
 
 EXPORT_JOB_KIND = JobKind.CASE_EXPORT
 RESEND_AFTER_SECONDS = 120
@@ -71,20 +75,7 @@ def _send(job_id: int) -> bool:
     """Send the job to a worker; never raises (a broker that is down: the tick resends)."""
     from labeling.tasks import case_export_task  # tasks import services, not the reverse
 
-    try:
-        result = case_export_task.apply_async(args=[job_id], queue=settings.DEFAULT_QUEUE)
-        Job.objects.filter(pk=job_id).update(celery_task_id=getattr(result, "id", None) or "")
-    except Exception:
-        log.warning("could not enqueue export job %s; it will be resent", job_id, exc_info=True)
-        return False
-    return True
-
-
-def _post(job_id: int, progress: float, message: str) -> None:
-    try:
-        job_progress(job_id=job_id, progress=progress, message=message)
-    finally:
-        connection.close()  # this thread's own connection
+    return job_send(job_id=job_id, task=case_export_task, queue=settings.DEFAULT_QUEUE)
 
 
 class _JobProgress:
@@ -105,20 +96,14 @@ class _JobProgress:
             # block, and no other connection could write past this one's lock.
             job_progress(job_id=self.job_id, progress=fraction, message=message)
             return
-        thread = threading.Thread(target=_post, args=(self.job_id, fraction, message))
-        thread.start()
-        thread.join(timeout=5)
+        job_progress_aside(job_id=self.job_id, progress=fraction, message=message)
 
 
 def case_export_run(*, job_id: int) -> ExportResult | None:
     """Run a queued export job from scratch (idempotent: a job already started is left alone)."""
-    now = timezone.now()
-    claimed = Job.objects.filter(
-        pk=job_id, kind=EXPORT_JOB_KIND, status=JobStatus.QUEUED, project__isnull=False
-    ).update(status=JobStatus.RUNNING, started_at=now, heartbeat_at=now)
-    if not claimed:
+    job = job_claim(job_id=job_id, kind=EXPORT_JOB_KIND)
+    if job is None:
         return None
-    job = Job.objects.select_related("project").get(pk=job_id)
     assert job.project is not None
     params = job.params
     actor = get_user_model().objects.filter(pk=params.get("actor_id")).first()

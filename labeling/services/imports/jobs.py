@@ -8,8 +8,6 @@ broker, is the copy that counts); `case_import_run` is what the Celery task call
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 import uuid
 from dataclasses import asdict
@@ -26,10 +24,16 @@ from django.utils import timezone
 from labeling.models import Project
 from labeling.services.imports import Columns, ImportReport, case_import
 from labeling.services.imports.report import printable
-from workbench.core.jobs import job_create, job_progress, job_running, job_set_result
+from workbench.core.jobs import (
+    job_claim,
+    job_create,
+    job_progress,
+    job_progress_aside,
+    job_running,
+    job_send,
+    job_set_result,
+)
 from workbench.core.models import Job, JobKind, JobStatus
-
-log = logging.getLogger(__name__)
 
 IMPORT_JOB_KIND = JobKind.CASE_IMPORT
 RESEND_AFTER_SECONDS = 120  # a queued import job older than this lost its message: resend it
@@ -89,17 +93,10 @@ def _queue_for(job_id: int) -> str:
 
 
 def _send(job_id: int) -> bool:
-    """Send the job to a worker; never raises. Broker down: the job stays queued (the database
-    holds it, not the broker) and `import_jobs_resend_stale` sends it again later."""
+    """Send the job to a worker; never raises (`import_jobs_resend_stale` sends it again)."""
     from labeling.tasks import case_import_task  # tasks import services, not the reverse
 
-    try:
-        result = case_import_task.apply_async(args=[job_id], queue=_queue_for(job_id))
-        Job.objects.filter(pk=job_id).update(celery_task_id=getattr(result, "id", None) or "")
-    except Exception:
-        log.warning("could not enqueue import job %s; it will be resent", job_id, exc_info=True)
-        return False
-    return True
+    return job_send(job_id=job_id, task=case_import_task, queue=_queue_for(job_id))
 
 
 def import_jobs_resend_stale(*, now: datetime | None = None) -> list[int]:
@@ -114,13 +111,6 @@ def import_jobs_resend_stale(*, now: datetime | None = None) -> list[int]:
         kind=IMPORT_JOB_KIND, status=JobStatus.QUEUED, created_at__lt=cutoff
     ).order_by("pk")
     return [pk for pk in stale.values_list("pk", flat=True) if _send(pk)]
-
-
-def _post(job_id: int, progress: float, message: str) -> None:
-    try:
-        job_progress(job_id=job_id, progress=progress, message=message)
-    finally:
-        connection.close()  # this thread's own connection
 
 
 class _JobProgress:
@@ -144,9 +134,7 @@ class _JobProgress:
         if not connection.in_atomic_block:
             job_progress(job_id=self.job_id, progress=value, message=message)
         elif connection.vendor != "sqlite":
-            thread = threading.Thread(target=_post, args=(self.job_id, value, message))
-            thread.start()
-            thread.join(timeout=5)
+            job_progress_aside(job_id=self.job_id, progress=value, message=message)
 
 
 def case_import_run(*, job_id: int) -> ImportReport | None:
@@ -155,13 +143,9 @@ def case_import_run(*, job_id: int) -> ImportReport | None:
     Exactly one runner moves the job out of `queued` (a conditional update), however many
     messages carry it; the others return None.
     """
-    now = timezone.now()
-    claimed = Job.objects.filter(
-        pk=job_id, kind=IMPORT_JOB_KIND, status=JobStatus.QUEUED, project__isnull=False
-    ).update(status=JobStatus.RUNNING, started_at=now, heartbeat_at=now)
-    if not claimed:
+    job = job_claim(job_id=job_id, kind=IMPORT_JOB_KIND)
+    if job is None:
         return None
-    job = Job.objects.select_related("project").get(pk=job_id)
     assert job.project is not None
     params = job.params
     actor = get_user_model().objects.filter(pk=params.get("actor_id")).first()
