@@ -17,6 +17,7 @@ from labeling.contracts import (
     ReviewFacts,
 )
 from labeling.models import Case, LabelClass, Project
+from workbench.core.models import Job
 
 
 def champion(*, project: Project) -> ChampionSummary | None:
@@ -148,12 +149,19 @@ def export_sources(*, project: Project) -> ExportSources:
     )
 
 
+def embedding_start(*, project: Project, reason: str) -> Job | None:
+    from active_learning.services.embedding_jobs import embedding_start as start
+
+    return start(project=project, reason=reason)
+
+
 def register() -> None:
     from active_learning.services.queue_refill import queue_refill_stored
     from active_learning.services.retrain_requests import retrain_if_due, retrain_start
 
     hooks.register(
         retrain_start=retrain_start,
+        embedding_start=embedding_start,
         retrain_if_due=retrain_if_due,
         champion=champion,
         last_decision=last_decision,

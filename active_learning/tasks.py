@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 
 
 @shared_task(name="active_learning.retrain_all", ignore_result=True)
@@ -49,6 +50,21 @@ def embed_chunk(project_id: int, hashes: list[str]) -> int:
 
     project = Project.objects.filter(pk=project_id).first()
     return 0 if project is None else run(project=project, hashes=hashes)
+
+
+@shared_task(
+    name="active_learning.embed_project",
+    ignore_result=True,
+    # The job row is the record: a lost message is resent, a killed run rerun, by the tick.
+    acks_late=False,
+    # Outside the retrains' limit: a million texts take an hour per worker on the torch backend.
+    soft_time_limit=settings.EMBED_TIME_LIMIT,
+    time_limit=settings.EMBED_TIME_LIMIT + 300,
+)
+def embed_project(job_id: int) -> dict[str, Any] | None:
+    from active_learning.services.embedding_jobs import embedding_run
+
+    return embedding_run(job_id=job_id)
 
 
 @shared_task(

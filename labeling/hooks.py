@@ -64,6 +64,9 @@ class ModelSide:
 
     - `retrain_start(project=, reason=, automatic=)`: ask for a retrain (an admin's "Retrain
       now", an import, a queue running low); the queued Job, or None when one is pending.
+    - `embedding_start(project=, reason=)`: new or changed texts arrived (an import); embed
+      them in a job of their own, which asks for a retrain when done. The queued Job, or None
+      when one is pending.
     - `retrain_if_due(project_id=)`: labels arrived and the project's counter says a retrain is
       due; start it. Called after commit; must never raise.
     - `champion(project=)`: the deciding model, or None.
@@ -82,6 +85,7 @@ class ModelSide:
     """
 
     retrain_start: Callable[..., Job | None] = _no_retrain
+    embedding_start: Callable[..., Job | None] = _no_retrain
     retrain_if_due: Callable[..., Job | None] = _no_retrain
     champion: Callable[..., ChampionSummary | None] = _no_champion
     last_decision: Callable[..., DecisionSummary | None] = _no_decision

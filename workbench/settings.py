@@ -333,6 +333,10 @@ QUEUE_LEASE_SECONDS = env.int("QUEUE_LEASE_SECONDS", default=600)
 EMBEDDING_MODEL = env.str("EMBEDDING_MODEL", default="all-MiniLM-L6-v2")
 EMBEDDING_MODEL_PATH = env.str("EMBEDDING_MODEL_PATH", default="")  # empty: the bundled model
 WORKER_THREADS = env.int("WORKER_THREADS", default=1)
+# Embedding runs as its own job, with its own time limit (seconds); a retrain embeds at most
+# EMBED_INLINE_MAX new texts itself and leaves more to that job, training on what is embedded.
+EMBED_TIME_LIMIT = env.int("EMBED_TIME_LIMIT", default=6 * 3600)
+EMBED_INLINE_MAX = env.int("EMBED_INLINE_MAX", default=5000)
 # A full retrain of every project on this cron schedule (empty: none); see the admin's Periodic tasks.
 RETRAIN_CRON = env.str("RETRAIN_CRON", default="0 2 * * *")
 # Heavy pipeline steps send their chunks as a Celery group so other workers can help.

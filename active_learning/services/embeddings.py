@@ -342,18 +342,23 @@ def embed_missing(
     model_name = model_name_current()
     deadline = time.monotonic() + wait_seconds
     pending = list(range(len(chunks)))
+    done = 0
     while pending and time.monotonic() < deadline:
         still = []
         for i in pending:
             raise_if_stopping()  # a chunk takes seconds: a stopping worker leaves between two
             embed_chunk(project=project, hashes=chunks[i])
-            have = DatabaseEmbeddingCache().get_many(model_name, chunks[i])
-            if len(have) < len(set(chunks[i])):
+            if _stored_count(model_name, chunks[i]) < len(set(chunks[i])):
                 still.append(i)  # another worker holds it: come back to it
-        if progress:
-            done = len(hashes) - sum(len(chunks[i]) for i in still)
-            progress(done, len(hashes))
+                continue
+            done += len(chunks[i])
+            if progress:  # after every chunk: a million texts take an hour
+                progress(done, len(hashes))
         if still:
             time.sleep(0.5)
         pending = still
     return len(hashes)
+
+
+def _stored_count(model_name: str, hashes: Sequence[str]) -> int:
+    return Embedding.objects.filter(model_name=model_name, content_hash__in=hashes).count()

@@ -28,6 +28,7 @@ from active_learning.selectors import champion_of
 from active_learning.services import (
     consensus,
     dashboard,
+    embedding_jobs,
     embeddings,
     issues,
     promotion,
@@ -118,8 +119,20 @@ class Step:
 
 
 def run_embed(ctx: ChainContext, report: Reporter) -> None:
+    """Embed the few new texts here; many (an import) are the embedding job's, which this retrain
+    never waits for: it trains on and scores what is embedded, the next one the rest."""
     model_name = embeddings.model_name_current()
     missing = embeddings.hashes_missing(project=ctx.project, model_name=model_name)
+    pending = embedding_jobs.embedding_pending(project=ctx.project)
+    if missing and (pending is not None or len(missing) > settings.EMBED_INLINE_MAX):
+        job = pending or embedding_jobs.embedding_start(
+            project=ctx.project, reason=f"a retrain found {len(missing):,} texts without vectors"
+        )
+        ctx.result["embedded"] = 0
+        ctx.result["left_to_embedding_job"] = len(missing)
+        where = f"embedding job #{job.pk}" if job is not None else "the embedding job"
+        report(1.0, f"{len(missing):,} texts left to {where}; training on what is embedded")
+        return
     report(0.0, f"{len(missing)} texts to embed")
     ctx.result["embedded"] = embeddings.embed_missing(
         project=ctx.project,
@@ -278,6 +291,8 @@ def _chain(*, project: Project, job: Job) -> dict[str, Any]:
 
 def _summary(result: dict[str, Any]) -> str:
     parts = [f"embedded {result.get('embedded', 0)}"]
+    if result.get("left_to_embedding_job"):
+        parts.append(f"{result['left_to_embedding_job']:,} left to the embedding job")
     if result.get("trained"):
         parts.append(f"trained v{result['trained']}")
     if result.get("promotion"):

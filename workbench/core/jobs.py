@@ -258,3 +258,59 @@ def job_wait(
         if job.status == JobStatus.QUEUED and time.monotonic() - started > start_timeout:
             raise JobNotStarted(job_id)
         time.sleep(poll_seconds)
+
+
+MSG_RERUN = "Its worker stopped answering; running again (attempt {n})."
+ERR_GIVEN_UP = "Its worker stopped answering {n} times; start it again."
+
+
+def jobs_recover(
+    *,
+    kind: str,
+    send: Callable[[int], bool],
+    before_rerun: Callable[[int], None] = lambda job_id: None,
+    max_attempts: int = 3,
+    resend_after_seconds: float = 120,
+    rerun_message: str = MSG_RERUN,
+    given_up_message: str = ERR_GIVEN_UP,
+    now: Any = None,
+) -> tuple[list[int], list[int]]:
+    """For jobs of `kind` that rerun as themselves (the page keeps following the same job):
+    put each job the reaper failed back in `queued` and send it, up to `max_attempts` runs
+    (`params["attempt"]` counts them; after that the job says it gave up), calling
+    `before_rerun(job_id)` first (e.g. to empty a killed run's folder); and send again the queued
+    jobs older than `resend_after_seconds`, whose message was lost. Returns (rerun, resent);
+    never raises for a broker that is down (`send` returns False, the next tick retries)."""
+    now = now or timezone.now()
+    rerun: list[int] = []
+    reaped = Job.objects.filter(kind=kind, status=JobStatus.FAILED, reaped_at__isnull=False)
+    for job_id in reaped.exclude(params__has_key="handled").values_list("pk", flat=True):
+        with transaction.atomic():
+            job = Job.objects.select_for_update().get(pk=job_id)
+            if job.status != JobStatus.FAILED or job.reaped_at is None:
+                continue
+            attempt = int(job.params.get("attempt", 1))
+            if attempt >= max_attempts:
+                job.params = {**job.params, "handled": "given_up"}
+                job.message = given_up_message.format(n=attempt)[:500]
+                job.save(update_fields=["params", "message"])
+                continue
+            Job.objects.filter(pk=job.pk).update(
+                status=JobStatus.QUEUED,
+                params={**job.params, "attempt": attempt + 1},
+                message=rerun_message.format(n=attempt + 1)[:500],
+                progress=0.0,
+                error="",
+                reaped_at=None,
+                started_at=None,
+                finished_at=None,
+                heartbeat_at=None,
+                created_at=now,
+            )
+        before_rerun(job_id)
+        if send(job_id):
+            rerun.append(job_id)
+    cutoff = now - timedelta(seconds=resend_after_seconds)
+    stale = Job.objects.filter(kind=kind, status=JobStatus.QUEUED, created_at__lt=cutoff)
+    resent = [job_id for job_id in stale.values_list("pk", flat=True) if send(job_id)]
+    return rerun, resent

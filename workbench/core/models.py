@@ -30,6 +30,7 @@ class JobKind(models.TextChoices):
     RETRAIN = "retrain", "Retrain"
     CASE_IMPORT = "case_import", "Case import"
     CASE_EXPORT = "case_export", "Case export"
+    EMBED = "embed", "Embedding"
 
 
 class Job(models.Model):

@@ -32,6 +32,7 @@ from workbench.core.jobs import (
     job_running,
     job_send,
     job_set_result,
+    jobs_recover,
 )
 from workbench.core.models import Job, JobKind, JobStatus
 
@@ -152,43 +153,17 @@ def export_download_path(*, job: Job, name: str) -> Path | None:
 def export_jobs_recover(*, now: datetime | None = None) -> dict[str, list[int]]:
     """Resend queued exports whose message was lost; rerun, from scratch and as the same job (the
     page follows it), exports the reaper failed, up to MAX_ATTEMPTS. Never raises."""
-    now = now or timezone.now()
-    done: dict[str, list[int]] = {"exports_resent": [], "exports_rerun": []}
-    reaped = Job.objects.filter(
-        kind=EXPORT_JOB_KIND, status=JobStatus.FAILED, reaped_at__isnull=False
-    ).exclude(params__has_key="handled")
-    for job_id in reaped.values_list("pk", flat=True):
-        with transaction.atomic():
-            job = Job.objects.select_for_update().get(pk=job_id)
-            if job.status != JobStatus.FAILED or job.reaped_at is None:
-                continue
-            attempt = int(job.params.get("attempt", 1))
-            if attempt >= MAX_ATTEMPTS:
-                job.params = {**job.params, "handled": "given_up"}
-                job.message = ERR_GIVEN_UP.format(n=attempt)
-                job.save(update_fields=["params", "message"])
-                continue
-            Job.objects.filter(pk=job.pk).update(
-                status=JobStatus.QUEUED,
-                params={**job.params, "attempt": attempt + 1},
-                message=MSG_RERUN.format(n=attempt + 1),
-                progress=0.0,
-                error="",
-                reaped_at=None,
-                started_at=None,
-                finished_at=None,
-                heartbeat_at=None,
-                created_at=now,
-            )
-        shutil.rmtree(export_folder(job_id), ignore_errors=True)
-        if _send(job_id):
-            done["exports_rerun"].append(job_id)
-    cutoff = now - timedelta(seconds=RESEND_AFTER_SECONDS)
-    stale = Job.objects.filter(kind=EXPORT_JOB_KIND, status=JobStatus.QUEUED, created_at__lt=cutoff)
-    for job_id in stale.values_list("pk", flat=True):
-        if _send(job_id):
-            done["exports_resent"].append(job_id)
-    return done
+    rerun, resent = jobs_recover(
+        kind=EXPORT_JOB_KIND,
+        send=_send,
+        before_rerun=lambda job_id: shutil.rmtree(export_folder(job_id), ignore_errors=True),
+        max_attempts=MAX_ATTEMPTS,
+        resend_after_seconds=RESEND_AFTER_SECONDS,
+        rerun_message=MSG_RERUN,
+        given_up_message=ERR_GIVEN_UP,
+        now=now,
+    )
+    return {"exports_resent": resent, "exports_rerun": rerun}
 
 
 def export_files_expire(*, now: datetime | None = None) -> list[int]:

@@ -108,10 +108,11 @@ def case_import_reader(
 
 
 def _after_import(*, project: Project, report: ImportReport) -> None:
-    """New cases need embedding and scoring, changed ones a fresh label: queue and retrain.
+    """New cases need embedding and scoring, changed ones a fresh label: queue and embed.
 
     Cases whose text changed are queued again (their old annotations are stale); the queue is
-    then topped up at random until a model exists; a retrain embeds and scores the new cases.
+    then topped up at random until a model exists; the embedding job embeds the new texts and
+    then asks for a retrain, which scores them.
     """
     from labeling.hooks import model_side
     from labeling.services.queue import queue_cases_again, queue_fill_random
@@ -119,7 +120,7 @@ def _after_import(*, project: Project, report: ImportReport) -> None:
     if report.changed_case_ids:
         queue_cases_again(project=project, case_ids=report.changed_case_ids)
     queue_fill_random(project=project)
-    model_side().retrain_start(project=project, reason=f"{report.created} cases imported")
+    model_side().embedding_start(project=project, reason=f"{report.created:,} cases imported")
 
 
 def case_import(

@@ -16,12 +16,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from active_learning.models import ModelStatus, ModelVersion
+from active_learning.services.embedding_jobs import embedding_run
 from active_learning.services.retrain import LEASE_SECONDS, retrain_due_check
 from active_learning.services.retrain_requests import MAX_ATTEMPTS, lease_name
 from labeling.models import Project
 from tests.factories import CaseFactory, ProjectFactory
 from workbench.core.leases import lease_acquire, lease_holder
-from workbench.core.models import Job, JobStatus
+from workbench.core.models import Job, JobKind, JobStatus
 from workbench.tick import minute_tick
 
 pytestmark = pytest.mark.django_db
@@ -40,6 +41,8 @@ def _import(project: Project, admin_client, tmp_path: Path) -> None:
     path = tmp_path / "cases.csv"
     path.write_text("id,text\nm-1,A bakery selling bread.\nm-2,Online casino with slots.\n")
     call_command("import_cases", project.slug, str(path))
+    # The import queued an embedding job, which asks for the retrain when its vectors are stored.
+    embedding_run(job_id=Job.objects.get(project=project, kind=JobKind.EMBED).pk)
 
 
 def _queue_low(project: Project, admin_client, tmp_path: Path) -> None:
@@ -53,7 +56,7 @@ def _queue_low(project: Project, admin_client, tmp_path: Path) -> None:
 
 TRIGGERS = {
     "manual": (_manual, "manual"),
-    "import": (_import, "2 cases imported"),
+    "import": (_import, "2 texts embedded"),
     "queue low": (_queue_low, "the queue is running low"),
 }
 

@@ -95,25 +95,23 @@ def test_a_retrain_is_refused_the_lease_while_another_runs() -> None:
 
 
 @pytest.mark.django_db
-def test_an_import_queues_a_retrain_and_sends_it(
+def test_an_import_with_nothing_new_queues_no_embedding_and_no_retrain(
     tmp_path: Path, django_capture_on_commit_callbacks
 ) -> None:
-    """New cases queue one retrain (sent to a worker after commit); re-importing the same file
-    with nothing new or changed queues none."""
+    """New cases queue one embedding job (test_embedding_jobs: it then asks for the retrain);
+    re-importing the same file with nothing new or changed queues nothing."""
     project = ProjectFactory()
     path = tmp_path / "cases.csv"
     path.write_text("id,text\nm1,Handmade mugs.\nm2,Online casino.\nm3,Espresso bar.\n")
     with django_capture_on_commit_callbacks(execute=True):
         report = case_import(project=project, path=path)
     assert report.ok and report.created == 3
-    jobs = _retrain_jobs(project)
-    assert len(jobs) == 1 and jobs[0].params["reason"] == "3 cases imported"
-    assert jobs[0].status == JobStatus.QUEUED and jobs[0].celery_task_id  # sent to the broker
-    Job.objects.filter(pk=jobs[0].pk).update(status=JobStatus.SUCCEEDED)
+    [job] = Job.objects.filter(project=project, kind="embed")
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED)
     with django_capture_on_commit_callbacks(execute=True):
         again = case_import(project=project, path=path, update=True)
     assert again.ok and again.created == 0 and not again.changed_case_ids
-    assert len(_retrain_jobs(project)) == 1
+    assert Job.objects.filter(project=project).count() == 1
 
 
 @pytest.mark.django_db
