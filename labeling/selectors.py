@@ -101,11 +101,13 @@ def project_progress(*, project: Project) -> dict[str, Any]:
         label__isnull=False,
     ).count()
     champion = model_side().champion(project=project)
-    retrains = Job.objects.filter(project=project, kind=JobKind.RETRAIN)
-    last = retrains.filter(status=JobStatus.SUCCEEDED).order_by("-finished_at").first()
-    running = retrains.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).first()
-    # Else the newest, so a failed one (a retrain given up after lost runs) shows on page load.
-    shown = running or retrains.order_by("-created_at").first()
+    last = (
+        Job.objects.filter(project=project, kind=JobKind.RETRAIN, status=JobStatus.SUCCEEDED)
+        .order_by("-finished_at")
+        .first()
+    )
+    shown = retrain_job_latest(project=project)
+    running = shown if shown is not None and shown.status in PENDING else None
     return {
         "project": project,
         "cases": Case.objects.filter(project=project).count(),
@@ -121,9 +123,17 @@ def project_progress(*, project: Project) -> dict[str, Any]:
     }
 
 
+MODEL_JOBS = (JobKind.RETRAIN, JobKind.EMBED)
+PENDING = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
 def retrain_job_latest(*, project: Project) -> Job | None:
-    """The project's newest retrain job (running or not), or None."""
-    return Job.objects.filter(project=project, kind=JobKind.RETRAIN).order_by("-created_at").first()
+    """The job the project list's model column follows: a running embedding job (an import's
+    texts) or retrain, else the newest of them, so a failed one shows on page load."""
+    jobs = Job.objects.filter(project=project, kind__in=MODEL_JOBS)
+    # "running" sorts after "queued": a running job first, then the oldest queued one.
+    running = jobs.filter(status__in=PENDING).order_by("-status", "created_at").first()
+    return running or jobs.order_by("-created_at").first()
 
 
 def projects_with_roles(*, user: Any) -> list[tuple[Project, str]]:

@@ -58,3 +58,25 @@ def test_admin_starts_a_retrain_and_the_bar_polls_until_done(client, project) ->
     Job.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED, progress=1.0)
     response = client.get(progress, **HX)
     assert response.status_code == 286 and "every 2s" not in response.content.decode()
+
+
+def test_an_imports_embedding_job_shows_its_bar_with_rate_and_time_left(client, project) -> None:
+    _member(client, project, ProjectRole.ANALYST)
+    Job.objects.create(kind=KIND, project=project, status=JobStatus.SUCCEEDED, progress=1.0)
+    Job.objects.create(
+        kind="embed",
+        project=project,
+        status=JobStatus.RUNNING,
+        progress=0.25,
+        message="25,000/100,000 texts, 410 texts/s, about 3 min left",
+    )
+    progress = reverse("labeling:retrain_progress", args=[project.slug])
+    html = client.get(progress, **HX).content.decode()
+    assert "Embedding new texts" in html and 'value="25"' in html
+    assert "410 texts/s, about 3 min left" in html
+    Job.objects.filter(kind="embed").update(
+        status=JobStatus.FAILED, error="disk full", finished_at="2026-12-03T10:00:00Z"
+    )
+    response = client.get(progress, **HX)
+    assert response.status_code == 286
+    assert "Last embedding job failed: disk full" in response.content.decode()
