@@ -44,12 +44,16 @@ def retrain_project(job_id: int) -> dict[str, Any]:
     retry_backoff=True,
     max_retries=3,
 )
-def embed_chunk(project_id: int, hashes: list[str]) -> int:
+def embed_chunk(project_id: int, hashes: list[str], model_name: str | None = None) -> int:
     from active_learning.services.embeddings import embed_chunk as run
+    from active_learning.services.embeddings import model_in_use
     from labeling.models import Project
 
     project = Project.objects.filter(pk=project_id).first()
-    return 0 if project is None else run(project=project, hashes=hashes)
+    if project is None:
+        return 0
+    with model_in_use(model_name):  # the sender's vectors (a message sent before: the default)
+        return run(project=project, hashes=hashes)
 
 
 @shared_task(

@@ -530,7 +530,7 @@ def run_workers() -> dict[str, Any]:
     _truncate()
     app.control.purge()
     encoder = embeddings.encoder_get()
-    out: dict[str, Any] = {"texts": EMBED_TEXTS, "chunk": embeddings.EMBED_CHUNK}
+    out: dict[str, Any] = {"texts": EMBED_TEXTS, "chunk": settings.EMBED_CHUNK_TEXTS}
     with threadpool_limits(1):
         encoder.encode(["warm up"])
         for extra in (0, 1):

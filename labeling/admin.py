@@ -53,6 +53,12 @@ class ProjectAdmin(admin.ModelAdmin):
         audit_record(
             actor=request.user, action=action, obj=obj, project=obj, before=before, after=after
         )
+        if change and "embedding_backend" in form.changed_data:
+            # The new vectors are made in the background; the models keep the old ones till then.
+            model_side().embedding_start(
+                project=obj,
+                reason=f"embedding backend changed to {obj.get_embedding_backend_display()}",
+            )
 
     @admin.action(description="Retrain now")
     def retrain_now(self, request: HttpRequest, queryset: QuerySet[models.Project]) -> None:

@@ -140,3 +140,50 @@ def test_changelist_search_filter_and_change_page(admin_client, populated, model
     obj = model.objects.first()
     change = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
     assert admin_client.get(change).status_code == 200
+
+
+def _change_form_data(response) -> dict[str, object]:
+    """The POST an admin sends when saving a change page unchanged (form and inlines)."""
+    data: dict[str, object] = {}
+
+    def add(form) -> None:
+        for name in form.fields:
+            value = form[name].value()
+            if value is None:
+                continue
+            if isinstance(value, list | tuple):
+                data[form.add_prefix(name)] = [str(v) for v in value]
+            elif isinstance(value, bool):
+                if value:
+                    data[form.add_prefix(name)] = "on"
+            else:
+                data[form.add_prefix(name)] = value
+
+    add(response.context["adminform"].form)
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        for key, value in formset.management_form.initial.items():
+            data[f"{formset.prefix}-{key}"] = value
+        for form in formset.initial_forms:
+            add(form)
+    return data
+
+
+def test_changing_a_projects_embedding_backend_starts_the_embedding_job(admin_client) -> None:
+    """The new vectors are made in the background; the project's models keep the old ones."""
+    label = LabelClassFactory(name="gambling")
+    project = label.project
+    url = reverse("admin:labeling_project_change", args=[project.pk])
+    data = _change_form_data(admin_client.get(url))
+    response = admin_client.post(url, data)  # saved unchanged: no job
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert not Job.objects.filter(project=project, kind="embed").exists()
+
+    data["embedding_backend"] = "onnx-int8"
+    assert admin_client.post(url, data).status_code == 302
+    project.refresh_from_db()
+    assert project.embedding_backend == "onnx-int8" and project.embedding_model == ""
+    [job] = Job.objects.filter(project=project, kind="embed")
+    assert job.params["reason"] == (
+        "embedding backend changed to MiniLM through ONNX Runtime, int8 (faster, same accuracy)"
+    )

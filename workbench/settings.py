@@ -337,6 +337,8 @@ WORKER_THREADS = env.int("WORKER_THREADS", default=1)
 # EMBED_INLINE_MAX new texts itself and leaves more to that job, training on what is embedded.
 EMBED_TIME_LIMIT = env.int("EMBED_TIME_LIMIT", default=6 * 3600)
 EMBED_INLINE_MAX = env.int("EMBED_INLINE_MAX", default=5000)
+# Texts per chunk (one Celery task, one progress step, the work lost when a worker dies).
+EMBED_CHUNK_TEXTS = env.int("EMBED_CHUNK_TEXTS", default=512)
 # A full retrain of every project on this cron schedule (empty: none); see the admin's Periodic tasks.
 RETRAIN_CRON = env.str("RETRAIN_CRON", default="0 2 * * *")
 # Heavy pipeline steps send their chunks as a Celery group so other workers can help.

@@ -1,15 +1,18 @@
 """Embedding as its own job: an import starts it, every worker shares its chunks, and a retrain
 never waits for it.
 
-`embedding_start` queues one job per project (None while one is queued or running);
+`embedding_start` queues one job per project (None while one is queued or running).
 `embedding_run`, what the Celery task calls, embeds the project's texts that have no vector yet
-in chunks (`services.embeddings.embed_missing`, fanned out over the workers), reporting progress
-after every chunk with the rate and the time left; each chunk is stored as it finishes, so a
-killed or stopped run resumes where it stopped and never encodes a stored text again. When it
-ends it requests a retrain, which trains on and scores the new vectors. The minute tick reruns
-runs the reaper failed, as the same job, and resends lost messages (`embedding_jobs_recover`).
-The task has no time limit of its own beyond EMBED_TIME_LIMIT: a million texts take an hour
-per worker on the torch backend.
+with the project's chosen backend (first exporting or distilling that backend's encoder, once
+per installation), in chunks shared with the other workers (`services.embeddings.embed_missing`),
+reporting progress after every chunk with the rate and the time left. Each chunk is stored as it
+finishes, so a killed or stopped run resumes where it stopped and never encodes a stored text
+again. When it ends it requests a retrain, which trains on and scores the new vectors; after a
+backend change, once every case has the new vectors, the project's models move to them.
+
+The minute tick reruns runs the reaper failed, as the same job, and resends lost messages
+(`embedding_jobs_recover`). The task's time limit is EMBED_TIME_LIMIT, not the retrain's: a
+million texts take an hour per worker on the torch backend.
 """
 
 from __future__ import annotations
@@ -99,6 +102,21 @@ class ChunkProgress:
         )
 
 
+class _PrepareProgress:
+    """The one-off export or distillation of a backend's encoder, as the job's progress."""
+
+    def __init__(self, job_id: int, model_name: str) -> None:
+        self.job_id = job_id
+        self.what = f"preparing the encoder {model_name} (once per installation)"
+
+    def __call__(self, done: int, total: int) -> None:
+        job_progress(
+            job_id=self.job_id,
+            progress=0.0,
+            message=f"{self.what}: {100 * done // max(1, total)}%",
+        )
+
+
 def embedding_run(*, job_id: int) -> dict[str, Any] | None:
     """Run a queued embedding job (idempotent: a job already started elsewhere is left alone)."""
     job = job_claim(job_id=job_id, kind=KIND)
@@ -106,8 +124,9 @@ def embedding_run(*, job_id: int) -> dict[str, Any] | None:
         return None
     project = job.project
     assert project is not None
-    with job_running(job, hand_back_on_stop=True):
-        model_name = embeddings.model_name_current()
+    model_name = embeddings.model_name_selected(project)
+    with job_running(job, hand_back_on_stop=True), embeddings.model_in_use(model_name):
+        embeddings.encoder_prepare(model_name, progress=_PrepareProgress(job.pk, model_name))
         missing = embeddings.hashes_missing(project=project, model_name=model_name)
         job_progress(job_id=job.pk, progress=0.0, message=f"{len(missing):,} texts to embed")
         started = time.monotonic()
@@ -131,8 +150,17 @@ def embedding_run(*, job_id: int) -> dict[str, Any] | None:
         message = f"Embedded {embedded - left:,} texts in {_duration(seconds)}"
         if left:
             message += f"; {left:,} still without a vector (another run picks them up)"
+        if not left and model_name != embeddings.model_name_for(project):
+            # Every case has the new backend's vectors: the next model trains on them (the
+            # champion keeps its own until that one replaces it).
+            Project.objects.filter(pk=project.pk).update(embedding_model=model_name)
+            result["switched_to"] = model_name
+            message += f"; the next model trains on {model_name}"
         job_set_result(job_id=job.pk, result=result, message=message)
-    retrain_start(project=project, reason=f"{result['embedded']:,} texts embedded", automatic=True)
+    reason = f"{result['embedded']:,} texts embedded"
+    if "switched_to" in result:
+        reason = f"vectors of the new embedding backend are ready ({reason})"
+    retrain_start(project=project, reason=reason, automatic=True)
     return result
 
 

@@ -1,6 +1,12 @@
 """Embeddings of case texts: stored once per (model, content hash) in the database, plus a
 per-model float32 matrix file under WORKBENCH_DATA_DIR for fast scoring.
 
+A *model name* names the vectors: EMBEDDING_MODEL for the torch backend, with the backend
+appended for the others (`backend_model_name`), so vectors of two backends never meet in one
+matrix. Code that reads vectors uses `model_name_current()`: EMBEDDING_MODEL, unless a caller
+set another for its block with `model_in_use` (a retrain: the project's vectors; scoring: the
+scoring version's own).
+
 The database is the source of truth. The matrix file is a cache any worker rebuilds from it when
 missing or stale: `vectors.f32` (rows × dim, float32), `hashes.txt` (one content hash per row)
 and `manifest.json` (rows, dim, the highest Embedding id included), written last, so a crash
@@ -10,13 +16,14 @@ mid-append leaves extra bytes that readers ignore.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import itertools
 import json
 import os
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +31,16 @@ import numpy as np
 from django.conf import settings
 from django.db.models import Max
 
-from active_learning.ml.embeddings import SentenceTransformerEncoder
+from active_learning.ml.embeddings import (
+    BACKENDS,
+    Encoder,
+    SentenceTransformerEncoder,
+    artifact_ready,
+    backend_model_name,
+    encoder_build,
+    onnx_export,
+    static_distill,
+)
 from active_learning.models import Embedding
 from active_learning.selectors import LabelSet
 from active_learning.services.faults import fault_point
@@ -34,23 +50,97 @@ from workbench.core.locks import exclusive
 from workbench.core.stopping import raise_if_stopping
 
 _BATCH = 2000
-_encoder: SentenceTransformerEncoder | None = None
-
-
-def encoder_get() -> SentenceTransformerEncoder:
-    """This process's encoder, built on first use (never before a prefork worker forks)."""
-    global _encoder
-    if _encoder is None:
-        _encoder = SentenceTransformerEncoder(
-            settings.EMBEDDING_MODEL_PATH or None,
-            model_name=settings.EMBEDDING_MODEL,
-            num_threads=settings.WORKER_THREADS,
-        )
-    return _encoder
+_encoders: dict[str, Encoder] = {}
+_in_use: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "embedding_model", default=None
+)
 
 
 def model_name_current() -> str:
-    return str(settings.EMBEDDING_MODEL)
+    """The vectors this block reads and writes (see the module's docstring)."""
+    return _in_use.get() or str(settings.EMBEDDING_MODEL)
+
+
+@contextlib.contextmanager
+def model_in_use(model_name: str | None) -> Iterator[str]:
+    """Read and write the vectors of `model_name` (None or blank: EMBEDDING_MODEL) in the block."""
+    token = _in_use.set(model_name or None)
+    try:
+        yield model_name_current()
+    finally:
+        _in_use.reset(token)
+
+
+def model_name_for(project: Project) -> str:
+    """The vectors the project's models train on now."""
+    return project.embedding_model or str(settings.EMBEDDING_MODEL)
+
+
+def model_name_selected(project: Project) -> str:
+    """The vectors of the project's chosen backend (the embedding job makes them, then the
+    project's models move to them)."""
+    return backend_model_name(str(settings.EMBEDDING_MODEL), project.embedding_backend)
+
+
+def backend_of(model_name: str) -> str:
+    for backend in BACKENDS:
+        if backend_model_name(str(settings.EMBEDDING_MODEL), backend) == model_name:
+            return backend
+    return "torch"  # another sentence-transformers model (EMBEDDING_MODEL_PATH)
+
+
+def encoder_dir(model_name: str) -> Path:
+    """Where the exported or distilled encoder of `model_name` lives (made once, on first use)."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model_name)
+    return Path(settings.WORKBENCH_DATA_DIR) / "encoders" / safe
+
+
+def encoder_prepare(
+    model_name: str | None = None, *, progress: Callable[[int, int], None] | None = None
+) -> None:
+    """Export (ONNX int8) or distil (static) the encoder of `model_name` unless it is on disk.
+
+    Offline, from the bundled model; once per data directory, under a lock another worker waits
+    on (the build is atomic, so a killed build leaves nothing that looks finished).
+    """
+    model_name = model_name or model_name_current()
+    backend = backend_of(model_name)
+    if backend == "torch":
+        return
+    folder = encoder_dir(model_name)
+    if artifact_ready(backend, folder):
+        return
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with exclusive(f"encoder:{folder.name}", folder=folder.parent):
+        if not artifact_ready(backend, folder):
+            build = onnx_export if backend == "onnx-int8" else static_distill
+            build(settings.EMBEDDING_MODEL_PATH or None, folder, progress=progress)
+
+
+def encoder_get(model_name: str | None = None) -> Encoder:
+    """This process's encoder of `model_name` (default: the current one), built on first use
+    (never before a prefork worker forks)."""
+    model_name = model_name or model_name_current()
+    encoder = _encoders.get(model_name)
+    if encoder is None:
+        backend = backend_of(model_name)
+        if backend == "torch":
+            encoder = SentenceTransformerEncoder(
+                settings.EMBEDDING_MODEL_PATH or None,
+                model_name=model_name,
+                num_threads=settings.WORKER_THREADS,
+            )
+        else:
+            encoder_prepare(model_name)
+            encoder = encoder_build(
+                backend,
+                model_path=settings.EMBEDDING_MODEL_PATH or None,
+                artifacts_dir=encoder_dir(model_name),
+                model_name=model_name,
+                num_threads=settings.WORKER_THREADS,
+            )
+        _encoders[model_name] = encoder
+    return encoder
 
 
 def _to_bytes(vector: np.ndarray) -> bytes:
@@ -126,11 +216,11 @@ class Matrix:
         return np.fromiter(map(self.index.get, hashes, itertools.repeat(-1)), dtype=np.int64)
 
 
-def embedded_only(labels: LabelSet) -> LabelSet:
-    """`labels` without the cases whose text has no vector yet: cases imported (or edited) while
-    a retrain runs are embedded and used by the next one; this one neither waits nor fails, and
-    never reads another case's vector for them."""
-    known = matrix_load().rows_for(labels.hashes) >= 0
+def embedded_only(labels: LabelSet, *, model_name: str | None = None) -> LabelSet:
+    """`labels` without the cases whose text has no vector (of `model_name`, default the current)
+    yet: cases imported (or edited) while a retrain runs are embedded and used by the next one;
+    this one neither waits nor fails, and never reads another case's vector for them."""
+    known = matrix_load(model_name=model_name).rows_for(labels.hashes) >= 0
     return labels if bool(known.all()) else labels.subset(known)
 
 
@@ -294,8 +384,6 @@ def _hash_index(path: Path, rows: int) -> dict[str, int]:
 
 # --- fan-out ---------------------------------------------------------------------------------
 
-EMBED_CHUNK = 512
-
 
 def _chunk_lease(model_name: str, chunk: Sequence[str]) -> str:
     return f"embed:{model_name}:{chunk[0][:16]}:{len(chunk)}"
@@ -330,7 +418,9 @@ def embed_missing(
     This worker sends the chunks as a group, then works through them itself, skipping chunks
     another worker holds; so one worker finishes alone and every extra worker adds throughput.
     """
-    chunks = [list(hashes[i : i + EMBED_CHUNK]) for i in range(0, len(hashes), EMBED_CHUNK)]
+    size = int(settings.EMBED_CHUNK_TEXTS)
+    chunks = [list(hashes[i : i + size]) for i in range(0, len(hashes), size)]
+    model_name = model_name_current()
     if len(chunks) > 1 and settings.PIPELINE_FANOUT:
         from celery import group
 
@@ -338,8 +428,7 @@ def embed_missing(
 
         # With the broker down, this worker simply does every chunk itself.
         with contextlib.suppress(Exception):
-            group(task.s(project.pk, c) for c in chunks[1:]).apply_async()
-    model_name = model_name_current()
+            group(task.s(project.pk, c, model_name) for c in chunks[1:]).apply_async()
     deadline = time.monotonic() + wait_seconds
     pending = list(range(len(chunks)))
     done = 0

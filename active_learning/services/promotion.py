@@ -46,7 +46,7 @@ from active_learning.selectors import (
     evaluation_set,
     project_classes,
 )
-from active_learning.services.embeddings import embedded_only
+from active_learning.services.embeddings import embedded_only, model_in_use
 from active_learning.services.training import (
     EVAL_SNAPSHOT_KEY,
     load_version,
@@ -96,6 +96,9 @@ def promotion_decide(*, challenger: ModelVersion) -> PromotionDecision:
     champion = champion_of(project=project)
     classes = project_classes(project=project)
     labels = embedded_only(evaluation_set(project=project))
+    if champion is not None and champion.embedding_model != challenger.embedding_model:
+        # A backend change: both sides stand on the labels both kinds of vectors cover.
+        labels = embedded_only(labels, model_name=champion.embedding_model or None)
     report = EvaluationReport.from_json(challenger.metrics)
     rescored = (challenger.params or {}).get(EVAL_SNAPSHOT_KEY) != snapshot_hash(labels)
     challenger_proba = _proba(challenger, labels, classes)
@@ -153,7 +156,8 @@ def _proba(version: ModelVersion, labels: LabelSet, classes: list[LabelClass]) -
     """`version`'s probabilities on the evaluation labels (None when there are none)."""
     if len(labels) == 0:
         return None
-    return proba_of(load_version(version), labels, classes)
+    with model_in_use(version.embedding_model or None):  # the vectors it was trained on
+        return proba_of(load_version(version), labels, classes)
 
 
 def _report(

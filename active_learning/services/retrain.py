@@ -123,14 +123,25 @@ def run_embed(ctx: ChainContext, report: Reporter) -> None:
     never waits for: it trains on and scores what is embedded, the next one the rest."""
     model_name = embeddings.model_name_current()
     missing = embeddings.hashes_missing(project=ctx.project, model_name=model_name)
+    switching = embeddings.model_name_selected(ctx.project) != model_name
     pending = embedding_jobs.embedding_pending(project=ctx.project)
-    if missing and (pending is not None or len(missing) > settings.EMBED_INLINE_MAX):
-        job = pending or embedding_jobs.embedding_start(
-            project=ctx.project, reason=f"a retrain found {len(missing):,} texts without vectors"
+    if pending is None and switching:
+        # A backend change whose job was lost: this retrain still trains on the old vectors.
+        embedding_jobs.embedding_start(
+            project=ctx.project, reason="the project's embedding backend changed"
         )
+    # A pending job of the same vectors covers the missing ones; one of a new backend does not.
+    covered = pending is not None and not switching
+    if missing and (covered or len(missing) > settings.EMBED_INLINE_MAX):
+        job = pending
+        if job is None and not switching:
+            job = embedding_jobs.embedding_start(
+                project=ctx.project,
+                reason=f"a retrain found {len(missing):,} texts without vectors",
+            )
         ctx.result["embedded"] = 0
         ctx.result["left_to_embedding_job"] = len(missing)
-        where = f"embedding job #{job.pk}" if job is not None else "the embedding job"
+        where = f"embedding job #{job.pk}" if job is not None else "the new backend's embedding job"
         report(1.0, f"{len(missing):,} texts left to {where}; training on what is embedded")
         return
     report(0.0, f"{len(missing)} texts to embed")
@@ -278,9 +289,10 @@ def _chain(*, project: Project, job: Job) -> dict[str, Any]:
     training.model_versions_fail_stale(project=project)
     ctx = ChainContext(project=project, job=job)
     done = 0.0
-    for step in PIPELINE:
-        step.run(ctx, _step_reporter(job, step, done))
-        done += step.share
+    with embeddings.model_in_use(embeddings.model_name_for(project)):
+        for step in PIPELINE:
+            step.run(ctx, _step_reporter(job, step, done))
+            done += step.share
     Project.objects.filter(pk=project.pk).update(
         labels_since_training=Greatest(F("labels_since_training") - counted, Value(0))
     )

@@ -90,7 +90,9 @@ def score_pool(
     Cases without a vector yet (imported or edited while the retrain ran) are left for the next
     retrain, which embeds them first: this one neither waits for them nor fails."""
     case_ids, hashes, is_eval = _cases_of(project)
-    matrix = matrix_load()
+    # The version's own vectors: after a backend change the champion keeps scoring with the
+    # vectors it was trained on until a model of the new backend replaces it.
+    matrix = matrix_load(model_name=version.embedding_model or None)
     rows = matrix.rows_for(hashes)
     del hashes
     known = rows >= 0

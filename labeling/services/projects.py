@@ -44,6 +44,7 @@ PROJECT_SETTINGS = (
     "overlap_margin",
     "overlap_budget",
     "gold_fraction",
+    "embedding_backend",
 )
 CLASS_FIELDS = (
     "name",

@@ -303,7 +303,7 @@ def test_embedding_fans_out_over_a_celery_group(pipeline, tmp_path: Path) -> Non
     worker embeds one chunk while the retrain's worker works through the other."""
     project = pipeline(n=600, vectors=False, given_label_weight=1.0, retrain_after_n=50)
     distinct = Case.objects.filter(project=project).values("content_hash").distinct().count()
-    assert distinct > 512 and not Embedding.objects.exists()  # two chunks (EMBED_CHUNK = 512)
+    assert distinct > 512 and not Embedding.objects.exists()  # two chunks (EMBED_CHUNK_TEXTS = 512)
     with pipeline.worker("w1"), pipeline.worker("w2"):
         job = _retrain_now(project)
     assert job.celery_task_id
@@ -349,3 +349,45 @@ def test_a_small_import_runs_while_a_retrain_holds_the_worker(pipeline, tmp_path
             time.sleep(0.2)
         assert Job.objects.get(pk=retrain.pk).status == JobStatus.RUNNING
         assert Case.objects.filter(project=project, external_id__startswith="late-").count() == 3
+
+
+def test_an_embedding_job_killed_on_its_worker_resumes_on_the_next_then_retrains(
+    pipeline,
+) -> None:
+    """Cases without vectors get an embedding job (as an import queues it). Its worker is
+    SIGKILLed after the first chunk is stored; the tick reaps it and reruns the same job, which
+    encodes only what was not stored, then asks for the retrain that trains on the vectors."""
+    from active_learning.services.embedding_jobs import embedding_start
+    from workbench.tick import minute_tick
+
+    project = pipeline(n=300, vectors=False, given_label_weight=1.0, retrain_after_n=50)
+    distinct = Case.objects.filter(project=project).values("content_hash").distinct().count()
+    assert distinct > 2 * 100  # three chunks
+    job = embedding_start(project=project, reason="300 cases imported")
+    chunks = {"EMBED_CHUNK_TEXTS": "100"}
+    with pipeline.worker("doomed", WORKBENCH_FAULTS="embed=4", **chunks) as proc:
+        deadline = time.monotonic() + 90
+        while Embedding.objects.count() < 100:  # the first chunk is stored as it finishes
+            assert time.monotonic() < deadline, Job.objects.get(pk=job.pk).message
+            time.sleep(0.2)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    stored = Embedding.objects.count()
+    assert stored < distinct
+    running = Job.objects.get(pk=job.pk)
+    assert running.status == JobStatus.RUNNING and running.progress > 0  # per chunk, not at end
+    assert "texts/s" in running.message
+    deadline = time.monotonic() + 30
+    while Job.objects.get(pk=job.pk).status != JobStatus.QUEUED:  # reaped, then rerun
+        assert time.monotonic() < deadline, Job.objects.get(pk=job.pk).status
+        time.sleep(0.5)
+        minute_tick()
+    with pipeline.worker("w2", **chunks):
+        done = _wait_job(job.pk)
+        assert done.params["attempt"] == 2
+        assert done.result["embedded"] == distinct - stored  # stored chunks never re-encoded
+        retrain = Job.objects.get(project=project, kind="retrain")
+        assert retrain.params["reason"] == f"{distinct - stored:,} texts embedded"
+        _wait_job(retrain.pk)
+    assert Embedding.objects.filter(model_name=model_name_current()).count() == distinct
+    assert ModelVersion.objects.filter(project=project, status=ModelStatus.CHAMPION).exists()

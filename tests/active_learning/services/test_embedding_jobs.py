@@ -30,7 +30,7 @@ def small_chunks(settings, tmp_path, monkeypatch):
     """Chunks of 4 texts, no fan-out (this process does every chunk), a progress write for each."""
     settings.WORKBENCH_DATA_DIR = tmp_path
     settings.PIPELINE_FANOUT = False
-    monkeypatch.setattr(embeddings, "EMBED_CHUNK", 4)
+    settings.EMBED_CHUNK_TEXTS = 4
     monkeypatch.setattr(embedding_jobs, "PROGRESS_SECONDS", 0.0)
 
 
