@@ -164,7 +164,8 @@ class ExportSources:
     """Where the export reads what the models say of a case, as plain tables (labeling never
     imports the model side's models), and the champion whose predictions it exports.
 
-    `issue_table` has one row per case (`case_id`, `score`, `suggested_label_id`);
+    `issue_table` has one row per scored case, pool or evaluation (`case_id`, `score`,
+    `suggested_label_id`, `suggested_p`, `in_prune_set`, `views`: a JSON list of names);
     `prediction_table` one per model version and case (`case_id`, `model_version_id`,
     `predicted_label_id`, `confidence`: the calibrated probability of the predicted class).
     `champion_id` / `champion_number` are None when the project has no champion yet.

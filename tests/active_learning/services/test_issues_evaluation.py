@@ -13,6 +13,7 @@ from active_learning.services.embeddings import model_name_current
 from active_learning.services.issues import VIEW_CONFIDENT_LEARNING, find_label_issues
 from active_learning.services.review_items import review_items_refresh
 from labeling.models import Case, QueueItem, QueueKind, ResolvedLabel, Split, Tier
+from labeling.services.exports import ExportOptions, case_export
 from tests.factories import CaseFactory, LabelClassFactory, ProjectFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
@@ -155,3 +156,38 @@ def test_flagged_evaluation_cases_get_no_review_item_and_stay_out_of_training(wo
     eval_ids = {c.pk for c in [*world.eval, *world.eval_wrong]}
     assert not eval_ids & set(training_set(project=world.project).case_ids.tolist())
     assert len(evaluation_set(project=world.project)) == 0
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_the_exports_label_issue_columns_are_filled_for_evaluation_cases(
+    world, tmp_path, fmt
+) -> None:
+    """After a detection every evaluation case with a given label has its score, suggestion and
+    probability in the export; a flagged one names the views that flag it, and its final label
+    stays the given one (people decide)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    find_label_issues(project=world.project)
+    issues = _issues(world.project)
+    path = tmp_path / f"out.{fmt}"
+    case_export(project=world.project, fmt=fmt, path=path, options=ExportOptions(split="eval"))
+    if fmt == "jsonl":
+        with open(path, encoding="utf-8") as file:
+            rows = {r["external_id"]: r for r in map(json.loads, file)}
+    else:
+        rows = {r["external_id"]: r for r in pq.read_table(path).to_pylist()}
+    cases = [*world.eval, *world.eval_wrong]
+    assert set(rows) == {c.external_id for c in cases}
+    for case in cases:
+        row, issue = rows[case.external_id], issues[case.pk]
+        assert row["label_issue_score"] == pytest.approx(issue.score)
+        assert row["suggested_probability"] == pytest.approx(issue.suggested_p)
+        assert row["label_issue_flagged"] is issue.in_prune_set
+    for case in world.eval_wrong:
+        row = rows[case.external_id]
+        assert (row["suggested_label"], row["label_issue_flagged"]) == ("Gambling", True)
+        assert row["suggested_by"] == VIEW_CONFIDENT_LEARNING
+        assert (row["final_label"], row["doubtful"]) == ("Retail", True)
+    assert all(rows[c.external_id]["suggested_by"] == "" for c in world.eval)

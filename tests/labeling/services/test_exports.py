@@ -170,6 +170,8 @@ def test_every_column_against_a_hand_built_project(world, tmp_path) -> None:
     assert (given["final_label"], given["final_label_source"]) == ("legit", "given")
     assert given["confidence"] is None and given["agreement"] is None
     assert (given["label_issue_score"], given["suggested_label"]) == (0.8, "weapons")
+    assert (given["suggested_probability"], given["label_issue_flagged"]) == (0.8, False)
+    assert given["suggested_by"] == ""  # scored, flagged by no view
     assert (given["predicted_label"], given["predicted_probability"]) == ("weapons", 0.73)
     assert given["model_version"] == 3  # the champion's, never the retired version's
     assert given["analyst_labels"] == 0
@@ -183,6 +185,8 @@ def test_every_column_against_a_hand_built_project(world, tmp_path) -> None:
         1.0,
     )
     assert a["analyst_labels"] == 1 and a["predicted_label"] is None and a["model_version"] is None
+    assert a["label_issue_score"] is None and a["label_issue_flagged"] is None  # never scored
+    assert a["suggested_probability"] is None and a["suggested_by"] is None
     c = rows["c-consensus"]
     assert (c["final_label_source"], c["confidence"], c["agreement"]) == ("consensus", 0.91, 0.5)
     assert c["analyst_labels"] == 2 and c["given_label"] == "weapons"
