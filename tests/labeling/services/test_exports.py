@@ -22,6 +22,7 @@ from labeling.services.exports.manifest import export_manifest_for, file_sha256
 from labeling.services.exports.schema import (
     ANNOTATION_CSV_NAMES,
     CASE_NAMES,
+    HEADER_PREFIX,
     PARQUET_MARKER,
     PROVENANCE_COLUMN,
 )
@@ -393,6 +394,34 @@ def test_import_without_the_manifest_still_recognises_a_csv_export(world, tmp_pa
     _case(project, "f1", text="=cmd|' /C calc'!A0")
     path = _export(project, tmp_path, "csv").path
     path.with_name(path.name + ".manifest.json").unlink()
+    target = ProjectFactory(classes_fixed=False)
+    call_command(
+        "import_cases",
+        target.slug,
+        str(path),
+        "--id-column",
+        "external_id",
+        "--label-column",
+        "final_label",
+        verbosity=0,
+    )
+    case = Case.objects.get(project=target, external_id="f1")
+    assert case.text == "=cmd|' /C calc'!A0" and case.metadata == {}
+
+
+def test_an_export_of_the_first_version_is_still_recognised(world, tmp_path) -> None:
+    """A CSV export made before the label-issue columns were appended (its header is the first
+    version's columns) still loses its derived columns on import."""
+    project = world["project"]
+    _case(project, "f1", text="=cmd|' /C calc'!A0")
+    path = _export(project, tmp_path, "csv").path
+    path.with_name(path.name + ".manifest.json").unlink()
+    with open(path, encoding="utf-8", newline="") as file:
+        rows = list(csv.reader(file))
+    keep = len(HEADER_PREFIX)
+    assert tuple(rows[0][:keep]) == HEADER_PREFIX and len(rows[0]) > keep
+    with open(path, "w", encoding="utf-8", newline="") as file:
+        csv.writer(file).writerows(row[:keep] for row in rows)
     target = ProjectFactory(classes_fixed=False)
     call_command(
         "import_cases",
