@@ -16,7 +16,7 @@ from labeling.models import Case, QueueItem, QueueKind, ResolvedLabel, Split, Ti
 from labeling.services.exports import ExportOptions, case_export
 from tests.factories import CaseFactory, LabelClassFactory, ProjectFactory
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
+pytestmark = pytest.mark.django_db  # both databases: the writes have a path for each
 
 DIM = 12
 
