@@ -221,7 +221,6 @@ class PredictionAdmin(HistoryAdmin):
         "predicted_label",
         "confidence",
         "uncertainty",
-        "label_issue_score",
     )
     list_filter = ("model_version__project", "model_version")
     search_fields = ("case__external_id",)

@@ -97,12 +97,12 @@ def case_facts(*, case: Case) -> CaseModelFacts:
 def review_facts(*, case_id: int) -> ReviewFacts | None:
     row = (
         LabelIssue.objects.filter(case_id=case_id)
-        .values_list("score", "suggested_label_id", "suggested_p", "in_prune_set", "group")
+        .values_list("score", "suggested_label_id", "suggested_p", "in_prune_set", "group", "views")
         .first()
     )
     if row is None:
         return None
-    score, suggestion, p, flagged, group = row
+    score, suggestion, p, flagged, group, views = row
     members = tuple(int(c) for c in group or [] if isinstance(c, int) and c != case_id)
     return ReviewFacts(
         score=float(score),
@@ -110,6 +110,7 @@ def review_facts(*, case_id: int) -> ReviewFacts | None:
         suggestion_p=None if p is None else float(p),
         in_prune_set=bool(flagged),
         group=members,
+        views=tuple(v for v in views or [] if isinstance(v, str)),
     )
 
 

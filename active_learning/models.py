@@ -85,7 +85,11 @@ class ModelVersion(models.Model):
 
 
 class Prediction(models.Model):
-    """A model's view of a case: full rows (top-k) for candidates, eval and stop set; compact else."""
+    """A model's view of a case: full rows (top-k) for candidates, eval and stop set; compact else.
+
+    A case's label-issue score is not here: it is the detector's, not a model version's, and
+    lives on `LabelIssue` alone (every page and the export read it there).
+    """
 
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="predictions")
     model_version = models.ForeignKey(
@@ -97,7 +101,6 @@ class Prediction(models.Model):
     confidence = models.FloatField()
     uncertainty = models.FloatField(null=True, blank=True)
     top_k = models.JSONField(null=True, blank=True, help_text="[[class_id, probability], ...]")
-    label_issue_score = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -128,12 +131,15 @@ class Prediction(models.Model):
 
 
 class LabelIssue(models.Model):
-    """The latest label-issue detection for a case's given label: one row per scored case.
+    """The latest label-issue detection for a case's label: one row per scored case, pool and
+    evaluation split alike (the one place a case's label-issue score lives).
 
-    `score` is higher when the given label is more likely wrong; `in_prune_set` is confident
-    learning's verdict (prune by both); `suggested_label` is the out-of-fold argmax, with its
-    out-of-fold probability `suggested_p`; `group` lists the near-duplicates (prune-set cases
-    with the same given and suggested labels, cosine >= GROUP_COSINE) a review may extend to.
+    `score` is higher when the label is more likely wrong; `in_prune_set` is the detector's
+    verdict (confident learning, prune by both); `suggested_label` is the out-of-fold argmax,
+    with its out-of-fold probability `suggested_p`; `views` names the detection views that flag
+    the case and agree on that suggestion (empty or NULL when none does); `group` lists the
+    near-duplicates (prune-set cases with the same given and suggested labels, cosine >=
+    GROUP_COSINE) a review may extend to.
     """
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="label_issues")
@@ -149,6 +155,9 @@ class LabelIssue(models.Model):
     self_confidence = models.FloatField()
     in_prune_set = models.BooleanField(default=False)
     group = models.JSONField(default=list, blank=True, null=True)
+    # NULL allowed as for `group`: PostgreSQL's binary COPY writes fixed-width columns only,
+    # the few flagged rows' views are set by one UPDATE after it.
+    views = models.JSONField(default=list, blank=True, null=True)
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL)
     detected_at = models.DateTimeField(auto_now=True)
 

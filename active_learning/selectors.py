@@ -8,6 +8,8 @@
   current queue labels (a reviewer's decision on such a case is not an evaluation label; gold
   items, decided pool cases served back to measure analysts, never count). Each weighs 1 / its
   inclusion probability under the project's evaluation design (stratified draws).
+- Detection also scores the evaluation split's given labels (`evaluation_check_set`), out of
+  sample by the pool-trained fold models: they are predicted, never trained on.
 - Excluded cases (a reviewer's exclusion) never train, evaluate or get checked.
 - Decided cases (resolved by review or adjudication) are still checked, with the decision as
   their label, but never flagged again (`decided_case_ids`).
@@ -176,6 +178,16 @@ def detection_set(*, project: Project) -> LabelSet:
     weights = np.ones(ids.shape[0], dtype=np.float64)
     keep = (labels >= 0) & ~np.isin(ids, excluded_case_ids(project=project))
     return _subset(ids, hashes, keep, labels, weights, from_analyst, given)
+
+
+def evaluation_check_set(*, project: Project) -> LabelSet:
+    """Evaluation-split cases with a given label to check, that label (analysts' labels of these
+    cases are evaluation labels: detection never reads them)."""
+    ids, hashes, given = split_cases(project, Split.EVAL)
+    weights = np.ones(ids.shape[0], dtype=np.float64)
+    from_analyst = np.zeros(ids.shape[0], dtype=bool)
+    keep = (given >= 0) & ~np.isin(ids, excluded_case_ids(project=project))
+    return _subset(ids, hashes, keep, given, weights, from_analyst, given)
 
 
 def decided_case_ids(*, project: Project) -> np.ndarray:

@@ -99,14 +99,23 @@ class CaseModelFacts:
     """What the models say of one case, for the reviewers' case page.
 
     `predictions` and `issue` are rows the page renders as they are (each version's prediction,
-    newest first, with `model_version`, `predicted_label`, `confidence`, `top_named` and
-    `label_issue_score`; the label issue with `score`, `self_confidence`, `in_prune_set`,
-    `given_label`, `suggested_label`, `detected_at`). `champion` is the deciding model's view.
+    newest first, with `model_version`, `predicted_label`, `confidence` and `top_named`; the
+    label issue with `score`, `self_confidence`, `in_prune_set`, `given_label`,
+    `suggested_label`, `suggested_p`, `views`, `detected_at`: the case's one label-issue score,
+    for pool and evaluation cases alike). `champion` is the deciding model's view.
     """
 
     predictions: tuple[Any, ...] = ()
     issue: Any = None
     champion: ModelFacts | None = None
+
+
+def detection_view_words(views: Any) -> tuple[str, ...]:
+    """A label issue's `views` (the detection views' names that flag it, e.g.
+    `confident_learning`) as words for people; anything but a list of names gives none."""
+    if not isinstance(views, list | tuple):
+        return ()
+    return tuple(str(v).replace("_", " ") for v in views if isinstance(v, str) and v)
 
 
 @dataclass(frozen=True)
@@ -115,7 +124,8 @@ class ReviewFacts:
 
     `score` is how likely the label is wrong (1 - its out-of-fold probability); `suggestion_id`
     the out-of-fold argmax with its probability `suggestion_p`; `group` the near-duplicate cases
-    (cosine >= the detector's threshold) with the same given label and the same issue.
+    (cosine >= the detector's threshold) with the same given label and the same issue; `views`
+    the detection views that flag the label and agree on the suggestion (names).
     """
 
     score: float
@@ -123,6 +133,7 @@ class ReviewFacts:
     suggestion_p: float | None
     in_prune_set: bool = False
     group: tuple[int, ...] = ()
+    views: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,7 +164,8 @@ class ExportSources:
     """Where the export reads what the models say of a case, as plain tables (labeling never
     imports the model side's models), and the champion whose predictions it exports.
 
-    `issue_table` has one row per case (`case_id`, `score`, `suggested_label_id`);
+    `issue_table` has one row per scored case, pool or evaluation (`case_id`, `score`,
+    `suggested_label_id`, `suggested_p`, `in_prune_set`, `views`: a JSON list of names);
     `prediction_table` one per model version and case (`case_id`, `model_version_id`,
     `predicted_label_id`, `confidence`: the calibrated probability of the predicted class).
     `champion_id` / `champion_number` are None when the project has no champion yet.

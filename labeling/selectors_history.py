@@ -12,6 +12,7 @@ from typing import Any
 
 from django.db.models import Q
 
+from labeling.contracts import detection_view_words
 from labeling.models import Annotation, AnnotationSource, Case, LabelClass, ResolvedLabel
 from labeling.selectors_queue import business_name, metadata_pairs
 from labeling.services.resolution import DECIDING, RANK
@@ -134,6 +135,7 @@ def case_history(*, case: Case) -> dict[str, Any]:
         "exclusion": _exclusion(case, resolved, annotations),
         "predictions": list(facts.predictions),
         "issue": facts.issue,
+        "issue_views": detection_view_words(getattr(facts.issue, "views", None)),
         "resolved": resolved,
         "events": events,
         "metadata": metadata_pairs(case.metadata),

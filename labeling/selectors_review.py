@@ -4,7 +4,9 @@ A review card is a queue card (`selectors_queue.Card`: the case, its metadata, t
 the similar cases with their current labels) plus what a decision needs: the given label and its
 source, the detector's suggestion with its out-of-fold probability, the current answers of the
 case (named, or numbered in blind projects, where analysts stay anonymous), and the group of
-near-duplicates the decision may extend to. Reviewers always see the model's facts: blind mode
+near-duplicates the decision may extend to, and the label-issue detector's latest view of the
+case (its score, suggestion with probability and agreeing views, read where every page reads
+it: `hooks.review_facts`). Reviewers always see the model's facts: blind mode
 keeps them from analysts, and a review is about the given label. A fixed number of queries,
 whatever the number of answers, neighbours or members.
 """
@@ -17,6 +19,7 @@ from typing import Any, ClassVar
 
 from django.db.models.functions import Left
 
+from labeling.contracts import ReviewFacts, detection_view_words
 from labeling.models import (
     Annotation,
     AnnotationSource,
@@ -94,8 +97,20 @@ class ReviewCard(Card):
     group_size: int = 0
     consensus: CaseConsensus | None = None  # Dawid-Skene's label and posterior, latest step
     consensus_label: LabelClass | None = None
+    issue: ReviewFacts | None = None  # the label-issue detector's latest view of the case
+    issue_suggestion: LabelClass | None = None
+    issue_views: tuple[str, ...] = ()  # in words
     is_review: ClassVar[bool] = True
     exclude_reasons: ClassVar[tuple[tuple[str, str], ...]] = EXCLUDE_REASONS
+
+    @property
+    def issue_suggestion_shown(self) -> bool:
+        """The item's own suggestion is the detector's current one (said once, not twice)."""
+        return (
+            self.issue is not None
+            and self.model_version_id is None
+            and self.issue.suggestion_id == getattr(self.suggestion, "pk", None)
+        )
 
     @property
     def group_more(self) -> int:
@@ -199,10 +214,16 @@ def review_card(
 ) -> ReviewCard:
     """The review card of a review or adjudication `item` (whose `case` is loaded) for `viewer`;
     `classes` maps the project's class ids."""
+    from labeling.hooks import model_side
+
     case = item.case
     names_hidden = project.blind_mode
     group, group_size = _group(item=item, case=case, classes=classes)
     consensus = CaseConsensus.objects.filter(case=case).first()
+    issue = model_side().review_facts(case_id=case.pk)
+    issue_suggestion = (
+        classes.get(issue.suggestion_id) if issue is not None and issue.suggestion_id else None
+    )
     return ReviewCard(
         item=item,
         case=case,
@@ -223,4 +244,7 @@ def review_card(
         group_size=group_size,
         consensus=consensus,
         consensus_label=classes.get(consensus.label_id) if consensus else None,
+        issue=issue,
+        issue_suggestion=issue_suggestion,
+        issue_views=detection_view_words(list(issue.views)) if issue is not None else (),
     )

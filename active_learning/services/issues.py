@@ -1,18 +1,29 @@
-"""Label-issue detection: out-of-fold confident learning over the pool's labels.
+"""Label-issue detection: out-of-fold confident learning over the pool's labels, and the
+evaluation split's given labels scored out of sample by the same fold models.
 
 Every pool case with a label is checked (the analysts' label overrides the given one). Each gets
 a score (1 - out-of-fold probability of its label: higher is more likely wrong), a suggested
 label with its out-of-fold probability, and whether confident learning's prune set (`both`)
-holds it. A case a reviewer or adjudicator decided is never in the prune set again. A given
-label in the prune set that no analyst confirmed is *doubtful*: kept out of the deciding model's
-training. Prune-set cases with the same given, checked and suggested labels whose embeddings
-are near-duplicates (cosine >= GROUP_COSINE) form a group a review decision may extend to.
+holds it; a flagged case's `views` name the detection views that flag it and agree on the
+suggestion (today only confident learning). A case a reviewer or adjudicator decided is never
+in the prune set again. A given label in the prune set that no analyst confirmed is *doubtful*:
+kept out of the deciding model's training. Prune-set cases with the same given, checked and
+suggested labels whose embeddings are near-duplicates (cosine >= GROUP_COSINE) form a group a
+review decision may extend to.
+
+Evaluation cases are predicted by the last round's pool-trained fold models (the mean of their
+probabilities) and never train one; they are flagged by confident learning over pool and
+evaluation rows together, while the pool's flags stay those of the pool alone. Their given
+labels may become doubtful (export and search show it), but they get no review items
+(`review_items._candidates`) and no near-duplicate groups: an evaluation case never trains and
+its evaluation label comes from evaluation draws only.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,12 +32,15 @@ from django.utils import timezone
 from sklearn.linear_model import LogisticRegression
 
 from active_learning.ml.neighbours import GROUP_COSINE, GROUP_MAX, near_duplicate_groups
+from active_learning.ml.noise import find_label_issues as confident_learning_flags
 from active_learning.ml.noise import find_label_issues_iterative, label_quality_scores
+from active_learning.ml.noise._common import EstimatorLike, _new_estimator
 from active_learning.models import LabelIssue
 from active_learning.selectors import (
     LabelSet,
     decided_case_ids,
     detection_set,
+    evaluation_check_set,
     project_classes,
 )
 from active_learning.services.bulk import copy_binary_rows, pg_timestamp
@@ -39,6 +53,9 @@ MIN_LABELS = 20
 # training folds (a 1M-label detection: ~90 s instead of ~30 min; see bench/pipeline.py).
 FIT_MAX_ROWS = 50_000
 _WRITE_BATCH = 5000
+FILTER_BY = "both"
+# The names a flagged case's `views` list holds: one per detection view that flags it.
+VIEW_CONFIDENT_LEARNING = "confident_learning"
 
 SKIP_TOO_FEW = "skipped: {n} labelled pool cases, {needed} needed"
 SKIP_ONE_CLASS = "skipped: labels of fewer than two classes"
@@ -60,7 +77,8 @@ def find_label_issues(
     progress: Callable[[float, str], None] | None = None,
     rounds: int = 2,
 ) -> dict[str, Any]:
-    """Score every labelled pool case, store LabelIssue rows and the doubtful flags."""
+    """Score every labelled pool case and every evaluation case with a given label; store the
+    LabelIssue rows (with each flagged case's agreeing views) and the doubtful flags."""
     labels = embedded_only(detection_set(project=project))
     if len(labels) < MIN_LABELS:
         return {"skipped": SKIP_TOO_FEW.format(n=len(labels), needed=MIN_LABELS)}
@@ -72,13 +90,14 @@ def find_label_issues(
     X = _features(labels.hashes)
     if progress:
         progress(0.1, f"out-of-fold models on {len(labels)} labels")
+    fold_models = _FoldModels(_sampled_logreg if len(labels) > FIT_MAX_ROWS else None)
     mask, proba = find_label_issues_iterative(
         X,
         y,
         n_classes=len(classes),
-        estimator=_sampled_logreg if len(labels) > FIT_MAX_ROWS else None,
+        estimator=fold_models,
         rounds=rounds,
-        filter_by="both",
+        filter_by=FILTER_BY,
         random_state=0,
     )
     quality = label_quality_scores(y, proba, method="self_confidence")
@@ -86,36 +105,127 @@ def find_label_issues(
     suggested_p = proba[np.arange(len(labels)), suggested]
     # A reviewer's or adjudicator's decision settles the case: a confirmed given label is not
     # flagged again, however the models see it.
-    decided = np.isin(labels.case_ids, decided_case_ids(project=project))
+    decided_ids = decided_case_ids(project=project)
+    decided = np.isin(labels.case_ids, decided_ids)
     mask = np.asarray(mask, dtype=bool) & ~decided
     class_ids = np.array([c.pk for c in classes], dtype=np.int64)
+    if progress:
+        progress(0.7, "scoring the evaluation split's given labels")
+    held_out = _evaluation_scored(
+        project=project,
+        column=column,
+        models=fold_models.last_round(rounds),
+        pool_y=y,
+        pool_proba=proba,
+        decided_ids=decided_ids,
+    )
     if progress:
         progress(0.75, f"grouping near-duplicates of {int(mask.sum())} flagged cases")
     groups = _groups(X, labels, class_ids[suggested], mask)
     if progress:
         progress(0.8, "writing label issues")
     flagged_given = set(labels.case_ids[mask & ~labels.from_analyst].tolist())
+    flagged_given.update(held_out.case_ids[held_out.mask].tolist())
     with transaction.atomic():
         LabelIssue.objects.filter(project=project).delete()
         _issues_write(
             project=project,
             job=job,
-            case_ids=labels.case_ids,
-            given=labels.labels,
-            suggested=class_ids[suggested],
-            suggested_p=np.asarray(suggested_p, dtype=np.float64),
-            quality=np.asarray(quality, dtype=np.float64),
-            mask=mask,
+            case_ids=np.concatenate([labels.case_ids, held_out.case_ids]),
+            given=np.concatenate([labels.labels, held_out.labels]),
+            suggested=class_ids[np.concatenate([suggested, held_out.suggested])],
+            suggested_p=np.concatenate([suggested_p, held_out.suggested_p]).astype(np.float64),
+            quality=np.concatenate([quality, held_out.quality]).astype(np.float64),
+            mask=np.concatenate([mask, held_out.mask]),
             groups=groups,
+            views={VIEW_CONFIDENT_LEARNING: np.concatenate([mask, held_out.mask])},
         )
         _sync_doubtful(project=project, flagged_given=flagged_given)
     return {
         "checked": len(labels),
         "flagged": int(mask.sum()),
+        "evaluation_checked": int(held_out.case_ids.size),
+        "evaluation_flagged": int(held_out.mask.sum()),
         "doubtful_given": len(flagged_given),
         "decided": int(decided.sum()),
         "grouped": len(groups),
     }
+
+
+class _FoldModels:
+    """The detector's estimator factory: makes each fold model and keeps it, in order.
+
+    Every round of the pool's out-of-fold detection fits the same number of fold models (one
+    per fold), so the last round's are the last `len(made) // rounds`.
+    """
+
+    def __init__(self, estimator: EstimatorLike) -> None:
+        self.estimator = estimator
+        self.made: list[Any] = []
+
+    def __call__(self) -> Any:
+        model = _new_estimator(self.estimator)
+        self.made.append(model)
+        return model
+
+    def last_round(self, rounds: int) -> list[Any]:
+        per_round, left = divmod(len(self.made), rounds)
+        if per_round == 0 or left:
+            raise RuntimeError(f"{len(self.made)} fold models cannot be {rounds} equal rounds")
+        return self.made[-per_round:]
+
+
+@dataclass
+class _HeldOut:
+    """The evaluation split's scored given labels, aligned arrays (class columns, not ids)."""
+
+    case_ids: np.ndarray
+    labels: np.ndarray  # label class ids (the given labels)
+    suggested: np.ndarray
+    suggested_p: np.ndarray
+    quality: np.ndarray
+    mask: np.ndarray
+
+
+def _evaluation_scored(
+    *,
+    project: Project,
+    column: dict[int, int],
+    models: list[Any],
+    pool_y: np.ndarray,
+    pool_proba: np.ndarray,
+    decided_ids: np.ndarray,
+) -> _HeldOut:
+    """Score the evaluation split's given labels by the mean of the pool-trained fold `models`.
+
+    Flags come from confident learning over pool and evaluation rows together (thresholds need
+    the pool's evidence); only the evaluation rows' verdicts are kept, so scoring them never
+    changes which pool cases are flagged.
+    """
+    checked = embedded_only(evaluation_check_set(project=project))
+    n = len(checked)
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return _HeldOut(empty, empty, empty, np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool))
+    y = np.array([column[int(label)] for label in checked.labels], dtype=np.int64)
+    X = _features(checked.hashes)
+    proba = np.zeros((n, pool_proba.shape[1]), dtype=np.float64)
+    for model in models:
+        proba[:, np.asarray(model.classes_, dtype=np.int64)] += model.predict_proba(X)
+    proba /= len(models)
+    flags = confident_learning_flags(
+        np.concatenate([pool_y, y]), np.concatenate([pool_proba, proba]), filter_by=FILTER_BY
+    )
+    mask = np.asarray(flags, dtype=bool)[pool_y.size :] & ~np.isin(checked.case_ids, decided_ids)
+    suggested = proba.argmax(axis=1)
+    return _HeldOut(
+        case_ids=checked.case_ids,
+        labels=checked.labels,
+        suggested=suggested,
+        suggested_p=proba[np.arange(n), suggested],
+        quality=np.asarray(label_quality_scores(y, proba, method="self_confidence")),
+        mask=mask,
+    )
 
 
 def _groups(
@@ -176,12 +286,24 @@ def _issues_write(
     quality: np.ndarray,
     mask: np.ndarray,
     groups: dict[int, list[int]],
+    views: dict[str, np.ndarray],
 ) -> None:
     """Insert one LabelIssue per case: binary COPY on PostgreSQL, bulk_create batches else.
 
-    `group` stays NULL for cases without one; on PostgreSQL the few groups are set after the
-    COPY by one UPDATE (binary COPY packs fixed-width columns only).
+    `views` maps a detection view's name to the rows it flags; a row's `views` list names
+    those that flag it. `group` and `views` stay NULL for rows without one; on PostgreSQL they
+    are set after the COPY by batched UPDATEs (binary COPY packs fixed-width columns only).
     """
+    names = sorted(views)
+    flagged_by = (
+        np.stack([np.asarray(views[v], dtype=bool) for v in names], axis=1)
+        if names
+        else (np.zeros((case_ids.shape[0], 0), dtype=bool))
+    )
+    view_lists = {
+        int(case_ids[i]): [names[j] for j in np.flatnonzero(flagged_by[i]).tolist()]
+        for i in np.flatnonzero(flagged_by.any(axis=1)).tolist()
+    }
     if connection.vendor == "postgresql":
         copy_binary_rows(
             LabelIssue._meta.db_table,
@@ -199,7 +321,8 @@ def _issues_write(
             ],
             int(case_ids.shape[0]),
         )
-        _groups_write_sql(groups)
+        _json_write_sql("group", groups)
+        _json_write_sql("views", view_lists)
         return
     rows = zip(
         case_ids.tolist(), given.tolist(), suggested.tolist(), suggested_p.tolist(),
@@ -218,6 +341,7 @@ def _issues_write(
                 self_confidence=q,
                 in_prune_set=flagged,
                 group=groups.get(case_id),
+                views=view_lists.get(case_id, []),
                 job=job,
             )
             for case_id, label, suggested_id, p, q, flagged in rows
@@ -226,16 +350,16 @@ def _issues_write(
     )
 
 
-def _groups_write_sql(groups: dict[int, list[int]]) -> None:
-    """Set the just-copied rows' groups in batches of one UPDATE from two arrays each."""
+def _json_write_sql(column: str, values: dict[int, list[Any]]) -> None:
+    """Set a JSON column of the just-copied rows in batches of one UPDATE from two arrays each."""
     table = LabelIssue._meta.db_table
-    items = list(groups.items())
+    items = list(values.items())
     with connection.cursor() as cursor:
         for start in range(0, len(items), _WRITE_BATCH):
             batch = items[start : start + _WRITE_BATCH]
             cursor.execute(
-                f'UPDATE {table} i SET "group" = g.members::jsonb'
-                " FROM unnest(%s::bigint[], %s::text[]) AS g(case_id, members)"
+                f'UPDATE {table} i SET "{column}" = g.value::jsonb'
+                " FROM unnest(%s::bigint[], %s::text[]) AS g(case_id, value)"
                 " WHERE i.case_id = g.case_id",
                 [[c for c, _ in batch], [json.dumps(m) for _, m in batch]],
             )

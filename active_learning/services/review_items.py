@@ -4,7 +4,9 @@ After each detection (`issues.find_label_issues`), `review_items_refresh` keeps 
 pipeline part of the review queue (`QueueKind.REVIEW` items of strategy `label_issue`) at the
 best `review_target` prune-set cases, ranked by `review_priority` (error probability, from the
 out-of-fold margin `detector_error_p`, x tier impact). Cases a reviewer or adjudicator decided or excluded get none; an analyst's second
-opinion and claimed items are never touched. `noise_estimates_write` stores, per given-label
+opinion and claimed items are never touched. Flagged evaluation-split cases get none either: their
+labels never train, and their evaluation labels come from evaluation draws only, so the review
+budget goes to pool cases (their scores and suggestions show on the case page and in exports). `noise_estimates_write` stores, per given-label
 source and class, how many reviewed given labels were wrong (`LabelNoiseEstimate`).
 """
 
@@ -25,7 +27,15 @@ from active_learning.services.embeddings import matrix_load
 from active_learning.services.queue_refresh import similar_labelled
 from active_learning.strategies import class_names
 from labeling.contracts import ModelFacts, PickReason
-from labeling.models import Case, Project, QueueItem, QueueKind, QueueStatus, ResolvedLabel
+from labeling.models import (
+    Case,
+    Project,
+    QueueItem,
+    QueueKind,
+    QueueStatus,
+    ResolvedLabel,
+    Split,
+)
 from labeling.services.queue import QueueEntry, queue_items_create
 from labeling.services.queue.fill import cases_lock, item_facts
 from labeling.services.resolution import AUTHORITATIVE_SOURCES
@@ -176,7 +186,7 @@ def _is_ours(status: str, strategy: Any) -> bool:
 
 
 def _candidates(project: Project) -> list[Candidate]:
-    """Prune-set cases not decided by review or adjudication and not excluded, best first.
+    """Prune-set pool cases not decided by review or adjudication and not excluded, best first.
 
     One query; the priority is computed per row from the classes' tiers (a handful of values),
     so 200,000 flagged cases take about a second.
@@ -185,7 +195,7 @@ def _candidates(project: Project) -> list[Candidate]:
         Q(source__in=AUTHORITATIVE_SOURCES) | Q(excluded=True)
     )
     rows = (
-        LabelIssue.objects.filter(project=project, in_prune_set=True)
+        LabelIssue.objects.filter(project=project, in_prune_set=True, case__split=Split.POOL)
         .exclude(Exists(settled))
         .order_by()
         .values_list(

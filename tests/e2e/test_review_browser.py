@@ -82,6 +82,19 @@ def _world():
             group=[m.pk for m in members] if ext == "C" else [],
         )
         heads[ext] = head
+    from active_learning.models import LabelIssue
+
+    LabelIssue.objects.create(
+        project=project,
+        case=heads["A"],
+        given_label=ok,
+        suggested_label=gambling,
+        suggested_p=0.83,
+        score=0.912,
+        self_confidence=0.088,
+        in_prune_set=True,
+        views=["confident_learning"],
+    )
     analyst = member(project)
     AnnotationFactory(case=heads["A"], annotator=analyst, label=gambling, comment=HOSTILE)
     reviewer = member(project, role=ProjectRole.REVIEWER)
@@ -107,6 +120,13 @@ def test_review_card_hostile_text_and_keyboard_decisions(live_server, guarded_pa
     assert HOSTILE.strip() in page.locator(".meta dt").all_inner_texts()  # jsonb orders keys
     assert "OK <script>" in page.inner_text("#given-label")
     assert "<script>" in page.inner_text("#reason")
+    # The detector's suggestion with its probability, and its score and the agreeing views.
+    assert page.inner_text("#suggestion") == (
+        "The detector suggests gambling with an out-of-fold probability of 0.83"
+    )
+    assert page.inner_text("#label-issue") == (
+        "Label-issue score 0.91, flagged by confident learning"
+    )
     assert page.locator(".answers-list .comment").inner_text().startswith("<script>")
     assert page.locator(".similar-list li").count() == 5
     assert all("<script>" in t for t in page.locator(".similar-text").all_inner_texts())

@@ -129,9 +129,37 @@ def test_the_case_page_names_the_given_label_and_top_class_and_its_heading_once(
     assert '<span dir="auto">bad</span>: 0.81 <span class="muted">(only the top class kept)' in (
         predictions
     )
-    assert "see the label issue below" in predictions
+    assert "Label-issue" not in predictions  # the detector's score is no model version's
     assert html.count("Lucky &lt;Chips&gt;") == 1  # the heading, not again among the metadata
     assert '<dt dir="auto">business_name</dt>' not in html
+
+
+def test_the_case_pages_label_issue_column_shows_the_score_of_an_evaluation_case(
+    client, world
+) -> None:
+    """The label-issue score of a case (here of the evaluation split) shows in the page's
+    label-issue column, read from the label issue: with the suggestion, its probability and
+    the views that flag it."""
+    from active_learning.models import LabelIssue
+
+    project, case = world["project"], world["case"]
+    Case.objects.filter(pk=case.pk).update(split="eval", given_label=world["label"])
+    LabelIssue.objects.create(
+        project=project,
+        case=case,
+        given_label=world["label"],
+        suggested_label=world["other"],
+        suggested_p=0.86,
+        score=0.912,
+        self_confidence=0.088,
+        in_prune_set=True,
+        views=["confident_learning"],
+    )
+    html = client.get(reverse("labeling:case_detail", args=[project.slug, "M-77"])).content.decode()
+    assert '<td id="label-issue-score">0.912</td>' in html
+    assert '<td id="issue-suggestion"><span dir="auto">bad</span> (0.86)</td>' in html
+    assert '<td id="issue-views">confident learning</td>' in html
+    assert "scored by the pool's fold models, never trained on" in html
 
 
 def test_the_case_page_shows_the_given_labels_source_and_its_changes(

@@ -214,7 +214,9 @@ def test_the_review_card_takes_a_fixed_number_of_queries(world) -> None:
         AnnotationFactory(case=world["case"], annotator=member(project), label=ok)
     more = [CaseFactory(project=project, given_label=ok) for _ in range(5)]
     QueueItem.objects.filter(pk=item.pk).update(group=item.group + [c.pk for c in more])
-    assert count() == before <= 5  # 4, and one for the progress, undo and classes' key
+    # 4, one for the label issue (the model side's hook), one for the progress, undo and
+    # classes' key
+    assert count() == before <= 6
 
 
 @pytest.mark.parametrize(
@@ -434,4 +436,55 @@ def test_an_adjudication_card_shows_the_consensus_and_decides_as_adjudicated(cli
     assert (resolved.label, resolved.source) == (skill, ResolutionSource.ADJUDICATED)
     assert Annotation.objects.get(annotator=world["reviewer"]).source == (
         AnnotationSource.ADJUDICATION
+    )
+
+
+def _label_issue(world, **fields):
+    from active_learning.models import LabelIssue
+
+    (ok, gambling, _skill) = world["classes"]
+    values = {
+        "given_label": ok,
+        "suggested_label": gambling,
+        "suggested_p": 0.83,
+        "score": 0.912,
+        "self_confidence": 0.088,
+        "in_prune_set": True,
+        "views": ["confident_learning"],
+        **fields,
+    }
+    return LabelIssue.objects.create(project=world["project"], case=world["case"], **values)
+
+
+def test_the_review_card_shows_the_label_issue_score_and_the_views_that_flag_it(
+    client, world
+) -> None:
+    """The detector's score and the views that agree on the suggestion, read from the label
+    issue; the item's suggestion (the same as the detector's) is said once, with its
+    probability."""
+    _label_issue(world)
+    card = card_part(review_page(client, world))
+    assert re.search(r"detector suggests <strong[^>]*>Gambling</strong>", card)
+    assert 'class="proba">0.83<' in card
+    assert 'id="issue-score">0.91<' in card
+    assert '<span id="issue-views">confident learning</span>' in card
+    assert card.count("Gambling</strong>") == 1
+
+
+def test_an_adjudication_card_on_a_flagged_case_shows_the_detectors_suggestion(
+    client, world
+) -> None:
+    """An item that carries the model's facts, not the detector's, still shows what the
+    detector suggests for a flagged case, with its out-of-fold probability."""
+    QueueItem.objects.filter(pk=world["item"].pk).update(
+        kind=QueueKind.ADJUDICATION, model_version_id=77, suggestion=None, suggestion_p=None
+    )
+    _label_issue(world, suggested_p=0.64)
+    card = card_part(review_page(client, world))
+    assert re.search(
+        r'id="label-issue">Label-issue score <span class="proba" id="issue-score">0.91</span>, '
+        r'flagged by <span id="issue-views">confident learning</span>: the detector suggests '
+        r"<strong[^>]*>Gambling</strong> with an out-of-fold probability of "
+        r'<span class="proba">0.64</span>',
+        card,
     )

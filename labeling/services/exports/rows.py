@@ -10,6 +10,7 @@ case's annotations as tuples in `schema.ANNOTATION_NAMES` order. Memory: one pag
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -171,11 +172,15 @@ def export_plan(
     # took 60 s instead of a few).
     joins = f"FROM {case} c LEFT JOIN {resolved} r ON r.case_id = c.id AND r.case_id > %s"
     params.append(AFTER)
-    model_select = "NULL, NULL, NULL, NULL"
+    model_select = "NULL, NULL, NULL, NULL, NULL, NULL, NULL"
     if sources is not None:
         issue = connection.ops.quote_name(sources.issue_table)
         joins += f" LEFT JOIN {issue} li ON li.case_id = c.id AND li.case_id > %s"
         params.append(AFTER)
+        issue_select = (
+            "li.score, li.suggested_label_id, li.suggested_p, li.in_prune_set, "
+            f"{_as_json_text('li.views')}"
+        )
         if sources.champion_id is not None:
             prediction = connection.ops.quote_name(sources.prediction_table)
             joins += (
@@ -183,9 +188,9 @@ def export_plan(
                 " AND p.case_id > %s"
             )
             params += [sources.champion_id, AFTER]
-            model_select = "li.score, li.suggested_label_id, p.predicted_label_id, p.confidence"
+            model_select = f"{issue_select}, p.predicted_label_id, p.confidence"
         else:
-            model_select = "li.score, li.suggested_label_id, NULL, NULL"
+            model_select = f"{issue_select}, NULL, NULL"
     select = (
         "c.id, c.external_id, c.text, "
         f"{_as_json_text('c.metadata')}, c.split, c.given_label_id, c.given_label_source, "
@@ -390,11 +395,14 @@ def export_pages(
                     fact[1],
                     row[15],
                     name(row[16]) if row[16] is not None else None,
-                    name(row[17]) if row[17] is not None else None,
-                    row[18],
-                    champion_number if row[18] is not None else None,
+                    name(row[20]) if row[20] is not None else None,
+                    row[21],
+                    champion_number if row[21] is not None else None,
                     fact[0],
                     _as_given(row[14]),
+                    None if row[18] is None else bool(row[18]),
+                    row[17],
+                    _views_text(row[19]) if row[15] is not None else None,
                 )
             )
         annotations = [facts.get(row[0], _NO_FACTS)[3] for row in raw] if provenance else None
@@ -406,6 +414,15 @@ def export_pages(
 
 
 _NO_FACTS: list[Any] = [0, False, "", ()]
+
+
+def _views_text(value: Any) -> str:
+    """A label issue's `views` (JSON text, or a list: view names; NULL or `[]` when none) as
+    the names joined by commas."""
+    if value is None:
+        return ""
+    names = json.loads(value) if isinstance(value, str) else value
+    return ",".join(str(v) for v in names or ())
 
 
 def _annotation_density(project_id: int) -> tuple[int, int]:

@@ -68,7 +68,9 @@ CASE_COLUMNS: tuple[Column, ...] = (
     Column(
         "label_issue_score",
         "float",
-        "Label-error detection: higher when the given label is more likely wrong.",
+        "Label-error detection: higher when the checked label is more likely wrong (pool and "
+        "evaluation cases alike; an evaluation case is scored by the pool's fold models, which "
+        "never trained on it).",
     ),
     Column("suggested_label", "string", "The detector's out-of-fold suggestion (class name)."),
     Column("predicted_label", "string", "The champion model's predicted class."),
@@ -76,6 +78,25 @@ CASE_COLUMNS: tuple[Column, ...] = (
     Column("model_version", "int", "The champion's version number that scored the case."),
     Column("analyst_labels", "int", "Current, non-stale analyst labels (skips not counted)."),
     Column("changed_at", "timestamp", "When the case, its given or final label last changed."),
+    # Added after the first version's columns, at the end: an export's header still starts with
+    # `HEADER_PREFIX`, which is how an earlier export is recognised on re-import too.
+    Column(
+        "label_issue_flagged",
+        "bool",
+        "The detector flags the label as probably wrong: `suggested_label` is a suggested "
+        "correction, for people to decide (it never changes `final_label`).",
+    ),
+    Column(
+        "suggested_probability",
+        "float",
+        "The suggestion's out-of-fold probability.",
+    ),
+    Column(
+        "suggested_by",
+        "string",
+        "The detection views that flag the label and agree on the suggestion, comma-separated "
+        "(e.g. `confident_learning`); empty when none does.",
+    ),
 )
 
 ANNOTATION_COLUMNS: tuple[Column, ...] = (
@@ -97,6 +118,8 @@ ANNOTATION_COLUMNS: tuple[Column, ...] = (
 )
 
 CASE_NAMES: tuple[str, ...] = tuple(c.name for c in CASE_COLUMNS)
+# The first export version's columns: every export's header starts with them.
+HEADER_PREFIX: tuple[str, ...] = CASE_NAMES[: CASE_NAMES.index("changed_at") + 1]
 ANNOTATION_NAMES: tuple[str, ...] = tuple(c.name for c in ANNOTATION_COLUMNS)
 # In CSV mode the annotations file starts with the case's id.
 ANNOTATION_CSV_NAMES: tuple[str, ...] = ("external_id", *ANNOTATION_NAMES)

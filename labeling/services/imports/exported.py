@@ -3,7 +3,7 @@ left out of the metadata, the final label taken as the given label.
 
 A file is recognised as an export by its manifest beside it (`<file>.manifest.json` naming the
 file, with matching size and sha256) or by its header: the export's fixed columns, in order,
-first (CSV, Parquet; for JSONL the first object's keys). Then text cells of a CSV lose the one
+first (`HEADER_PREFIX`: CSV, Parquet; for JSONL the first object's keys). Then text cells of a CSV lose the one
 leading `'` the export added (`exports.writers.unneutralise`), the export's derived columns
 (labels, scores, flags, times, annotations) are dropped instead of becoming metadata, and when
 the import's id or label column is absent, `external_id` and `final_label` stand in for them.
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from labeling.services.exports.manifest import export_manifest_for
-from labeling.services.exports.schema import CASE_NAMES, PROVENANCE_COLUMN
+from labeling.services.exports.schema import CASE_NAMES, HEADER_PREFIX, PROVENANCE_COLUMN
 from labeling.services.exports.writers import unneutralise
 from labeling.services.imports.readers import CsvReader, Reader, Record
 from labeling.services.imports.validate import METADATA_COLUMN, Columns
@@ -48,7 +48,7 @@ class ExportedFileReader:
         return [self._renames.get(f, f) for f in fields if f not in self._drop]
 
     def _decide(self, names: list[str]) -> None:
-        shaped = tuple(names[: len(CASE_NAMES)]) == CASE_NAMES
+        shaped = tuple(names[: len(HEADER_PREFIX)]) == HEADER_PREFIX
         self.recognised = self.manifest is not None or shaped
         if not self.recognised:
             return

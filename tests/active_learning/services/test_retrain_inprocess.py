@@ -19,7 +19,7 @@ from active_learning.reasons import TORN_MARGIN
 from active_learning.services.queue_refresh import SIMILAR
 from active_learning.services.retrain import retrain_project, retrain_request
 from labeling.contracts import NEUTRAL_REASON, PickReason
-from labeling.models import Case, QueueItem, QueueStatus
+from labeling.models import Case, QueueItem, QueueStatus, Split
 from labeling.services.annotations import Verdict, review_submit
 from labeling.services.queue.fill import NOISE_AWARE
 from tests.factories import AnalystFactory
@@ -73,8 +73,12 @@ def test_chain_trains_promotes_scores_and_fills_the_queue(pipeline_settings) -> 
         n["prohibited"] or n["margin"] < project.overlap_margin for n in noisy_picks.values()
     )
     assert result["label_issues"]["checked"] > 200
-    # The detector's prune set became review items (fewer than the target: all of them).
-    flagged = LabelIssue.objects.filter(project=project, in_prune_set=True)
+    # The evaluation split was checked too, out of sample; its flagged cases get no review item.
+    eval_cases = Case.objects.filter(project=project, split=Split.EVAL, given_label__isnull=False)
+    assert result["label_issues"]["evaluation_checked"] == eval_cases.count() > 0
+    assert LabelIssue.objects.filter(case__in=eval_cases).count() == eval_cases.count()
+    # The detector's pool prune set became review items (fewer than the target: all of them).
+    flagged = LabelIssue.objects.filter(project=project, in_prune_set=True, case__split=Split.POOL)
     review = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN, kind="review")
     assert flagged.count() > 0
     assert set(review.values_list("case_id", flat=True)) == set(

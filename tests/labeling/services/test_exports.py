@@ -22,6 +22,7 @@ from labeling.services.exports.manifest import export_manifest_for, file_sha256
 from labeling.services.exports.schema import (
     ANNOTATION_CSV_NAMES,
     CASE_NAMES,
+    HEADER_PREFIX,
     PARQUET_MARKER,
     PROVENANCE_COLUMN,
 )
@@ -170,6 +171,8 @@ def test_every_column_against_a_hand_built_project(world, tmp_path) -> None:
     assert (given["final_label"], given["final_label_source"]) == ("legit", "given")
     assert given["confidence"] is None and given["agreement"] is None
     assert (given["label_issue_score"], given["suggested_label"]) == (0.8, "weapons")
+    assert (given["suggested_probability"], given["label_issue_flagged"]) == (0.8, False)
+    assert given["suggested_by"] == ""  # scored, flagged by no view
     assert (given["predicted_label"], given["predicted_probability"]) == ("weapons", 0.73)
     assert given["model_version"] == 3  # the champion's, never the retired version's
     assert given["analyst_labels"] == 0
@@ -183,6 +186,8 @@ def test_every_column_against_a_hand_built_project(world, tmp_path) -> None:
         1.0,
     )
     assert a["analyst_labels"] == 1 and a["predicted_label"] is None and a["model_version"] is None
+    assert a["label_issue_score"] is None and a["label_issue_flagged"] is None  # never scored
+    assert a["suggested_probability"] is None and a["suggested_by"] is None
     c = rows["c-consensus"]
     assert (c["final_label_source"], c["confidence"], c["agreement"]) == ("consensus", 0.91, 0.5)
     assert c["analyst_labels"] == 2 and c["given_label"] == "weapons"
@@ -389,6 +394,34 @@ def test_import_without_the_manifest_still_recognises_a_csv_export(world, tmp_pa
     _case(project, "f1", text="=cmd|' /C calc'!A0")
     path = _export(project, tmp_path, "csv").path
     path.with_name(path.name + ".manifest.json").unlink()
+    target = ProjectFactory(classes_fixed=False)
+    call_command(
+        "import_cases",
+        target.slug,
+        str(path),
+        "--id-column",
+        "external_id",
+        "--label-column",
+        "final_label",
+        verbosity=0,
+    )
+    case = Case.objects.get(project=target, external_id="f1")
+    assert case.text == "=cmd|' /C calc'!A0" and case.metadata == {}
+
+
+def test_an_export_of_the_first_version_is_still_recognised(world, tmp_path) -> None:
+    """A CSV export made before the label-issue columns were appended (its header is the first
+    version's columns) still loses its derived columns on import."""
+    project = world["project"]
+    _case(project, "f1", text="=cmd|' /C calc'!A0")
+    path = _export(project, tmp_path, "csv").path
+    path.with_name(path.name + ".manifest.json").unlink()
+    with open(path, encoding="utf-8", newline="") as file:
+        rows = list(csv.reader(file))
+    keep = len(HEADER_PREFIX)
+    assert tuple(rows[0][:keep]) == HEADER_PREFIX and len(rows[0]) > keep
+    with open(path, "w", encoding="utf-8", newline="") as file:
+        csv.writer(file).writerows(row[:keep] for row in rows)
     target = ProjectFactory(classes_fixed=False)
     call_command(
         "import_cases",

@@ -1,0 +1,193 @@
+"""Label-issue detection checks the evaluation split's given labels too: scored out of sample by
+the pool-trained fold models, never trained on, never queued for review."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LogisticRegression
+
+from active_learning.models import Embedding, LabelIssue
+from active_learning.selectors import evaluation_set, training_set
+from active_learning.services.embeddings import model_name_current
+from active_learning.services.issues import VIEW_CONFIDENT_LEARNING, find_label_issues
+from active_learning.services.review_items import review_items_refresh
+from labeling.models import Case, QueueItem, QueueKind, ResolvedLabel, Split, Tier
+from labeling.services.exports import ExportOptions, case_export
+from tests.factories import CaseFactory, LabelClassFactory, ProjectFactory
+
+pytestmark = pytest.mark.django_db  # both databases: the writes have a path for each
+
+DIM = 12
+
+
+class World:
+    """Three separated clusters of correctly labelled pool cases with two wrong given labels
+    (Gambling texts labelled Retail), and an evaluation split of correctly labelled cases with
+    two wrong given labels of its own. `vectors` maps a case id to its stored float32 vector."""
+
+    def __init__(self) -> None:
+        self.rng = np.random.default_rng(3)
+        self.vectors: dict[int, np.ndarray] = {}
+        self.project = ProjectFactory(batch_size=5, given_label_weight=1.0)
+        self.retail = LabelClassFactory(project=self.project, name="Retail", tier=Tier.SUPPORTABLE)
+        self.gambling = LabelClassFactory(
+            project=self.project, name="Gambling", tier=Tier.PROHIBITED
+        )
+        self.crypto = LabelClassFactory(project=self.project, name="Crypto", tier=Tier.RESTRICTED)
+        classes = (self.retail, self.gambling, self.crypto)
+        self.centre = {c.pk: 4.0 * np.eye(DIM)[i] for i, c in enumerate(classes)}
+        self.pool = [self.case(c, c, Split.POOL) for c in classes for _ in range(25)]
+        # The wrong ones sit near the Gambling centre, where the model is surest: well above
+        # the class's confidence threshold, and too far apart to be near-duplicates.
+        self.pool_wrong = [self.case(self.retail, self.gambling, Split.POOL, 0.3) for _ in "ab"]
+        self.eval = [self.case(c, c, Split.EVAL) for c in classes for _ in range(6)]
+        self.eval_wrong = [self.case(self.retail, self.gambling, Split.EVAL, 0.3) for _ in "ab"]
+
+    def case(self, given, cluster, split: str, spread: float = 1.0):
+        case = CaseFactory(project=self.project, given_label=given, split=split)
+        vector = self.centre[cluster.pk] + self.rng.normal(0.0, spread, DIM)
+        unit = (vector / np.linalg.norm(vector)).astype("<f4")
+        Embedding.objects.create(
+            model_name=model_name_current(),
+            content_hash=case.content_hash,
+            dim=DIM,
+            vector=unit.tobytes(),
+        )
+        self.vectors[case.pk] = unit
+        return case
+
+
+@pytest.fixture
+def world(settings, tmp_path) -> World:
+    settings.WORKBENCH_DATA_DIR = tmp_path
+    return World()
+
+
+@pytest.fixture
+def fits(monkeypatch) -> list[np.ndarray]:
+    """The training rows of every logistic regression fitted (the detector's fold models)."""
+    seen: list[np.ndarray] = []
+    original = LogisticRegression.fit
+
+    def spy(self, X, y, *args, **kwargs):
+        seen.append(np.array(X, dtype=np.float32))
+        return original(self, X, y, *args, **kwargs)
+
+    monkeypatch.setattr(LogisticRegression, "fit", spy)
+    return seen
+
+
+def _rows(matrix: np.ndarray) -> set[bytes]:
+    return {row.tobytes() for row in np.ascontiguousarray(matrix, dtype=np.float32)}
+
+
+def _issues(project) -> dict[int, LabelIssue]:
+    return {i.case_id: i for i in LabelIssue.objects.filter(project=project)}
+
+
+def test_evaluation_cases_are_scored_by_fold_models_that_never_trained_on_them(world, fits) -> None:
+    """Every evaluation case with a given label gets a score and a suggestion; no fold model's
+    training rows hold an evaluation case, while every pool case trains some fold model."""
+    result = find_label_issues(project=world.project)
+    issues = _issues(world.project)
+    eval_ids = {c.pk for c in [*world.eval, *world.eval_wrong]}
+    pool_ids = {c.pk for c in [*world.pool, *world.pool_wrong]}
+    assert set(issues) == eval_ids | pool_ids
+    assert result["evaluation_checked"] == len(eval_ids) == 20
+    assert result["checked"] == len(pool_ids)
+
+    assert len(fits) == 2 * 5  # two rounds of five folds
+    trained = set().union(*(_rows(X) for X in fits))
+    assert not trained & {world.vectors[c].tobytes() for c in eval_ids}
+    assert {world.vectors[c].tobytes() for c in pool_ids} - {
+        world.vectors[c.pk].tobytes() for c in world.pool_wrong
+    } <= trained
+
+    for case in world.eval_wrong:
+        issue = issues[case.pk]
+        assert issue.in_prune_set and issue.score > 0.5
+        assert issue.given_label_id == world.retail.pk
+        assert issue.suggested_label_id == world.gambling.pk and issue.suggested_p > 0.5
+        assert issue.views == [VIEW_CONFIDENT_LEARNING]
+    clean = [issues[c.pk] for c in world.eval]
+    assert all(i.score < 0.5 and not i.in_prune_set and not i.views for i in clean)
+    assert result["evaluation_flagged"] == 2
+
+
+def test_scoring_the_evaluation_split_leaves_the_pools_flags_and_scores_alone(world) -> None:
+    """The pool's verdicts are those of a detection without any evaluation case."""
+    find_label_issues(project=world.project)
+    pool_ids = {c.pk for c in [*world.pool, *world.pool_wrong]}
+    with_eval = {
+        c: (i.in_prune_set, round(i.score, 9), i.suggested_label_id)
+        for c, i in _issues(world.project).items()
+        if c in pool_ids
+    }
+    Case.objects.filter(project=world.project, split=Split.EVAL).update(given_label=None)
+    result = find_label_issues(project=world.project)
+    without = {
+        c: (i.in_prune_set, round(i.score, 9), i.suggested_label_id)
+        for c, i in _issues(world.project).items()
+    }
+    assert result["evaluation_checked"] == 0
+    assert with_eval == without
+    assert {c for c, v in without.items() if v[0]} == {c.pk for c in world.pool_wrong}
+
+
+def test_flagged_evaluation_cases_get_no_review_item_and_stay_out_of_training(world) -> None:
+    """A flagged evaluation case is doubtful (export, search) but never queued for review, never
+    in a training snapshot and never an evaluation label."""
+    find_label_issues(project=world.project)
+    review_items_refresh(project=world.project)
+    reviewed = set(
+        QueueItem.objects.filter(project=world.project, kind=QueueKind.REVIEW).values_list(
+            "case_id", flat=True
+        )
+    )
+    assert reviewed == {c.pk for c in world.pool_wrong}
+    wrong_eval = {c.pk for c in world.eval_wrong}
+    doubtful = set(
+        ResolvedLabel.objects.filter(case__project=world.project, doubtful=True).values_list(
+            "case_id", flat=True
+        )
+    )
+    assert wrong_eval | {c.pk for c in world.pool_wrong} == doubtful
+    eval_ids = {c.pk for c in [*world.eval, *world.eval_wrong]}
+    assert not eval_ids & set(training_set(project=world.project).case_ids.tolist())
+    assert len(evaluation_set(project=world.project)) == 0
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_the_exports_label_issue_columns_are_filled_for_evaluation_cases(
+    world, tmp_path, fmt
+) -> None:
+    """After a detection every evaluation case with a given label has its score, suggestion and
+    probability in the export; a flagged one names the views that flag it, and its final label
+    stays the given one (people decide)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    find_label_issues(project=world.project)
+    issues = _issues(world.project)
+    path = tmp_path / f"out.{fmt}"
+    case_export(project=world.project, fmt=fmt, path=path, options=ExportOptions(split="eval"))
+    if fmt == "jsonl":
+        with open(path, encoding="utf-8") as file:
+            rows = {r["external_id"]: r for r in map(json.loads, file)}
+    else:
+        rows = {r["external_id"]: r for r in pq.read_table(path).to_pylist()}
+    cases = [*world.eval, *world.eval_wrong]
+    assert set(rows) == {c.external_id for c in cases}
+    for case in cases:
+        row, issue = rows[case.external_id], issues[case.pk]
+        assert row["label_issue_score"] == pytest.approx(issue.score)
+        assert row["suggested_probability"] == pytest.approx(issue.suggested_p)
+        assert row["label_issue_flagged"] is issue.in_prune_set
+    for case in world.eval_wrong:
+        row = rows[case.external_id]
+        assert (row["suggested_label"], row["label_issue_flagged"]) == ("Gambling", True)
+        assert row["suggested_by"] == VIEW_CONFIDENT_LEARNING
+        assert (row["final_label"], row["doubtful"]) == ("Retail", True)
+    assert all(rows[c.external_id]["suggested_by"] == "" for c in world.eval)
