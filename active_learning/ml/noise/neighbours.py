@@ -33,6 +33,7 @@ def neighbour_label_votes(
     k: int = K_NEIGHBOURS,
     max_reference: int = MAX_REFERENCE,
     random_state: int = 0,
+    voters: np.ndarray | None = None,
 ) -> np.ndarray:
     """Similarity-weighted label distribution of each case's ``k`` nearest other cases.
 
@@ -55,6 +56,9 @@ def neighbour_label_votes(
         Largest searched set.
     random_state : int
         Seed of the reference sample (unused when ``n <= max_reference``).
+    voters : ndarray of shape (n,), bool, optional
+        Cases whose labels may vote (e.g. not flagged by another view); default all. Only
+        voters are searched, so each case still gets ``k`` votes.
 
     Returns
     -------
@@ -70,13 +74,14 @@ def neighbour_label_votes(
         raise NoiseError(BAD_PARAMETER.format(name="k", expected=">= 1", value=k))
     Xn = np.asarray(X, dtype=np.float32)
     norms = np.linalg.norm(Xn, axis=1, keepdims=True)
-    Xn = Xn / np.where(norms > 0, norms, 1.0)
-    if n > max_reference:
+    Xn = (Xn / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    pool = np.arange(n) if voters is None else np.flatnonzero(np.asarray(voters, dtype=bool))
+    if pool.size > max_reference:
         reference = np.sort(
-            np.random.default_rng(random_state).choice(n, max_reference, replace=False)
+            np.random.default_rng(random_state).choice(pool, max_reference, replace=False)
         )
     else:
-        reference = np.arange(n)
+        reference = pool
     # The position of each row inside the reference set, -1 if absent: a case never votes for
     # itself.
     own = np.full(n, -1, dtype=np.int64)

@@ -48,6 +48,17 @@ def test_neighbour_votes_flag_a_planted_error_in_a_cluster() -> None:
         assert votes[7].argmax() == 0
 
 
+def test_only_voters_vote() -> None:
+    """Cases left out of the voters are never anyone's neighbour; the rest still give k votes."""
+    X = np.array([[1.0, 0.0], [0.9, 0.1], [0.0, 1.0], [0.1, 0.9]])
+    labels = np.array([0, 1, 1, 1])
+    votes = neighbour_label_votes(X, labels, n_classes=2, k=1, voters=np.array([1, 0, 1, 1]) > 0)
+    # Row 0's nearest case, row 1, does not vote: its nearest voter is row 3 (class 1).
+    assert votes[0].argmax() == 1
+    # Row 1 still gets its nearest voter, row 0.
+    assert votes[1].argmax() == 0
+
+
 def test_lexical_view_learns_words_the_labels_follow() -> None:
     """Out of fold, a text whose words belong to another class gets that class."""
     words = [["refund", "returned", "money back"], ["card", "pin", "atm"]]
@@ -70,7 +81,7 @@ def _probas(n: int = 200, n_classes: int = 4, seed: int = 0) -> tuple[np.ndarray
     return labels, [0.6 * rng.dirichlet(np.ones(n_classes), size=n) + 0.1 for _ in VIEWS]
 
 
-@pytest.mark.parametrize("combine", ["rank", "mean"])
+@pytest.mark.parametrize("combine", ["geometric", "rank", "mean"])
 def test_combination_is_invariant_to_row_order(combine: str) -> None:
     """Permuting the rows permutes every output the same way."""
     labels, probas = _probas()
@@ -89,7 +100,8 @@ def test_combination_ranks_a_case_all_views_doubt_first() -> None:
         p[5] = [0.02, 0.02, 0.94, 0.02]
     labels[5] = 0
     d = combine_views(labels, probas)
-    assert d.score.argmax() == 5 and d.score[5] == pytest.approx(1.0)
+    assert d.score.argmax() == 5 and d.score[5] == pytest.approx(0.98)
+    assert combine_views(labels, probas, combine="rank").score[5] == pytest.approx(1.0)
     assert d.suggested[5] == 2 and d.suggested_p[5] == pytest.approx(0.94)
     assert d.agreeing_views(5) == list(VIEWS)
     assert d.signals.shape == (labels.size, len(SIGNALS))
