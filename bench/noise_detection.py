@@ -185,7 +185,7 @@ def one_draw(data: dict[str, Any], dataset: str, kind: str, seed: int) -> dict[s
             name: float(average_precision_score(truth, 1 - p[rows, noisy]))
             for name, p in (("embedding", p2), ("neighbours", votes), ("lexical", lexical))
         }
-        result = {
+        result: dict[str, Any] = {
             "dataset": dataset,
             "kind": kind,
             "seed": seed,
