@@ -1,18 +1,22 @@
-"""Label-issue detection: out-of-fold confident learning over the pool's labels, and the
-evaluation split's given labels scored out of sample by the same fold models.
+"""Label-issue detection: three views of the pool's labels combined, and the evaluation split's
+given labels scored out of sample by the embedding view's fold models.
 
-Every pool case with a label is checked (the analysts' label overrides the given one). Each gets
-a score (1 - out-of-fold probability of its label: higher is more likely wrong), a suggested
-label with its out-of-fold probability, and whether confident learning's prune set (`both`)
-holds it; a flagged case's `views` name the detection views that flag it and agree on the
-suggestion (today only confident learning). A case a reviewer or adjudicator decided is never
+Every pool case with a label is checked (the analysts' label overrides the given one) by three
+views (`active_learning.ml.noise.views`): the embedding model (out-of-fold logistic regression,
+two rounds of confident learning), the similarity-weighted labels of its nearest cases, and an
+out-of-fold word and character n-gram model; the last two neither learn from nor vote with the
+cases the first flags. Their probabilities are combined (a weighted geometric mean). Each case
+gets a score (1 - combined probability of its label: higher is more likely wrong), a suggested
+label with its combined probability, and whether confident learning's prune set (`both`) on the
+combined probabilities holds it; a flagged case's `views` name the views whose own top class is
+the suggestion. A case a reviewer or adjudicator decided is never
 in the prune set again. A given label in the prune set that no analyst confirmed is *doubtful*:
 kept out of the deciding model's training. Prune-set cases with the same given, checked and
 suggested labels whose embeddings are near-duplicates (cosine >= GROUP_COSINE) form a group a
 review decision may extend to.
 
-Evaluation cases are predicted by the last round's pool-trained fold models (the mean of their
-probabilities) and never train one; they are flagged by confident learning over pool and
+Evaluation cases are predicted by the embedding view's last-round pool-trained fold models (the
+mean of their probabilities; the other two views are not run for them) and never train one; they are flagged by confident learning over pool and
 evaluation rows together, while the pool's flags stay those of the pool alone. Their given
 labels may become doubtful (export and search show it), but they get no review items
 (`review_items._candidates`) and no near-duplicate groups: an evaluation case never trains and
@@ -32,8 +36,15 @@ from django.utils import timezone
 from sklearn.linear_model import LogisticRegression
 
 from active_learning.ml.neighbours import GROUP_COSINE, GROUP_MAX, near_duplicate_groups
+from active_learning.ml.noise import (
+    VIEWS,
+    combine_views,
+    find_label_issues_iterative,
+    label_quality_scores,
+    lexical_out_of_fold_proba,
+    neighbour_label_votes,
+)
 from active_learning.ml.noise import find_label_issues as confident_learning_flags
-from active_learning.ml.noise import find_label_issues_iterative, label_quality_scores
 from active_learning.ml.noise._common import EstimatorLike, _new_estimator
 from active_learning.models import LabelIssue
 from active_learning.selectors import (
@@ -54,8 +65,9 @@ MIN_LABELS = 20
 FIT_MAX_ROWS = 50_000
 _WRITE_BATCH = 5000
 FILTER_BY = "both"
-# The names a flagged case's `views` list holds: one per detection view that flags it.
-VIEW_CONFIDENT_LEARNING = "confident_learning"
+# The names a flagged case's `views` list holds (cards and exports show them), by view.
+VIEW_NAMES = {"embedding": "embedding model", "neighbours": "nearest cases", "lexical": "wording"}
+VIEW_EMBEDDING = VIEW_NAMES["embedding"]
 
 SKIP_TOO_FEW = "skipped: {n} labelled pool cases, {needed} needed"
 SKIP_ONE_CLASS = "skipped: labels of fewer than two classes"
@@ -101,13 +113,31 @@ def find_label_issues(
         random_state=0,
     )
     quality = label_quality_scores(y, proba, method="self_confidence")
-    suggested = proba.argmax(axis=1)
-    suggested_p = proba[np.arange(len(labels)), suggested]
+    if progress:
+        progress(0.45, "nearest cases and the wording model")
+    embedding_flags = np.asarray(mask, dtype=bool)
+    detection = combine_views(
+        y,
+        [
+            proba,
+            neighbour_label_votes(
+                X, y, n_classes=len(classes), random_state=0, voters=~embedding_flags
+            ),
+            lexical_out_of_fold_proba(
+                _texts(project, labels.case_ids),
+                y,
+                n_classes=len(classes),
+                random_state=0,
+                train_mask=~embedding_flags,
+            ),
+        ],
+    )
+    suggested, suggested_p = detection.suggested, detection.suggested_p
     # A reviewer's or adjudicator's decision settles the case: a confirmed given label is not
     # flagged again, however the models see it.
     decided_ids = decided_case_ids(project=project)
     decided = np.isin(labels.case_ids, decided_ids)
-    mask = np.asarray(mask, dtype=bool) & ~decided
+    mask = detection.flagged & ~decided
     class_ids = np.array([c.pk for c in classes], dtype=np.int64)
     if progress:
         progress(0.7, "scoring the evaluation split's given labels")
@@ -136,9 +166,15 @@ def find_label_issues(
             suggested=class_ids[np.concatenate([suggested, held_out.suggested])],
             suggested_p=np.concatenate([suggested_p, held_out.suggested_p]).astype(np.float64),
             quality=np.concatenate([quality, held_out.quality]).astype(np.float64),
+            score=np.concatenate([detection.score, 1.0 - held_out.quality]).astype(np.float64),
             mask=np.concatenate([mask, held_out.mask]),
             groups=groups,
-            views={VIEW_CONFIDENT_LEARNING: np.concatenate([mask, held_out.mask])},
+            views={
+                VIEW_NAMES[view]: np.concatenate(
+                    [mask & detection.agrees[:, j], held_out.mask & (view == "embedding")]
+                )
+                for j, view in enumerate(VIEWS)
+            },
         )
         _sync_doubtful(project=project, flagged_given=flagged_given)
     return {
@@ -228,6 +264,18 @@ def _evaluation_scored(
     )
 
 
+def _texts(project: Project, case_ids: np.ndarray) -> list[str]:
+    """The texts of `case_ids`, in their order (read in one pass over the project's cases)."""
+    wanted = {int(c): i for i, c in enumerate(case_ids.tolist())}
+    texts = [""] * len(wanted)
+    rows = Case.objects.filter(project=project).values_list("pk", "text")
+    for pk, text in rows.iterator(chunk_size=10_000):
+        i = wanted.get(pk)
+        if i is not None:
+            texts[i] = text
+    return texts
+
+
 def _groups(
     X: np.ndarray, labels: LabelSet, suggested: np.ndarray, mask: np.ndarray
 ) -> dict[int, list[int]]:
@@ -284,11 +332,15 @@ def _issues_write(
     suggested: np.ndarray,
     suggested_p: np.ndarray,
     quality: np.ndarray,
+    score: np.ndarray,
     mask: np.ndarray,
     groups: dict[int, list[int]],
     views: dict[str, np.ndarray],
 ) -> None:
     """Insert one LabelIssue per case: binary COPY on PostgreSQL, bulk_create batches else.
+
+    `score` is the combined detector's (higher: more likely wrong), `quality` the embedding
+    model's out-of-fold probability of the label (`self_confidence`).
 
     `views` maps a detection view's name to the rows it flags; a row's `views` list names
     those that flag it. `group` and `views` stay NULL for rows without one; on PostgreSQL they
@@ -313,7 +365,7 @@ def _issues_write(
                 ("given_label_id", "int8", given),
                 ("suggested_label_id", "int8", suggested),
                 ("suggested_p", "float8", suggested_p),
-                ("score", "float8", 1.0 - quality),
+                ("score", "float8", score),
                 ("self_confidence", "float8", quality),
                 ("in_prune_set", "bool", mask),
                 ("job_id", "int8", None if job is None else job.pk),
@@ -326,7 +378,7 @@ def _issues_write(
         return
     rows = zip(
         case_ids.tolist(), given.tolist(), suggested.tolist(), suggested_p.tolist(),
-        quality.tolist(), mask.tolist(),
+        quality.tolist(), score.tolist(), mask.tolist(),
         strict=True,
     )  # fmt: skip
     LabelIssue.objects.bulk_create(
@@ -337,14 +389,14 @@ def _issues_write(
                 given_label_id=label,
                 suggested_label_id=suggested_id,
                 suggested_p=p,
-                score=1.0 - q,
+                score=sc,
                 self_confidence=q,
                 in_prune_set=flagged,
                 group=groups.get(case_id),
                 views=view_lists.get(case_id, []),
                 job=job,
             )
-            for case_id, label, suggested_id, p, q, flagged in rows
+            for case_id, label, suggested_id, p, q, sc, flagged in rows
         ),
         batch_size=_WRITE_BATCH,
     )

@@ -93,7 +93,7 @@ def _world():
         score=0.912,
         self_confidence=0.088,
         in_prune_set=True,
-        views=["confident_learning"],
+        views=["embedding model"],
     )
     analyst = member(project)
     AnnotationFactory(case=heads["A"], annotator=analyst, label=gambling, comment=HOSTILE)
@@ -124,9 +124,7 @@ def test_review_card_hostile_text_and_keyboard_decisions(live_server, guarded_pa
     assert page.inner_text("#suggestion") == (
         "The detector suggests gambling with an out-of-fold probability of 0.83"
     )
-    assert page.inner_text("#label-issue") == (
-        "Label-issue score 0.91, flagged by confident learning"
-    )
+    assert page.inner_text("#label-issue") == ("Label-issue score 0.91, flagged by embedding model")
     assert page.locator(".answers-list .comment").inner_text().startswith("<script>")
     assert page.locator(".similar-list li").count() == 5
     assert all("<script>" in t for t in page.locator(".similar-text").all_inner_texts())

@@ -153,12 +153,12 @@ def test_the_case_pages_label_issue_column_shows_the_score_of_an_evaluation_case
         score=0.912,
         self_confidence=0.088,
         in_prune_set=True,
-        views=["confident_learning"],
+        views=["embedding model"],
     )
     html = client.get(reverse("labeling:case_detail", args=[project.slug, "M-77"])).content.decode()
     assert '<td id="label-issue-score">0.912</td>' in html
     assert '<td id="issue-suggestion"><span dir="auto">bad</span> (0.86)</td>' in html
-    assert '<td id="issue-views">confident learning</td>' in html
+    assert '<td id="issue-views">embedding model</td>' in html
     assert "scored by the pool's fold models, never trained on" in html
 
 

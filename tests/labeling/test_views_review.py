@@ -450,7 +450,7 @@ def _label_issue(world, **fields):
         "score": 0.912,
         "self_confidence": 0.088,
         "in_prune_set": True,
-        "views": ["confident_learning"],
+        "views": ["embedding model"],
         **fields,
     }
     return LabelIssue.objects.create(project=world["project"], case=world["case"], **values)
@@ -467,7 +467,7 @@ def test_the_review_card_shows_the_label_issue_score_and_the_views_that_flag_it(
     assert re.search(r"detector suggests <strong[^>]*>Gambling</strong>", card)
     assert 'class="proba">0.83<' in card
     assert 'id="issue-score">0.91<' in card
-    assert '<span id="issue-views">confident learning</span>' in card
+    assert '<span id="issue-views">embedding model</span>' in card
     assert card.count("Gambling</strong>") == 1
 
 
@@ -483,7 +483,7 @@ def test_an_adjudication_card_on_a_flagged_case_shows_the_detectors_suggestion(
     card = card_part(review_page(client, world))
     assert re.search(
         r'id="label-issue">Label-issue score <span class="proba" id="issue-score">0.91</span>, '
-        r'flagged by <span id="issue-views">confident learning</span>: the detector suggests '
+        r'flagged by <span id="issue-views">embedding model</span>: the detector suggests '
         r"<strong[^>]*>Gambling</strong> with an out-of-fold probability of "
         r'<span class="proba">0.64</span>',
         card,

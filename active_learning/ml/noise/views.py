@@ -168,8 +168,8 @@ def combine_views(
 ) -> Detection:
     """The ``Detection`` of views given as probability matrices, in ``VIEWS`` order.
 
-    The combined probabilities are the weighted geometric mean of the views' (``VIEW_WEIGHTS``,
-    renormalised per row: a product of experts, Hinton 2002, so a class any strong view rules
+    The combined probabilities are the weighted geometric mean of the views' (``view_weights``:
+    ``VIEW_WEIGHTS`` scaled by each view's skill on these labels; renormalised per row: a product of experts, Hinton 2002, so a class any strong view rules
     out stays unlikely), except with ``combine="mean"`` (weighted arithmetic mean). The prune
     set is confident learning (``filter_by="both"``) on them, the suggestion their top class.
     The score is one minus the combined probability of the given label, or with ``"rank"`` the
@@ -200,7 +200,7 @@ def combine_views(
     labels = np.asarray(labels).astype(np.int64)
     n = labels.shape[0]
     rows = np.arange(n)
-    weights = np.asarray(VIEW_WEIGHTS) / sum(VIEW_WEIGHTS)
+    weights = view_weights(labels, checked)
     if combine == "mean":
         mean = sum(w * p for w, p in zip(weights, checked, strict=True))
     else:
@@ -241,6 +241,34 @@ def combine_views(
         signals=signals,
         pred_probs=mean,
     )
+
+
+def view_skill(labels: np.ndarray, proba: np.ndarray) -> float:
+    """The share of the class prior's log loss on ``labels`` that ``proba`` removes: 1 for a
+    view that is sure of every label, 0 for one no better than guessing by class frequency."""
+    labels = np.asarray(labels).astype(np.int64)
+    rows = np.arange(labels.shape[0])
+    prior = np.bincount(labels, minlength=proba.shape[1]) / max(labels.shape[0], 1)
+    prior_loss = -np.mean(np.log(np.clip(prior[labels], _FLOOR, 1.0)))
+    view_loss = -np.mean(np.log(np.clip(proba[rows, labels], _FLOOR, 1.0)))
+    return float(max(0.0, 1.0 - view_loss / prior_loss)) if prior_loss > 0 else 0.0
+
+
+def view_weights(labels: np.ndarray, probas: Sequence[np.ndarray]) -> np.ndarray:
+    """``VIEW_WEIGHTS``, each auxiliary view's scaled down by its skill relative to the embedding
+    view's (``view_skill``, capped at 1), normalised to sum to 1.
+
+    A view that has learnt nothing (a word model on texts that say nothing of the class, a few
+    dozen labels) would otherwise add noise to every case: with its weight near 0 the
+    combination falls back to the views that know something.
+    """
+    base = np.asarray(VIEW_WEIGHTS, dtype=np.float64)
+    skills = np.array([view_skill(labels, p) for p in probas])
+    scale = np.ones_like(base)
+    if skills[0] > 0:
+        scale[1:] = np.minimum(1.0, skills[1:] / skills[0])
+    weights = base * scale
+    return weights / weights.sum()
 
 
 def _margin(proba: np.ndarray, labels: np.ndarray) -> np.ndarray:

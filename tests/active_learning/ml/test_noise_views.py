@@ -172,3 +172,28 @@ def test_reviewer_model_needs_enough_reviews_of_both_kinds() -> None:
     with pytest.raises(NoiseError) as err:
         fit_reviewer_model(features, np.ones(MIN_REVIEWS, dtype=int))
     assert str(err.value) == TOO_FEW_REVIEWS.format(needed=MIN_REVIEWS, n=MIN_REVIEWS)
+
+
+def test_a_view_that_learnt_nothing_gets_no_weight_and_cannot_veto() -> None:
+    """A word model on texts that say nothing of the class predicts the class frequencies: its
+    weight falls to about 0 and the embedding view's clear verdict stands; a view as skilled as
+    the embedding view keeps its full weight."""
+    from active_learning.ml.noise.views import VIEW_WEIGHTS, view_weights
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 40)
+    sure = np.full((120, 3), 0.05)
+    sure[np.arange(120), labels] = 0.9
+    prior = np.full((120, 3), 1 / 3)
+    noise = rng.dirichlet(np.ones(3) * 50, size=120)  # about the prior, randomly off
+    weights = view_weights(labels, [sure, sure, noise])
+    base = np.asarray(VIEW_WEIGHTS) / sum(VIEW_WEIGHTS[:2])
+    assert weights[2] < 0.02 and np.allclose(weights[:2], base[:2], atol=0.02)
+    assert np.allclose(view_weights(labels, [sure, prior, sure])[1], 0.0)
+    # The one wrong label: the embedding view is sure of class 1, the useless view of nothing.
+    wrong = labels.copy()
+    wrong[0] = 1
+    emb = sure.copy()
+    emb[0] = [0.96, 0.02, 0.02]
+    detection = combine_views(wrong, [emb, emb, noise])
+    assert detection.flagged[0] and detection.suggested[0] == 0

@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from active_learning.models import Embedding, LabelIssue
 from active_learning.selectors import evaluation_set, training_set
 from active_learning.services.embeddings import model_name_current
-from active_learning.services.issues import VIEW_CONFIDENT_LEARNING, find_label_issues
+from active_learning.services.issues import VIEW_EMBEDDING, find_label_issues
 from active_learning.services.review_items import review_items_refresh
 from labeling.models import Case, QueueItem, QueueKind, ResolvedLabel, Split, Tier
 from labeling.services.exports import ExportOptions, case_export
@@ -109,7 +109,7 @@ def test_evaluation_cases_are_scored_by_fold_models_that_never_trained_on_them(w
         assert issue.in_prune_set and issue.score > 0.5
         assert issue.given_label_id == world.retail.pk
         assert issue.suggested_label_id == world.gambling.pk and issue.suggested_p > 0.5
-        assert issue.views == [VIEW_CONFIDENT_LEARNING]
+        assert issue.views == [VIEW_EMBEDDING]
     clean = [issues[c.pk] for c in world.eval]
     assert all(i.score < 0.5 and not i.in_prune_set and not i.views for i in clean)
     assert result["evaluation_flagged"] == 2
@@ -188,6 +188,6 @@ def test_the_exports_label_issue_columns_are_filled_for_evaluation_cases(
     for case in world.eval_wrong:
         row = rows[case.external_id]
         assert (row["suggested_label"], row["label_issue_flagged"]) == ("Gambling", True)
-        assert row["suggested_by"] == VIEW_CONFIDENT_LEARNING
+        assert row["suggested_by"] == VIEW_EMBEDDING
         assert (row["final_label"], row["doubtful"]) == ("Retail", True)
     assert all(rows[c.external_id]["suggested_by"] == "" for c in world.eval)

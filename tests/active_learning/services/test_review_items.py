@@ -85,7 +85,10 @@ class World:
         return self.centre[cluster.pk] + self.rng.normal(0.0, 0.35, DIM)
 
     def case(self, given, cluster, near: np.ndarray | None = None):
-        case = CaseFactory(project=self.project, given_label=given)
+        # A text that says nothing of the class (the factory's numbers follow creation order,
+        # which a word model would learn): the world is built in embedding space.
+        words = "".join(self.rng.choice(list("abcdefghij"), 8))
+        case = CaseFactory(project=self.project, given_label=given, text=f"Merchant {words}.")
         vector = self.point(cluster) if near is None else near + self.rng.normal(0.0, 0.005, DIM)
         _embed(case, vector)
         return case
