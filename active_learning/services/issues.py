@@ -34,15 +34,23 @@ import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score
 
 from active_learning.ml.neighbours import GROUP_COSINE, GROUP_MAX, near_duplicate_groups
 from active_learning.ml.noise import (
+    MIN_REVIEWS,
     VIEWS,
+    Detection,
+    NoiseError,
     combine_views,
     find_label_issues_iterative,
+    fit_reviewer_model,
     label_quality_scores,
     lexical_out_of_fold_proba,
     neighbour_label_votes,
+    rerank,
+    reviewer_features,
+    view_weights,
 )
 from active_learning.ml.noise import find_label_issues as confident_learning_flags
 from active_learning.ml.noise._common import EstimatorLike, _new_estimator
@@ -116,28 +124,35 @@ def find_label_issues(
     if progress:
         progress(0.45, "nearest cases and the wording model")
     embedding_flags = np.asarray(mask, dtype=bool)
-    detection = combine_views(
-        y,
-        [
-            proba,
-            neighbour_label_votes(
-                X, y, n_classes=len(classes), random_state=0, voters=~embedding_flags
-            ),
-            lexical_out_of_fold_proba(
-                _texts(project, labels.case_ids),
-                y,
-                n_classes=len(classes),
-                random_state=0,
-                train_mask=~embedding_flags,
-            ),
-        ],
-    )
+    views = [
+        proba,
+        neighbour_label_votes(
+            X, y, n_classes=len(classes), random_state=0, voters=~embedding_flags
+        ),
+        lexical_out_of_fold_proba(
+            _texts(project, labels.case_ids),
+            y,
+            n_classes=len(classes),
+            random_state=0,
+            train_mask=~embedding_flags,
+        ),
+    ]
+    weights = view_weights(y, views)
+    detection = combine_views(y, views, weights=weights)
     suggested, suggested_p = detection.suggested, detection.suggested_p
     # A reviewer's or adjudicator's decision settles the case: a confirmed given label is not
     # flagged again, however the models see it.
     decided_ids = decided_case_ids(project=project)
     decided = np.isin(labels.case_ids, decided_ids)
     mask = detection.flagged & ~decided
+    score, learnt = _reviewers_rerank(
+        labels=labels,
+        column=column,
+        views=views,
+        weights=weights,
+        detection=detection,
+        decided=decided,
+    )
     class_ids = np.array([c.pk for c in classes], dtype=np.int64)
     if progress:
         progress(0.7, "scoring the evaluation split's given labels")
@@ -166,7 +181,7 @@ def find_label_issues(
             suggested=class_ids[np.concatenate([suggested, held_out.suggested])],
             suggested_p=np.concatenate([suggested_p, held_out.suggested_p]).astype(np.float64),
             quality=np.concatenate([quality, held_out.quality]).astype(np.float64),
-            score=np.concatenate([detection.score, 1.0 - held_out.quality]).astype(np.float64),
+            score=np.concatenate([score, 1.0 - held_out.quality]).astype(np.float64),
             mask=np.concatenate([mask, held_out.mask]),
             groups=groups,
             views={
@@ -185,7 +200,56 @@ def find_label_issues(
         "doubtful_given": len(flagged_given),
         "decided": int(decided.sum()),
         "grouped": len(groups),
+        "reviewer_model": learnt,
     }
+
+
+def _reviewers_rerank(
+    *,
+    labels: LabelSet,
+    column: dict[int, int],
+    views: list[np.ndarray],
+    weights: np.ndarray,
+    detection: Detection,
+    decided: np.ndarray,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """The open cases' scores, re-ranked by a model of the reviewers' answers once there are
+    MIN_REVIEWS decided given labels of both kinds, and only when its cross-validated AP on
+    them beats the unsupervised score's (on nearly all-wrong reviews, e.g. uniform noise, it
+    does not); otherwise the combined detector's scores. Returns the scores and what was
+    learnt (for the job's result)."""
+    score = detection.score.copy()
+    given = labels.given if labels.given is not None else np.full(len(labels), -1)
+    reviewed = decided & (given >= 0)
+    learnt: dict[str, Any] = {"reviews": int(reviewed.sum()), "used": False}
+    if learnt["reviews"] < MIN_REVIEWS:
+        return score, learnt
+    n_classes = views[0].shape[1]
+    given_cols = np.array([column[int(g)] for g in given[reviewed]], dtype=np.int64)
+    answers = (labels.labels[reviewed] != given[reviewed]).astype(np.int64)
+    # The views' evidence on the given label the reviewer judged (not on their own answer).
+    seen = combine_views(given_cols, [v[reviewed] for v in views], weights=weights)
+    try:
+        model, cv_ap = fit_reviewer_model(
+            reviewer_features(seen.signals, given_cols, n_classes=n_classes), answers, seed=0
+        )
+    except NoiseError:  # one kind of answer only
+        return score, learnt
+    unsupervised_ap = float(average_precision_score(answers, seen.score))
+    learnt.update(cv_ap=round(cv_ap, 4), unsupervised_ap=round(unsupervised_ap, 4))
+    if cv_ap <= unsupervised_ap:
+        return score, learnt
+    open_rows = ~decided
+    y = np.array([column[int(label)] for label in labels.labels[open_rows]], dtype=np.int64)
+    features = reviewer_features(
+        detection.signals[open_rows],
+        y,
+        n_classes=n_classes,
+        sources=(~labels.from_analyst[open_rows]).astype(np.float64),
+    )
+    score[open_rows] = rerank(model, features)
+    learnt["used"] = True
+    return score, learnt
 
 
 class _FoldModels:

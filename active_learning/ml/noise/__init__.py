@@ -53,6 +53,7 @@ from active_learning.ml.noise.views import (
     Detection,
     combine_views,
     detect_label_issues,
+    view_weights,
 )
 
 __all__ = [
@@ -88,4 +89,5 @@ __all__ = [
     "rank_label_issues",
     "rerank",
     "reviewer_features",
+    "view_weights",
 ]

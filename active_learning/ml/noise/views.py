@@ -164,7 +164,11 @@ def detect_label_issues(
 
 
 def combine_views(
-    labels: np.ndarray, probas: Sequence[np.ndarray], *, combine: str = "geometric"
+    labels: np.ndarray,
+    probas: Sequence[np.ndarray],
+    *,
+    combine: str = "geometric",
+    weights: np.ndarray | None = None,
 ) -> Detection:
     """The ``Detection`` of views given as probability matrices, in ``VIEWS`` order.
 
@@ -184,7 +188,10 @@ def combine_views(
     ----------
     labels : ndarray of shape (n,), int
     probas : sequence of len(VIEWS) ndarrays of shape (n, n_classes)
-    combine : {"rank", "mean"}
+    combine : {"geometric", "rank", "mean"}
+    weights : ndarray of shape (len(VIEWS),), optional
+        The views' weights (default ``view_weights(labels, probas)``): pass a detection's own
+        to score a subset of its rows, or other labels of them, on the same scale.
 
     Returns
     -------
@@ -200,7 +207,7 @@ def combine_views(
     labels = np.asarray(labels).astype(np.int64)
     n = labels.shape[0]
     rows = np.arange(n)
-    weights = view_weights(labels, checked)
+    weights = view_weights(labels, checked) if weights is None else np.asarray(weights)
     if combine == "mean":
         mean = sum(w * p for w, p in zip(weights, checked, strict=True))
     else:

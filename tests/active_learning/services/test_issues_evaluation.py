@@ -191,3 +191,40 @@ def test_the_exports_label_issue_columns_are_filled_for_evaluation_cases(
         assert row["suggested_by"] == VIEW_EMBEDDING
         assert (row["final_label"], row["doubtful"]) == ("Retail", True)
     assert all(rows[c.external_id]["suggested_by"] == "" for c in world.eval)
+
+
+@pytest.mark.django_db
+def test_reviewers_answers_train_a_reranker_once_there_are_fifty(settings, tmp_path) -> None:
+    """Below MIN_REVIEWS decided given labels the combined detector ranks; from 50 on, a model
+    of the reviewers' answers is fitted and used only if it ranks the reviewed labels better
+    (cross-validated) than the detector does."""
+    from active_learning.ml.noise import MIN_REVIEWS
+    from labeling.models import ResolutionSource, ResolvedLabel, SyntheticTruth
+    from tests.pipeline import generated_project, store_vectors
+
+    settings.WORKBENCH_DATA_DIR = tmp_path
+    project = generated_project(n=300, noise=0.3, seed=5)
+    cases = list(Case.objects.filter(project=project, split="pool").order_by("pk"))
+    rng = np.random.default_rng(1)
+    truth = dict(SyntheticTruth.objects.values_list("case_id", "true_label_id"))
+    centres = {c: rng.normal(0.0, 1.0, 16) for c in set(truth.values())}
+    store_vectors(
+        {c.content_hash: (centres[truth[c.pk]] + rng.normal(0.0, 0.6, 16)).astype(np.float32)
+         for c in cases}
+    )  # fmt: skip
+
+    def review(batch) -> None:
+        for case in batch:
+            ResolvedLabel.objects.update_or_create(
+                case=case,
+                defaults={"label_id": truth[case.pk], "source": ResolutionSource.REVIEW},
+            )
+
+    review(cases[: MIN_REVIEWS - 1])
+    few = find_label_issues(project=project)["reviewer_model"]
+    assert few == {"reviews": MIN_REVIEWS - 1, "used": False}
+    review(cases[MIN_REVIEWS - 1 : MIN_REVIEWS + 20])
+    learnt = find_label_issues(project=project)["reviewer_model"]
+    assert learnt["reviews"] == MIN_REVIEWS + 20
+    assert 0.0 <= learnt["cv_ap"] <= 1.0 and 0.0 <= learnt["unsupervised_ap"] <= 1.0
+    assert learnt["used"] == (learnt["cv_ap"] > learnt["unsupervised_ap"])
