@@ -7,6 +7,7 @@ first runs a build interrupted by its progress callback, then the real one.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from active_learning.ml.embeddings import (
     onnx_export,
     static_distill,
 )
+from active_learning.ml.encoder_artifacts import STALE_BUILD_SECONDS
 from active_learning.ml.encoders_static import sif_weights
 from labeling.synthetic import iter_records
 
@@ -264,3 +266,16 @@ def test_sif_weights_downweight_frequent_tokens():
     weights = sif_weights(1000)
     assert weights.shape == (1000,)
     assert np.all((weights > 0) & (weights < 1)) and np.all(np.diff(weights) > 0)
+
+
+def test_killed_build_leftovers_are_swept(tmp_path):
+    """Temporary folders of killed builds are removed once stale; fresh ones (a build running
+    elsewhere) are left alone."""
+    stale, fresh = tmp_path / ".static.building-old", tmp_path / ".static.building-new"
+    for path in (stale, fresh):
+        path.mkdir()
+        (path / "model.safetensors").write_bytes(b"partial")
+    old = time.time() - STALE_BUILD_SECONDS - 60
+    os.utime(stale, (old, old))
+    static_distill(None, tmp_path / "static", vocabulary_size=2_000)
+    assert sorted(os.listdir(tmp_path)) == [".static.building-new", "static"]
