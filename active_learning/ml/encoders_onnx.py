@@ -162,7 +162,7 @@ def onnx_export(
         if progress is not None:
             progress(4, total)
         return {
-            "source": source.name,
+            "source": str(source),
             "dimension": int(config["hidden_size"]),
             "max_seq_length": MAX_SEQ_LENGTH,
             "fused": fuse,
