@@ -16,7 +16,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 # (script, full arguments, quick arguments); PostgreSQL-backed ones create scratch databases.
 BENCHMARKS = [
-    ("embedding_speed", [], ["--limit", "2000"]),
+    ("embedding_speed", [], ["--quick"]),
     ("calibration", [], ["--n-bootstrap", "100"]),
     ("al_curve", [], ["--quick"]),
     ("noise_detection", [], ["--quick"]),

@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ __all__ = ["MANIFEST", "artifact_build_atomic", "artifact_manifest", "artifact_r
 
 MANIFEST = "manifest.json"
 FORMAT_VERSION = 1
+STALE_BUILD_SECONDS = 24 * 3600  # a build takes minutes; older temporary folders were killed runs
 
 
 def artifact_manifest(out_dir: str | os.PathLike[str]) -> dict[str, Any] | None:
@@ -56,7 +58,9 @@ def artifact_build_atomic(
     if artifact_ready(backend, out):
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.building-", dir=out.parent))
+    prefix = f".{out.name}.building-"
+    _remove_stale_builds(out.parent, prefix)
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=out.parent))
     try:
         facts = build(tmp)
         manifest = {"backend": backend, "format_version": FORMAT_VERSION, **facts}
@@ -73,3 +77,14 @@ def artifact_build_atomic(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _remove_stale_builds(parent: Path, prefix: str) -> None:
+    """Delete temporary folders that killed builds (SIGKILL, lost machine) left behind."""
+    now = time.time()
+    for path in parent.glob(f"{prefix}*"):
+        try:
+            if now - path.stat().st_mtime > STALE_BUILD_SECONDS:
+                shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue  # another process removed it first

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,10 @@ def _export_fp32(model_path: Path, target: Path) -> None:
     mask = torch.ones_like(ids)
     mask[1, 5:] = 0  # a padded row, so nothing mask-dependent is traced as a constant
     axes = {name: {0: "batch", 1: "sequence"} for name in (*INPUTS, "token_embeddings")}
-    with torch.no_grad():
+    # The tracer warns about Python-side branches in transformers' code; the padded dummy row
+    # and eager attention keep them input-independent, and the test compares against torch.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         torch.onnx.export(
             TokenEmbeddings(model),
             (ids, mask, torch.zeros_like(ids)),
@@ -109,7 +113,7 @@ def onnx_export(
     out_dir: str | os.PathLike[str],
     *,
     progress: ProgressCallback | None = None,
-    fuse: bool = True,
+    fuse: bool = False,
 ) -> Path:
     """Export the sentence-transformers model to an int8 ONNX artefact in ``out_dir``.
 
@@ -122,8 +126,9 @@ def onnx_export(
         :mod:`active_learning.ml.encoder_artifacts`). Returned at once if already finished.
     progress : callable, optional
         ``progress(done, total)`` after each of the 4 steps (export, fuse, quantise, save).
-    fuse : bool, default=True
-        Fuse the graph into ONNX Runtime's BERT kernels before quantising.
+    fuse : bool, default=False
+        Fuse the graph into ONNX Runtime's BERT kernels before quantising. Off: on the AVX2
+        machines measured (no VNNI) the fused int8 graph ran ~5% slower, at equal accuracy.
 
     Returns
     -------
@@ -158,7 +163,7 @@ def onnx_export(
         if progress is not None:
             progress(4, total)
         return {
-            "source": source.name,
+            "source": str(source),
             "dimension": int(config["hidden_size"]),
             "max_seq_length": MAX_SEQ_LENGTH,
             "fused": fuse,

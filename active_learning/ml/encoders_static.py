@@ -149,7 +149,7 @@ def static_distill(
         if progress is not None:
             progress(total, total)
         return {
-            "source": source.name,
+            "source": str(source),
             "dimension": int(table.shape[1]),
             "tokens_embedded": int(n_embedded),
             "vocabulary_size": int(n_vocab),
