@@ -20,6 +20,7 @@ BENCHMARKS = [
     ("calibration", [], ["--n-bootstrap", "100"]),
     ("al_curve", [], ["--quick"]),
     ("noise_detection", [], ["--quick"]),
+    ("embedding_job", [], ["--quick"]),
     ("import_speed", [], ["--rows", "100000"]),
     ("queue_latency", ["--http"], ["--quick"]),
     ("queue_refill", [], ["--cases", "100000"]),

@@ -152,10 +152,11 @@ class Project(models.Model):
         max_length=16,
         choices=EmbeddingBackend.choices,
         default=EmbeddingBackend.TORCH,
-        help_text="How texts become vectors. ONNX int8 embeds about 2.5x faster than full "
-        "precision at the same accuracy; the static model is over 25x faster but about 3 points "
-        "less accurate: use it only for pools too large to embed otherwise. A change re-embeds "
-        "the cases in the background while the current model keeps serving.",
+        help_text="How texts become vectors. ONNX int8 has full precision's accuracy and is "
+        "faster (1.6x on CPUs without VNNI, more with it). Static is over 100x faster but about "
+        "3.6 points less accurate: use it only for pools too large to embed otherwise, and "
+        "switch back if the dashboard shows a loss of more than 4 points. A change re-embeds the "
+        "cases in the background while the current model keeps serving.",
     )
     # The vectors the project's models train on now (blank: EMBEDDING_MODEL, the torch one). It
     # follows `embedding_backend` once the embedding job has embedded every case with it.

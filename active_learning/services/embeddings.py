@@ -29,7 +29,9 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
+from django.db import connection, transaction
 from django.db.models import Max
+from django.utils import timezone
 
 from active_learning.ml.embeddings import (
     BACKENDS,
@@ -161,6 +163,11 @@ class DatabaseEmbeddingCache:
         return found
 
     def put_many(self, model_name: str, vectors: Mapping[str, np.ndarray]) -> None:
+        if not vectors:
+            return
+        if connection.vendor == "postgresql":
+            _put_many_copy(model_name, vectors)
+            return
         rows = [
             Embedding(
                 model_name=model_name, content_hash=h, dim=int(v.shape[0]), vector=_to_bytes(v)
@@ -168,6 +175,29 @@ class DatabaseEmbeddingCache:
             for h, v in vectors.items()
         ]
         Embedding.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+
+
+def _put_many_copy(model_name: str, vectors: Mapping[str, np.ndarray]) -> None:
+    """`put_many` on PostgreSQL: a binary COPY into a temporary table, then one INSERT that
+    skips texts another worker stored meanwhile (COPY alone cannot skip a conflict); about 10x
+    faster than `bulk_create` for the static backend's thousands of vectors a second."""
+    table = Embedding._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS embedding_incoming "
+            "(content_hash varchar(64), dim smallint, vector bytea) ON COMMIT DELETE ROWS"
+        )
+        sql = "COPY embedding_incoming (content_hash, dim, vector) FROM STDIN (FORMAT BINARY)"
+        with cursor.cursor.copy(sql) as copy:
+            copy.set_types(["varchar", "int2", "bytea"])
+            for digest, vector in vectors.items():
+                copy.write_row((digest, int(vector.shape[0]), _to_bytes(vector)))
+        cursor.execute(
+            f"INSERT INTO {table} (model_name, content_hash, dim, vector, created_at) "
+            "SELECT %s, content_hash, dim, vector, %s FROM embedding_incoming "
+            "ON CONFLICT (model_name, content_hash) DO NOTHING",
+            [model_name, timezone.now()],
+        )
 
 
 def hashes_missing(*, project: Project, model_name: str) -> list[str]:
@@ -389,6 +419,17 @@ def _chunk_lease(model_name: str, chunk: Sequence[str]) -> str:
     return f"embed:{model_name}:{chunk[0][:16]}:{len(chunk)}"
 
 
+# The static backend encodes a text ~100x faster: at the same chunk size the per-chunk
+# bookkeeping (lease, reads, progress) took most of its time (bench/embedding_job.py).
+STATIC_CHUNK_FACTOR = 8
+
+
+def chunk_texts(model_name: str) -> int:
+    """Texts per embedding chunk for `model_name`'s backend (EMBED_CHUNK_TEXTS, more for static)."""
+    factor = STATIC_CHUNK_FACTOR if backend_of(model_name) == "static" else 1
+    return int(settings.EMBED_CHUNK_TEXTS) * factor
+
+
 def embed_chunk(*, project: Project, hashes: Sequence[str]) -> int:
     """Embed one chunk unless another worker holds it; returns how many texts this call encoded.
 
@@ -400,7 +441,11 @@ def embed_chunk(*, project: Project, hashes: Sequence[str]) -> int:
     if not lease_acquire(name=name, holder=holder, seconds=120):
         return 0
     try:
-        have = set(DatabaseEmbeddingCache().get_many(model_name, list(hashes)))
+        have = set(
+            Embedding.objects.filter(model_name=model_name, content_hash__in=hashes).values_list(
+                "content_hash", flat=True
+            )
+        )
         return embed_hashes(project=project, hashes=[h for h in hashes if h not in have])
     finally:
         lease_release(name=name, holder=holder)
@@ -418,7 +463,7 @@ def embed_missing(
     This worker sends the chunks as a group, then works through them itself, skipping chunks
     another worker holds; so one worker finishes alone and every extra worker adds throughput.
     """
-    size = int(settings.EMBED_CHUNK_TEXTS)
+    size = chunk_texts(model_name_current())
     chunks = [list(hashes[i : i + size]) for i in range(0, len(hashes), size)]
     model_name = model_name_current()
     if len(chunks) > 1 and settings.PIPELINE_FANOUT:
