@@ -36,12 +36,11 @@ from django.utils import timezone
 from active_learning.ml.embeddings import (
     BACKENDS,
     Encoder,
-    SentenceTransformerEncoder,
+    artifact_build,
+    artifact_path,
     artifact_ready,
     backend_model_name,
     encoder_build,
-    onnx_export,
-    static_distill,
 )
 from active_learning.models import Embedding
 from active_learning.selectors import LabelSet
@@ -91,10 +90,15 @@ def backend_of(model_name: str) -> str:
     return "torch"  # another sentence-transformers model (EMBEDDING_MODEL_PATH)
 
 
+def _encoders_root() -> Path:
+    """The data directory's encoder artefacts of EMBEDDING_MODEL, one folder per backend."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(settings.EMBEDDING_MODEL))
+    return Path(settings.WORKBENCH_DATA_DIR) / "encoders" / safe
+
+
 def encoder_dir(model_name: str) -> Path:
     """Where the exported or distilled encoder of `model_name` lives (made once, on first use)."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model_name)
-    return Path(settings.WORKBENCH_DATA_DIR) / "encoders" / safe
+    return artifact_path(_encoders_root(), backend_of(model_name))
 
 
 def encoder_prepare(
@@ -109,14 +113,17 @@ def encoder_prepare(
     backend = backend_of(model_name)
     if backend == "torch":
         return
-    folder = encoder_dir(model_name)
-    if artifact_ready(backend, folder):
+    root = _encoders_root()
+    if artifact_ready(backend, artifact_path(root, backend)):
         return
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with exclusive(f"encoder:{folder.name}", folder=folder.parent):
-        if not artifact_ready(backend, folder):
-            build = onnx_export if backend == "onnx-int8" else static_distill
-            build(settings.EMBEDDING_MODEL_PATH or None, folder, progress=progress)
+    root.mkdir(parents=True, exist_ok=True)
+    with exclusive(f"encoder:{backend}", folder=root):
+        artifact_build(  # returns at once when another worker built it meanwhile
+            backend,
+            artifacts_dir=root,
+            model_path=settings.EMBEDDING_MODEL_PATH or None,
+            progress=progress,
+        )
 
 
 def encoder_get(model_name: str | None = None) -> Encoder:
@@ -125,22 +132,14 @@ def encoder_get(model_name: str | None = None) -> Encoder:
     model_name = model_name or model_name_current()
     encoder = _encoders.get(model_name)
     if encoder is None:
-        backend = backend_of(model_name)
-        if backend == "torch":
-            encoder = SentenceTransformerEncoder(
-                settings.EMBEDDING_MODEL_PATH or None,
-                model_name=model_name,
-                num_threads=settings.WORKER_THREADS,
-            )
-        else:
-            encoder_prepare(model_name)
-            encoder = encoder_build(
-                backend,
-                model_path=settings.EMBEDDING_MODEL_PATH or None,
-                artifacts_dir=encoder_dir(model_name),
-                model_name=model_name,
-                num_threads=settings.WORKER_THREADS,
-            )
+        encoder_prepare(model_name)
+        encoder = encoder_build(
+            backend_of(model_name),
+            model_path=settings.EMBEDDING_MODEL_PATH or None,
+            artifacts_dir=_encoders_root(),
+            model_name=model_name,
+            num_threads=settings.WORKER_THREADS,
+        )
         _encoders[model_name] = encoder
     return encoder
 
