@@ -9,15 +9,14 @@ cases the first flags. Their probabilities are combined (a weighted geometric me
 gets a score (1 - combined probability of its label: higher is more likely wrong), a suggested
 label with its combined probability, and whether confident learning's prune set (`both`) on the
 combined probabilities holds it; a flagged case's `views` name the views whose own top class is
-the suggestion. A case a reviewer or adjudicator decided is never
-in the prune set again. A given label in the prune set that no analyst confirmed is *doubtful*:
+the suggestion. A case a reviewer or adjudicator decided is never in the prune set again. A given label in the prune set that no analyst confirmed is *doubtful*:
 kept out of the deciding model's training. Prune-set cases with the same given, checked and
 suggested labels whose embeddings are near-duplicates (cosine >= GROUP_COSINE) form a group a
 review decision may extend to.
 
 Evaluation cases are predicted by the embedding view's last-round pool-trained fold models (the
-mean of their probabilities; the other two views are not run for them) and never train one; they are flagged by confident learning over pool and
-evaluation rows together, while the pool's flags stay those of the pool alone. Their given
+mean of their probabilities; the other two views are not run for them) and never train one;
+they are flagged by confident learning over pool and evaluation rows together, while the pool's flags stay those of the pool alone. Their given
 labels may become doubtful (export and search show it), but they get no review items
 (`review_items._candidates`) and no near-duplicate groups: an evaluation case never trains and
 its evaluation label comes from evaluation draws only.
@@ -147,6 +146,7 @@ def find_label_issues(
     mask = detection.flagged & ~decided
     score, learnt = _reviewers_rerank(
         labels=labels,
+        y=y,
         column=column,
         views=views,
         weights=weights,
@@ -207,6 +207,7 @@ def find_label_issues(
 def _reviewers_rerank(
     *,
     labels: LabelSet,
+    y: np.ndarray,
     column: dict[int, int],
     views: list[np.ndarray],
     weights: np.ndarray,
@@ -240,10 +241,9 @@ def _reviewers_rerank(
     if cv_ap <= unsupervised_ap:
         return score, learnt
     open_rows = ~decided
-    y = np.array([column[int(label)] for label in labels.labels[open_rows]], dtype=np.int64)
     features = reviewer_features(
         detection.signals[open_rows],
-        y,
+        y[open_rows],
         n_classes=n_classes,
         sources=(~labels.from_analyst[open_rows]).astype(np.float64),
     )
