@@ -23,6 +23,7 @@ from labeling.models import (
 )
 from labeling.services.resolution import AUTHORITATIVE_SOURCES
 from workbench.core import sql
+from workbench.core.jobs import PENDING
 from workbench.core.models import Job, JobKind, JobStatus
 
 PACE_MIN_SPAN = 60.0  # seconds: the shortest span a pace is measured over
@@ -124,7 +125,6 @@ def project_progress(*, project: Project) -> dict[str, Any]:
 
 
 MODEL_JOBS = (JobKind.RETRAIN, JobKind.EMBED)
-PENDING = (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
 def retrain_job_latest(*, project: Project) -> Job | None:

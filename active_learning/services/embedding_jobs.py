@@ -28,6 +28,7 @@ from active_learning.services import embeddings
 from active_learning.services.retrain_requests import retrain_start
 from labeling.models import Project
 from workbench.core.jobs import (
+    PENDING,
     job_claim,
     job_create,
     job_progress,
@@ -36,12 +37,11 @@ from workbench.core.jobs import (
     job_set_result,
     jobs_recover,
 )
-from workbench.core.models import Job, JobKind, JobStatus
+from workbench.core.models import Job, JobKind
 
 log = logging.getLogger(__name__)
 
 KIND = JobKind.EMBED
-PENDING = (JobStatus.QUEUED, JobStatus.RUNNING)
 PROGRESS_SECONDS = 1.0
 
 

@@ -14,9 +14,7 @@ from labeling.hooks import model_side
 from labeling.models import Project
 from labeling.permissions import ADMIN, ANALYST, project_for, role_allows
 from workbench.core.http import HtmxHttpRequest
-from workbench.core.models import JobStatus
-
-FINISHED = {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED}
+from workbench.core.jobs import FINISHED
 
 
 @require_GET

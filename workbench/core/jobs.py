@@ -26,6 +26,7 @@ from workbench.core.models import Job, JobStatus, Lease
 from workbench.core.stopping import ERR_STOPPING, WorkerStopping
 
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+PENDING = (JobStatus.QUEUED, JobStatus.RUNNING)
 ERR_STALE = "No heartbeat for {seconds:.0f} s: the worker running this job died or hung."
 MSG_HANDED_BACK = "Handed back: its worker was asked to stop; it runs again on the next worker."
 

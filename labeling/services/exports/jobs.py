@@ -25,6 +25,7 @@ from labeling.models import Project
 from labeling.services.exports import ExportOptions, ExportResult, case_export
 from labeling.services.exports.manifest import manifest_path_for
 from workbench.core.jobs import (
+    FINISHED,
     job_claim,
     job_create,
     job_progress,
@@ -40,7 +41,6 @@ EXPORT_JOB_KIND = JobKind.CASE_EXPORT
 RESEND_AFTER_SECONDS = 120
 MAX_ATTEMPTS = 3
 PROGRESS_SECONDS = 1.0
-FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 MSG_RERUN = "Its worker stopped answering; exporting again from the start (attempt {n})."
 ERR_GIVEN_UP = "Its worker stopped answering {n} times; start the export again."
 

@@ -25,6 +25,7 @@ from labeling.models import Project
 from labeling.services.imports import Columns, ImportReport, case_import
 from labeling.services.imports.report import printable
 from workbench.core.jobs import (
+    FINISHED,
     job_claim,
     job_create,
     job_progress,
@@ -41,7 +42,6 @@ PROGRESS_SECONDS = 1.0
 # Share of the bar each phase fills: validation first, then the writes.
 _PHASES = {"validate": (0.0, 0.5, "Validating"), "write": (0.5, 0.45, "Writing")}
 _PHASES["update"] = (0.95, 0.05, "Updating")
-FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
 def upload_dir() -> Path:
