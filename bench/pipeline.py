@@ -10,6 +10,8 @@ into the Embedding table; real encoding is timed separately below. Then each ste
 timed on its own, with the peak resident memory of this process while it runs:
 
   matrix_sync        the matrix file rebuilt from the Embedding table (file deleted first)
+  embedding_view_only  the step below with the neighbour and wording views switched off: the
+                     detector before issue 20, the baseline of its cost (same run, same data)
   find_label_issues  out-of-fold confident learning over every labelled pool case (with the
                      near-duplicate groups of the prune set)
   review_items       review items for the best prune-set cases, noise estimate of the labels
@@ -34,12 +36,14 @@ Writes bench/results/pipeline.json and pipeline.png.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +83,7 @@ RETRAIN_SIZE = 100_000
 EMBED_TEXTS = 4_000
 STEPS = (
     "matrix_sync",
+    "embedding_view_only",
     "find_label_issues",
     "review_items",
     "train_model",
@@ -277,9 +282,13 @@ def load(n: int, records: list[Any], base: np.ndarray, seed: int = 0) -> Any:
         for i in picked
     )
     labelled = [QueueEntry(int(i) + 1, 0.0, {"strategy": "random"}) for i in picked]
-    queue_items_create(project=project, entries=labelled)
+    # One done item per labelled case: the fill may queue a case for a second analyst.
+    first: dict[int, int] = {}
+    for item in queue_items_create(project=project, entries=labelled):
+        first.setdefault(item.case_id, item.pk)
+    QueueItem.objects.filter(project=project).exclude(pk__in=first.values()).delete()
     analyst = get_user_model().objects.create(username="analyst", password="!")
-    QueueItem.objects.filter(project=project).update(
+    QueueItem.objects.filter(pk__in=first.values()).update(
         status=QueueStatus.DONE, assigned_to=analyst, claimed_at=now, completed_at=now
     )
     rest = np.setdiff1d(pool_ids, picked)
@@ -339,7 +348,48 @@ def _prediction_table() -> dict[str, int]:
     return {"rows": Prediction.objects.count(), "bytes": size}
 
 
-def run_size(n: int, records: list[Any], base: np.ndarray) -> dict[str, Any]:
+@contextlib.contextmanager
+def _embedding_view_only(issues: Any) -> Iterator[None]:
+    """`issues.find_label_issues` with the auxiliary views checking no case (each then repeats
+    the embedding view's probabilities): today's detector before the views, for its cost."""
+    real = issues.auxiliary_views
+
+    def nothing_checked(X: Any, texts_of: Any, labels: Any, **kw: Any) -> Any:
+        proba = kw["embedding_proba"]
+        return proba, proba, np.ones(len(labels), dtype=bool)
+
+    issues.auxiliary_views = nothing_checked
+    try:
+        yield
+    finally:
+        issues.auxiliary_views = real
+
+
+def _detection(issues: Any, project: Any) -> dict[str, Any]:
+    """Both detection steps, the baseline first; the full step's cost ratio to it."""
+    from active_learning.ml.noise.views import AUX_MAX_ROWS
+
+    steps: dict[str, Any] = {}
+    with _embedding_view_only(issues), Measure() as m:
+        found = issues.find_label_issues(project=project)
+    steps["embedding_view_only"] = {**m.as_dict(), **found}
+    with Measure() as m:
+        found = issues.find_label_issues(project=project)
+    steps["find_label_issues"] = {
+        **m.as_dict(),
+        **found,
+        "fold_fit_rows_capped_at": (
+            issues.FIT_MAX_ROWS if found.get("checked", 0) > issues.FIT_MAX_ROWS else None
+        ),
+        "aux_rows_capped_at": (AUX_MAX_ROWS if found.get("checked", 0) > AUX_MAX_ROWS else None),
+        "cost_ratio": round(m.seconds / steps["embedding_view_only"]["seconds"], 3),
+    }
+    return steps
+
+
+def run_size(
+    n: int, records: list[Any], base: np.ndarray, *, detection_only: bool = False
+) -> dict[str, Any]:
     from threadpoolctl import threadpool_limits
 
     from active_learning.models import Prediction
@@ -365,15 +415,11 @@ def run_size(n: int, records: list[Any], base: np.ndarray) -> dict[str, Any]:
             manifest = embeddings.matrix_sync()
         steps["matrix_sync"] = {**m.as_dict(), "rows": manifest["rows"]}
 
-        with Measure() as m:
-            found = issues.find_label_issues(project=project)
-        steps["find_label_issues"] = {
-            **m.as_dict(),
-            **found,
-            "fold_fit_rows_capped_at": (
-                issues.FIT_MAX_ROWS if found.get("checked", 0) > issues.FIT_MAX_ROWS else None
-            ),
-        }
+        steps.update(_detection(issues, project))
+        if detection_only:
+            for name in ("embedding_view_only", "find_label_issues"):
+                _print_step(name, steps[name])
+            return {**out, "steps": steps}
 
         with Measure() as m:
             made = review_items.review_items_refresh(project=project)
@@ -413,14 +459,17 @@ def run_size(n: int, records: list[Any], base: np.ndarray) -> dict[str, Any]:
     out["target_seconds"] = round(sum(steps[s]["seconds"] for s in TARGET_STEPS), 3)
     out["prediction_table"] = _prediction_table()
     for name in STEPS:
-        s = steps[name]
-        print(
-            f"  {name:18s} {s['seconds']:8.2f} s   peak {s['peak_rss_mb']:7.0f} MB"
-            f" (+{s['extra_mb']:.0f})",
-            flush=True,
-        )
+        _print_step(name, steps[name])
     print(f"  score+prune+refresh {out['target_seconds']:.1f} s", flush=True)
     return out
+
+
+def _print_step(name: str, s: dict[str, Any]) -> None:
+    print(
+        f"  {name:19s} {s['seconds']:8.2f} s   peak {s['peak_rss_mb']:7.0f} MB"
+        f" (+{s['extra_mb']:.0f})",
+        flush=True,
+    )
 
 
 def run_retrains(n: int, records: list[Any], base: np.ndarray) -> dict[str, Any]:
@@ -642,6 +691,11 @@ def main() -> None:
     parser.add_argument("--skip-cache", action="store_true")
     parser.add_argument("--skip-retrains", action="store_true")
     parser.add_argument("--keep-db", action="store_true", help="do not drop the scratch database")
+    parser.add_argument(
+        "--detection-only",
+        action="store_true",
+        help="only load, matrix and the two detection steps; writes pipeline_detection.json",
+    )
     args = parser.parse_args()
     sizes = args.sizes or (QUICK_SIZES if args.quick else SIZES)
 
@@ -655,14 +709,14 @@ def main() -> None:
         records, base = base_data()
         for n in sizes:
             print(f"{n} cases", flush=True)
-            results["sizes"].append(run_size(n, records, base))
-        if not args.skip_retrains:
+            results["sizes"].append(run_size(n, records, base, detection_only=args.detection_only))
+        if not args.skip_retrains and not args.detection_only:
             print(f"{RETRAINS} retrains at {RETRAIN_SIZE} cases", flush=True)
             results["retrains"] = run_retrains(RETRAIN_SIZE, records, base)
-        if not args.skip_workers:
+        if not args.skip_workers and not args.detection_only:
             print("embedding with Celery workers", flush=True)
             results["workers"] = run_workers()
-        if not args.skip_cache:
+        if not args.skip_cache and not args.detection_only:
             print("embedding cache", flush=True)
             results["cache"] = run_cache()
     finally:
@@ -671,6 +725,9 @@ def main() -> None:
         shutil.rmtree(DATA_DIR, ignore_errors=True)
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     print(f"total {results['total_seconds']:.0f} s")
+    if args.detection_only:
+        write_result("pipeline_detection", results)
+        return
     write_result("pipeline", results)
     plot(results["sizes"])
 

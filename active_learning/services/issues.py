@@ -41,12 +41,11 @@ from active_learning.ml.noise import (
     VIEWS,
     Detection,
     NoiseError,
+    auxiliary_views,
     combine_views,
     find_label_issues_iterative,
     fit_reviewer_model,
     label_quality_scores,
-    lexical_out_of_fold_proba,
-    neighbour_label_votes,
     rerank,
     reviewer_features,
     view_weights,
@@ -71,6 +70,7 @@ MIN_LABELS = 20
 # training folds (a 1M-label detection: ~90 s instead of ~30 min; see bench/pipeline.py).
 FIT_MAX_ROWS = 50_000
 _WRITE_BATCH = 5000
+_TEXT_BATCH = 10_000
 FILTER_BY = "both"
 # The names a flagged case's `views` list holds (cards and exports show them), by view.
 VIEW_NAMES = {"embedding": "embedding model", "neighbours": "nearest cases", "lexical": "wording"}
@@ -122,22 +122,18 @@ def find_label_issues(
     quality = label_quality_scores(y, proba, method="self_confidence")
     if progress:
         progress(0.45, "nearest cases and the wording model")
-    embedding_flags = np.asarray(mask, dtype=bool)
-    views = [
-        proba,
-        neighbour_label_votes(
-            X, y, n_classes=len(classes), random_state=0, voters=~embedding_flags
-        ),
-        lexical_out_of_fold_proba(
-            _texts(project, labels.case_ids),
-            y,
-            n_classes=len(classes),
-            random_state=0,
-            train_mask=~embedding_flags,
-        ),
-    ]
-    weights = view_weights(y, views)
-    detection = combine_views(y, views, weights=weights)
+    votes, lexical, checked = auxiliary_views(
+        X,
+        lambda rows: _texts(project, labels.case_ids[rows]),
+        y,
+        n_classes=len(classes),
+        embedding_proba=proba,
+        embedding_mask=np.asarray(mask, dtype=bool),
+        seed=0,
+    )
+    views = [proba, votes, lexical]
+    weights = view_weights(y[checked], [v[checked] for v in views])
+    detection = combine_views(y, views, weights=weights, checked=checked)
     suggested, suggested_p = detection.suggested, detection.suggested_p
     # A reviewer's or adjudicator's decision settles the case: a confirmed given label is not
     # flagged again, however the models see it.
@@ -329,15 +325,14 @@ def _evaluation_scored(
 
 
 def _texts(project: Project, case_ids: np.ndarray) -> list[str]:
-    """The texts of `case_ids`, in their order (read in one pass over the project's cases)."""
-    wanted = {int(c): i for i, c in enumerate(case_ids.tolist())}
-    texts = [""] * len(wanted)
-    rows = Case.objects.filter(project=project).values_list("pk", "text")
-    for pk, text in rows.iterator(chunk_size=10_000):
-        i = wanted.get(pk)
-        if i is not None:
-            texts[i] = text
-    return texts
+    """The texts of `case_ids`, in their order (by primary key, _TEXT_BATCH ids a query: the
+    auxiliary views ask for at most ~60,000 of a project's cases)."""
+    ids = [int(c) for c in case_ids.tolist()]
+    found: dict[int, str] = {}
+    for start in range(0, len(ids), _TEXT_BATCH):
+        rows = Case.objects.filter(project=project, pk__in=ids[start : start + _TEXT_BATCH])
+        found.update(rows.values_list("pk", "text"))
+    return [found.get(pk, "") for pk in ids]
 
 
 def _groups(

@@ -34,6 +34,7 @@ def neighbour_label_votes(
     max_reference: int = MAX_REFERENCE,
     random_state: int = 0,
     voters: np.ndarray | None = None,
+    queries: np.ndarray | None = None,
 ) -> np.ndarray:
     """Similarity-weighted label distribution of each case's ``k`` nearest other cases.
 
@@ -59,10 +60,12 @@ def neighbour_label_votes(
     voters : ndarray of shape (n,), bool, optional
         Cases whose labels may vote (e.g. not flagged by another view); default all. Only
         voters are searched, so each case still gets ``k`` votes.
+    queries : ndarray of shape (q,), int, optional
+        The rows to vote on (default all, in order); every row may still be a neighbour.
 
     Returns
     -------
-    ndarray of shape (n, n_classes), float64; rows sum to 1
+    ndarray of shape (q, n_classes), float64 (q = n by default); rows sum to 1
     """
     labels = np.asarray(labels).astype(np.int64)
     n = labels.shape[0]
@@ -72,9 +75,7 @@ def neighbour_label_votes(
         raise NoiseError(BAD_LABELS.format(max_class=n_classes - 1))
     if k < 1:
         raise NoiseError(BAD_PARAMETER.format(name="k", expected=">= 1", value=k))
-    Xn = np.asarray(X, dtype=np.float32)
-    norms = np.linalg.norm(Xn, axis=1, keepdims=True)
-    Xn = (Xn / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+    X = np.asarray(X)
     pool = np.arange(n) if voters is None else np.flatnonzero(np.asarray(voters, dtype=bool))
     if pool.size > max_reference:
         reference = np.sort(
@@ -86,21 +87,26 @@ def neighbour_label_votes(
     # itself.
     own = np.full(n, -1, dtype=np.int64)
     own[reference] = np.arange(reference.size)
-    R = np.ascontiguousarray(Xn[reference])
+    # Only the reference set and one query block are normalised at a time: a normalised copy of
+    # a million 384-d rows alone would be 1.5 GB.
+    R = _unit(X[reference])
     k_eff = min(k, reference.size - 1) if reference.size > 1 else 0
-    votes = np.full((n, n_classes), _SMOOTHING / n_classes, dtype=np.float64)
+    asked = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
+    q = asked.size
+    votes = np.full((q, n_classes), _SMOOTHING / n_classes, dtype=np.float64)
     if k_eff == 0:
         return votes / votes.sum(axis=1, keepdims=True)
     read_rows = partial(_rows, R)
     ref_labels = labels[reference]
-    for start in range(0, n, _QUERY_BLOCK):
-        stop = min(n, start + _QUERY_BLOCK)
+    for start in range(0, q, _QUERY_BLOCK):
+        stop = min(q, start + _QUERY_BLOCK)
+        block = asked[start:stop]
         sims, idx = top_k_similar(
-            Xn[start:stop],
+            _unit(X[block]),
             read_rows,
             reference.size,
             k_eff,
-            exclude=own[start:stop],
+            exclude=own[block],
             chunk_size=_CHUNK,
         )
         weight = np.clip(sims, 0.0, None).astype(np.float64)
@@ -108,6 +114,13 @@ def neighbour_label_votes(
         rows = np.repeat(np.arange(start, stop), k_eff)
         np.add.at(votes, (rows, ref_labels[np.maximum(idx, 0)].ravel()), weight.ravel())
     return votes / votes.sum(axis=1, keepdims=True)
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    """``rows`` as float32 with unit L2 norms (zero rows stay zero), so dot = cosine."""
+    out = np.asarray(rows, dtype=np.float32)
+    norms = np.linalg.norm(out, axis=1, keepdims=True)
+    return np.ascontiguousarray(out / np.where(norms > 0, norms, 1.0), dtype=np.float32)
 
 
 def _rows(X: np.ndarray, start: int, stop: int) -> np.ndarray:

@@ -7,7 +7,7 @@ probability matrix; its *disagreement* with a case is ``1 - proba[i, labels[i]]`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +39,15 @@ SIGNALS = (
     "combined_score",
 )
 COMBINES = ("geometric", "rank", "mean")
+# Above this many cases the auxiliary views (neighbours, wording) check only the cases the
+# embedding view doubts most, this many of them; the rest keep the embedding view's verdict.
+# Their cost is per case checked (a reference search, hashed n-grams): at 1,000,000 cases all of
+# them would cost ~8x the embedding view (bench/pipeline.py), while no review team gets through
+# more than the top few thousand.
+AUX_MAX_ROWS = 50_000
+# Randomly drawn unchecked cases added to the wording model's training rows, so that it also
+# learns from the cases the embedding view is sure of (they are not predicted).
+AUX_CONTEXT_ROWS = 10_000
 # Lowest probability a view may give a class in the geometric mean: one view's zero (a kNN vote
 # no neighbour cast) must not veto a class outright.
 _FLOOR = 1e-4
@@ -92,20 +101,15 @@ def detect_label_issues(
     k: int = K_NEIGHBOURS,
     max_reference: int = MAX_REFERENCE,
     combine: str = "geometric",
-    embedding_proba: np.ndarray | None = None,
-    neighbour_votes: np.ndarray | None = None,
-    lexical_proba: np.ndarray | None = None,
+    max_rows: int = AUX_MAX_ROWS,
 ) -> Detection:
     """Score, flag and suggest a correction for every case from three views of the data.
 
     The views: (1) today's detector, out-of-fold logistic regression on the embeddings with
     ``rounds`` of confident learning (``find_label_issues_iterative``, ``filter_by="both"``);
     (2) the similarity-weighted labels of the ``k`` nearest cases (``neighbour_label_votes``);
-    (3) an out-of-fold word and character n-gram model (``lexical_out_of_fold_proba``). As in
-    the embedding view's second round, the cases view (1) flags neither vote in (2) nor train
-    (3): a systematic error otherwise teaches every view the wrong boundary (on generated
-    merchants with confusable noise the lexical view's AP rose from 0.63 to 0.85). The views
-    are combined by ``combine_views``.
+    (3) an out-of-fold word and character n-gram model (``lexical_out_of_fold_proba``); (2)
+    and (3) as ``auxiliary_views`` computes them. The views are combined by ``combine_views``.
 
     Parameters
     ----------
@@ -121,9 +125,9 @@ def detect_label_issues(
         Embedding view's model (default ``LogisticRegression(C=10)``).
     k, max_reference : int
         See ``neighbour_label_votes``.
-    combine : {"rank", "mean"}
-    embedding_proba, neighbour_votes, lexical_proba : ndarray of shape (n, n_classes), optional
-        A view already computed (the embedding view's last-round probabilities); skipped here.
+    combine : {"geometric", "rank", "mean"}
+    max_rows : int
+        See ``auxiliary_rows``.
 
     Returns
     -------
@@ -134,33 +138,117 @@ def detect_label_issues(
     labels = np.asarray(labels).astype(np.int64)
     if len(texts) != labels.shape[0]:
         raise NoiseError(SHAPE_MISMATCH.format(n_labels=labels.shape[0], n_rows=len(texts)))
-    if embedding_proba is None:
-        embedding_mask, embedding_proba = find_label_issues_iterative(
-            embeddings,
-            labels,
-            n_classes=n_classes,
-            estimator=estimator,
-            rounds=rounds,
-            filter_by="both",
-            random_state=seed,
+    embedding_mask, embedding_proba = find_label_issues_iterative(
+        embeddings,
+        labels,
+        n_classes=n_classes,
+        estimator=estimator,
+        rounds=rounds,
+        filter_by="both",
+        random_state=seed,
+    )
+    votes, lexical, checked = auxiliary_views(
+        embeddings,
+        lambda rows: [texts[i] for i in rows],
+        labels,
+        n_classes=n_classes,
+        embedding_proba=embedding_proba,
+        embedding_mask=embedding_mask,
+        seed=seed,
+        k=k,
+        max_reference=max_reference,
+        max_rows=max_rows,
+    )
+    return combine_views(
+        labels, [embedding_proba, votes, lexical], combine=combine, checked=checked
+    )
+
+
+def auxiliary_rows(embedding_proba: np.ndarray, labels: np.ndarray, *, max_rows: int) -> np.ndarray:
+    """The rows the auxiliary views check: all of them up to ``max_rows``, else the ``max_rows``
+    with the lowest embedding-view probability of their label (ties by row), in row order."""
+    labels = np.asarray(labels).astype(np.int64)
+    n = labels.shape[0]
+    if n <= max_rows:
+        return np.arange(n)
+    given = embedding_proba[np.arange(n), labels]
+    return np.sort(np.argsort(given, kind="stable")[:max_rows])
+
+
+def auxiliary_views(
+    embeddings: np.ndarray,
+    texts_of: Callable[[np.ndarray], Sequence[str]],
+    labels: np.ndarray,
+    *,
+    n_classes: int,
+    embedding_proba: np.ndarray,
+    embedding_mask: np.ndarray,
+    seed: int = 0,
+    k: int = K_NEIGHBOURS,
+    max_reference: int = MAX_REFERENCE,
+    max_rows: int = AUX_MAX_ROWS,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The neighbour and lexical views, computed on the ``auxiliary_rows``.
+
+    Cases the embedding view flags (``embedding_mask``) neither vote nor train: a systematic
+    error otherwise teaches every view the wrong boundary (on generated merchants with
+    confusable noise the lexical view's AP rose from 0.63 to 0.85). Every case may still be a
+    neighbour (a seeded reference sample above ``max_reference``). Rows not checked get the
+    embedding view's probabilities in both views, so the combination leaves them as it is.
+
+    Parameters
+    ----------
+    embeddings : ndarray of shape (n, dim)
+    texts_of : callable ``(rows) -> texts``
+        The texts of the given row indices, in their order (only checked rows and a sample of
+        context rows are asked for, so a caller can read them from a database).
+    labels : ndarray of shape (n,), int
+    n_classes : int
+    embedding_proba : ndarray of shape (n, n_classes)
+    embedding_mask : ndarray of shape (n,), bool
+    seed : int
+    k, max_reference : int
+        See ``neighbour_label_votes``.
+    max_rows : int
+        See ``auxiliary_rows``.
+
+    Returns
+    -------
+    votes, lexical : ndarrays of shape (n, n_classes)
+    checked : ndarray of shape (n,), bool
+    """
+    labels = np.asarray(labels).astype(np.int64)
+    n = labels.shape[0]
+    trainable = ~np.asarray(embedding_mask, dtype=bool)
+    rows = auxiliary_rows(embedding_proba, labels, max_rows=max_rows)
+    checked = np.zeros(n, dtype=bool)
+    checked[rows] = True
+    votes = np.array(embedding_proba, dtype=np.float64)
+    votes[rows] = neighbour_label_votes(
+        embeddings,
+        labels,
+        n_classes=n_classes,
+        k=k,
+        max_reference=max_reference,
+        random_state=seed,
+        voters=trainable,
+        queries=rows,
+    )
+    context = np.flatnonzero(~checked & trainable)
+    if context.size > AUX_CONTEXT_ROWS:
+        context = np.sort(
+            np.random.default_rng(seed).choice(context, AUX_CONTEXT_ROWS, replace=False)
         )
-    else:
-        embedding_mask = find_label_issues(labels, embedding_proba, filter_by="both")
-    if neighbour_votes is None:
-        neighbour_votes = neighbour_label_votes(
-            embeddings,
-            labels,
-            n_classes=n_classes,
-            k=k,
-            max_reference=max_reference,
-            random_state=seed,
-            voters=~embedding_mask,
-        )
-    if lexical_proba is None:
-        lexical_proba = lexical_out_of_fold_proba(
-            texts, labels, n_classes=n_classes, random_state=seed, train_mask=~embedding_mask
-        )
-    return combine_views(labels, [embedding_proba, neighbour_votes, lexical_proba], combine=combine)
+    both = np.concatenate([rows, context])
+    lexical = np.array(embedding_proba, dtype=np.float64)
+    lexical[rows] = lexical_out_of_fold_proba(
+        texts_of(both),
+        labels[both],
+        n_classes=n_classes,
+        random_state=seed,
+        train_mask=trainable[both],
+    )[: rows.size]
+    return votes, lexical, checked
 
 
 def combine_views(
@@ -169,6 +257,7 @@ def combine_views(
     *,
     combine: str = "geometric",
     weights: np.ndarray | None = None,
+    checked: np.ndarray | None = None,
 ) -> Detection:
     """The ``Detection`` of views given as probability matrices, in ``VIEWS`` order.
 
@@ -192,6 +281,9 @@ def combine_views(
     weights : ndarray of shape (len(VIEWS),), optional
         The views' weights (default ``view_weights(labels, probas)``): pass a detection's own
         to score a subset of its rows, or other labels of them, on the same scale.
+    checked : ndarray of shape (n,), bool, optional
+        Rows the auxiliary views checked (``auxiliary_views``; default all): only these weigh
+        the views, and only on these can an auxiliary view agree with the suggestion.
 
     Returns
     -------
@@ -203,20 +295,23 @@ def combine_views(
         raise NoiseError(
             BAD_PARAMETER.format(name="probas", expected=f"{len(VIEWS)} views", value=len(probas))
         )
-    checked = [_check(labels, p)[1] for p in probas]
+    matrices = [_check(labels, p)[1] for p in probas]
     labels = np.asarray(labels).astype(np.int64)
     n = labels.shape[0]
     rows = np.arange(n)
-    weights = view_weights(labels, checked) if weights is None else np.asarray(weights)
+    seen = np.ones(n, dtype=bool) if checked is None else np.asarray(checked, dtype=bool)
+    if weights is None:
+        weights = view_weights(labels[seen], [p[seen] for p in matrices])
+    weights = np.asarray(weights)
     if combine == "mean":
-        mean = sum(w * p for w, p in zip(weights, checked, strict=True))
+        mean = sum(w * p for w, p in zip(weights, matrices, strict=True))
     else:
         logs = sum(
-            w * np.log(np.clip(p, _FLOOR, 1.0)) for w, p in zip(weights, checked, strict=True)
+            w * np.log(np.clip(p, _FLOOR, 1.0)) for w, p in zip(weights, matrices, strict=True)
         )
         mean = np.exp(logs - logs.max(axis=1, keepdims=True))
         mean /= mean.sum(axis=1, keepdims=True)
-    disagreement = [1.0 - p[rows, labels] for p in checked]
+    disagreement = [1.0 - p[rows, labels] for p in matrices]
     if combine == "rank":
         # Average ranks (ties share one) keep the result independent of row order.
         ranks = sum(
@@ -227,8 +322,9 @@ def combine_views(
         score = 1.0 - mean[rows, labels]
     flagged = find_label_issues(labels, mean, filter_by="both")
     suggested = mean.argmax(axis=1)
-    agrees = np.stack([p.argmax(axis=1) == suggested for p in checked], axis=1)
-    emb, _, lex = checked
+    agrees = np.stack([p.argmax(axis=1) == suggested for p in matrices], axis=1)
+    agrees[~seen, 1:] = False
+    emb, _, lex = matrices
     signals = np.column_stack(
         [
             emb[rows, labels],

@@ -16,7 +16,14 @@ from active_learning.ml.noise.reviewers import (
     rerank,
     reviewer_features,
 )
-from active_learning.ml.noise.views import SIGNALS, VIEWS, combine_views, detect_label_issues
+from active_learning.ml.noise.iterative import find_label_issues_iterative
+from active_learning.ml.noise.views import (
+    SIGNALS,
+    VIEWS,
+    auxiliary_views,
+    combine_views,
+    detect_label_issues,
+)
 
 
 def test_neighbour_votes_known_answer() -> None:
@@ -111,6 +118,71 @@ def test_combination_ranks_a_case_all_views_doubt_first() -> None:
 def test_detector_is_seeded_and_beats_one_view_on_two_view_noise() -> None:
     """Same seed, same result; with errors each view sees only half of, the combination ranks
     them better than the embedding view alone."""
+    X, texts, noisy, truth, n_classes = _two_view_world()
+    a = detect_label_issues(X, texts, noisy, n_classes=n_classes, seed=4, k=5)
+    b = detect_label_issues(X, texts, noisy, n_classes=n_classes, seed=4, k=5)
+    assert np.array_equal(a.score, b.score) and np.array_equal(a.flagged, b.flagged)
+    combined_ap = average_precision_score(truth, a.score)
+    embedding_ap = average_precision_score(truth, 1 - a.signals[:, 0])
+    assert combined_ap >= embedding_ap
+    assert combined_ap > 0.9
+
+
+def test_neighbour_votes_of_queried_rows_equal_their_full_votes() -> None:
+    """Asking for some rows gives exactly their rows of the full result, in the order asked."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, 5))
+    labels = rng.integers(0, 3, 300)
+    voters = rng.random(300) > 0.2
+    full = neighbour_label_votes(X, labels, n_classes=3, k=4, max_reference=120, voters=voters)
+    asked = np.array([299, 0, 17, 150, 151])
+    some = neighbour_label_votes(
+        X, labels, n_classes=3, k=4, max_reference=120, voters=voters, queries=asked
+    )
+    assert np.array_equal(some, full[asked])
+
+
+def test_auxiliary_views_check_only_the_most_doubted_cases_above_the_cap() -> None:
+    """Above max_rows the neighbour and wording views judge only the cases the embedding view
+    doubts most; the others keep the embedding view's verdict, and only the checked cases and a
+    sample of context are read."""
+    X, texts, noisy, _, n_classes = _two_view_world()
+    mask, proba = find_label_issues_iterative(
+        X, noisy, n_classes=n_classes, rounds=2, filter_by="both", random_state=0
+    )
+    asked: list[int] = []
+
+    def texts_of(rows: np.ndarray) -> list[str]:
+        asked.extend(rows.tolist())
+        return [texts[i] for i in rows]
+
+    votes, lexical, checked = auxiliary_views(
+        X,
+        texts_of,
+        noisy,
+        n_classes=n_classes,
+        embedding_proba=proba,
+        embedding_mask=mask,
+        max_rows=40,
+    )
+    given = proba[np.arange(noisy.size), noisy]
+    assert checked.sum() == 40
+    assert given[checked].max() <= given[~checked].min()
+    assert np.array_equal(votes[~checked], proba[~checked])
+    assert np.array_equal(lexical[~checked], proba[~checked])
+    assert not np.array_equal(votes[checked], proba[checked])
+    assert set(asked) >= set(np.flatnonzero(checked).tolist())
+    d = combine_views(noisy, [proba, votes, lexical], checked=checked)
+    # An unchecked case: the combination is the embedding view's (up to the combination's floor
+    # of 1e-4 on a class), and no other view agrees.
+    assert np.allclose(d.pred_probs[~checked], proba[~checked], atol=1e-3)
+    assert not d.agrees[~checked, 1:].any()
+    capped = detect_label_issues(X, texts, noisy, n_classes=n_classes, seed=0, k=5, max_rows=40)
+    assert np.allclose(capped.score[~checked], 1 - given[~checked], atol=1e-3)
+
+
+def _two_view_world() -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray, int]:
+    """180 cases of 3 classes, 30 labels flipped: embeddings, texts, noisy labels, truth."""
     rng = np.random.default_rng(3)
     n_classes, per = 3, 60
     y = np.repeat(np.arange(n_classes), per)
@@ -120,14 +192,7 @@ def test_detector_is_seeded_and_beats_one_view_on_two_view_noise() -> None:
     noisy = y.copy()
     flip = rng.choice(y.size, 30, replace=False)
     noisy[flip] = (y[flip] + 1) % n_classes
-    truth = noisy != y
-    a = detect_label_issues(X, texts, noisy, n_classes=n_classes, seed=4, k=5)
-    b = detect_label_issues(X, texts, noisy, n_classes=n_classes, seed=4, k=5)
-    assert np.array_equal(a.score, b.score) and np.array_equal(a.flagged, b.flagged)
-    combined_ap = average_precision_score(truth, a.score)
-    embedding_ap = average_precision_score(truth, 1 - a.signals[:, 0])
-    assert combined_ap >= embedding_ap
-    assert combined_ap > 0.9
+    return X, texts, noisy, noisy != y, n_classes
 
 
 def test_detector_rejects_misaligned_texts() -> None:
