@@ -43,6 +43,7 @@ from active_learning.ml.noise import (
     NoiseError,
     auxiliary_views,
     combine_views,
+    contender_score,
     find_label_issues_iterative,
     fit_reviewer_model,
     label_quality_scores,
@@ -177,7 +178,7 @@ def find_label_issues(
             suggested=class_ids[np.concatenate([suggested, held_out.suggested])],
             suggested_p=np.concatenate([suggested_p, held_out.suggested_p]).astype(np.float64),
             quality=np.concatenate([quality, held_out.quality]).astype(np.float64),
-            score=np.concatenate([score, 1.0 - held_out.quality]).astype(np.float64),
+            score=np.concatenate([score, held_out.score]).astype(np.float64),
             mask=np.concatenate([mask, held_out.mask]),
             groups=groups,
             views={
@@ -280,6 +281,7 @@ class _HeldOut:
     suggested: np.ndarray
     suggested_p: np.ndarray
     quality: np.ndarray
+    score: np.ndarray
     mask: np.ndarray
 
 
@@ -302,7 +304,8 @@ def _evaluation_scored(
     n = len(checked)
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return _HeldOut(empty, empty, empty, np.zeros(0), np.zeros(0), np.zeros(0, dtype=bool))
+        none = np.zeros(0)
+        return _HeldOut(empty, empty, empty, none, none, none, np.zeros(0, dtype=bool))
     y = np.array([column[int(label)] for label in checked.labels], dtype=np.int64)
     X = _features(checked.hashes)
     proba = np.zeros((n, pool_proba.shape[1]), dtype=np.float64)
@@ -320,6 +323,7 @@ def _evaluation_scored(
         suggested=suggested,
         suggested_p=proba[np.arange(n), suggested],
         quality=np.asarray(label_quality_scores(y, proba, method="self_confidence")),
+        score=contender_score(proba, y),
         mask=mask,
     )
 

@@ -53,6 +53,7 @@ from active_learning.ml.noise.views import (
     Detection,
     auxiliary_views,
     combine_views,
+    contender_score,
     detect_label_issues,
     view_weights,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "combine_views",
     "confident_joint",
     "confident_thresholds",
+    "contender_score",
     "detect_label_issues",
     "ensemble_out_of_fold_proba",
     "find_label_issues",

@@ -48,6 +48,9 @@ AUX_MAX_ROWS = 50_000
 # Randomly drawn unchecked cases added to the wording model's training rows, so that it also
 # learns from the cases the embedding view is sure of (they are not predicted).
 AUX_CONTEXT_ROWS = 10_000
+# Added to both probabilities of ``contender_score``'s ratio: below about this level a class's
+# probability is noise, and a label given 1e-6 must not outrank one given 1e-3 for that alone.
+CONTENDER_SMOOTHING = 0.01
 # Lowest probability a view may give a class in the geometric mean: one view's zero (a kNN vote
 # no neighbour cast) must not veto a class outright.
 _FLOOR = 1e-4
@@ -61,7 +64,7 @@ class Detection:
     Attributes
     ----------
     score : ndarray of shape (n,), float64
-        Combined score in [0, 1]: higher is more likely wrong.
+        Combined score in [0, 1] (``contender_score``): higher is more likely wrong.
     flagged : ndarray of shape (n,), bool
         Confident learning's prune set on the combined probabilities.
     suggested : ndarray of shape (n,), int64
@@ -265,7 +268,7 @@ def combine_views(
     ``VIEW_WEIGHTS`` scaled by each view's skill on these labels; renormalised per row: a product of experts, Hinton 2002, so a class any strong view rules
     out stays unlikely), except with ``combine="mean"`` (weighted arithmetic mean). The prune
     set is confident learning (``filter_by="both"``) on them, the suggestion their top class.
-    The score is one minus the combined probability of the given label, or with ``"rank"`` the
+    The score is ``contender_score`` of the combined probabilities, or with ``"rank"`` the
     weighted mean of each view's disagreement rank among the n cases scaled to [0, 1] (rank
     averaging: no view's scale dominates). Measured on bench/noise_detection.py, the geometric
     mean ranked best or level on every setting.
@@ -319,7 +322,7 @@ def combine_views(
         )
         score = (ranks - 1.0) / max(n - 1, 1)
     else:
-        score = 1.0 - mean[rows, labels]
+        score = contender_score(mean, labels)
     flagged = find_label_issues(labels, mean, filter_by="both")
     suggested = mean.argmax(axis=1)
     agrees = np.stack([p.argmax(axis=1) == suggested for p in matrices], axis=1)
@@ -344,6 +347,37 @@ def combine_views(
         signals=signals,
         pred_probs=mean,
     )
+
+
+def contender_score(proba: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """How strongly the best other class beats the given label: ``(q + s) / (q + p + 2s)``, p
+    the given label's probability, q the best other class's, s ``CONTENDER_SMOOTHING``.
+
+    In [0, 1], 0.5 when the two are level; monotone in the smoothed log-likelihood ratio of the
+    suggested correction against the label (a likelihood-ratio test of the two). One minus the
+    given label's probability (self-confidence) ranks a label doubted because the case is
+    unclear as high as one a clear alternative contradicts; on label noise that people make
+    (instance-dependent, confusable) the ratio ranks errors higher: average precision on
+    bench/noise_detection.py 0.798 against 0.760 on Banking77, 0.630 against 0.614 on
+    merchants, and level (within 0.008) on uniform noise.
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n, n_classes)
+    labels : ndarray of shape (n,), int
+
+    Returns
+    -------
+    ndarray of shape (n,), float64
+    """
+    labels = np.asarray(labels).astype(np.int64)
+    rows = np.arange(labels.shape[0])
+    given = proba[rows, labels]
+    others = np.array(proba, dtype=np.float64)
+    others[rows, labels] = -np.inf
+    best = others.max(axis=1) if proba.shape[1] > 1 else np.zeros_like(given)
+    s = CONTENDER_SMOOTHING
+    return np.asarray((best + s) / (best + given + 2 * s), dtype=np.float64)
 
 
 def view_skill(labels: np.ndarray, proba: np.ndarray) -> float:

@@ -22,6 +22,7 @@ from active_learning.ml.noise.views import (
     VIEWS,
     auxiliary_views,
     combine_views,
+    contender_score,
     detect_label_issues,
 )
 
@@ -107,12 +108,31 @@ def test_combination_ranks_a_case_all_views_doubt_first() -> None:
         p[5] = [0.02, 0.02, 0.94, 0.02]
     labels[5] = 0
     d = combine_views(labels, probas)
-    assert d.score.argmax() == 5 and d.score[5] == pytest.approx(0.98)
+    # contender_score: (0.94 + 0.01) / (0.94 + 0.02 + 2 * 0.01)
+    assert d.score.argmax() == 5 and d.score[5] == pytest.approx(0.95 / 0.98)
     assert combine_views(labels, probas, combine="rank").score[5] == pytest.approx(1.0)
     assert d.suggested[5] == 2 and d.suggested_p[5] == pytest.approx(0.94)
     assert d.agreeing_views(5) == list(VIEWS)
     assert d.signals.shape == (labels.size, len(SIGNALS))
     assert d.flagged[5]
+
+
+def test_contender_score_ranks_a_clear_alternative_above_an_unclear_case() -> None:
+    """A label a clear alternative beats outranks one doubted only because the case is unclear,
+    though self-confidence ranks them the other way; level contenders score 0.5."""
+    proba = np.array(
+        [
+            [0.40, 0.60, 0.00, 0.00, 0.00],  # the given class 0 beaten by class 1
+            [0.30, 0.175, 0.175, 0.175, 0.175],  # unclear: no class beats the given label
+            [0.50, 0.50, 0.00, 0.00, 0.00],
+        ]
+    )
+    labels = np.array([0, 0, 0])
+    score = contender_score(proba, labels)
+    assert score[0] > score[1] and 1 - proba[0, 0] < 1 - proba[1, 0]
+    assert score[0] == pytest.approx(0.61 / 1.02)
+    assert score[2] == pytest.approx(0.5)
+    assert np.all((score > 0) & (score < 1))
 
 
 def test_detector_is_seeded_and_beats_one_view_on_two_view_noise() -> None:
@@ -178,7 +198,8 @@ def test_auxiliary_views_check_only_the_most_doubted_cases_above_the_cap() -> No
     assert np.allclose(d.pred_probs[~checked], proba[~checked], atol=1e-3)
     assert not d.agrees[~checked, 1:].any()
     capped = detect_label_issues(X, texts, noisy, n_classes=n_classes, seed=0, k=5, max_rows=40)
-    assert np.allclose(capped.score[~checked], 1 - given[~checked], atol=1e-3)
+    unchecked = contender_score(proba[~checked], noisy[~checked])
+    assert np.allclose(capped.score[~checked], unchecked, atol=1e-3)
 
 
 def _two_view_world() -> tuple[np.ndarray, list[str], np.ndarray, np.ndarray, int]:
