@@ -8,6 +8,8 @@
   current queue labels (a reviewer's decision on such a case is not an evaluation label; gold
   items, decided pool cases served back to measure analysts, never count). Each weighs 1 / its
   inclusion probability under the project's evaluation design (stratified draws).
+- The pool probe's labels (`probe_set`) are a uniform sample of the pool: the analysts' pool
+  labels of cases below the probe's threshold (`active_learning.ml.pool_probe`), weighing 1 / t.
 - Detection also scores the evaluation split's given labels (`evaluation_check_set`), out of
   sample by the pool-trained fold models: they are predicted, never trained on.
 - Excluded cases (a reviewer's exclusion) never train, evaluate or get checked.
@@ -25,6 +27,7 @@ from django.db import connection
 from django.db.models import Count, Exists, OuterRef
 
 from active_learning.ml.evaluation_design import inverse_inclusion_weights
+from active_learning.ml.pool_probe import probe_keys, probe_sample, probe_threshold, probe_weights
 from active_learning.models import EvaluationDesign, ModelStatus, ModelVersion
 from labeling.models import (
     Annotation,
@@ -338,6 +341,72 @@ def evaluation_weights(*, project: Project, case_ids: np.ndarray) -> np.ndarray:
     fallback = float(np.mean(list(sizes.values())))
     per_case = np.array([sizes.get(int(c), fallback) for c in case_ids.tolist()], dtype=float)
     return inverse_inclusion_weights(per_case, draw_threshold(project=project))
+
+
+def _item_case_ids(project: Project, statuses: list[str]) -> np.ndarray:
+    ids = QueueItem.objects.filter(project=project, status__in=statuses).values_list(
+        "case_id", flat=True
+    )
+    return np.unique(np.fromiter(ids.iterator(chunk_size=50_000), dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class ProbeState:
+    """The pool probe now: every pool case's id (sorted) and key, which are settled, and the
+    threshold t below which every case is settled."""
+
+    case_ids: np.ndarray
+    hashes: list[str]
+    keys: np.ndarray
+    labelled: np.ndarray
+    settled: np.ndarray
+    threshold: float
+
+
+def probe_state(*, project: Project, analysts: dict[int, int] | None = None) -> ProbeState:
+    """Where the pool probe stands (`active_learning.ml.pool_probe`).
+
+    Settled: an analyst's label, a reviewer's exclusion, or given up (a done item, no label, no
+    open or claimed item: the analysts skipped it). `analysts`: the pool's analyst labels when
+    the caller has read them.
+    """
+    if analysts is None:
+        analysts = analyst_labels(project=project, split=Split.POOL)
+    ids, hashes, _ = split_cases(project, Split.POOL)
+    keys = probe_keys(ids, project.split_seed)
+    labelled, _ = _lookup(ids, analysts)
+    live = _item_case_ids(project, [QueueStatus.OPEN, QueueStatus.CLAIMED])
+    done = _item_case_ids(project, [QueueStatus.DONE])
+    given_up = np.isin(ids, done) & ~np.isin(ids, live) & ~labelled
+    settled = labelled | given_up | np.isin(ids, excluded_case_ids(project=project))
+    return ProbeState(ids, hashes, keys, labelled, settled, probe_threshold(keys, settled))
+
+
+def probe_set(*, project: Project) -> LabelSet:
+    """The pool probe's labels: the analysts' pool labels of cases with a key below the
+    threshold, a simple random sample of the pool (each weighing 1 / t; excluded cases never)."""
+    analysts = analyst_labels(project=project, split=Split.POOL)
+    state = probe_state(project=project, analysts=analysts)
+    keep = probe_sample(state.keys, state.labelled, state.threshold)
+    ids = state.case_ids[keep]
+    labels = np.array([analysts[int(i)] for i in ids.tolist()], dtype=np.int64)
+    return LabelSet(
+        case_ids=ids,
+        hashes=[state.hashes[i] for i in np.flatnonzero(keep).tolist()],
+        labels=labels,
+        weights=probe_weights(ids.size, state.threshold),
+        from_analyst=np.ones(ids.size, dtype=bool),
+    )
+
+
+def probe_cases_to_draw(*, project: Project, candidates: np.ndarray, count: int) -> np.ndarray:
+    """The next `count` probe cases among `candidates` (pool case ids free to queue): the lowest
+    keys, in ascending order."""
+    candidates = np.asarray(candidates, dtype=np.int64)
+    if count <= 0 or candidates.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(probe_keys(candidates, project.split_seed), kind="stable")
+    return candidates[order[:count]]
 
 
 def champion_of(*, project: Project) -> ModelVersion | None:

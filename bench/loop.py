@@ -273,6 +273,13 @@ def arm_start(arm: Arm, test: TestSplit) -> ArmState:
     report = demo_data_generate(project=project, cases=CASES, noise=NOISE, seed=SEED)
     if not report.ok:
         raise SystemExit(report.summary())
+    # The import queued an embedding job (retrains never wait for one): run it here, as a worker
+    # would, before the retrain the import asked for.
+    from active_learning.services.embedding_jobs import embedding_pending, embedding_run
+
+    job = embedding_pending(project=project)
+    if job is not None:
+        embedding_run(job_id=job.pk)
     classes = sorted(LabelClass.objects.filter(project=project), key=lambda c: c.order)
     index = {c.pk: i for i, c in enumerate(classes)}
     truth_ids = truth_of(project)

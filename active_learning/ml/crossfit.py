@@ -4,8 +4,9 @@ While evaluation evidence is short, the analysts' pool labels are the only trust
 there are, but both models trained on some of them. So both recipes are refitted K times: for
 each fold of the scored labels, each side is fitted on its own training set minus that fold's
 cases (their given labels too) and predicts the fold. Every scored label is then predicted out of
-fold by both, on the same folds: no model is ever scored on a label it trained on. Pure: no
-Django imports.
+fold by both, on the same folds: no model is ever scored on a label it trained on. Labels
+neither side trains on (the evaluation split's) may be scored beside them (`extra_X`): each
+fold's refit predicts them, and the K predictions are averaged. Pure: no Django imports.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ class CrossFitted:
     folds: np.ndarray
     champion: np.ndarray
     challenger: np.ndarray
+    # Both sides' probabilities for `extra_X` (the mean over the folds' refits); (0, n_classes)
+    # without extra rows.
+    champion_extra: np.ndarray | None = None
+    challenger_extra: np.ndarray | None = None
 
 
 def fold_of(n: int, *, n_folds: int = N_FOLDS, seed: int = 0) -> np.ndarray:
@@ -55,6 +60,7 @@ def cross_fit(
     n_classes: int,
     n_folds: int = N_FOLDS,
     seed: int = 0,
+    extra_X: np.ndarray | None = None,
 ) -> CrossFitted:
     """Both sides' out-of-fold probabilities for `scored_ids`.
 
@@ -68,6 +74,8 @@ def cross_fit(
     fit_predict : callable (X_train, y_train, w_train, X_test) -> proba (len(X_test), n_classes)
         The recipe both sides are refitted with.
     n_classes : int
+    extra_X : ndarray of shape (e, dim), optional
+        Rows neither side trains on, scored too: each fold's refit predicts them, averaged.
     """
     scored_ids = np.asarray(scored_ids, dtype=np.int64)
     folds = fold_of(scored_ids.size, n_folds=n_folds, seed=seed)
@@ -75,15 +83,30 @@ def cross_fit(
         side: np.zeros((scored_ids.size, n_classes), dtype=float)
         for side in ("champion", "challenger")
     }
+    n_extra = 0 if extra_X is None else int(extra_X.shape[0])
+    extra = {side: np.zeros((n_extra, n_classes), dtype=float) for side in out}
+    fitted = 0
     for k in range(max(1, n_folds)):
         held = folds == k
         if not held.any():
             continue
+        fitted += 1
         X_test = features(scored_ids[held])
+        if n_extra:
+            X_test = np.concatenate([X_test, np.asarray(extra_X, dtype=X_test.dtype)])
         for side, rows in (("champion", champion), ("challenger", challenger)):
             keep = ~np.isin(rows.case_ids, scored_ids[held])
-            out[side][held] = fit_predict(
+            proba = fit_predict(
                 features(rows.case_ids[keep]), rows.labels[keep], rows.weights[keep], X_test
+            )
+            out[side][held] = proba[: int(held.sum())]
+            extra[side] += proba[int(held.sum()) :]
+    if fitted:
+        extra = {side: p / fitted for side, p in extra.items()}
+    elif n_extra:  # nothing of the pool to hold out: one fit per side on all of its rows
+        for side, rows in (("champion", champion), ("challenger", challenger)):
+            extra[side] = fit_predict(
+                features(rows.case_ids), rows.labels, rows.weights, np.asarray(extra_X)
             )
     return CrossFitted(
         case_ids=scored_ids,
@@ -91,6 +114,8 @@ def cross_fit(
         folds=folds,
         champion=out["champion"],
         challenger=out["challenger"],
+        champion_extra=extra["champion"],
+        challenger_extra=extra["challenger"],
     )
 
 

@@ -10,9 +10,12 @@ bootstrap replicates, and is skipped with fewer than 5 prohibited labels. Withou
 guard, the reports' recall at the target precision is compared where both prove it.
 
 Fewer than 2 evaluation labels per class, or 50 in all, is not enough evidence for this rule.
-Then the warm-up rule (`decide_warmup`) judges both on the analysts' pool labels, each refitted
-out of fold (`active_learning.ml.crossfit`), with the same tolerances; its promotions are marked
-provisional. Without that comparison either, a challenger is promoted only over no champion.
+Then the warm-up rule (`decide_warmup`) judges both on labels that sample the population: the
+pool probe's (a uniform random share of the pool picks, `active_learning.ml.pool_probe`), each
+side refitted out of fold (`active_learning.ml.crossfit`), and the evaluation labels there are,
+with the same tolerances; its promotions are marked provisional. Fewer than MIN_WARMUP_LABELS
+of those keep the champion: the strategy's own picks are never scored (they are the cases the
+model found hardest, not the population). Without that comparison either, a challenger is promoted only over no champion.
 The decision names the metrics, the labels and the values. Pure: both reports must come from the
 same labels; the caller scores and records.
 """
@@ -32,7 +35,8 @@ MIN_EVAL_LABELS = 50
 MIN_EVAL_PER_CLASS = 2
 GUARDED_TIER = "prohibited"
 GUARD_CONFIDENCE = 0.8  # share of paired replicates in which the challenger must be worse
-MIN_WARMUP_LABELS = 30  # analysts' pool labels a cross-fitted warm-up comparison needs
+# Probe and evaluation labels together that a cross-fitted warm-up comparison needs.
+MIN_WARMUP_LABELS = 30
 # A higher macro-F1 counts as better only when it is higher in this share of paired resamples of
 # the labels both were judged on: a few hundred labels over 20 classes are noisy (in the loop
 # benchmark a bare point difference swapped in champions 0.011 worse on the test split; at 70%
@@ -75,12 +79,14 @@ EVIDENCE_EVALUATION = "judged on {n} evaluation labels{weighted}"
 EVIDENCE_WARMUP = (
     "provisional: evaluation evidence is short ({n_eval} evaluation labels, {short} classes with "
     "fewer than {per_class}), so both were refitted without each of {folds} folds of {n} "
-    "analysts' pool labels and judged on the fold they did not see"
+    "randomly drawn analysts' pool labels (the pool probe) and judged on the fold they did not "
+    "see and on {n_eval_scored} evaluation labels"
 )
 REASON_WARMUP_SHORT = (
     "kept champion v{champion}: not enough evidence ({n_eval} evaluation labels, {short} classes "
-    "with fewer than {per_class}; {needed} and {per_class} per class needed; {n} analysts' pool "
-    "labels, {needed_warmup} needed for a provisional comparison)"
+    "with fewer than {per_class}; {needed} and {per_class} per class needed; {n} randomly drawn "
+    "analysts' pool labels and {n_eval_scored} evaluation labels, {needed_warmup} together "
+    "needed for a provisional comparison)"
 )
 
 
@@ -150,7 +156,7 @@ class PromotionDecision:
     metric: str | None = None
     challenger: ComparedValues | None = None
     champion: ComparedValues | None = None
-    # The warm-up rule decided (on cross-fitted analysts' pool labels), not the evaluation split.
+    # The warm-up rule decided (on the cross-fitted pool probe's labels), not the evaluation split.
     provisional: bool = False
     guard: PairedRecall | None = None
     basis: str | None = None  # "evaluation" or "cross_fit": the labels both sides were judged on
@@ -277,15 +283,16 @@ def decide_warmup(
     n_classes: int,
     paired_f1: PairedF1 | None = None,
     waived: Collection[str] = (),
+    n_evaluation: int = 0,
 ) -> PromotionDecision:
     """The provisional decision while evaluation evidence is short.
 
-    ``challenger`` and ``champion`` are reports on the same analysts' pool labels, each side
-    predicted out of fold (refitted without the fold); ``evaluation`` is the short evaluation
-    report, named in the reason, as are the analysts' pool labels there are (`n_labels`; the
-    reports are empty when too few) and the project's `n_classes`. Tolerances are the main rule's;
-    a higher macro-F1 counts as better only when `paired_f1` finds it higher in at least
-    F1_CONFIDENCE of paired resamples.
+    ``challenger`` and ``champion`` are reports on the same labels: the pool probe's, each side
+    predicted out of fold (refitted without the fold), and the `n_evaluation` evaluation labels
+    scored beside them; ``evaluation`` is the short evaluation report, named in the reason, as
+    are the probe's labels there are (`n_labels`; the reports are empty when too few) and the
+    project's `n_classes`. Tolerances are the main rule's; a higher macro-F1 counts as better
+    only when `paired_f1` finds it higher in at least F1_CONFIDENCE of paired resamples.
     """
     n = n_labels
     short = (
@@ -293,11 +300,12 @@ def decide_warmup(
         if evaluation.is_empty
         else evaluation.classes_short_of(MIN_EVAL_PER_CLASS, waived)
     )
-    if n < MIN_WARMUP_LABELS or challenger.macro_f1 is None or champion.macro_f1 is None:
+    total = n + n_evaluation
+    if total < MIN_WARMUP_LABELS or challenger.macro_f1 is None or champion.macro_f1 is None:
         reason = REASON_WARMUP_SHORT.format(
             champion=champion_number, n_eval=evaluation.n_samples, short=short,
             per_class=MIN_EVAL_PER_CLASS, needed=MIN_EVAL_LABELS, n=n,
-            needed_warmup=MIN_WARMUP_LABELS,
+            n_eval_scored=n_evaluation, needed_warmup=MIN_WARMUP_LABELS,
         )  # fmt: skip
         return PromotionDecision(
             False,
@@ -309,8 +317,9 @@ def decide_warmup(
             basis="cross_fit",
         )
     basis = EVIDENCE_WARMUP.format(
-        n_eval=evaluation.n_samples, short=short, per_class=MIN_EVAL_PER_CLASS, folds=n_folds, n=n
-    )
+        n_eval=evaluation.n_samples, short=short, per_class=MIN_EVAL_PER_CLASS, folds=n_folds,
+        n=n, n_eval_scored=n_evaluation,
+    )  # fmt: skip
     return _compare(
         challenger=challenger,
         champion=champion,

@@ -3,8 +3,9 @@
 Both stand on today's evaluation labels, weighted by the evaluation design: the challenger's
 report from training (measured once), the champion re-scored at decision time, and the paired
 prohibited-tier guard from both models' scores on the same labels. While those labels are too few
-(`evaluation_evidence_short`), both are judged instead on the analysts' pool labels, refitted out
-of fold (`services.warmup`), and a promotion is provisional. The rules themselves (thresholds,
+(`evaluation_evidence_short`), both are judged instead on the pool probe's labels (a uniform
+random share of the pool picks), refitted out of fold, and the evaluation labels there are
+(`services.warmup`), and a promotion is provisional. The rules themselves (thresholds,
 evidence, reasons) are the pure `active_learning.ml.promotion.decide`/`decide_warmup`; this
 module scores, records and promotes, and records on the project whether evidence is short (the
 claim draw serves more evaluation items while it is).
@@ -56,7 +57,7 @@ from active_learning.services.training import (
     report_of,
     snapshot_hash,
 )
-from active_learning.services.warmup import pool_label_count, warmup_compare
+from active_learning.services.warmup import warmup_compare, warmup_evidence
 from labeling.models import LabelClass, Project, Tier
 from workbench.core.audit import audit_record
 
@@ -90,7 +91,7 @@ def promotion_decide(*, challenger: ModelVersion) -> PromotionDecision:
     reused while those labels are the ones it was measured on (else re-measured, so both sides
     stand on the same labels); the champion is re-scored here, and the paired guard compares both
     models' prohibited-tier scores on the same labels. When they do not suffice, the warm-up
-    comparison on the analysts' pool labels decides, provisionally.
+    comparison on the pool probe's and evaluation labels decides, provisionally.
     """
     project = challenger.project
     champion = champion_of(project=project)
@@ -192,11 +193,16 @@ def _warmup_decision(
     evaluation: EvaluationReport,
     waived: frozenset[str],
 ) -> PromotionDecision:
-    """The provisional decision while evaluation evidence is short (kept without enough
-    analysts' pool labels for a comparison either)."""
+    """The provisional decision while evaluation evidence is short (kept without enough of the
+    pool probe's and evaluation labels for a comparison either)."""
     comparison = warmup_compare(
         project=project, champion=champion, challenger_version=challenger, classes=classes
     )
+    if comparison is not None:
+        n_probe, n_evaluation = comparison.n_probe, comparison.n_evaluation
+    else:
+        evidence = warmup_evidence(project=project)
+        n_probe, n_evaluation = len(evidence.probe), len(evidence.evaluation)
     empty = EvaluationReport.empty()
     return decide_warmup(
         challenger=comparison.challenger if comparison else empty,
@@ -206,12 +212,11 @@ def _warmup_decision(
         guard=comparison.guard if comparison else None,
         evaluation=evaluation,
         n_folds=comparison.n_folds if comparison else 0,
-        n_labels=comparison.challenger.n_samples
-        if comparison
-        else pool_label_count(project=project),
+        n_labels=n_probe,
         n_classes=len(classes),
         paired_f1=comparison.paired_f1 if comparison else None,
         waived=waived,
+        n_evaluation=n_evaluation,
     )
 
 

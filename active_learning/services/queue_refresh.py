@@ -9,6 +9,7 @@ through `active_learning.strategies`) and the 5 most similar labelled cases.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -18,11 +19,13 @@ from django.db.models import Exists, OuterRef
 
 from active_learning.ml.coldstart import kmeans_medoids, select_zero_shot
 from active_learning.ml.neighbours import top_k_similar
+from active_learning.ml.pool_probe import PROBE_SHARE, interleave, probe_count, probe_keys
 from active_learning.ml.strategies import Selection
 from active_learning.ml.strategies.uncertainty import margin_uncertainty
 from active_learning.selectors import (
     analyst_labels,
     evaluation_cases_to_draw,
+    probe_cases_to_draw,
     project_classes,
     training_set,
 )
@@ -187,32 +190,75 @@ def _refresh_pool(*, project: Project, scores: Scores | None) -> dict[str, Any]:
     n = min(target_size(project), len(candidates))
     if n == 0:
         return {"created": 0, "cancelled": cancelled, "strategy": project.strategy}
+    probes = probe_cases_to_draw(
+        project=project,
+        candidates=scores.case_ids[candidates],
+        count=probe_count(n, probe_share(project)),
+    )
+    if probes.size:
+        candidates = candidates[~_sorted_isin(scores.case_ids[candidates], np.sort(probes))]
     matrix = matrix_load()
     X = MatrixRows(matrix.vectors, scores.rows[candidates])
-    picked = _select(project, scores, candidates, n, X)
+    picked = _select(project, scores, candidates, n - probes.size, X)
     rows = candidates[picked.indices]
     similar = similar_labelled(
         project=project, X_query=X[picked.indices], exclude_case_ids=scores.case_ids[rows]
     )
     names = class_names(project_classes(project=project))
-    entries = []
+    strategy_entries = []
     for rank, (row, raw) in enumerate(zip(rows, picked.reasons, strict=True)):
         if similar[rank]:  # how unlike the labelled cases the pick is (diversity says so)
             raw = {**raw, "nearest_distance": 1.0 - max(h["similarity"] for h in similar[rank])}
         reason = pick_reason(raw, class_ids=scores.class_ids, names=names)
-        priority = float(len(rows) - rank)  # the strategy's order, best first
-        entries.append(
+        strategy_entries.append(
             QueueEntry(
                 int(scores.case_ids[row]),
-                priority,
+                0.0,
                 reason,
                 scores.version.pk,
                 similar[rank],
                 model_facts(scores, int(row)),
             )
         )
+    entries = _with_probes(project, scores, strategy_entries, probes)
     created = queue_items_create(project=project, entries=entries)
-    return {"created": len(created), "cancelled": cancelled, "strategy": project.strategy}
+    return {
+        "created": len(created),
+        "cancelled": cancelled,
+        "strategy": project.strategy,
+        "probe": int(probes.size),
+    }
+
+
+PROBE = "pool_probe"  # the reason details' key of a probe pick (its key): benchmarks count them
+
+
+def probe_share(project: Project) -> float:
+    """The share of pool picks the probe draws: PROBE_SHARE while evaluation evidence is short
+    (the warm-up comparison judges on the probe's labels), else none."""
+    return PROBE_SHARE if project.evaluation_evidence_short else 0.0
+
+
+def _with_probes(
+    project: Project, scores: Scores | None, picks: list[QueueEntry], probes: np.ndarray
+) -> list[QueueEntry]:
+    """The strategy's picks (best first) with the probe's cases spread among them
+    (`pool_probe.interleave`), priorities descending in that order. A probe's card is a random
+    pick's (`card_facts`): that is what it is."""
+    facts = card_facts(project=project, scores=scores, case_ids=probes.tolist()) if scores else {}
+    keys = probe_keys(probes, project.split_seed)
+    version = scores.version.pk if scores is not None else None
+    probe_entries = []
+    for case_id, key in zip(probes.tolist(), keys.tolist(), strict=True):
+        reason, similar, card = facts.get(case_id, (PickReason(strategy="random"), [], None))
+        reason = dataclasses.replace(reason, details={**reason.details, PROBE: round(key, 6)})
+        probe_entries.append(QueueEntry(case_id, 0.0, reason, version, similar, card))
+    total = len(picks) + len(probe_entries)
+    at_probe = interleave(total, len(probe_entries))
+    ordered, p, q = [], iter(probe_entries), iter(picks)
+    for is_probe in at_probe.tolist():
+        ordered.append(next(p) if is_probe else next(q))
+    return [e._replace(priority=float(total - rank)) for rank, e in enumerate(ordered)]
 
 
 def _sorted_isin(values: np.ndarray, members: np.ndarray) -> np.ndarray:
@@ -237,7 +283,9 @@ def _cold_start(*, project: Project, busy: set[int], cancelled: int) -> dict[str
     rows = matrix.rows_for(c[1] for c in cases)
     have = np.flatnonzero(rows >= 0)
     X = np.asarray(matrix.vectors[rows[have]])
-    n = min(target_size(project), len(have))
+    n_all = min(target_size(project), len(have))
+    n_probe = probe_count(n_all, probe_share(project))
+    n = n_all - n_probe
     classes = project_classes(project=project)
     descriptions = [f"{c.display_name or c.name}: {c.description}" for c in classes]
     class_vectors = encoder_get().encode(descriptions)
@@ -255,16 +303,22 @@ def _cold_start(*, project: Project, busy: set[int], cancelled: int) -> dict[str
     class_ids, names = [c.pk for c in classes], class_names(classes)
     entries = [
         QueueEntry(
-            cases[have[i]][0],
-            float(len(picks) - rank),
-            pick_reason(r, class_ids=class_ids, names=names),
-            None,
-            [],
+            cases[have[i]][0], 0.0, pick_reason(r, class_ids=class_ids, names=names), None, []
         )
-        for rank, (i, r) in enumerate(picks)
+        for i, r in picks
     ]
-    created = queue_items_create(project=project, entries=entries)
-    return {"created": len(created), "cancelled": cancelled, "strategy": "cold_start"}
+    free = np.array([cases[i][0] for i in have.tolist()], dtype=np.int64)
+    free = np.setdiff1d(free, np.array([e.case_id for e in entries], dtype=np.int64))
+    probes = probe_cases_to_draw(project=project, candidates=free, count=n_probe)
+    created = queue_items_create(
+        project=project, entries=_with_probes(project, None, entries, probes)
+    )
+    return {
+        "created": len(created),
+        "cancelled": cancelled,
+        "strategy": "cold_start",
+        "probe": int(probes.size),
+    }
 
 
 def _rows_of(scores: Scores, case_ids: list[int]) -> tuple[list[int], np.ndarray]:

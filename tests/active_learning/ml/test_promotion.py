@@ -212,14 +212,23 @@ def test_the_warm_up_rule_is_provisional_and_says_what_it_compared():
     assert won.promote and won.provisional and won.basis == "cross_fit"
     assert won.reason.startswith("provisionally promoted over v1: macro-F1 0.7500 vs 0.7000")
     assert "20 evaluation labels, 1 classes with fewer than 2" in won.reason
-    assert "3 folds of 150 analysts' pool labels" in won.reason
+    assert "3 folds of 150 randomly drawn analysts' pool labels (the pool probe)" in won.reason
+    assert "and on 0 evaluation labels" in won.reason
     worse = decide_warmup(challenger=report(0.68, n=150), champion=report(0.70, n=150),
                           guard=guard(0.0, 0.3), n_labels=150, **kwargs)  # fmt: skip
     assert not worse.promote and worse.metric == "macro_f1" and worse.provisional
     few = decide_warmup(challenger=EvaluationReport.empty(), champion=EvaluationReport.empty(),
                         guard=None, n_labels=12, **kwargs)  # fmt: skip
     assert not few.promote and few.metric == "evidence"
-    assert "12 analysts' pool labels, 30 needed" in few.reason
+    assert "12 randomly drawn analysts' pool labels and 0 evaluation labels, 30 together" in (
+        few.reason
+    )
+    # the evaluation labels count towards the warm-up's evidence
+    joined = decide_warmup(challenger=report(0.75, n=40), champion=report(0.70, n=40),
+                           guard=guard(0.0, 0.3), n_labels=12, n_evaluation=28,
+                           **kwargs)  # fmt: skip
+    assert joined.promote and "12 randomly drawn" in joined.reason
+    assert "and on 28 evaluation labels" in joined.reason
     assert PromotionDecision.from_json(won.to_json()) == won
     unsure = decide_warmup(challenger=report(0.75, n=150), champion=report(0.70, n=150),
                            guard=guard(0.0, 0.3), n_labels=150,

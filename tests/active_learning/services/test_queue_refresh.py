@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 
+from active_learning.ml.pool_probe import PROBE_SHARE, probe_count
 from active_learning.services.embeddings import (
     embed_missing,
     hashes_missing,
     matrix_sync,
     model_name_current,
 )
-from active_learning.services.queue_refresh import refresh_queue
+from active_learning.services.queue_refresh import PROBE, refresh_queue, target_size
 from labeling.contracts import NEUTRAL_REASON, PickReason
 from labeling.models import LabelClass, QueueItem, QueueStatus
 from tests.pipeline import generated_project
@@ -44,6 +45,9 @@ def test_cold_start_items_store_their_reason_as_a_pick_reason(settings, tmp_path
         }
         reason = PickReason.from_json(item.reason)
         kinds.add(reason.strategy)
+        if PROBE in reason.details:  # the pool probe's share: drawn at random, and says so
+            assert reason.strategy == "random" and reason.sentence == NEUTRAL_REASON
+            continue
         assert reason.sentence != NEUTRAL_REASON
         if reason.strategy == "zero_shot":
             name = names[reason.class_ids[0]]
@@ -54,4 +58,5 @@ def test_cold_start_items_store_their_reason_as_a_pick_reason(settings, tmp_path
             assert reason.sentence == (
                 f"No model yet: a typical example of a cluster of {size:,} similar merchants."
             )
-    assert kinds == {"zero_shot", "kmeans_medoid"}
+    assert kinds == {"zero_shot", "kmeans_medoid", "random"}
+    assert result["probe"] == probe_count(target_size(project), PROBE_SHARE) == 4

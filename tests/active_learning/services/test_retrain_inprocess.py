@@ -16,7 +16,7 @@ from active_learning.models import (
     Prediction,
 )
 from active_learning.reasons import TORN_MARGIN
-from active_learning.services.queue_refresh import SIMILAR
+from active_learning.services.queue_refresh import PROBE, SIMILAR
 from active_learning.services.retrain import retrain_project, retrain_request
 from labeling.contracts import NEUTRAL_REASON, PickReason
 from labeling.models import Case, QueueItem, QueueStatus, Split
@@ -120,6 +120,9 @@ def test_evaluation_items_carry_the_same_model_facts_as_pool_items(pipeline_sett
     assert {PickReason.from_json(i.reason).sentence for i in evaluation} == {NEUTRAL_REASON}
     for item in pool:
         reason = PickReason.from_json(item.reason)
+        if PROBE in reason.details:  # the pool probe's share: drawn at random, a random card
+            assert reason.strategy == "random" and reason.sentence == NEUTRAL_REASON
+            continue
         assert 0.0 <= reason.details["nearest_distance"] <= 2.0
         if "torn" in reason.sentence:
             assert reason.probas[0] - reason.probas[1] < TORN_MARGIN
@@ -132,8 +135,11 @@ def test_every_strategy_fills_the_queue_with_reasons(pipeline_settings, strategy
     assert result["queue"]["strategy"] == strategy and result["queue"]["created"] >= 40
     items = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN, kind="pool")
     assert all(len(i.reason["class_ids"]) == 2 for i in items)
-    # The stored reason says why, in the strategy's own words (density is never "random").
-    for item in items:
+    # The stored reason says why, in the strategy's own words (density is never "random"); the
+    # pool probe's share (evaluation evidence is short) is drawn at random and says so.
+    picked = [i for i in items if PROBE not in PickReason.from_json(i.reason).details]
+    assert 0 < len(items) - len(picked) <= 0.25 * len(items)
+    for item in picked:
         reason = PickReason.from_json(item.reason)
         assert reason.strategy == strategy and reason.sentence != NEUTRAL_REASON
         assert ("typical" if strategy == "density" else "committee") in reason.sentence

@@ -17,6 +17,7 @@ from active_learning.selectors import (
     classes_evaluation_cannot_show,
     draw_threshold,
     evaluation_set,
+    probe_cases_to_draw,
 )
 from active_learning.services import training
 from active_learning.services.evaluation_sample import evaluation_design_ensure
@@ -68,14 +69,22 @@ def _label(case_ids, truth) -> None:
         )
 
 
-def test_150_analyst_labels_promote_a_challenger_under_warm_up(world):
+def _probe_cases(project: Project, count: int) -> list[int]:
+    """The pool probe's next `count` cases (lowest keys), as its draws would queue them."""
+    ids = np.array(
+        Case.objects.filter(project=project, split=Split.POOL).values_list("pk", flat=True)
+    )
+    return probe_cases_to_draw(project=project, candidates=ids, count=count).tolist()
+
+
+def test_probe_and_evaluation_labels_promote_a_better_challenger_under_warm_up(world):
     project, _, truth = world
     v1 = training.train_model(project=project)
     assert promotion_decide(challenger=v1).promote  # no champion yet
     pool = [pk for pk, _ in sorted(truth.items()) if Case.objects.get(pk=pk).split == Split.POOL]
-    borderline = [pk for pk in pool if truth[pk][1]][:100]
-    plain = [pk for pk in pool if not truth[pk][1]][:50]
-    _label(borderline + plain, truth)
+    probe = _probe_cases(project, 60)
+    borderline = [pk for pk in pool if truth[pk][1] and pk not in set(probe)][:100]
+    _label(probe + borderline, truth)
     evaluation = [pk for pk in truth if pk not in set(pool)][:20]
     _label(evaluation, truth)  # 20 evaluation labels: the main rule has no evidence
 
@@ -84,9 +93,11 @@ def test_150_analyst_labels_promote_a_challenger_under_warm_up(world):
 
     assert decision.promote and decision.provisional, decision.reason
     assert decision.basis == "cross_fit"
-    assert "provisional" in decision.reason and "150 analysts' pool labels" in decision.reason
+    assert "provisional" in decision.reason
+    assert "60 randomly drawn analysts' pool labels" in decision.reason
     assert "20 evaluation labels" in decision.reason
-    assert decision.challenger.n_samples == decision.champion.n_samples == 150
+    # the strategy-like picks (borderline cases) train both sides but are never scored
+    assert decision.challenger.n_samples == decision.champion.n_samples == 80
     assert decision.challenger.macro_f1 > decision.champion.macro_f1
     v2.refresh_from_db()
     assert v2.status == ModelStatus.CHAMPION and v2.decision["provisional"] is True
@@ -94,14 +105,22 @@ def test_150_analyst_labels_promote_a_challenger_under_warm_up(world):
     assert project.evaluation_evidence_short
 
 
-def test_too_few_analyst_labels_keep_the_champion_and_say_why(world):
+def test_too_few_random_labels_keep_the_champion_and_say_why(world):
+    """Plenty of the strategy's kind of picks, too few probe and evaluation labels: kept, with
+    the numbers (the hard picks alone would have been judged on before)."""
     project, _, truth = world
     promotion_decide(challenger=training.train_model(project=project))
+    probe = _probe_cases(project, MIN_WARMUP_LABELS - 6)
     pool = [pk for pk in sorted(truth) if Case.objects.get(pk=pk).split == Split.POOL]
-    _label(pool[: MIN_WARMUP_LABELS - 1], truth)
+    hard = [pk for pk in pool if truth[pk][1] and pk not in set(probe)][:100]
+    _label(probe + hard, truth)
+    _label([pk for pk in sorted(truth) if pk not in set(pool)][:5], truth)
     decision = promotion_decide(challenger=training.train_model(project=project))
     assert not decision.promote and decision.metric == "evidence"
-    assert f"{MIN_WARMUP_LABELS - 1} analysts' pool labels" in decision.reason
+    assert (
+        f"{MIN_WARMUP_LABELS - 6} randomly drawn analysts' pool labels and 5 evaluation labels, "
+        f"{MIN_WARMUP_LABELS} together needed"
+    ) in decision.reason
 
 
 def _scores(project: Project, classes) -> Scores:
