@@ -7,6 +7,7 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from active_learning.ml.noise import NoiseError
+from active_learning.ml.noise.iterative import find_label_issues_iterative
 from active_learning.ml.noise.lexical import lexical_features, lexical_out_of_fold_proba
 from active_learning.ml.noise.neighbours import neighbour_label_votes
 from active_learning.ml.noise.reviewers import (
@@ -16,7 +17,6 @@ from active_learning.ml.noise.reviewers import (
     rerank,
     reviewer_features,
 )
-from active_learning.ml.noise.iterative import find_label_issues_iterative
 from active_learning.ml.noise.views import (
     SIGNALS,
     VIEWS,
