@@ -62,6 +62,15 @@ def world(settings, tmp_path, monkeypatch):
     return project, classes, truth
 
 
+def _probe_split(project: Project, count: int) -> tuple[list[int], set[int]]:
+    """The probe's next `count` cases, and the next 200 after them (ids): labelling none of the
+    latter keeps the probe's threshold at the first of them, so its sample is exactly the
+    `count` cases whatever ids the database gave (a strategy-like label among them would join
+    the sample, as it should)."""
+    ahead = _probe_cases(project, count + 200)
+    return ahead[:count], set(ahead)
+
+
 def _label(case_ids, truth) -> None:
     for case_id in case_ids:
         ResolvedLabel.objects.update_or_create(
@@ -82,8 +91,8 @@ def test_probe_and_evaluation_labels_promote_a_better_challenger_under_warm_up(w
     v1 = training.train_model(project=project)
     assert promotion_decide(challenger=v1).promote  # no champion yet
     pool = [pk for pk, _ in sorted(truth.items()) if Case.objects.get(pk=pk).split == Split.POOL]
-    probe = _probe_cases(project, 60)
-    borderline = [pk for pk in pool if truth[pk][1] and pk not in set(probe)][:100]
+    probe, next_up = _probe_split(project, 60)
+    borderline = [pk for pk in pool if truth[pk][1] and pk not in next_up][:100]
     _label(probe + borderline, truth)
     evaluation = [pk for pk in truth if pk not in set(pool)][:20]
     _label(evaluation, truth)  # 20 evaluation labels: the main rule has no evidence
@@ -110,9 +119,9 @@ def test_too_few_random_labels_keep_the_champion_and_say_why(world):
     the numbers (the hard picks alone would have been judged on before)."""
     project, _, truth = world
     promotion_decide(challenger=training.train_model(project=project))
-    probe = _probe_cases(project, MIN_WARMUP_LABELS - 6)
+    probe, next_up = _probe_split(project, MIN_WARMUP_LABELS - 6)
     pool = [pk for pk in sorted(truth) if Case.objects.get(pk=pk).split == Split.POOL]
-    hard = [pk for pk in pool if truth[pk][1] and pk not in set(probe)][:100]
+    hard = [pk for pk in pool if truth[pk][1] and pk not in next_up][:100]
     _label(probe + hard, truth)
     _label([pk for pk in sorted(truth) if pk not in set(pool)][:5], truth)
     decision = promotion_decide(challenger=training.train_model(project=project))
