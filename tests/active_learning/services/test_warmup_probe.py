@@ -77,8 +77,11 @@ def test_hard_picks_that_favour_a_worse_challenger_do_not_promote_it(hard_world)
     project, truth, borderline = hard_world
     v1 = training.train_model(project=project)
     assert promotion_decide(challenger=v1).promote
-    probe = probe_cases_to_draw(project=project, candidates=_pool_ids(project), count=40).tolist()
-    hard = [pk for pk in borderline if pk not in set(probe)][:80]
+    # The hard picks stay clear of the probe's next 200 cases: a labelled case below the first
+    # unsettled key joins the sample (as it should), and database ids decide which those are.
+    ahead = probe_cases_to_draw(project=project, candidates=_pool_ids(project), count=240).tolist()
+    probe = ahead[:40]
+    hard = [pk for pk in borderline if pk not in set(ahead)][:80]
     _label(hard + probe, truth)
     evaluation = [pk for pk in sorted(truth) if pk not in set(_pool_ids(project).tolist())][:20]
     _label(evaluation, truth)
