@@ -34,13 +34,19 @@ pytestmark = pytest.mark.django_db
 N_CLASSES, RARE = 20, (17, 18, 19)
 
 
+def warmup_project() -> tuple[Project, list]:
+    """A project in warm-up (evaluation evidence short) with 20 classes: 12 supportable, 4
+    restricted, 4 prohibited."""
+    project = ProjectFactory(evaluation_evidence_short=True, retrain_after_n=50)
+    tiers = [Tier.SUPPORTABLE] * 12 + [Tier.RESTRICTED] * 4 + [Tier.PROHIBITED] * 4
+    return project, [LabelClassFactory(project=project, tier=t) for t in tiers]
+
+
 @pytest.fixture
 def world(settings, tmp_path, monkeypatch):
     """(project, classes, truth by case id): 1,000 pool and 200 eval cases."""
     settings.WORKBENCH_DATA_DIR = tmp_path
-    project = ProjectFactory(evaluation_evidence_short=True, retrain_after_n=50)
-    tiers = [Tier.SUPPORTABLE] * 12 + [Tier.RESTRICTED] * 4 + [Tier.PROHIBITED] * 4
-    classes = [LabelClassFactory(project=project, tier=t) for t in tiers]
+    project, classes = warmup_project()
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(N_CLASSES, 16)) * 2.0
     priors = np.array([1.0] * 17 + [0.3] * 3)

@@ -22,8 +22,9 @@ from active_learning.services import training
 from active_learning.services.promotion import promotion_decide
 from active_learning.services.queue_refresh import PROBE, probe_share, refresh_queue
 from labeling.contracts import PickReason
-from labeling.models import Case, QueueItem, QueueKind, QueueStatus, ResolvedLabel, Split, Tier
-from tests.factories import CaseFactory, LabelClassFactory, ProjectFactory, UserFactory
+from labeling.models import Case, QueueItem, QueueKind, QueueStatus, ResolvedLabel, Split
+from tests.active_learning.services.test_warmup import warmup_project
+from tests.factories import CaseFactory, UserFactory
 from tests.pipeline import store_vectors
 
 pytestmark = pytest.mark.django_db
@@ -35,9 +36,7 @@ N_CLASSES = 20
 def hard_world(settings, tmp_path):
     """(project, truth by case id, borderline case ids): 1,000 pool and 200 eval cases."""
     settings.WORKBENCH_DATA_DIR = tmp_path
-    project = ProjectFactory(evaluation_evidence_short=True, retrain_after_n=50)
-    tiers = [Tier.SUPPORTABLE] * 12 + [Tier.RESTRICTED] * 4 + [Tier.PROHIBITED] * 4
-    classes = [LabelClassFactory(project=project, tier=t) for t in tiers]
+    project, classes = warmup_project()
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(N_CLASSES, 16)) * 2.0
     vectors, truth, borderline = {}, {}, []
