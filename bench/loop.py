@@ -21,12 +21,15 @@ champion's number and the reason it was promoted; wall time. Every retrain: the
 challenger's test figures and the decision's reason (read as text).
 
 Arms: the default strategy (product order) and `random`, each at the default
-`given_label_weight` and at 0 (analysts' labels only). The ceiling: the product's classifier
-(`make_classifier` with its estimator and calibration) fit on the true labels of all 10,000
-imported cases. Figures: the first label count at which the champion changes; the largest drop
-of test macro-F1 at a promotion; at weight 0, labels to reach 95% of the ceiling's macro-F1,
-product against random; at the default weight, the gain over v1 at 500 and 1,000 labels; the
-share of the gap v1 -> ceiling closed at 1,000 labels. Writes bench/results/loop.json and
+`given_label_weight` and at 0 (analysts' labels only); opt-in, `product_oracle`: product order
+at the default weight with analysts who always answer the truth (the most any training mix could
+make of the analysts' labels). The ceiling: the product's classifier (`make_classifier` with its
+estimator and calibration) fit on the true labels of all 10,000 imported cases; beside it, the
+same fit on the true labels of exactly v1's rows (what the kept given labels' remaining noise
+costs, and what leaving out the doubtful cases costs). Figures: the first label count at which
+the champion changes; the largest drop of test macro-F1 at a promotion; at weight 0, labels to
+reach 95% of the ceiling's macro-F1, product against random; at the default weight, the gain
+over v1 at 500 and 1,000 labels; the share of the gap v1 -> ceiling closed at 1,000 labels. Writes bench/results/loop.json and
 loop.png.
 
     .venv/bin/python bench/loop.py [--quick] [--labels 3000] [--arms product,random] [--keep-db]
@@ -101,12 +104,14 @@ REVIEWER_NAME = "reviewer_98"
 @dataclass(frozen=True)
 class Arm:
     """One run of the loop: `strategy` None is the project's default, `weight` None its default
-    `given_label_weight`; `stop_at_target`: stop once the champion reaches the target."""
+    `given_label_weight`; `stop_at_target`: stop once the champion reaches the target;
+    `oracle`: every analyst answers the truth (what the labels could be worth at best)."""
 
     name: str
     strategy: str | None
     weight: float | None
     stop_at_target: bool = False
+    oracle: bool = False
 
 
 ARMS = (
@@ -115,6 +120,9 @@ ARMS = (
     Arm("product_w0", None, 0.0, stop_at_target=True),
     Arm("random_w0", "random", 0.0, stop_at_target=True),
 )
+# Opt-in (`--arms product_oracle`): product order at the default weight with analysts who are
+# always right. Its gap closed bounds what any training mix could make of noisy analysts' labels.
+ORACLE_ARM = Arm("product_oracle", None, None, oracle=True)
 
 
 @dataclass
@@ -232,8 +240,10 @@ def version_figures(state: ArmState, version: Any, test: TestSplit) -> dict[str,
     return state.tested[version.pk]
 
 
-def ceiling_fit(state: ArmState, test: TestSplit) -> dict[str, Any]:
-    """The product's classifier fit on the true labels of every imported case."""
+def truth_fit(
+    state: ArmState, test: TestSplit, case_ids: Sequence[int], weights: np.ndarray | None = None
+) -> dict[str, Any]:
+    """The product's classifier fit on the true labels of `case_ids` (weighted), test figures."""
     from django.conf import settings
     from threadpoolctl import threadpool_limits
 
@@ -242,16 +252,36 @@ def ceiling_fit(state: ArmState, test: TestSplit) -> dict[str, Any]:
     from labeling.models import Case
 
     started = time.perf_counter()
-    rows = list(Case.objects.filter(project=state.project).values_list("pk", "content_hash"))
-    X = features_for([h for _, h in rows])
-    y = np.array([state.classes[state.truth[pk]].pk for pk, _ in rows])
+    hash_of = dict(Case.objects.filter(pk__in=case_ids).values_list("pk", "content_hash"))
+    X = features_for([hash_of[pk] for pk in case_ids])
+    y = np.array([state.classes[state.truth[pk]].pk for pk in case_ids])
     model = make_classifier(
         ESTIMATOR, classes=[c.pk for c in state.classes], calibration=CALIBRATION, random_state=0
     )
     with threadpool_limits(settings.WORKER_THREADS):
-        model.fit(X, y)
+        model.fit(X, y, sample_weight=weights)
     figures = test_figures(model, state.classes, test, state.project.target_precision)
-    return {**figures, "n_train": len(rows), "seconds": round(time.perf_counter() - started, 1)}
+    seconds = round(time.perf_counter() - started, 1)
+    return {**figures, "n_train": len(case_ids), "seconds": seconds}
+
+
+def ceiling_fit(state: ArmState, test: TestSplit) -> dict[str, Any]:
+    """The product's classifier fit on the true labels of every imported case, and on the true
+    labels of exactly v1's rows (the given labels detection kept, as weighted): v1 against the
+    second is what the kept labels' remaining noise costs, the second against the ceiling what
+    leaving out the doubtful cases (and the evaluation split) costs."""
+    from active_learning.models import ModelVersion
+    from active_learning.services.training import TRAINING_ROWS_KEY
+    from labeling.models import Case
+
+    ceiling = truth_fit(
+        state, test, list(Case.objects.filter(project=state.project).values_list("pk", flat=True))
+    )
+    v1 = ModelVersion.objects.get(project=state.project, number=1)
+    with np.load(v1.params[TRAINING_ROWS_KEY]) as rows:
+        ids, weights = rows["case_ids"].tolist(), rows["weights"]
+    ceiling["v1_rows_true_labels"] = truth_fit(state, test, ids, weights)
+    return ceiling
 
 
 def arm_start(arm: Arm, test: TestSplit) -> ArmState:
@@ -441,7 +471,11 @@ def arm_run(state: ArmState, test: TestSplit, limit: int, target: float) -> dict
     project = state.project
     streams = np.random.default_rng(SEED).spawn(len(ANALYSTS))
     people = [
-        (User.objects.get(username=f"{state.arm.name}-{a.name}"), analyst_confusion(a), rng)
+        (
+            User.objects.get(username=f"{state.arm.name}-{a.name}"),
+            np.eye(len(state.classes)) if state.arm.oracle else analyst_confusion(a),
+            rng,
+        )
         for a, rng in zip(ANALYSTS, streams, strict=True)
     ]
     labels, stopped, answers = 0, "limit", {"right": 0, "flags": 0}
@@ -544,14 +578,14 @@ def figures(arms: dict[str, dict[str, Any]], ceiling: float) -> dict[str, Any]:
     out["weight0_labels_to_target"] = {**w0, "ratio": ratio(w0["product_w0"], w0["random_w0"])}
     for at in (500, 1000):
         gains = {}
-        for n in ("product", "random"):
+        for n in ("product", "random", ORACLE_ARM.name):
             start, now = (v1_f1(arms[n]), f1_at(arms[n], at)) if n in arms else (None, None)
             gains[n] = None if start is None or now is None else round(now - start, 4)
         out[f"gain_over_v1_at_{at}"] = gains
     out["gap_closed_at_1000"] = {
         n: None if (g := gap_closed(v1_f1(arms[n]), f1_at(arms[n], 1000), ceiling)) is None
         else round(g, 4)
-        for n in ("product", "random")
+        for n in ("product", "random", ORACLE_ARM.name)
         if n in arms
     }  # fmt: skip
     return out
@@ -560,7 +594,7 @@ def figures(arms: dict[str, dict[str, Any]], ceiling: float) -> dict[str, Any]:
 def plot(results: dict[str, Any]) -> None:
     fig, ax = new_figure(figsize=(9, 5))
     colours = {"product": "#1f77b4", "random": "#ff7f0e", "product_w0": "#2ca02c"}
-    colours["random_w0"] = "#d62728"
+    colours |= {"random_w0": "#d62728", ORACLE_ARM.name: "#9467bd"}
     for name, arm in results["arms"].items():
         points = [p for p in arm["checkpoints"] if p["test"]]
         colour = colours.get(name)
@@ -609,7 +643,7 @@ def main() -> None:
     args = parser.parse_args()
     limit = 1_000 if args.quick else args.labels
     limit_w0 = limit // 2 if args.quick else limit
-    arms = [a for a in ARMS if a.name in args.arms.split(",")]
+    arms = [a for a in (*ARMS, ORACLE_ARM) if a.name in args.arms.split(",")]
     # Calibration folds of the first models, fit on a few dozen labels, say so on every retrain.
     warnings.filterwarnings("ignore", message="The number of unique classes is greater than 50%")
     scratch_environment(SERVER, DB_NAME, DATA_DIR)
@@ -646,7 +680,12 @@ def main() -> None:
             if ceiling is None:  # the first arm's retrain embedded the cases it fits on
                 ceiling = ceiling_fit(state, test)
                 results["ceiling"] = ceiling
-                print(f"ceiling: test macro-F1 {ceiling['macro_f1']:.4f}", flush=True)
+                kept = ceiling["v1_rows_true_labels"]
+                print(
+                    f"ceiling: test macro-F1 {ceiling['macro_f1']:.4f}; on the true labels of "
+                    f"v1's {kept['n_train']} rows {kept['macro_f1']:.4f}",
+                    flush=True,
+                )
             results["arms"][arm.name] = arm_run(
                 state,
                 test,
