@@ -42,7 +42,13 @@ from threadpoolctl import threadpool_limits
 from active_learning.ml import noise
 from active_learning.ml.noise.lexical import lexical_out_of_fold_proba
 from active_learning.ml.noise.neighbours import neighbour_label_votes
-from active_learning.ml.noise.reviewers import fit_reviewer_model, rerank, reviewer_features
+from active_learning.ml.noise.reviewers import (
+    contenders,
+    corrections,
+    fit_reviewer_model,
+    rerank,
+    reviewer_features,
+)
 from active_learning.ml.noise.views import combine_views
 
 RATE = 0.20
@@ -217,7 +223,11 @@ def review_simulation(
     rng = np.random.default_rng(seed)
     reviewed = rng.choice(issues, min(N_REVIEWS, issues.size), replace=False)
     rest = np.setdiff1d(issues, reviewed)
-    features = reviewer_features(detection.signals, noisy, n_classes=k)
+    contender = contenders(detection.pred_probs, noisy)
+    proposed = corrections(noisy, contender, detection.flagged, n_classes=k)
+    features = reviewer_features(
+        detection.signals, noisy, n_classes=k, contender=contender, proposed=proposed
+    )
     answers = truth[reviewed].astype(int)
     try:
         model, cv_ap = fit_reviewer_model(features[reviewed], answers, seed=seed)

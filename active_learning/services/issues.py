@@ -44,6 +44,8 @@ from active_learning.ml.noise import (
     auxiliary_views,
     combine_views,
     contender_score,
+    contenders,
+    corrections,
     find_label_issues_iterative,
     fit_reviewer_model,
     label_quality_scores,
@@ -227,10 +229,18 @@ def _reviewers_rerank(
     answers = (labels.labels[reviewed] != given[reviewed]).astype(np.int64)
     # The views' evidence on the given label the reviewer judged (not on their own answer).
     seen = combine_views(given_cols, [v[reviewed] for v in views], weights=weights)
+    # How common each row's correction is among the flagged cases (one feature of the model).
+    contender = contenders(detection.pred_probs, y)
+    proposed = corrections(y, contender, detection.flagged, n_classes=n_classes)
+    reviewed_features = reviewer_features(
+        seen.signals,
+        given_cols,
+        n_classes=n_classes,
+        contender=contenders(seen.pred_probs, given_cols),
+        proposed=proposed,
+    )
     try:
-        model, cv_ap = fit_reviewer_model(
-            reviewer_features(seen.signals, given_cols, n_classes=n_classes), answers, seed=0
-        )
+        model, cv_ap = fit_reviewer_model(reviewed_features, answers, seed=0)
     except NoiseError:  # one kind of answer only
         return score, learnt
     unsupervised_ap = float(average_precision_score(answers, seen.score))
@@ -243,6 +253,8 @@ def _reviewers_rerank(
         y[open_rows],
         n_classes=n_classes,
         sources=(~labels.from_analyst[open_rows]).astype(np.float64),
+        contender=contender[open_rows],
+        proposed=proposed,
     )
     score[open_rows] = rerank(model, features)
     learnt["used"] = True

@@ -43,6 +43,9 @@ from active_learning.ml.noise.neighbours import neighbour_label_votes
 from active_learning.ml.noise.out_of_fold import ensemble_out_of_fold_proba, out_of_fold_proba
 from active_learning.ml.noise.reviewers import (
     MIN_REVIEWS,
+    Corrections,
+    contenders,
+    corrections,
     fit_reviewer_model,
     rerank,
     reviewer_features,
@@ -73,6 +76,7 @@ __all__ = [
     "UNKNOWN_FILTER",
     "UNKNOWN_RANKING",
     "VIEWS",
+    "Corrections",
     "Detection",
     "NoiseError",
     "auxiliary_views",
@@ -81,6 +85,8 @@ __all__ = [
     "confident_joint",
     "confident_thresholds",
     "contender_score",
+    "contenders",
+    "corrections",
     "detect_label_issues",
     "ensemble_out_of_fold_proba",
     "find_label_issues",

@@ -3,9 +3,12 @@
 ``signals`` is ``(n, n_signals)`` (``views.SIGNALS`` columns), ``labels`` ``(n,)`` the given class
 indices, ``sources`` ``(n,)`` 1 where the label came from the import (given), 0 from an analyst;
 ``answers`` ``(m,)`` is 1 where a reviewer confirmed the label wrong, 0 where confirmed right.
+``contenders`` ``(n,)`` is each row's most probable class other than its label.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -23,14 +26,48 @@ REVIEWER_C = 0.5
 _CV_SPLITS = 5
 
 
+@dataclass(frozen=True)
+class Corrections:
+    """The corrections a detection proposes: ``pairs[a, b]`` flagged cases labelled ``a`` whose
+    contender is ``b``, ``sizes[a]`` cases labelled ``a``; both over every checked case."""
+
+    pairs: np.ndarray
+    sizes: np.ndarray
+
+
+def contenders(proba: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Each row's most probable class other than its label, shape (n,), int64."""
+    others = np.array(proba, dtype=np.float64, copy=True)
+    others[np.arange(others.shape[0]), np.asarray(labels, dtype=np.int64)] = -np.inf
+    return others.argmax(axis=1).astype(np.int64)
+
+
+def corrections(
+    labels: np.ndarray, contender: np.ndarray, flagged: np.ndarray, *, n_classes: int
+) -> Corrections:
+    """Count the flagged cases by (label, contender) pair, and the cases by label."""
+    labels = np.asarray(labels, dtype=np.int64)
+    flagged = np.asarray(flagged, dtype=bool)
+    pair = labels[flagged] * n_classes + np.asarray(contender, dtype=np.int64)[flagged]
+    pairs = np.bincount(pair, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    return Corrections(pairs=pairs, sizes=np.bincount(labels, minlength=n_classes))
+
+
 def reviewer_features(
     signals: np.ndarray,
     labels: np.ndarray,
     *,
     n_classes: int,
     sources: np.ndarray | None = None,
+    contender: np.ndarray | None = None,
+    proposed: Corrections | None = None,
 ) -> np.ndarray:
-    """The reviewer model's input: signals, the given class one-hot, the label's source.
+    """The reviewer model's input: signals, the given class one-hot, the label's source and,
+    with ``contender`` and ``proposed``, how common the row's correction is.
+
+    People and legacy rules make the same mistake many times (one category filed as its
+    neighbour), so a correction that many flagged cases share is more often a real error than
+    one proposed once; only reviews tell how much more, per project.
 
     Parameters
     ----------
@@ -39,10 +76,16 @@ def reviewer_features(
     n_classes : int
     sources : ndarray of shape (n,), optional
         1 for an imported (given) label, 0 for an analyst's; default all given.
+    contender : ndarray of shape (n,), int, optional
+        Each row's most probable other class (``contenders``).
+    proposed : Corrections, optional
+        The detection's corrections over every checked case (``corrections``).
 
     Returns
     -------
-    ndarray of shape (n, n_signals + n_classes + 1), float64
+    ndarray of shape (n, n_signals + n_classes + 1 [+ 3]), float64
+        The last three columns (with ``contender``): the share of the label's class flagged, the
+        share flagged toward this contender, and the log of that pair's count plus one.
     """
     signals = np.asarray(signals, dtype=np.float64)
     labels = np.asarray(labels).astype(np.int64)
@@ -51,7 +94,14 @@ def reviewer_features(
     given = np.ones(labels.shape[0]) if sources is None else np.asarray(sources, np.float64)
     onehot = np.zeros((labels.shape[0], n_classes))
     onehot[np.arange(labels.shape[0]), labels] = 1.0
-    return np.column_stack([signals, onehot, given])
+    if contender is None or proposed is None:
+        return np.column_stack([signals, onehot, given])
+    size = np.maximum(proposed.sizes[labels], 1).astype(np.float64)
+    pair = proposed.pairs[labels, np.asarray(contender, dtype=np.int64)].astype(np.float64)
+    common = np.column_stack(
+        [proposed.pairs.sum(axis=1)[labels] / size, pair / size, np.log1p(pair)]
+    )
+    return np.column_stack([signals, onehot, given, common])
 
 
 def fit_reviewer_model(

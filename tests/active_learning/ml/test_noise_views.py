@@ -13,6 +13,8 @@ from active_learning.ml.noise.neighbours import neighbour_label_votes
 from active_learning.ml.noise.reviewers import (
     MIN_REVIEWS,
     TOO_FEW_REVIEWS,
+    contenders,
+    corrections,
     fit_reviewer_model,
     rerank,
     reviewer_features,
@@ -249,6 +251,48 @@ def test_learning_from_reviews_improves_the_ranking_of_the_rest() -> None:
     assert cv_ap > average_precision_score(wrong[reviewed], score[reviewed])
     again = fit_reviewer_model(features[reviewed], wrong[reviewed], seed=0)
     assert again[1] == cv_ap
+
+
+def test_corrections_count_flagged_cases_by_label_and_contender() -> None:
+    proba = np.array([[0.6, 0.3, 0.1], [0.2, 0.1, 0.7], [0.1, 0.8, 0.1], [0.5, 0.1, 0.4]])
+    labels = np.array([0, 0, 1, 2])
+    contender = contenders(proba, labels)
+    assert contender.tolist() == [1, 2, 0, 0]  # never the label itself, even when it leads
+    proposed = corrections(labels, contender, np.array([True, True, False, True]), n_classes=3)
+    assert proposed.pairs.tolist() == [[0, 1, 1], [0, 0, 0], [1, 0, 0]]
+    assert proposed.sizes.tolist() == [2, 1, 1]
+    features = reviewer_features(
+        np.zeros((4, 2)), labels, n_classes=3, contender=contender, proposed=proposed
+    )
+    # class flagged share, pair share, log(1 + pair count)
+    np.testing.assert_allclose(features[:, -3:-1], [[1.0, 0.5], [1.0, 0.5], [0.0, 0.0], [1, 1]])
+    np.testing.assert_allclose(features[:, -1], np.log1p([1, 1, 0, 1]))
+
+
+def test_reviews_learn_that_a_correction_many_flags_share_is_a_real_error() -> None:
+    """Real errors are one mistake made many times (label 0 filed for class 1), false flags
+    scatter over the other corrections, and the views' signals cannot tell them apart: 100
+    reviews teach the model how common a correction is, and it ranks the rest far better."""
+    rng = np.random.default_rng(3)
+    n, n_classes = 1500, 8
+    labels = rng.integers(0, n_classes, n)
+    wrong = rng.random(n) < 0.3
+    labels[wrong] = 0
+    contender = np.where(wrong, 1, (labels + rng.integers(1, n_classes, n)) % n_classes)
+    contender[~wrong & (contender == 1) & (labels == 0)] = 2
+    signals = rng.random((n, len(SIGNALS)))  # no signal at all in the views
+    proposed = corrections(labels, contender, np.ones(n, bool), n_classes=n_classes)
+    reviewed = rng.choice(n, 100, replace=False)
+    rest = np.setdiff1d(np.arange(n), reviewed)
+    truth = wrong.astype(int)
+    ap = {}
+    for name, kwargs in (("plain", {}), ("common", {"contender": contender, "proposed": proposed})):
+        features = reviewer_features(signals, labels, n_classes=n_classes, **kwargs)
+        model, _ = fit_reviewer_model(features[reviewed], truth[reviewed], seed=0)
+        ap[name] = average_precision_score(truth[rest], rerank(model, features[rest]))
+    # The class alone (label 0) already helps; the shared correction pins the errors down.
+    assert ap["common"] >= ap["plain"] + 0.15
+    assert ap["common"] > 0.9
 
 
 def test_reviewer_model_needs_enough_reviews_of_both_kinds() -> None:
