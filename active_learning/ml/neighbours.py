@@ -10,12 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import Any, Protocol
 
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from active_learning.ml.strategies._common import check_chunk_size, check_n_instances
+
+
+class RowReader(Protocol):
+    """A matrix read by rows: ``X[rows]`` (an int array) gives those rows as an ndarray.
+
+    An ndarray is one; so is a reader that fetches the rows from a file on demand, where the
+    caller should not hold a copy of every row (a million 384-d float32 rows are 1.5 GB).
+    """
+
+    def __getitem__(self, key: Any, /) -> Any: ...
 
 
 def top_k_similar(
@@ -93,7 +104,7 @@ _NO_GROUP = np.zeros(0, dtype=np.int64)
 
 
 def near_duplicate_groups(
-    X: np.ndarray,
+    X: np.ndarray | RowReader,
     keys: np.ndarray,
     *,
     threshold: float = GROUP_COSINE,
@@ -110,8 +121,9 @@ def near_duplicate_groups(
 
     Parameters
     ----------
-    X : ndarray of shape (n, dim)
-        Row vectors; normalised here, so the dot product is the cosine.
+    X : ndarray of shape (n, dim), or any object whose ``X[rows]`` (rows an int array) gives
+        those rows as an ndarray (one key's rows are read at a time). Row vectors; normalised
+        here, so the dot product is the cosine.
     keys : ndarray of shape (n,), int
         Rows group only with rows of the same key (e.g. the same given and suggested class);
         rows with a negative key are never grouped.

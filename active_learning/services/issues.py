@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
 
 from active_learning.ml.neighbours import GROUP_COSINE, GROUP_MAX, near_duplicate_groups
@@ -55,6 +54,7 @@ from active_learning.ml.noise import (
 )
 from active_learning.ml.noise import find_label_issues as confident_learning_flags
 from active_learning.ml.noise._common import EstimatorLike, _new_estimator
+from active_learning.ml.noise.out_of_fold import predict_proba_in_slices
 from active_learning.models import LabelIssue
 from active_learning.selectors import (
     LabelSet,
@@ -64,13 +64,14 @@ from active_learning.selectors import (
     project_classes,
 )
 from active_learning.services.bulk import copy_binary_rows, pg_timestamp
-from active_learning.services.embeddings import embedded_only, matrix_load
+from active_learning.services.embeddings import MatrixRows, embedded_only, matrix_load
 from labeling.models import Case, Project, ResolutionSource, ResolvedLabel
 from workbench.core.models import Job
 
 MIN_LABELS = 20
 # Above this many labels, each out-of-fold model fits on a seeded sample of this many rows of its
-# training folds (a 1M-label detection: ~90 s instead of ~30 min; see bench/pipeline.py).
+# training folds (a 1M-label detection: ~90 s instead of ~30 min; see bench/pipeline.py); only
+# the sample is read from the matrix file.
 FIT_MAX_ROWS = 50_000
 _WRITE_BATCH = 5000
 _TEXT_BATCH = 10_000
@@ -84,12 +85,17 @@ SKIP_ONE_CLASS = "skipped: labels of fewer than two classes"
 ERR_NOT_EMBEDDED = "{n} labelled cases have no embedding yet: run embed_cases first."
 
 
-def _features(hashes: list[str]) -> np.ndarray:
+def _features(hashes: list[str]) -> MatrixRows:
+    """The embeddings of `hashes`, read from the matrix file as the detector asks for them.
+
+    Never one copy of them all: the fold models learn from samples and predict slices, the
+    auxiliary views read a few tens of thousands of rows; a copy at 1M cases is 1.5 GB.
+    """
     matrix = matrix_load()
     rows = matrix.rows_for(hashes)
     if (rows < 0).any():
         raise RuntimeError(ERR_NOT_EMBEDDED.format(n=int((rows < 0).sum())))
-    return np.asarray(matrix.vectors[rows], dtype=np.float32)
+    return matrix.rows(rows)
 
 
 def find_label_issues(
@@ -112,7 +118,7 @@ def find_label_issues(
     X = _features(labels.hashes)
     if progress:
         progress(0.1, f"out-of-fold models on {len(labels)} labels")
-    fold_models = _FoldModels(_sampled_logreg if len(labels) > FIT_MAX_ROWS else None)
+    fold_models = _FoldModels(None)
     mask, proba = find_label_issues_iterative(
         X,
         y,
@@ -121,6 +127,7 @@ def find_label_issues(
         rounds=rounds,
         filter_by=FILTER_BY,
         random_state=0,
+        fit_max_rows=FIT_MAX_ROWS,
     )
     quality = label_quality_scores(y, proba, method="self_confidence")
     if progress:
@@ -321,8 +328,9 @@ def _evaluation_scored(
     y = np.array([column[int(label)] for label in checked.labels], dtype=np.int64)
     X = _features(checked.hashes)
     proba = np.zeros((n, pool_proba.shape[1]), dtype=np.float64)
+    everyone = np.arange(n)
     for model in models:
-        proba[:, np.asarray(model.classes_, dtype=np.int64)] += model.predict_proba(X)
+        proba += predict_proba_in_slices(model, X, everyone, n_classes=proba.shape[1])
     proba /= len(models)
     flags = confident_learning_flags(
         np.concatenate([pool_y, y]), np.concatenate([pool_proba, proba]), filter_by=FILTER_BY
@@ -352,7 +360,7 @@ def _texts(project: Project, case_ids: np.ndarray) -> list[str]:
 
 
 def _groups(
-    X: np.ndarray, labels: LabelSet, suggested: np.ndarray, mask: np.ndarray
+    X: MatrixRows, labels: LabelSet, suggested: np.ndarray, mask: np.ndarray
 ) -> dict[int, list[int]]:
     """case id -> the other members of its near-duplicate group (nearest first), for prune-set
     cases that have one. Members share the case's given label, checked label and suggestion."""
@@ -369,33 +377,6 @@ def _groups(
         for i in rows.tolist()
         if found[i].size
     }
-
-
-def _sampled_logreg() -> _SampledLogisticRegression:
-    return _SampledLogisticRegression(FIT_MAX_ROWS)
-
-
-class _SampledLogisticRegression:
-    """The detector's default model (C=10), fitted on a seeded sample of at most `max_rows`.
-
-    Used only above FIT_MAX_ROWS labels: every case is still predicted out of fold, by a model
-    that learnt from a sample of the other folds.
-    """
-
-    def __init__(self, max_rows: int) -> None:
-        self.max_rows = max_rows
-
-    def fit(self, X: np.ndarray, y: np.ndarray) -> _SampledLogisticRegression:
-        if y.shape[0] > self.max_rows:
-            rng = np.random.default_rng(y.shape[0])
-            keep = np.sort(rng.choice(y.shape[0], self.max_rows, replace=False))
-            X, y = X[keep], y[keep]
-        self.model_ = LogisticRegression(C=10.0, max_iter=1000).fit(X, y)
-        self.classes_ = self.model_.classes_
-        return self
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model_.predict_proba(X))
 
 
 def _issues_write(

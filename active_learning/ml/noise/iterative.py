@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from active_learning.ml.neighbours import RowReader
 from active_learning.ml.noise._common import BAD_PARAMETER, EstimatorLike, NoiseError
 from active_learning.ml.noise.confident_learning import find_label_issues
 from active_learning.ml.noise.out_of_fold import out_of_fold_proba
 
 
 def find_label_issues_iterative(
-    X: np.ndarray,
+    X: np.ndarray | RowReader,
     labels: np.ndarray,
     *,
     n_classes: int | None = None,
@@ -23,6 +24,7 @@ def find_label_issues_iterative(
     filter_by: str = "prune_by_noise_rate",
     pred_probs: np.ndarray | None = None,
     random_state: int = 0,
+    fit_max_rows: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Confident learning, then again on probabilities from models trained without the flagged rows.
 
@@ -36,7 +38,7 @@ def find_label_issues_iterative(
 
     Parameters
     ----------
-    X : ndarray of shape (n, dim)
+    X : ndarray of shape (n, dim), or row-indexable (see ``out_of_fold_proba``)
     labels : ndarray of shape (n,)
     n_classes : int, optional
     estimator : sklearn classifier or zero-argument factory, optional
@@ -47,6 +49,8 @@ def find_label_issues_iterative(
         Out-of-fold probabilities of round 1, if already computed.
     random_state : int
         Fold seed of round 1; round r uses ``random_state + r - 1``.
+    fit_max_rows : int, optional
+        See ``out_of_fold_proba``.
 
     Returns
     -------
@@ -66,6 +70,7 @@ def find_label_issues_iterative(
             estimator=estimator,
             n_splits=n_splits,
             random_state=random_state,
+            fit_max_rows=fit_max_rows,
         )
     mask = find_label_issues(labels, pred_probs, filter_by=filter_by)
     for r in range(1, rounds):
@@ -77,6 +82,7 @@ def find_label_issues_iterative(
             n_splits=n_splits,
             train_mask=~mask,
             random_state=random_state + r,
+            fit_max_rows=fit_max_rows,
         )
         mask = find_label_issues(labels, pred_probs, filter_by=filter_by)
     return mask, pred_probs

@@ -11,7 +11,7 @@ from functools import partial
 
 import numpy as np
 
-from active_learning.ml.neighbours import top_k_similar
+from active_learning.ml.neighbours import RowReader, top_k_similar
 from active_learning.ml.noise._common import BAD_LABELS, BAD_PARAMETER, EMPTY_INPUT, NoiseError
 
 K_NEIGHBOURS = 10
@@ -26,7 +26,7 @@ _SMOOTHING = 1e-3
 
 
 def neighbour_label_votes(
-    X: np.ndarray,
+    X: np.ndarray | RowReader,
     labels: np.ndarray,
     *,
     n_classes: int,
@@ -48,8 +48,9 @@ def neighbour_label_votes(
 
     Parameters
     ----------
-    X : ndarray of shape (n, dim)
-        Embeddings; normalised here, so the dot product is the cosine.
+    X : ndarray of shape (n, dim), or any object whose ``X[rows]`` (rows an int array) gives
+        those rows as an ndarray: only the reference set and one block of queries are read at a
+        time. Embeddings; normalised here, so the dot product is the cosine.
     labels : ndarray of shape (n,), int
     n_classes : int
     k : int
@@ -75,7 +76,6 @@ def neighbour_label_votes(
         raise NoiseError(BAD_LABELS.format(max_class=n_classes - 1))
     if k < 1:
         raise NoiseError(BAD_PARAMETER.format(name="k", expected=">= 1", value=k))
-    X = np.asarray(X)
     pool = np.arange(n) if voters is None else np.flatnonzero(np.asarray(voters, dtype=bool))
     if pool.size > max_reference:
         reference = np.sort(

@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from sklearn.model_selection import StratifiedKFold
 
+from active_learning.ml.neighbours import RowReader
 from active_learning.ml.noise._common import (
     BAD_LABELS,
     EMPTY_INPUT,
@@ -20,9 +22,13 @@ from active_learning.ml.noise._common import (
     _new_estimator,
 )
 
+# Rows predicted per ``predict_proba`` call: a million-row fold predicts in slices, never from
+# one copy of all its test rows (a fifth of a 1M x 384 float32 matrix is 300 MB).
+PREDICT_ROWS = 65_536
+
 
 def out_of_fold_proba(
-    X: np.ndarray,
+    X: np.ndarray | RowReader,
     labels: np.ndarray,
     *,
     n_classes: int | None = None,
@@ -30,6 +36,7 @@ def out_of_fold_proba(
     n_splits: int = 5,
     train_mask: np.ndarray | None = None,
     random_state: int | None = 0,
+    fit_max_rows: int | None = None,
 ) -> np.ndarray:
     """Out-of-fold predicted probabilities by stratified K-fold.
 
@@ -40,7 +47,9 @@ def out_of_fold_proba(
 
     Parameters
     ----------
-    X : ndarray of shape (n, dim)
+    X : ndarray of shape (n, dim), or any object whose ``X[rows]`` (rows an int array) gives
+        those rows as an ndarray: only the training rows (or their sample) and slices of the
+        test rows are read at a time, so ``X`` may read them from a file on demand.
     labels : ndarray of shape (n,), int class indices
     n_classes : int, optional
         Number of columns; default ``labels.max() + 1``.
@@ -51,6 +60,10 @@ def out_of_fold_proba(
         Rows allowed to train (e.g. not yet flagged); all rows are still predicted out of fold.
     random_state : int or None
         Seed of the fold shuffle.
+    fit_max_rows : int, optional
+        Each fold model fits on a seeded sample of at most this many of its training rows
+        (``np.random.default_rng(m).choice(m, fit_max_rows, replace=False)`` of its ``m`` rows,
+        in row order); only the sample is read from ``X``. Default: all of them.
 
     Returns
     -------
@@ -76,10 +89,11 @@ def out_of_fold_proba(
 
     def fit_predict(train: np.ndarray, test: np.ndarray) -> np.ndarray:
         train = train[can_train[train]]
+        if fit_max_rows is not None and train.size > fit_max_rows:
+            rng = np.random.default_rng(train.size)
+            train = train[np.sort(rng.choice(train.size, fit_max_rows, replace=False))]
         model = _new_estimator(estimator).fit(X[train], labels[train])
-        out = np.zeros((test.size, k), dtype=np.float64)
-        out[:, np.asarray(model.classes_, dtype=np.int64)] = model.predict_proba(X[test])
-        return out
+        return predict_proba_in_slices(model, X, test, n_classes=k)
 
     if common.size == 0:  # every class is rare: in-sample is all there is
         proba[:] = fit_predict(np.arange(n), np.arange(n))
@@ -92,6 +106,38 @@ def out_of_fold_proba(
         proba[common[test_pos]] = out[: test_pos.size]
         proba[rare_rows] += out[test_pos.size :] / n_splits
     return proba
+
+
+def predict_proba_in_slices(
+    model: Any, X: np.ndarray | RowReader, rows: np.ndarray, *, n_classes: int
+) -> np.ndarray:
+    """A fitted ``model``'s probabilities of ``X[rows]``, ``PREDICT_ROWS`` rows a call.
+
+    The slices are near-equal (``np.array_split``), so no call predicts a handful of rows; each
+    row's probabilities are the same as from one call on all of them.
+
+    Parameters
+    ----------
+    model : fitted classifier with ``classes_`` (class indices) and ``predict_proba``
+    X : ndarray of shape (n, dim), or row-indexable (see ``out_of_fold_proba``)
+    rows : ndarray of shape (q,), int
+    n_classes : int
+
+    Returns
+    -------
+    ndarray of shape (q, n_classes), float64; zero in the columns of classes the model lacks
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    out = np.zeros((rows.size, n_classes), dtype=np.float64)
+    if rows.size == 0:
+        return out
+    columns = np.asarray(model.classes_, dtype=np.int64)
+    start = 0
+    for part in np.array_split(rows, max(1, -(-rows.size // PREDICT_ROWS))):
+        stop = start + part.size
+        out[start:stop, columns] = model.predict_proba(X[part])
+        start = stop
+    return out
 
 
 def ensemble_out_of_fold_proba(

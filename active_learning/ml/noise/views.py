@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import rankdata
 
+from active_learning.ml.neighbours import RowReader
 from active_learning.ml.noise._common import (
     BAD_PARAMETER,
     SHAPE_MISMATCH,
@@ -179,7 +180,7 @@ def auxiliary_rows(embedding_proba: np.ndarray, labels: np.ndarray, *, max_rows:
 
 
 def auxiliary_views(
-    embeddings: np.ndarray,
+    embeddings: np.ndarray | RowReader,
     texts_of: Callable[[np.ndarray], Sequence[str]],
     labels: np.ndarray,
     *,
@@ -201,7 +202,7 @@ def auxiliary_views(
 
     Parameters
     ----------
-    embeddings : ndarray of shape (n, dim)
+    embeddings : ndarray of shape (n, dim), or row-indexable (see ``neighbour_label_votes``)
     texts_of : callable ``(rows) -> texts``
         The texts of the given row indices, in their order (only checked rows and a sample of
         context rows are asked for, so a caller can read them from a database).

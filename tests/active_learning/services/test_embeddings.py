@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import mmap
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from active_learning.models import Embedding
 from active_learning.services.embeddings import (
+    Matrix,
     embed_hashes,
     hashes_missing,
     matrix_dir,
@@ -108,3 +112,47 @@ def test_a_row_committed_late_with_a_lower_id_still_reaches_the_matrix(data_dir)
     assert manifest["rows"] == 5
     matrix = matrix_load(model_name="m")
     np.testing.assert_array_equal(matrix.vectors[matrix.index[f"{3:064x}"]], np.full(4, 3))
+
+
+def test_matrix_rows_read_what_the_matrix_holds(data_dir) -> None:
+    """`Matrix.rows` reads the rows of the given row numbers, in their order, on indexing."""
+    stored = _store(6)
+    matrix = matrix_load(model_name="m")
+    hashes = list(stored)[::-2]
+    rows = matrix.rows(matrix.rows_for(hashes))
+    expected = np.stack([stored[h] for h in hashes])
+    assert rows.shape == (3, 4) and len(rows) == 3
+    np.testing.assert_array_equal(rows[np.arange(3)], expected)
+    np.testing.assert_array_equal(rows[np.array([2, 0])], expected[[2, 0]])
+    np.testing.assert_array_equal(rows[1:], expected[1:])
+    np.testing.assert_array_equal(np.asarray(rows), expected)
+    assert rows[np.arange(3)].dtype == np.float32
+
+
+def _rss_file_kb() -> int:
+    with open("/proc/self/status") as status:
+        line = next(x for x in status if x.startswith("RssFile:"))
+    return int(line.split()[1])
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads Linux's /proc")
+def test_reading_through_matrix_rows_leaves_the_files_pages_unmapped(tmp_path) -> None:
+    """Every row of a 40 MB matrix read in slices through `Matrix.rows` leaves (almost) none of
+    the file resident in this process, where reading it through the map keeps all of it."""
+    path = tmp_path / "vectors.f32"
+    n, dim = 40_000, 256
+    np.random.default_rng(0).random((n, dim), dtype=np.float32).tofile(path)
+
+    def mapped() -> Matrix:
+        with path.open("rb") as fh:
+            mapping = mmap.mmap(fh.fileno(), n * dim * 4, access=mmap.ACCESS_READ)
+        return Matrix(np.frombuffer(mapping, dtype="<f4").reshape(n, dim), {}, mapping)
+
+    rows = mapped().rows(np.arange(n)[::-1])
+    before = _rss_file_kb()
+    total = sum(float(rows[part].sum()) for part in np.array_split(np.arange(n), 8))
+    assert _rss_file_kb() - before < 8 * 1024
+    direct = mapped()
+    before = _rss_file_kb()
+    assert float(np.asarray(direct.vectors[np.arange(n)]).sum()) == pytest.approx(total)
+    assert _rss_file_kb() - before > 30 * 1024

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
+from active_learning.ml.noise import out_of_fold
 from active_learning.models import Embedding, LabelIssue
 from active_learning.selectors import evaluation_set, training_set
-from active_learning.services.embeddings import model_name_current
+from active_learning.services import issues as issues_service
+from active_learning.services.embeddings import MatrixRows, model_name_current
 from active_learning.services.issues import VIEW_EMBEDDING, find_label_issues
 from active_learning.services.review_items import review_items_refresh
 from labeling.models import Case, QueueItem, QueueKind, ResolvedLabel, Split, Tier
@@ -133,6 +135,33 @@ def test_scoring_the_evaluation_split_leaves_the_pools_flags_and_scores_alone(wo
     assert result["evaluation_checked"] == 0
     assert with_eval == without
     assert {c for c, v in without.items() if v[0]} == {c.pk for c in world.pool_wrong}
+
+
+def _stored(project) -> list[tuple]:
+    """Everything a detection stores: the issues' every column, then the doubtful flags."""
+    fields = [f.attname for f in LabelIssue._meta.fields if f.attname not in ("id", "detected_at")]
+    rows = LabelIssue.objects.filter(project=project).order_by("case_id").values_list(*fields)
+    doubtful = ResolvedLabel.objects.filter(case__project=project).order_by("case_id")
+    return [*rows, *doubtful.values_list("case_id", "doubtful")]
+
+
+def test_detection_reading_its_embeddings_on_demand_equals_one_copy_of_them(
+    world, monkeypatch
+) -> None:
+    """The detector reads the matrix file a fit sample or a prediction slice at a time (a copy
+    of every row is 1.5 GB at 1M cases); with samples and slices small enough to matter here,
+    every stored score, suggestion, flag and doubtful mark is what one in-memory copy gives."""
+    monkeypatch.setattr(issues_service, "FIT_MAX_ROWS", 40)  # fold models fit on ~61 rows
+    monkeypatch.setattr(out_of_fold, "PREDICT_ROWS", 5)
+    assert isinstance(issues_service._features([world.pool[0].content_hash]), MatrixRows)
+    found = find_label_issues(project=world.project)
+    on_demand = _stored(world.project)
+    assert found["flagged"] == 2 and found["evaluation_flagged"] == 2
+    read = issues_service._features
+    monkeypatch.setattr(issues_service, "_features", lambda hashes: np.asarray(read(hashes)))
+    monkeypatch.setattr(out_of_fold, "PREDICT_ROWS", 10**9)
+    assert find_label_issues(project=world.project) == found
+    assert _stored(world.project) == on_demand
 
 
 def test_flagged_evaluation_cases_get_no_review_item_and_stay_out_of_training(world) -> None:
