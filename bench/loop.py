@@ -576,16 +576,18 @@ def figures(arms: dict[str, dict[str, Any]], ceiling: float) -> dict[str, Any]:
     }
     w0 = {n: to_target(n) for n in ("product_w0", "random_w0")}
     out["weight0_labels_to_target"] = {**w0, "ratio": ratio(w0["product_w0"], w0["random_w0"])}
+    # The oracle arm is opt-in: its figures appear only when it ran.
+    default_weight = ("product", "random", *([ORACLE_ARM.name] if ORACLE_ARM.name in arms else []))
     for at in (500, 1000):
         gains = {}
-        for n in ("product", "random", ORACLE_ARM.name):
+        for n in default_weight:
             start, now = (v1_f1(arms[n]), f1_at(arms[n], at)) if n in arms else (None, None)
             gains[n] = None if start is None or now is None else round(now - start, 4)
         out[f"gain_over_v1_at_{at}"] = gains
     out["gap_closed_at_1000"] = {
         n: None if (g := gap_closed(v1_f1(arms[n]), f1_at(arms[n], 1000), ceiling)) is None
         else round(g, 4)
-        for n in ("product", "random", ORACLE_ARM.name)
+        for n in default_weight
         if n in arms
     }  # fmt: skip
     return out

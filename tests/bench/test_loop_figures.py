@@ -74,6 +74,17 @@ def test_figures_compare_product_and_random_order() -> None:
     assert out["largest_drop_at_promotion"]["random_w0"] == -0.005
 
 
+def test_figures_report_the_oracle_arm_beside_the_product_when_it_ran() -> None:
+    arms = {
+        "product": _arm(0.5, [(0, 1, 0.80), (700, 3, 0.81)], 100, 1000),
+        "product_oracle": _arm(0.5, [(0, 1, 0.80), (300, 2, 0.85)], 100, 1000),
+    }
+    out = figures(arms, ceiling=0.90)
+    assert out["gain_over_v1_at_1000"] == {"product": 0.01, "random": None, "product_oracle": 0.05}
+    assert out["gap_closed_at_1000"] == {"product": 0.1, "product_oracle": 0.5}
+    assert out["first_champion_change"] == {"product": 700, "product_oracle": 300}
+
+
 def test_figures_leave_out_what_a_shorter_run_did_not_reach() -> None:
     arms = {"product": _arm(0.5, [(0, 1, 0.80)], 100, 300)}
     out = figures(arms, ceiling=0.90)
