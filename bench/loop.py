@@ -277,7 +277,11 @@ def ceiling_fit(state: ArmState, test: TestSplit) -> dict[str, Any]:
     ceiling = truth_fit(
         state, test, list(Case.objects.filter(project=state.project).values_list("pk", flat=True))
     )
-    v1 = ModelVersion.objects.get(project=state.project, number=1)
+    # A weight-0 arm's import trains no v1 (no analysts' labels yet): nothing to split then.
+    v1 = ModelVersion.objects.filter(project=state.project, number=1).first()
+    if v1 is None:
+        ceiling["v1_rows_true_labels"] = None
+        return ceiling
     with np.load(v1.params[TRAINING_ROWS_KEY]) as rows:
         ids, weights = rows["case_ids"].tolist(), rows["weights"]
     ceiling["v1_rows_true_labels"] = truth_fit(state, test, ids, weights)
@@ -683,9 +687,10 @@ def main() -> None:
                 ceiling = ceiling_fit(state, test)
                 results["ceiling"] = ceiling
                 kept = ceiling["v1_rows_true_labels"]
+                on_v1 = f"; on the true labels of v1's {kept['n_train']} rows " if kept else ""
                 print(
-                    f"ceiling: test macro-F1 {ceiling['macro_f1']:.4f}; on the true labels of "
-                    f"v1's {kept['n_train']} rows {kept['macro_f1']:.4f}",
+                    f"ceiling: test macro-F1 {ceiling['macro_f1']:.4f}"
+                    + (f"{on_v1}{kept['macro_f1']:.4f}" if kept else ""),
                     flush=True,
                 )
             results["arms"][arm.name] = arm_run(

@@ -223,10 +223,20 @@ def review_simulation(
     rng = np.random.default_rng(seed)
     reviewed = rng.choice(issues, min(N_REVIEWS, issues.size), replace=False)
     rest = np.setdiff1d(issues, reviewed)
+    # As the product counts corrections: over the open cases only, each leaving its own out.
     contender = contenders(detection.pred_probs, noisy)
-    proposed = corrections(noisy, contender, detection.flagged, n_classes=k)
+    is_open = np.ones(noisy.size, dtype=bool)
+    is_open[reviewed] = False
+    proposed = corrections(
+        noisy[is_open], contender[is_open], detection.flagged[is_open], n_classes=k
+    )
     features = reviewer_features(
-        detection.signals, noisy, n_classes=k, contender=contender, proposed=proposed
+        detection.signals,
+        noisy,
+        n_classes=k,
+        contender=contender,
+        proposed=proposed,
+        counted=detection.flagged & is_open,
     )
     answers = truth[reviewed].astype(int)
     try:

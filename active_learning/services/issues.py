@@ -236,9 +236,13 @@ def _reviewers_rerank(
     answers = (labels.labels[reviewed] != given[reviewed]).astype(np.int64)
     # The views' evidence on the given label the reviewer judged (not on their own answer).
     seen = combine_views(given_cols, [v[reviewed] for v in views], weights=weights)
-    # How common each row's correction is among the flagged cases (one feature of the model).
+    # How common each row's correction is among the other open flagged cases (features of the
+    # model). Decided rows are not counted: a reviewed row's label is the reviewer's answer.
+    open_rows = ~decided
     contender = contenders(detection.pred_probs, y)
-    proposed = corrections(y, contender, detection.flagged, n_classes=n_classes)
+    proposed = corrections(
+        y[open_rows], contender[open_rows], detection.flagged[open_rows], n_classes=n_classes
+    )
     reviewed_features = reviewer_features(
         seen.signals,
         given_cols,
@@ -254,7 +258,6 @@ def _reviewers_rerank(
     learnt.update(cv_ap=round(cv_ap, 4), unsupervised_ap=round(unsupervised_ap, 4))
     if cv_ap <= unsupervised_ap:
         return score, learnt
-    open_rows = ~decided
     features = reviewer_features(
         detection.signals[open_rows],
         y[open_rows],
@@ -262,6 +265,7 @@ def _reviewers_rerank(
         sources=(~labels.from_analyst[open_rows]).astype(np.float64),
         contender=contender[open_rows],
         proposed=proposed,
+        counted=detection.flagged[open_rows],
     )
     score[open_rows] = rerank(model, features)
     learnt["used"] = True

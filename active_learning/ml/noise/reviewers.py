@@ -62,6 +62,7 @@ def reviewer_features(
     sources: np.ndarray | None = None,
     contender: np.ndarray | None = None,
     proposed: Corrections | None = None,
+    counted: np.ndarray | None = None,
 ) -> np.ndarray:
     """The reviewer model's input: signals, the given class one-hot, the label's source and,
     with ``contender`` and ``proposed``, how common the row's correction is.
@@ -80,7 +81,11 @@ def reviewer_features(
     contender : ndarray of shape (n,), int, optional
         Each row's most probable other class (``contenders``).
     proposed : Corrections, optional
-        The detection's corrections over every checked case (``corrections``).
+        The detection's corrections over the open (undecided) cases (``corrections``).
+    counted : ndarray of shape (n,), bool, optional
+        Rows that are themselves among ``proposed``'s flagged cases: their own flag is left out,
+        so every row sees how many *other* open cases share its correction, whether it is a
+        reviewed row (never counted) or an open one. Default: none.
 
     Returns
     -------
@@ -97,11 +102,11 @@ def reviewer_features(
     onehot[np.arange(labels.shape[0]), labels] = 1.0
     if contender is None or proposed is None:
         return np.column_stack([signals, onehot, given])
+    own = np.zeros(labels.shape[0]) if counted is None else np.asarray(counted, np.float64)
     size = np.maximum(proposed.sizes[labels], 1).astype(np.float64)
-    pair = proposed.pairs[labels, np.asarray(contender, dtype=np.int64)].astype(np.float64)
-    common = np.column_stack(
-        [proposed.pairs.sum(axis=1)[labels] / size, pair / size, np.log1p(pair)]
-    )
+    pair = proposed.pairs[labels, np.asarray(contender, dtype=np.int64)] - own
+    flagged = proposed.pairs.sum(axis=1)[labels] - own
+    common = np.column_stack([flagged / size, pair / size, np.log1p(pair)])
     return np.column_stack([signals, onehot, given, common])
 
 

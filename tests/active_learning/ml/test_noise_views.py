@@ -267,6 +267,16 @@ def test_corrections_count_flagged_cases_by_label_and_contender() -> None:
     # class flagged share, pair share, log(1 + pair count)
     np.testing.assert_allclose(features[:, -3:-1], [[1.0, 0.5], [1.0, 0.5], [0.0, 0.0], [1, 1]])
     np.testing.assert_allclose(features[:, -1], np.log1p([1, 1, 0, 1]))
+    # A counted row leaves its own flag out: it sees only the other cases sharing its correction.
+    alone = reviewer_features(
+        np.zeros((4, 2)),
+        labels,
+        n_classes=3,
+        contender=contender,
+        proposed=proposed,
+        counted=np.array([True, False, False, True]),
+    )
+    np.testing.assert_allclose(alone[:, -3:-1], [[0.5, 0.0], [1.0, 0.5], [0.0, 0.0], [0, 0]])
 
 
 def test_reviews_learn_that_a_correction_many_flags_share_is_a_real_error() -> None:
