@@ -66,3 +66,15 @@ def _new_estimator(estimator: EstimatorLike) -> Any:
     raise NoiseError(
         BAD_PARAMETER.format(name="estimator", expected="an estimator or factory", value=estimator)
     )
+
+
+def best_other(proba: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's most probable class other than its label, and that class's probability.
+
+    Both of shape (n,): int64 classes, float64 probabilities (-inf with a single class).
+    """
+    labels = np.asarray(labels).astype(np.int64)
+    others = np.array(proba, dtype=np.float64)
+    others[np.arange(labels.shape[0]), labels] = -np.inf
+    best = others.argmax(axis=1).astype(np.int64)
+    return best, others[np.arange(labels.shape[0]), best]

@@ -17,7 +17,12 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from active_learning.ml.noise._common import BAD_PARAMETER, SHAPE_MISMATCH, NoiseError
+from active_learning.ml.noise._common import (
+    BAD_PARAMETER,
+    SHAPE_MISMATCH,
+    NoiseError,
+    best_other,
+)
 
 MIN_REVIEWS = 50
 TOO_FEW_REVIEWS = "The reviewer model needs {needed} reviewed issues with both answers, got {n}."
@@ -30,7 +35,8 @@ _CV_SPLITS = 5
 @dataclass(frozen=True)
 class Corrections:
     """The corrections a detection proposes: ``pairs[a, b]`` flagged cases labelled ``a`` whose
-    contender is ``b``, ``sizes[a]`` cases labelled ``a``; both over every checked case."""
+    contender is ``b``, ``sizes[a]`` cases labelled ``a``; both over the cases counted (the
+    product counts the open ones)."""
 
     pairs: np.ndarray
     sizes: np.ndarray
@@ -38,9 +44,7 @@ class Corrections:
 
 def contenders(proba: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Each row's most probable class other than its label, shape (n,), int64."""
-    others = np.array(proba, dtype=np.float64, copy=True)
-    others[np.arange(others.shape[0]), np.asarray(labels, dtype=np.int64)] = -np.inf
-    return others.argmax(axis=1).astype(np.int64)
+    return best_other(proba, labels)[0]
 
 
 def corrections(

@@ -20,6 +20,7 @@ from active_learning.ml.noise._common import (
     EstimatorLike,
     NoiseError,
     _check,
+    best_other,
 )
 from active_learning.ml.noise.confident_learning import find_label_issues
 from active_learning.ml.noise.iterative import find_label_issues_iterative
@@ -372,11 +373,8 @@ def contender_score(proba: np.ndarray, labels: np.ndarray) -> np.ndarray:
     ndarray of shape (n,), float64
     """
     labels = np.asarray(labels).astype(np.int64)
-    rows = np.arange(labels.shape[0])
-    given = proba[rows, labels]
-    others = np.array(proba, dtype=np.float64)
-    others[rows, labels] = -np.inf
-    best = others.max(axis=1) if proba.shape[1] > 1 else np.zeros_like(given)
+    given = proba[np.arange(labels.shape[0]), labels]
+    best = best_other(proba, labels)[1] if proba.shape[1] > 1 else np.zeros_like(given)
     s = CONTENDER_SMOOTHING
     return np.asarray((best + s) / (best + given + 2 * s), dtype=np.float64)
 
@@ -412,8 +410,5 @@ def view_weights(labels: np.ndarray, probas: Sequence[np.ndarray]) -> np.ndarray
 def _margin(proba: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Probability of the given label minus the best other class's (Northcutt et al.'s
     normalized margin before its rescaling): negative when another class is preferred."""
-    rows = np.arange(labels.shape[0])
-    given = proba[rows, labels]
-    other = proba.copy()
-    other[rows, labels] = -np.inf
-    return np.asarray(given - other.max(axis=1))
+    given = proba[np.arange(labels.shape[0]), labels]
+    return np.asarray(given - best_other(proba, labels)[1])
