@@ -416,18 +416,22 @@ def queue_page_facts(*, project: Project, user: Any) -> PageFacts:
     return PageFacts(classes_key=str(key), progress=progress, undo=undo)
 
 
-def queue_page_context(*, project: Project, user: Any, current: QueueItem | None) -> dict[str, Any]:
+def queue_page_context(
+    *, project: Project, user: Any, current: QueueItem | None, undone: QueueAction | None = None
+) -> dict[str, Any]:
     """Everything the queue page (or its swapped card) needs for the analyst's current item: a
-    review card for review and adjudication items, the labelling card for the others."""
+    review card for review and adjudication items, the labelling card for the others; with
+    `undone`, the action an undo just took back, for the card's notice."""
     from labeling.selectors_review import review_card
     from labeling.services.queue.fill import DECISION_KINDS
 
     facts = queue_page_facts(project=project, user=user)
     classes = project_classes_by_id(project=project, key=facts.classes_key)
-    if facts.undo is not None:
-        # The undo line names the label from the classes at hand, not by a query of its own.
-        annotation = facts.undo.annotation
-        annotation.label = classes.get(annotation.label_id) if annotation.label_id else None
+    for action in (facts.undo, undone):
+        if action is not None:
+            # The undo line and notice name the label from the classes at hand, not by a query.
+            annotation = action.annotation
+            annotation.label = classes.get(annotation.label_id) if annotation.label_id else None
     card: Card | None = None
     ticket = None
     if current is not None:
@@ -442,5 +446,6 @@ def queue_page_context(*, project: Project, user: Any, current: QueueItem | None
         "card": card,
         "ticket": ticket,
         "undo": facts.undo,
+        "undone": undone,
         "progress": facts.progress,
     }

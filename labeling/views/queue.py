@@ -18,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from labeling.forms import QueueAnswerForm, QueueSkipForm, QueueUndoForm
-from labeling.models import Project, QueueItem
+from labeling.models import Project, QueueAction, QueueItem
 from labeling.permissions import REVIEWER, project_for, role_allows
 from labeling.selectors import queue_item_of, queue_items_held
 from labeling.selectors_queue import Ticket, duration_clamp, queue_page_context, ticket_read
@@ -41,15 +41,25 @@ ERR_NEED_VERDICT = (
 
 
 def _next_case(
-    request: HtmxHttpRequest, project: Project, role: str, *, error: str | None = None
+    request: HtmxHttpRequest,
+    project: Project,
+    role: str,
+    *,
+    error: str | None = None,
+    undone: QueueAction | None = None,
 ) -> HttpResponse:
-    """Claim what is missing and render the current card: the partial for htmx, else the page."""
+    """Claim what is missing and render the current card: the partial for htmx, else the page.
+    With `undone` (the action an undo just took back) the card says so above the case."""
     if not request.htmx and request.method == "POST":
         if error:
             messages.error(request, error)
+        if undone is not None:
+            messages.info(request, f"Undone: your last {undone.get_kind_display().lower()}.")
         return redirect("labeling:queue", slug=project.slug)
     claim = queue_claim_next(project=project, analyst=request.user, role=role)
-    context = {**queue_page_context(project=project, user=request.user, current=claim.current)}
+    context = queue_page_context(
+        project=project, user=request.user, current=claim.current, undone=undone
+    )
     context["error"] = error
     context["can_review"] = role_allows(role, REVIEWER)  # the header links the quality page
     template = "labeling/queue.html#card" if request.htmx else "labeling/queue.html"
@@ -162,10 +172,10 @@ def queue_undo(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     form = QueueUndoForm(request.POST)
     action_id = form.cleaned_data["action_id"] if form.is_valid() else None
     try:
-        annotation_undo(project=project, analyst=request.user, action_id=action_id)
+        result = annotation_undo(project=project, analyst=request.user, action_id=action_id)
     except ApplicationError as exc:
         return _next_case(request, project, role, error=exc.message)
-    return _next_case(request, project, role)
+    return _next_case(request, project, role, undone=result.action)
 
 
 @require_POST

@@ -7,13 +7,18 @@
 // shortcuts. The page pings the server every 60 s while visible so held cases stay theirs.
 // One answer per card: a held key's auto-repeats are ignored, keys act only on a card htmx has
 // finished with (before that a click would be a plain form post), and a second submit of the
-// same card is dropped rather than posted as a full page.
+// same card is dropped rather than posted as a full page. A u pressed before the card an answer
+// brings is shown is not dropped: it undoes that answer once the card is shown (once it is
+// recorded; u during an undo on its way is dropped as before).
 (function () {
   "use strict";
   var PING_MS = 60000;
   var renderedAt = Date.now();
   var lastSubmission = null;
   var answered = null; // the submission id of the card whose answer is on its way
+  var sentUndo = false; // whether the last request htmx sent is an undo (else an answer)
+  var undoBase = null; // the action the undo named when that answer was sent
+  var undoWaiting = false; // u pressed before the card the answer brings was shown
   var lastPing = Date.now();
 
   function csrfToken() {
@@ -37,11 +42,14 @@
     var c = el && el.closest ? el.closest("#queue-card") : null;
     return c ? c.dataset.submission || null : null;
   }
+  // Not yet shown as the current card (htmx still settling it) or already answered.
+  function waiting(el) {
+    var id = submissionOf(el);
+    return id !== null && (id !== lastSubmission || id === answered);
+  }
   function press(button) {
     if (!button || button.disabled) return false;
-    var id = submissionOf(button);
-    // Not yet shown as the current card (htmx still settling it) or already answered.
-    if (id !== null && (id !== lastSubmission || id === answered)) return true;
+    if (waiting(button)) return true;
     fillDuration();
     button.click();
     return true;
@@ -96,6 +104,18 @@
     var title = inCard("#case-title");
     if (title) title.focus({ preventScroll: false });
   }
+  function undoAction() {
+    var field = inCard('form.undo input[name="action_id"]');
+    return field ? field.value : "";
+  }
+  function undo() {
+    var button = inCard('button[data-key="u"]');
+    if (!button) return false;
+    if (!waiting(button)) return press(button);
+    // The answer on its way is the last action: undo it on the card it brings, once shown.
+    if (!sentUndo) undoWaiting = true;
+    return true;
+  }
   function ping() {
     var c = card();
     if (!c || !c.dataset.pingUrl) return;
@@ -116,6 +136,11 @@
       if (c) c.dataset.shown = "1";
       renderedAt = Date.now();
       focusCase();
+    }
+    if (undoWaiting && c && !waiting(c)) {
+      undoWaiting = false;
+      // Only if the answer was recorded (a refused one leaves an older action to undo).
+      if (undoAction() !== undoBase) press(inCard('button[data-key="u"]'));
     }
   }
 
@@ -169,6 +194,8 @@
     } else if (key === "c") {
       var comment = inCard("#comment");
       if (comment) { comment.focus(); handled = true; }
+    } else if (key === "u") {
+      handled = undo();
     } else if (key === "g") {
       handled = toggleGuidelines();
     } else if (key === "?") {
@@ -208,13 +235,16 @@
   }, true);
   // Buttons htmx posts on click (skip) send no submit event; an invalid form sends nothing.
   document.addEventListener("htmx:beforeRequest", function (event) {
-    var id = submissionOf(event.detail && event.detail.elt);
+    var elt = event.detail && event.detail.elt;
+    var id = submissionOf(elt);
     if (id !== null) answered = id;
+    sentUndo = !!(elt && elt.closest && elt.closest("form.undo"));
+    if (!sentUndo) undoBase = undoAction();
   });
   // A request that failed leaves the card in place: let it be answered again. A 503 (the
   // database restarting) or no answer at all also says so above the card, in the server's
   // words for a 503; the next card swapped in replaces the notice.
-  function retryable() { answered = null; }
+  function retryable() { answered = null; undoWaiting = false; }
   function notice(text) {
     var c = card();
     if (!c) return;

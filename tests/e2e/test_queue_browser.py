@@ -116,6 +116,54 @@ def test_keyboard_only_session(live_server, guarded_page) -> None:
     assert {a.case.external_id for a in labels} == set(seen[:9])
 
 
+def _today(page) -> str:
+    return page.inner_text("#progress strong >> nth=0")
+
+
+def test_u_pressed_while_a_label_is_on_its_way_undoes_it_and_says_so(
+    live_server, guarded_page
+) -> None:
+    """u pressed at once after a label key (its answer still on its way, the next card not yet
+    shown) is not dropped: once the label is recorded it is undone, its case is back on the card
+    with a notice saying so, and the day's count goes down. A later u undoes the label before."""
+    page = guarded_page
+    project = small_project()
+    analyst = member(project)
+    log_in(page, live_server.url, analyst.username)
+    page.goto(f"{live_server.url}/projects/{project.slug}/queue/")
+    page.wait_for_selector("#queue-card[data-shown]")
+    posts = _document_posts(page)
+    seen = []
+    for _ in range(2):
+        seen.append(page.inner_text(".case-id"))
+        press_and_wait(page, "1")
+    assert _today(page) == "2" and page.query_selector("#undone-notice") is None
+    seen.append(page.inner_text(".case-id"))
+    page.keyboard.press("1")
+    page.keyboard.press("u")  # no wait: the label's next card has not come back yet
+    page.wait_for_selector("#undone-notice", timeout=5000)
+    page.wait_for_function(
+        "() => !document.querySelector('.htmx-request')"
+        " && document.querySelector('#queue-card[data-shown]')"
+    )
+    assert page.inner_text(".case-id") == seen[2]
+    notice = page.inner_text("#undone-notice")
+    assert notice.startswith(f"Undone: label of {seen[2]} as ") and "The case is back" in notice
+    assert page.is_visible("#undone-notice") and _today(page) == "2"
+
+    page.wait_for_timeout(1500)
+    press_and_wait(page, "u")
+    assert page.inner_text(".case-id") == seen[1] and _today(page) == "1"
+    assert page.inner_text("#undone-notice").startswith(f"Undone: label of {seen[1]} as ")
+    press_and_wait(page, "1")  # the next answer's card no longer says it
+    assert page.query_selector("#undone-notice") is None and _today(page) == "2"
+
+    current = Annotation.objects.filter(annotator=analyst, superseded_at__isnull=True)
+    assert sorted(a.case.external_id for a in current) == sorted(seen[:2])
+    assert Annotation.objects.filter(annotator=analyst, superseded_at__isnull=False).count() == 2
+    assert posts == []
+
+
 def test_two_analysts_never_see_the_same_case(live_server, browser, guard) -> None:
     """Two analysts in two browser contexts label side by side and never get the same case."""
     project = small_project(noise_aware_overlap=False)  # one label wanted per case
@@ -441,6 +489,7 @@ def test_a_503_answer_keeps_the_card_and_says_the_database_is_unavailable(
     submit = f"**/projects/{project.slug}/queue/submit/"
     page.route(submit, lambda route: route.fulfill(status=503, body=notice))
     page.keyboard.press("1")
+    page.keyboard.press("u")  # waits for the answer, which fails: nothing to undo after all
     page.wait_for_selector("#queue-card #service-unavailable")
     assert page.inner_text("#service-unavailable") == MSG_DATABASE_DOWN
     assert submission(page) == before and page.inner_text(".case-id") == shown
@@ -448,5 +497,8 @@ def test_a_503_answer_keeps_the_card_and_says_the_database_is_unavailable(
 
     page.unroute(submit)
     press_and_wait(page, "1")  # the same card, answered again once the site is back
+    page.wait_for_timeout(300)  # an undo left waiting would have been sent by now
     assert page.query_selector("#service-unavailable") is None
-    assert Annotation.objects.get(annotator=analyst).case.external_id == shown
+    assert page.query_selector("#undone-notice") is None
+    answer = Annotation.objects.get(annotator=analyst)
+    assert answer.case.external_id == shown and answer.superseded_at is None

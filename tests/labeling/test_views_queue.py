@@ -589,3 +589,35 @@ def test_submit_and_next_runs_a_fixed_few_statements(client, setup) -> None:
     html, many = answer(html)
     # A row read per class or neighbour would add five or more.
     assert few <= 20 and many <= few
+
+
+def test_the_card_an_undo_brings_says_what_was_undone(client, setup) -> None:
+    """After an undo the card says what it took back (case and label) and that the case is
+    back, and the day's count no longer includes it; the next answer's card says nothing of it.
+    Without htmx the page's messages say it."""
+    project, classes, analyst = setup
+    client.force_login(analyst)
+    html = client.get(url("queue", project)).content.decode()
+    for _ in range(2):
+        data = {"ticket": ticket_of(html), "label": classes[1].pk}
+        html = client.post(url("queue_submit", project), data, **HX).content.decode()
+    assert "Labelled today: <strong>2</strong>" in html and 'id="undone-notice"' not in html
+    last = Annotation.objects.latest("id").case.external_id
+    action = re.search(r'name="action_id" value="(\d+)"', html).group(1)
+    html = client.post(url("queue_undo", project), {"action_id": action}, **HX).content.decode()
+    assert re.search(
+        rf'<p class="notice info" role="status" id="undone-notice">Undone: label of '
+        rf'<span dir="auto">{last}</span> as <span dir="auto">Gambling</span>\. '
+        r"The case is back: answer it again\.</p>",
+        html,
+    )
+    assert f'<span class="muted case-id" dir="auto">{last}</span>' in html
+    assert "Labelled today: <strong>1</strong>" in html
+
+    data = {"ticket": ticket_of(html), "label": classes[0].pk}
+    html = client.post(url("queue_submit", project), data, **HX).content.decode()
+    assert 'id="undone-notice"' not in html and "Labelled today: <strong>2</strong>" in html
+    response = client.post(url("queue_undo", project), follow=True)
+    html = response.content.decode()
+    assert '<li class="info">Undone: your last label.</li>' in html
+    assert "Labelled today: <strong>1</strong>" in html
