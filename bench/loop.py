@@ -17,8 +17,9 @@ embedded with the product's encoder and every champion is scored on it against t
 (`active_learning.ml.metrics.evaluate`). Every 100 labels: the champion's test macro-F1,
 accuracy and prohibited-tier recall at 99% precision; the accuracy against the truth of the
 labels resolved from analysts' answers, and of every case's label (resolved, else given); the
-champion's number and the reason it was promoted; wall time. Every retrain: the
-challenger's test figures and the decision's reason (read as text).
+champion's number and the reason it was promoted; the evaluation labels promotion judges on
+and their accuracy against the truth; wall time. Every retrain: the challenger's test figures,
+its macro-F1 on the evaluation labels and the decision's reason (read as text).
 
 Arms: the default strategy (product order) and `random`, each at the default
 `given_label_weight` and at 0 (analysts' labels only); opt-in, `product_oracle`: product order
@@ -29,10 +30,13 @@ same fit on the true labels of exactly v1's rows (what the kept given labels' re
 costs, and what leaving out the doubtful cases costs). Figures: the first label count at which
 the champion changes; the largest drop of test macro-F1 at a promotion; at weight 0, labels to
 reach 95% of the ceiling's macro-F1, product against random; at the default weight, the gain
-over v1 at 500 and 1,000 labels; the share of the gap v1 -> ceiling closed at 1,000 labels. Writes bench/results/loop.json and
-loop.png.
+over v1 at 500 and 1,000 labels; the share of the gap v1 -> ceiling closed at 1,000 labels;
+per arm, the rank correlation between the challengers' evaluation and test macro-F1 (how well
+promotion's evidence ranks models). Writes bench/results/loop.json and loop.png (`--result`:
+another name).
 
     .venv/bin/python bench/loop.py [--quick] [--labels 3000] [--arms product,random] [--keep-db]
+        [--result loop]
 
 The full run labels up to 3,000 per arm; a weight-0 arm stops once its champion reaches 95% of
 the ceiling. `--quick`: 1,000 labels at the default weight, 500 at weight 0.
@@ -177,6 +181,22 @@ def gap_closed(start: float | None, now: float | None, ceiling: float) -> float 
     if start is None or now is None or ceiling <= start:
         return None
     return (now - start) / (ceiling - start)
+
+
+def rank_agreement(retrains: Sequence[dict[str, Any]]) -> float | None:
+    """Spearman's rank correlation, over an arm's challengers, between the macro-F1 promotion
+    saw (evaluation labels) and the test split's: how well the evaluation labels rank models
+    (None: fewer than 3 challengers with both)."""
+    from scipy.stats import spearmanr
+
+    pairs = [
+        (r["challenger_eval_macro_f1"], r["challenger_test"]["macro_f1"])
+        for r in retrains
+        if r.get("challenger_eval_macro_f1") is not None and r.get("challenger_test")
+    ]
+    if len(pairs) < 3:
+        return None
+    return float(spearmanr(*zip(*pairs, strict=True)).statistic)
 
 
 def ratio(a: int | None, b: int | None) -> float | None:
@@ -357,6 +377,7 @@ def retrain_pending(
 ) -> bool:
     """Run the retrain the product asked for, if any, in-process (with `reason`: ask for one
     when none is queued); record what it decided."""
+    from active_learning.ml.metrics import EvaluationReport
     from active_learning.models import ModelVersion
     from active_learning.selectors import champion_of
 
@@ -382,6 +403,8 @@ def retrain_pending(
         row["n_train"] = challenger.n_train
         row["n_eval"] = challenger.n_eval
         row["challenger_test"] = version_figures(state, challenger, test)
+        # What promotion saw of it: macro-F1 on the evaluation labels (weighted by the design).
+        row["challenger_eval_macro_f1"] = EvaluationReport.from_json(challenger.metrics).macro_f1
     after = champion_of(project=project)
     if after is not None and (before is None or before.pk != after.pk):
         figures = version_figures(state, after, test)
@@ -406,10 +429,15 @@ def retrain_pending(
 
 def checkpoint(state: ArmState, labels: int, test: TestSplit) -> dict[str, Any]:
     """The champion's test figures, the resolved labels' accuracy and the wall time now."""
-    from active_learning.selectors import champion_of
+    from active_learning.selectors import champion_of, evaluation_set
     from labeling.models import ResolutionSource, ResolvedLabel
 
     champion = champion_of(project=state.project)
+    evaluation = evaluation_set(project=state.project)
+    evaluation_right = [
+        state.truth_ids[int(case)] == int(label)
+        for case, label in zip(evaluation.case_ids, evaluation.labels, strict=True)
+    ]
     index = {c.pk: i for i, c in enumerate(state.classes)}
     rows = ResolvedLabel.objects.filter(case__project=state.project, excluded=False).exclude(
         source=ResolutionSource.GIVEN
@@ -432,6 +460,11 @@ def checkpoint(state: ArmState, labels: int, test: TestSplit) -> dict[str, Any]:
         "resolved_by_analysts": len(right),
         "resolved_by_analysts_accuracy": round(float(np.mean(right)), 4) if right else None,
         "dataset_accuracy": round(dataset["correct"] / dataset["cases"], 4),
+        # The labels promotion judges on, against the truth (one analyst's answer each).
+        "evaluation_labels": len(evaluation_right),
+        "evaluation_labels_accuracy": (
+            round(float(np.mean(evaluation_right)), 4) if evaluation_right else None
+        ),
     }
     test_f1 = point["test"]["macro_f1"] if point["test"] else float("nan")
     print(
@@ -577,6 +610,10 @@ def figures(arms: dict[str, dict[str, Any]], ceiling: float) -> dict[str, Any]:
             n: None if (d := largest_drop(changes(n))) is None else round(d, 4) for n in arms
         },
         "v1_macro_f1": {n: v1_f1(a) for n, a in arms.items()},
+        "evaluation_vs_test_rank_correlation": {
+            n: None if (r := rank_agreement(a.get("retrains", []))) is None else round(r, 3)
+            for n, a in arms.items()
+        },
     }
     w0 = {n: to_target(n) for n in ("product_w0", "random_w0")}
     out["weight0_labels_to_target"] = {**w0, "ratio": ratio(w0["product_w0"], w0["random_w0"])}
@@ -597,7 +634,7 @@ def figures(arms: dict[str, dict[str, Any]], ceiling: float) -> dict[str, Any]:
     return out
 
 
-def plot(results: dict[str, Any]) -> None:
+def plot(results: dict[str, Any], name: str) -> None:
     fig, ax = new_figure(figsize=(9, 5))
     colours = {"product": "#1f77b4", "random": "#ff7f0e", "product_w0": "#2ca02c"}
     colours |= {"random_w0": "#d62728", ORACLE_ARM.name: "#9467bd"}
@@ -637,7 +674,7 @@ def plot(results: dict[str, Any]) -> None:
         fontsize=10,
     )
     ax.legend(fontsize=8, loc="lower right")
-    save_figure(fig, "loop")
+    save_figure(fig, name)
 
 
 def main() -> None:
@@ -646,6 +683,9 @@ def main() -> None:
     parser.add_argument("--labels", type=int, default=3_000, help="per arm")
     parser.add_argument("--arms", default=",".join(a.name for a in ARMS))
     parser.add_argument("--keep-db", action="store_true")
+    parser.add_argument(
+        "--result", default="loop", help="bench/results/<name>.json and .png (default: loop)"
+    )
     args = parser.parse_args()
     limit = 1_000 if args.quick else args.labels
     limit_w0 = limit // 2 if args.quick else limit
@@ -708,8 +748,8 @@ def main() -> None:
     print(f"\nceiling macro-F1 {ceiling['macro_f1']:.4f}; total {results['total_seconds']} s")
     for key, value in results["figures"].items():
         print(f"  {key}: {value}")
-    write_result("loop", results)
-    plot(results)
+    write_result(args.result, results)
+    plot(results, args.result)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.common import labels_to_reach
-from bench.loop import Change, figures, first_change, gap_closed, largest_drop
+from bench.loop import Change, figures, first_change, gap_closed, largest_drop, rank_agreement
 
 
 def test_labels_to_reach_is_the_first_count_at_or_above_the_target() -> None:
@@ -92,3 +92,15 @@ def test_figures_leave_out_what_a_shorter_run_did_not_reach() -> None:
     assert out["gain_over_v1_at_500"] == {"product": None, "random": None}
     assert out["weight0_labels_to_target"]["ratio"] is None
     assert out["gap_closed_at_1000"] == {"product": None}
+
+
+def test_rank_agreement_ranks_the_challengers_evaluation_against_their_test_figures() -> None:
+    def row(evaluation: float | None, test: float) -> dict:
+        return {"challenger_eval_macro_f1": evaluation, "challenger_test": {"macro_f1": test}}
+
+    same_order = [row(0.70, 0.84), row(0.72, 0.85), row(0.75, 0.86)]
+    assert rank_agreement(same_order) == pytest.approx(1.0)
+    reversed_order = [row(0.75, 0.84), row(0.72, 0.85), row(0.70, 0.86)]
+    assert rank_agreement(reversed_order) == pytest.approx(-1.0)
+    # A retrain that trained nothing, or a challenger without evaluation labels, is left out.
+    assert rank_agreement([*same_order[:2], {"labels": 50}, row(None, 0.9)]) is None
