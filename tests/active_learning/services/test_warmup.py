@@ -35,9 +35,10 @@ N_CLASSES, RARE = 20, (17, 18, 19)
 
 
 def warmup_project() -> tuple[Project, list]:
-    """A project in warm-up (evaluation evidence short) with 20 classes: 12 supportable, 4
-    restricted, 4 prohibited."""
-    project = ProjectFactory(evaluation_evidence_short=True, retrain_after_n=50)
+    """A project in warm-up (evaluation evidence short), seed 0, with 20 classes: 12
+    supportable, 4 restricted, 4 prohibited."""
+    # A new project draws its seed at random; the probe's keys and the cross-fit's folds use it.
+    project = ProjectFactory(evaluation_evidence_short=True, retrain_after_n=50, split_seed=0)
     tiers = [Tier.SUPPORTABLE] * 12 + [Tier.RESTRICTED] * 4 + [Tier.PROHIBITED] * 4
     return project, [LabelClassFactory(project=project, tier=t) for t in tiers]
 

@@ -36,10 +36,7 @@ N_CLASSES = 20
 def hard_world(settings, tmp_path):
     """(project, truth by case id, borderline case ids): 1,000 pool and 200 eval cases."""
     settings.WORKBENCH_DATA_DIR = tmp_path
-    project, classes = warmup_project()
-    # A new project draws its seed at random; the probe's keys and the cross-fit's folds use it.
-    project.split_seed = 0
-    project.save(update_fields=["split_seed"])
+    project, classes = warmup_project()  # seed 0: the probe's keys and folds are fixed
     pool = CaseFactory.create_batch(1000, project=project, split=Split.POOL)
     # The probe's keys are hashes of case ids: the pool's points go to its cases in key order
     # (the probe's 40 by id, the order its folds are dealt in), so which points the probe, its
