@@ -31,8 +31,8 @@ costs, and what leaving out the doubtful cases costs). Figures: the first label 
 the champion changes; the largest drop of test macro-F1 at a promotion; at weight 0, labels to
 reach 95% of the ceiling's macro-F1, product against random; at the default weight, the gain
 over v1 at 500 and 1,000 labels; the share of the gap v1 -> ceiling closed at 1,000 labels;
-per arm, the rank correlation between the challengers' evaluation and test macro-F1 (how well
-promotion's evidence ranks models). Writes bench/results/loop.json and loop.png (`--result`:
+per arm, how well its final evaluation labels rank its model versions (Spearman against the
+test macro-F1; beside it, the same cases' true labels). Writes bench/results/loop.json and loop.png (`--result`:
 another name).
 
     .venv/bin/python bench/loop.py [--quick] [--labels 3000] [--arms product,random] [--keep-db]
@@ -183,20 +183,15 @@ def gap_closed(start: float | None, now: float | None, ceiling: float) -> float 
     return (now - start) / (ceiling - start)
 
 
-def rank_agreement(retrains: Sequence[dict[str, Any]]) -> float | None:
-    """Spearman's rank correlation, over an arm's challengers, between the macro-F1 promotion
-    saw (evaluation labels) and the test split's: how well the evaluation labels rank models
-    (None: fewer than 3 challengers with both)."""
+def rank_agreement(pairs: Sequence[tuple[float | None, float | None]]) -> float | None:
+    """Spearman's rank correlation of (x, y) pairs, those with a None left out (None: fewer
+    than 3 left)."""
     from scipy.stats import spearmanr
 
-    pairs = [
-        (r["challenger_eval_macro_f1"], r["challenger_test"]["macro_f1"])
-        for r in retrains
-        if r.get("challenger_eval_macro_f1") is not None and r.get("challenger_test")
-    ]
-    if len(pairs) < 3:
+    kept = [(x, y) for x, y in pairs if x is not None and y is not None]
+    if len(kept) < 3:
         return None
-    return float(spearmanr(*zip(*pairs, strict=True)).statistic)
+    return float(spearmanr(*zip(*kept, strict=True)).statistic)
 
 
 def ratio(a: int | None, b: int | None) -> float | None:
@@ -496,6 +491,48 @@ def review_round(state: ArmState, user: Any, person: Reviewer, tally: dict[str, 
         tally["given_was_wrong"] += given != state.truth[case_id]
 
 
+def evaluation_ranking(state: ArmState, test: TestSplit) -> dict[str, Any]:
+    """How well the arm's final evaluation labels rank its model versions: each version's
+    weighted macro-F1 on them and on the same cases' true labels (same weights), each ranked
+    against its test macro-F1 (Spearman). Promotion can only be as right as the first."""
+    from sklearn.metrics import f1_score
+
+    from active_learning.models import ModelVersion
+    from active_learning.selectors import evaluation_set
+    from active_learning.services.embeddings import embedded_only
+    from active_learning.services.training import load_version, proba_of
+
+    labels = embedded_only(evaluation_set(project=state.project))
+    column = {c.pk: i for i, c in enumerate(state.classes)}
+    said = np.array([column[int(label)] for label in labels.labels], dtype=np.int64)
+    true = np.array([state.truth[int(case)] for case in labels.case_ids], dtype=np.int64)
+    every = list(range(len(state.classes)))
+    rows = []
+    for version in ModelVersion.objects.filter(project=state.project).exclude(artifact_path=""):
+        predicted = proba_of(load_version(version), labels, state.classes).argmax(axis=1)
+        on = {
+            name: float(
+                f1_score(
+                    y,
+                    predicted,
+                    labels=every,
+                    average="macro",
+                    zero_division=0,
+                    sample_weight=labels.weights,
+                )
+            )
+            for name, y in (("labels", said), ("truth", true))
+        }
+        rows.append((version_figures(state, version, test)["macro_f1"], on["labels"], on["truth"]))
+    return {
+        "versions": len(rows),
+        "evaluation_labels": len(said),
+        "evaluation_labels_accuracy": round(float(np.mean(said == true)), 4) if len(said) else None,
+        "rank_correlation_labels": rank_agreement([(r[1], r[0]) for r in rows]),
+        "rank_correlation_truth": rank_agreement([(r[2], r[0]) for r in rows]),
+    }
+
+
 def arm_run(state: ArmState, test: TestSplit, limit: int, target: float) -> dict[str, Any]:
     """Analysts claim and label in round-robin until `limit` labels (or the queue is dry, or
     the target is reached on an arm that stops there), retraining whenever the product asks."""
@@ -573,6 +610,7 @@ def arm_run(state: ArmState, test: TestSplit, limit: int, target: float) -> dict
         "checkpoints": points,
         "retrains": state.retrains,
         "champion_changes": [vars(c) for c in state.changes],
+        "evaluation_ranking": evaluation_ranking(state, test),
     }
 
 
@@ -610,10 +648,6 @@ def figures(arms: dict[str, dict[str, Any]], ceiling: float) -> dict[str, Any]:
             n: None if (d := largest_drop(changes(n))) is None else round(d, 4) for n in arms
         },
         "v1_macro_f1": {n: v1_f1(a) for n, a in arms.items()},
-        "evaluation_vs_test_rank_correlation": {
-            n: None if (r := rank_agreement(a.get("retrains", []))) is None else round(r, 3)
-            for n, a in arms.items()
-        },
     }
     w0 = {n: to_target(n) for n in ("product_w0", "random_w0")}
     out["weight0_labels_to_target"] = {**w0, "ratio": ratio(w0["product_w0"], w0["random_w0"])}
@@ -634,7 +668,7 @@ def figures(arms: dict[str, dict[str, Any]], ceiling: float) -> dict[str, Any]:
     return out
 
 
-def plot(results: dict[str, Any], name: str) -> None:
+def plot(results: dict[str, Any], result: str) -> None:
     fig, ax = new_figure(figsize=(9, 5))
     colours = {"product": "#1f77b4", "random": "#ff7f0e", "product_w0": "#2ca02c"}
     colours |= {"random_w0": "#d62728", ORACLE_ARM.name: "#9467bd"}
@@ -674,7 +708,7 @@ def plot(results: dict[str, Any], name: str) -> None:
         fontsize=10,
     )
     ax.legend(fontsize=8, loc="lower right")
-    save_figure(fig, name)
+    save_figure(fig, result)
 
 
 def main() -> None:

@@ -94,13 +94,8 @@ def test_figures_leave_out_what_a_shorter_run_did_not_reach() -> None:
     assert out["gap_closed_at_1000"] == {"product": None}
 
 
-def test_rank_agreement_ranks_the_challengers_evaluation_against_their_test_figures() -> None:
-    def row(evaluation: float | None, test: float) -> dict:
-        return {"challenger_eval_macro_f1": evaluation, "challenger_test": {"macro_f1": test}}
-
-    same_order = [row(0.70, 0.84), row(0.72, 0.85), row(0.75, 0.86)]
-    assert rank_agreement(same_order) == pytest.approx(1.0)
-    reversed_order = [row(0.75, 0.84), row(0.72, 0.85), row(0.70, 0.86)]
-    assert rank_agreement(reversed_order) == pytest.approx(-1.0)
-    # A retrain that trained nothing, or a challenger without evaluation labels, is left out.
-    assert rank_agreement([*same_order[:2], {"labels": 50}, row(None, 0.9)]) is None
+def test_rank_agreement_is_spearman_over_the_pairs_with_both_values() -> None:
+    assert rank_agreement([(0.70, 0.84), (0.72, 0.85), (0.75, 0.86)]) == pytest.approx(1.0)
+    assert rank_agreement([(0.75, 0.84), (0.72, 0.85), (0.70, 0.86)]) == pytest.approx(-1.0)
+    # A version without a figure on one side is left out; fewer than 3 left: no correlation.
+    assert rank_agreement([(0.70, 0.84), (0.72, 0.85), (None, 0.86), (0.9, None)]) is None
