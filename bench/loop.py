@@ -32,8 +32,8 @@ the champion changes; the largest drop of test macro-F1 at a promotion; at weigh
 reach 95% of the ceiling's macro-F1, product against random; at the default weight, the gain
 over v1 at 500 and 1,000 labels; the share of the gap v1 -> ceiling closed at 1,000 labels;
 per arm, how well its final evaluation labels rank its model versions (Spearman against the
-test macro-F1; beside it, the same cases' true labels). Writes bench/results/loop.json and loop.png (`--result`:
-another name).
+test macro-F1; beside it, the same cases' true labels). Writes bench/results/loop.json and
+loop.png (`--result`: another name).
 
     .venv/bin/python bench/loop.py [--quick] [--labels 3000] [--arms product,random] [--keep-db]
         [--result loop]
@@ -185,13 +185,14 @@ def gap_closed(start: float | None, now: float | None, ceiling: float) -> float 
 
 def rank_agreement(pairs: Sequence[tuple[float | None, float | None]]) -> float | None:
     """Spearman's rank correlation of (x, y) pairs, those with a None left out (None: fewer
-    than 3 left)."""
+    than 3 left, or one side constant)."""
     from scipy.stats import spearmanr
 
     kept = [(x, y) for x, y in pairs if x is not None and y is not None]
-    if len(kept) < 3:
-        return None
-    return float(spearmanr(*zip(*kept, strict=True)).statistic)
+    xs, ys = zip(*kept, strict=True) if kept else ((), ())
+    if len(kept) < 3 or len(set(xs)) < 2 or len(set(ys)) < 2:
+        return None  # too few, or one side constant: no ranking to speak of
+    return float(spearmanr(xs, ys).statistic)
 
 
 def ratio(a: int | None, b: int | None) -> float | None:

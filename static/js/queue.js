@@ -16,7 +16,7 @@
   var renderedAt = Date.now();
   var lastSubmission = null;
   var answered = null; // the submission id of the card whose answer is on its way
-  var sentUndo = false; // whether the last request htmx sent is an undo (else an answer)
+  var sentUndo = false; // whether the last post htmx sent is an undo (else an answer)
   var undoBase = null; // the action the undo named when that answer was sent
   var undoWaiting = false; // u pressed before the card the answer brings was shown
   var lastPing = Date.now();
@@ -235,6 +235,8 @@
   }, true);
   // Buttons htmx posts on click (skip) send no submit event; an invalid form sends nothing.
   document.addEventListener("htmx:beforeRequest", function (event) {
+    var config = event.detail && event.detail.requestConfig;
+    if (config && config.verb === "get") return; // the empty card's poll: no answer, no undo
     var elt = event.detail && event.detail.elt;
     var id = submissionOf(elt);
     if (id !== null) answered = id;

@@ -99,3 +99,4 @@ def test_rank_agreement_is_spearman_over_the_pairs_with_both_values() -> None:
     assert rank_agreement([(0.75, 0.84), (0.72, 0.85), (0.70, 0.86)]) == pytest.approx(-1.0)
     # A version without a figure on one side is left out; fewer than 3 left: no correlation.
     assert rank_agreement([(0.70, 0.84), (0.72, 0.85), (None, 0.86), (0.9, None)]) is None
+    assert rank_agreement([(0.70, 0.84), (0.70, 0.85), (0.70, 0.86)]) is None  # all tied

@@ -120,6 +120,19 @@ def _today(page) -> str:
     return page.inner_text("#progress strong >> nth=0")
 
 
+def _hold(page, url: str, key: str):
+    """Press `key` and return the request it sends to `url`, held unanswered (the caller
+    continues or fulfils it): what happens meanwhile cannot race the answer."""
+    held: list = []
+    page.route(url, lambda route: held.append(route))
+    page.keyboard.press(key)
+    for _ in range(250):  # up to 5 s
+        if held:
+            return held[0]
+        page.wait_for_timeout(20)
+    raise AssertionError(f"pressing {key} sent no request to {url}")
+
+
 def test_u_pressed_while_a_label_is_on_its_way_undoes_it_and_says_so(
     live_server, guarded_page
 ) -> None:
@@ -139,8 +152,11 @@ def test_u_pressed_while_a_label_is_on_its_way_undoes_it_and_says_so(
         press_and_wait(page, "1")
     assert _today(page) == "2" and page.query_selector("#undone-notice") is None
     seen.append(page.inner_text(".case-id"))
-    page.keyboard.press("1")
-    page.keyboard.press("u")  # no wait: the label's next card has not come back yet
+    submit = f"**/projects/{project.slug}/queue/submit/"
+    held = _hold(page, submit, "1")
+    page.keyboard.press("u")  # the answer is held: its next card cannot have come back yet
+    held.continue_()
+    page.unroute(submit)
     page.wait_for_selector("#undone-notice", timeout=5000)
     page.wait_for_function(
         "() => !document.querySelector('.htmx-request')"
@@ -151,7 +167,7 @@ def test_u_pressed_while_a_label_is_on_its_way_undoes_it_and_says_so(
     assert notice.startswith(f"Undone: label of {seen[2]} as ") and "The case is back" in notice
     assert page.is_visible("#undone-notice") and _today(page) == "2"
 
-    page.wait_for_timeout(1500)
+    page.wait_for_timeout(1500)  # a later u, on a card long settled
     press_and_wait(page, "u")
     assert page.inner_text(".case-id") == seen[1] and _today(page) == "1"
     assert page.inner_text("#undone-notice").startswith(f"Undone: label of {seen[1]} as ")
@@ -487,9 +503,9 @@ def test_a_503_answer_keeps_the_card_and_says_the_database_is_unavailable(
     shown, before = page.inner_text(".case-id"), submission(page)
     notice = render_to_string("503_partial.html", {"message": MSG_DATABASE_DOWN})
     submit = f"**/projects/{project.slug}/queue/submit/"
-    page.route(submit, lambda route: route.fulfill(status=503, body=notice))
-    page.keyboard.press("1")
-    page.keyboard.press("u")  # waits for the answer, which fails: nothing to undo after all
+    held = _hold(page, submit, "1")
+    page.keyboard.press("u")  # waits for the held answer, which fails: nothing to undo after all
+    held.fulfill(status=503, body=notice)
     page.wait_for_selector("#queue-card #service-unavailable")
     assert page.inner_text("#service-unavailable") == MSG_DATABASE_DOWN
     assert submission(page) == before and page.inner_text(".case-id") == shown
