@@ -90,6 +90,7 @@ def test_hard_picks_that_favour_a_worse_challenger_do_not_promote_it(hard_world)
     ahead = probe_cases_to_draw(project=project, candidates=_pool_ids(project), count=240).tolist()
     probe = ahead[:40]
     hard = [pk for pk in borderline if pk not in set(ahead)]
+    assert len(hard) == 68  # the fixture's data go to cases in key order: always these 68
     _label(hard + probe, truth)
     evaluation = [pk for pk in sorted(truth) if pk not in set(_pool_ids(project).tolist())][:20]
     _label(evaluation, truth)
