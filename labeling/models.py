@@ -90,6 +90,14 @@ class Project(models.Model):
     evaluation_fraction = models.FloatField(
         default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
+    # 2: one analyst's evaluation labels were 86-90% right in the loop benchmark, too noisy to
+    # rank model versions; two that agree, or a reviewer deciding their tie, settle a case.
+    evaluation_overlap = models.PositiveSmallIntegerField(
+        default=2,
+        help_text="Analysts' labels wanted per evaluation case; two that disagree go to a "
+        "reviewer.",
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+    )
     warmup_evaluation_fraction = models.FloatField(
         default=0.3,
         help_text="Share of claims drawn from the evaluation split while its labels are too few "
@@ -190,6 +198,10 @@ class Project(models.Model):
             unit_interval_check("gold_fraction", "project_gold_fraction_unit"),
             models.CheckConstraint(
                 condition=Q(overlap__gte=1, overlap__lte=10), name="project_overlap_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(evaluation_overlap__gte=1, evaluation_overlap__lte=10),
+                name="project_evaluation_overlap_range",
             ),
         ]
 

@@ -7,6 +7,8 @@ labels; the evaluation split has too few labels for the main rule.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
@@ -24,9 +26,18 @@ from active_learning.services.evaluation_sample import evaluation_design_ensure
 from active_learning.services.promotion import promotion_decide
 from active_learning.services.queue_refresh import eval_items_top_up
 from active_learning.services.scoring import Scores
-from labeling.models import Case, Project, QueueItem, QueueKind, ResolvedLabel, Split, Tier
+from labeling.models import (
+    Case,
+    Project,
+    QueueItem,
+    QueueKind,
+    QueueStatus,
+    ResolvedLabel,
+    Split,
+    Tier,
+)
 from labeling.services.queue.draws import effective_evaluation_fraction
-from tests.factories import CaseFactory, LabelClassFactory, ProjectFactory
+from tests.factories import AnalystFactory, CaseFactory, LabelClassFactory, ProjectFactory
 from tests.pipeline import store_vectors
 
 pytestmark = pytest.mark.django_db
@@ -158,16 +169,32 @@ def _scores(project: Project, classes) -> Scores:
 
 
 def test_evaluation_items_are_drawn_stratified_and_weighted_by_inclusion(world):
+    """Cases are drawn in the design's key order, two items (analysts) each by default, never a
+    case twice; each labelled case weighs 1 / its own inclusion probability, one per case."""
     project, classes, truth = world
     scores = _scores(project, classes)
     assert evaluation_design_ensure(project=project, scores=scores) == 200
     assert evaluation_design_ensure(project=project, scores=scores) == 0  # made once
     made = eval_items_top_up(project=project)  # the design stands; cards without model facts
-    # warm-up: the stock is scaled to the warm-up share (0.3 / 0.1 of a batch of 50)
+    # warm-up: the stock is scaled to the warm-up share (0.3 / 0.1 of a batch of 50), in
+    # items: 75 cases of project.evaluation_overlap = 2 items each
+    assert project.evaluation_overlap == 2
     assert made == 150 == QueueItem.objects.filter(kind=QueueKind.EVALUATION).count()
-    drawn = set(
+    per_case = Counter(
         QueueItem.objects.filter(kind=QueueKind.EVALUATION).values_list("case_id", flat=True)
     )
+    assert len(per_case) == 75 and set(per_case.values()) == {2}
+    drawn = set(per_case)
+    # One item of each case done, the other still open: the stock is short, and the top-up
+    # draws new cases only (a drawn case is never drawn again).
+    first_slots = QueueItem.objects.filter(kind=QueueKind.EVALUATION, slot=0)
+    first_slots.update(status=QueueStatus.DONE, assigned_to=AnalystFactory())
+    assert eval_items_top_up(project=project) == 76  # 75 items missing: 38 cases of 2
+    again = Counter(
+        QueueItem.objects.filter(kind=QueueKind.EVALUATION).values_list("case_id", flat=True)
+    )
+    assert set(again.values()) == {2} and len(again) == 75 + 38
+    QueueItem.objects.filter(kind=QueueKind.EVALUATION).exclude(case_id__in=drawn).delete()
     design = {d.case_id: d for d in EvaluationDesign.objects.filter(project=project)}
     threshold = draw_threshold(project=project)
     assert all(design[c].key < threshold for c in drawn)  # drawn in key order
@@ -181,7 +208,7 @@ def test_evaluation_items_are_drawn_stratified_and_weighted_by_inclusion(world):
 
     _label(list(drawn), truth)
     labels = evaluation_set(project=project)
-    assert len(labels) == 150
+    assert len(labels) == 75  # one label per case, whatever its items
     weights = dict(zip(labels.case_ids.tolist(), labels.weights.tolist(), strict=True))
     expected = {c: 1 / min(1.0, threshold * design[c].size) for c in drawn}
     assert weights == pytest.approx(expected)

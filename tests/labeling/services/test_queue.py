@@ -257,6 +257,8 @@ def test_one_kind_running_out_falls_back_to_the_other() -> None:
 
 def test_items_create_skips_queued_cases_and_continues_slots(project) -> None:
     """Queueing a case twice never doubles its items; a requeue takes the next free slots."""
+    project.evaluation_overlap = 1  # one item per case here (two: test_evaluation_overlap_*)
+    project.save()
     case = CaseFactory(project=project, split=Split.EVAL)
     other_project_case = CaseFactory()
     first = queue_items_create(
@@ -296,7 +298,7 @@ def test_random_fill_scans_an_index_from_a_random_start_and_wraps_around(project
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    project.overlap_fraction = 0.0
+    project.overlap_fraction, project.evaluation_overlap = 0.0, 1  # one item per case
     project.save()
     cases = [
         CaseFactory(project=project, split=Split.EVAL if i % 3 == 0 else Split.POOL)
@@ -366,6 +368,7 @@ def test_noise_aware_overlap_gives_unsure_and_prohibited_picks_a_second_slot(
     the reason's details say so, its sentences do not; confident picks and eval cases get one."""
     ok, bad = tiers
     project.overlap_budget = 0.5
+    project.evaluation_overlap = 1  # the evaluation case's own overlap is another setting
     project.save()
     cases = [CaseFactory(project=project, given_label=ok) for _ in range(8)]
     cases[2].given_label = bad
@@ -448,3 +451,66 @@ def test_noise_aware_overlap_adds_on_top_of_the_random_overlap_draw(project, tie
     project.save()
     without_facts = CaseFactory(project=project, given_label=bad)  # a random or cold-start pick
     assert len(queue_items_create(project=project, entries=[(without_facts.pk,)])) == 2
+
+
+def test_evaluation_overlap_gives_evaluation_cases_two_items_by_default(project) -> None:
+    """An eval-split case gets `evaluation_overlap` items (2 by default, sharing one serve key);
+    pool and decision entries are unchanged; with the setting at 1 an eval case gets one."""
+    assert project.evaluation_overlap == 2 and project.overlap_fraction == 0.0
+    evaluation = CaseFactory(project=project, split=Split.EVAL)
+    pool = CaseFactory(project=project)
+    decided = CaseFactory(project=project, split=Split.EVAL)
+    created = queue_items_create(
+        project=project,
+        entries=[(evaluation.pk,), (pool.pk,), QueueEntry(decided.pk, kind="adjudication")],
+    )
+    slots = {(i.case_id, i.kind, i.slot) for i in created}
+    assert slots == {
+        (evaluation.pk, "evaluation", 0),
+        (evaluation.pk, "evaluation", 1),
+        (pool.pk, "pool", 0),
+        (decided.pk, "adjudication", 0),
+    }
+    keys = {i.random_key for i in created if i.case_id == evaluation.pk}
+    assert len(keys) == 1  # served one after the other
+    project.evaluation_overlap = 1
+    project.save()
+    single = CaseFactory(project=project, split=Split.EVAL)
+    assert [i.slot for i in queue_items_create(project=project, entries=[(single.pk,)])] == [0]
+
+
+def test_evaluation_overlap_is_a_floor_under_the_random_overlap_draw(project) -> None:
+    """An eval case the overlap draw gives more slots keeps them; pool cases get no floor."""
+    project.overlap, project.overlap_fraction = 3, 1.0
+    project.save()
+    evaluation, pool = CaseFactory(project=project, split=Split.EVAL), CaseFactory(project=project)
+    created = queue_items_create(project=project, entries=[(evaluation.pk,), (pool.pk,)])
+    assert _slots(created) == {evaluation.pk: 3, pool.pk: 3}
+    project.overlap_fraction, project.evaluation_overlap = 0.0, 4
+    project.save()
+    evaluation, pool = CaseFactory(project=project, split=Split.EVAL), CaseFactory(project=project)
+    created = queue_items_create(project=project, entries=[(evaluation.pk,), (pool.pk,)])
+    assert _slots(created) == {evaluation.pk: 4, pool.pk: 1}
+
+
+def test_one_analyst_never_claims_both_evaluation_slots_of_a_case() -> None:
+    """Claims draw evaluation items only here: the analyst takes one slot of the case, then
+    falls back to a pool item rather than the case's second slot, before and after answering;
+    a second analyst takes that slot."""
+    project = ProjectFactory(evaluation_fraction=1.0)
+    case = CaseFactory(project=project, split=Split.EVAL)
+    evaluation = queue_items_create(project=project, entries=[(case.pk,)])
+    assert len(evaluation) == 2
+    pool = queued_items(project, 3, priorities=[3, 2, 1])
+    first = AnalystFactory()
+    claim = queue_claim_next(project=project, analyst=first, refill=False)
+    assert claim.current.case_id == case.pk and claim.current.kind == "evaluation"
+    assert claim.next.pk == pool[0].pk
+    _done(claim.current)
+    _done(claim.next)
+    after = queue_claim_next(project=project, analyst=first, refill=False)
+    assert {after.current.pk, after.next.pk} == {pool[1].pk, pool[2].pk}
+    second = queue_claim_next(project=project, analyst=AnalystFactory(), refill=False)
+    assert second.current.case_id == case.pk and second.current.pk != claim.current.pk
+    holders = QueueItem.objects.filter(case=case).values_list("assigned_to", flat=True)
+    assert len(set(holders)) == 2
