@@ -5,8 +5,8 @@
 - Training uses pool cases only: analysts' labels (weight 1) plus non-doubtful given labels at
   `given_label_weight` (none when it is 0). Evaluation cases never train anything.
 - Evaluation uses the evaluation split's labels from evaluation draws only: the analysts' label
-  (two per case by default, `evaluation_overlap`; none while they tie), or a reviewer's decision
-  of their tie made without any model's view; otherwise the majority of the current queue labels
+  (one per case by default, `evaluation_overlap`; with more, none while they tie), or a
+  reviewer's decision of their tie made without any model's view; otherwise the majority of the current queue labels
   (a decision made beside a model's suggestion is not an evaluation label; gold items, decided
   pool cases served back to measure analysts, never count). Each weighs 1 / its inclusion probability under the
   project's evaluation design (stratified draws; one probability per case, whatever its items).

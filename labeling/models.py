@@ -90,12 +90,16 @@ class Project(models.Model):
     evaluation_fraction = models.FloatField(
         default=0.1, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
     )
-    # 2: one analyst's evaluation labels were 86-90% right in the loop benchmark, too noisy to
-    # rank model versions; two that agree, or a reviewer deciding their tie, settle a case.
+    # 1: in the loop benchmark (2026-12-04) two analysts made the evaluation labels 99.3% right
+    # (one: 86.9-90%) but half as many (137 vs 275 at 1,000 labels), the first champion change
+    # came at 208 labels (one: 83) and the ranking of the model versions was no better. 2 is for
+    # teams who would pay double for accurate evaluation labels.
     evaluation_overlap = models.PositiveSmallIntegerField(
-        default=2,
-        help_text="Analysts' labels wanted per evaluation case; two that disagree go to a "
-        "reviewer.",
+        default=1,
+        help_text="Analysts' labels wanted per evaluation case (1 by default); with 2 or more, "
+        "a tie goes to a reviewer, whose decision is the evaluation label. 2 makes evaluation "
+        "labels far more accurate but costs twice the labels per case: fewer evaluation labels "
+        "and a longer warm-up.",
         validators=[MinValueValidator(1), MaxValueValidator(10)],
     )
     warmup_evaluation_fraction = models.FloatField(

@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='project',
             name='evaluation_overlap',
-            field=models.PositiveSmallIntegerField(default=2, help_text="Analysts' labels wanted per evaluation case; two that disagree go to a reviewer.", validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(10)]),
+            field=models.PositiveSmallIntegerField(default=1, help_text="Analysts' labels wanted per evaluation case (1 by default); with 2 or more, a tie goes to a reviewer, whose decision is the evaluation label. 2 makes evaluation labels far more accurate but costs twice the labels per case: fewer evaluation labels and a longer warm-up.", validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(10)]),
         ),
         migrations.AddConstraint(
             model_name='project',

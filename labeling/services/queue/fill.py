@@ -4,8 +4,8 @@ An entry is (case_id, priority, reason, model_version_id, similar_cases, facts, 
 and facts are the typed values of `labeling.contracts`. Each queued case gets `project.overlap`
 items (slots after its existing ones) when its seeded overlap draw falls under
 `project.overlap_fraction`, else one; eval-split cases give evaluation items, at least
-`project.evaluation_overlap` of them (two analysts who agree settle an evaluation label; a tie
-goes to a reviewer), other cases pool items unless the entry names its kind (review,
+`project.evaluation_overlap` of them (1 by default; at 2, two analysts who agree settle an
+evaluation label and a tie goes to a reviewer), other cases pool items unless the entry names its kind (review,
 adjudication, gold). All slots of an evaluation case share one serve key, so its analysts take
 it one after the other rather than batches apart. A review or adjudication item
 is one item (one decision wanted, whatever the overlap), on any split, and is not blocked by a

@@ -183,15 +183,16 @@ def test_a_dispute_on_an_adjudicated_case_keeps_its_item_open(project, case, cla
     assert len(_adjudication_items(case)) == 1
 
 
-# Evaluation cases: two analysts per evaluation draw (`Project.evaluation_overlap`); a tie goes
-# to a reviewer without any model's view, and that decision is the case's evaluation label.
+# Evaluation cases with two analysts per evaluation draw (`Project.evaluation_overlap` = 2, not
+# the default); a tie goes to a reviewer without any model's view, and that decision is the
+# case's evaluation label.
 
 
 @pytest.fixture
 def drawn(project, classes):
     """An eval-split case drawn for evaluation (given label classes[0]): its two items carry a
     champion's suggestion (classes[1]), as evaluation cards do; claims draw evaluation items."""
-    project.evaluation_fraction = 1.0
+    project.evaluation_fraction, project.evaluation_overlap = 1.0, 2
     project.save()
     case = CaseFactory(project=project, split=Split.EVAL, given_label=classes[0])
     facts = ModelFacts(model_version_id=7, suggestion_id=classes[1].pk, suggestion_p=0.9)

@@ -257,8 +257,6 @@ def test_one_kind_running_out_falls_back_to_the_other() -> None:
 
 def test_items_create_skips_queued_cases_and_continues_slots(project) -> None:
     """Queueing a case twice never doubles its items; a requeue takes the next free slots."""
-    project.evaluation_overlap = 1  # one item per case here (two: test_evaluation_overlap_*)
-    project.save()
     case = CaseFactory(project=project, split=Split.EVAL)
     other_project_case = CaseFactory()
     first = queue_items_create(
@@ -298,7 +296,7 @@ def test_random_fill_scans_an_index_from_a_random_start_and_wraps_around(project
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    project.overlap_fraction, project.evaluation_overlap = 0.0, 1  # one item per case
+    project.overlap_fraction = 0.0
     project.save()
     cases = [
         CaseFactory(project=project, split=Split.EVAL if i % 3 == 0 else Split.POOL)
@@ -368,7 +366,6 @@ def test_noise_aware_overlap_gives_unsure_and_prohibited_picks_a_second_slot(
     the reason's details say so, its sentences do not; confident picks and eval cases get one."""
     ok, bad = tiers
     project.overlap_budget = 0.5
-    project.evaluation_overlap = 1  # the evaluation case's own overlap is another setting
     project.save()
     cases = [CaseFactory(project=project, given_label=ok) for _ in range(8)]
     cases[2].given_label = bad
@@ -453,10 +450,17 @@ def test_noise_aware_overlap_adds_on_top_of_the_random_overlap_draw(project, tie
     assert len(queue_items_create(project=project, entries=[(without_facts.pk,)])) == 2
 
 
-def test_evaluation_overlap_gives_evaluation_cases_two_items_by_default(project) -> None:
-    """An eval-split case gets `evaluation_overlap` items (2 by default, sharing one serve key);
-    pool and decision entries are unchanged; with the setting at 1 an eval case gets one."""
-    assert project.evaluation_overlap == 2 and project.overlap_fraction == 0.0
+def test_evaluation_overlap_gives_evaluation_cases_one_item_by_default_and_two_at_2(
+    project,
+) -> None:
+    """An eval-split case gets `evaluation_overlap` items: one by default; at 2, two sharing one
+    serve key, while pool and decision entries are unchanged."""
+    assert project.evaluation_overlap == 1 and project.overlap_fraction == 0.0
+    single = CaseFactory(project=project, split=Split.EVAL)
+    (item,) = queue_items_create(project=project, entries=[(single.pk,)])
+    assert (item.kind, item.slot) == ("evaluation", 0)
+    project.evaluation_overlap = 2
+    project.save()
     evaluation = CaseFactory(project=project, split=Split.EVAL)
     pool = CaseFactory(project=project)
     decided = CaseFactory(project=project, split=Split.EVAL)
@@ -473,15 +477,11 @@ def test_evaluation_overlap_gives_evaluation_cases_two_items_by_default(project)
     }
     keys = {i.random_key for i in created if i.case_id == evaluation.pk}
     assert len(keys) == 1  # served one after the other
-    project.evaluation_overlap = 1
-    project.save()
-    single = CaseFactory(project=project, split=Split.EVAL)
-    assert [i.slot for i in queue_items_create(project=project, entries=[(single.pk,)])] == [0]
 
 
 def test_evaluation_overlap_is_a_floor_under_the_random_overlap_draw(project) -> None:
     """An eval case the overlap draw gives more slots keeps them; pool cases get no floor."""
-    project.overlap, project.overlap_fraction = 3, 1.0
+    project.overlap, project.overlap_fraction, project.evaluation_overlap = 3, 1.0, 2
     project.save()
     evaluation, pool = CaseFactory(project=project, split=Split.EVAL), CaseFactory(project=project)
     created = queue_items_create(project=project, entries=[(evaluation.pk,), (pool.pk,)])
@@ -497,7 +497,7 @@ def test_one_analyst_never_claims_both_evaluation_slots_of_a_case() -> None:
     """Claims draw evaluation items only here: the analyst takes one slot of the case, then
     falls back to a pool item rather than the case's second slot, before and after answering;
     a second analyst takes that slot."""
-    project = ProjectFactory(evaluation_fraction=1.0)
+    project = ProjectFactory(evaluation_fraction=1.0, evaluation_overlap=2)
     case = CaseFactory(project=project, split=Split.EVAL)
     evaluation = queue_items_create(project=project, entries=[(case.pk,)])
     assert len(evaluation) == 2
