@@ -4,10 +4,12 @@
 - Detection checks every pool case that has a label: the analysts' where present, else given.
 - Training uses pool cases only: analysts' labels (weight 1) plus non-doubtful given labels at
   `given_label_weight` (none when it is 0). Evaluation cases never train anything.
-- Evaluation uses the evaluation split's labels from evaluation draws only: the majority of the
-  current queue labels (a reviewer's decision on such a case is not an evaluation label; gold
-  items, decided pool cases served back to measure analysts, never count). Each weighs 1 / its
-  inclusion probability under the project's evaluation design (stratified draws).
+- Evaluation uses the evaluation split's labels from evaluation draws only: the analysts' label
+  (one per case by default, `evaluation_overlap`; with more, none while they tie), or a
+  reviewer's decision of their tie made without any model's view; otherwise the majority of the current queue labels
+  (a decision made beside a model's suggestion is not an evaluation label; gold items, decided
+  pool cases served back to measure analysts, never count). Each weighs 1 / its inclusion probability under the
+  project's evaluation design (stratified draws; one probability per case, whatever its items).
 - The pool probe's labels (`probe_set`) are a uniform sample of the pool: the analysts' pool
   labels of cases below the probe's threshold (`active_learning.ml.pool_probe`), weighing 1 / t.
 - Detection also scores the evaluation split's given labels (`evaluation_check_set`), out of
@@ -21,10 +23,11 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from django.db import connection
-from django.db.models import Count, Exists, OuterRef
+from django.db.models import Count, Exists, F, OuterRef, QuerySet
 
 from active_learning.ml.evaluation_design import inverse_inclusion_weights
 from active_learning.ml.pool_probe import probe_keys, probe_sample, probe_threshold, probe_weights
@@ -227,28 +230,83 @@ def training_set(*, project: Project) -> LabelSet:
     return _subset(ids, hashes, keep, labels, weights, from_analyst)
 
 
-# Resolutions that are the evaluation draws' own labels; a decision above them is not.
+# Resolutions that are the evaluation draws' own labels; a decision above them is not, unless
+# it was made without a model's view (`adjudicated_without_model`).
 EVALUATION_SOURCES = (ResolutionSource.ANNOTATION, ResolutionSource.CONSENSUS)
 
 
+def adjudicated_without_model(*, resolved: QuerySet[ResolvedLabel]) -> list[tuple[int, str, int]]:
+    """(case id, content hash, label id) of the `resolved` rows of source `adjudicated` whose
+    deciding annotation (the case's latest current adjudication, as the resolution takes it)
+    was made on an adjudication item that carried no model suggestion, on the case itself (not
+    a decision extended from a near-duplicate), with the label the case resolved to."""
+    decided = resolved.filter(source=ResolutionSource.ADJUDICATED, label__isnull=False)
+    adjudicated = dict(decided.values_list("case_id", "label_id"))
+    if not adjudicated:
+        return []
+    latest: dict[int, tuple[Any, ...]] = {}
+    for row in (
+        Annotation.objects.filter(
+            case_id__in=decided.values("case_id"),
+            source=AnnotationSource.ADJUDICATION,
+            superseded_at__isnull=True,
+            skipped=False,
+            content_hash=F("case__content_hash"),
+        )
+        .order_by()
+        .values_list(
+            "case_id",
+            "id",
+            "label_id",
+            "group_decision_id",
+            "queue_item__kind",
+            "queue_item__suggestion_id",
+            "content_hash",
+        )
+    ):
+        if row[0] not in latest or row[1] > latest[row[0]][1]:
+            latest[row[0]] = row
+    return [
+        (case_id, content_hash, label_id)
+        for case_id, _, label_id, group, kind, suggestion, content_hash in latest.values()
+        if group is None
+        and kind == QueueKind.ADJUDICATION
+        and suggestion is None
+        and label_id == adjudicated[case_id]
+    ]
+
+
+def _tied(counter: Counter[int]) -> bool:
+    ranked = counter.most_common(2)
+    return len(ranked) == 2 and ranked[0][1] == ranked[1][1]
+
+
 def evaluation_set(*, project: Project) -> LabelSet:
-    """The evaluation split's labels from evaluation draws: analysts' resolved labels; for a case
-    a reviewer or adjudicator decided, the majority of its current queue labels instead (the
-    decision is not an evaluation label; ties dropped). Excluded cases are left out."""
+    """The evaluation split's labels from evaluation draws: analysts' resolved labels (their
+    majority, or Dawid-Skene's consensus), but none while the analysts' current labels tie (a
+    tie keeps the earlier label as the case's resolution: one analyst's word); a reviewer's
+    decision where it was made on an adjudication item that showed no model suggestion (the
+    tie of an evaluation case's analysts, `adjudication.tie_adjudication_request`); for any
+    other case a reviewer or adjudicator decided, the majority of its current queue labels
+    instead (a decision made beside a model's suggestion would favour that model: not an
+    evaluation label; ties dropped). Excluded cases are left out."""
     resolved = ResolvedLabel.objects.filter(
         case__project=project, case__split=Split.EVAL, excluded=False
     )
-    chosen = list(
+    by_analysts = list(
         resolved.filter(source__in=EVALUATION_SOURCES, label__isnull=False).values_list(
             "case_id", "case__content_hash", "label_id"
         )
     )
+    settled = adjudicated_without_model(resolved=resolved)
+    settled_ids = {case_id for case_id, _, _ in settled}
     decided = resolved.exclude(source__in=[*EVALUATION_SOURCES, ResolutionSource.GIVEN])
     votes: dict[int, Counter[int]] = defaultdict(Counter)
     hashes: dict[int, str] = {}
     for case_id, label_id, labelled_hash, current_hash in (
         Annotation.objects.filter(
-            case_id__in=decided.values("case_id"),
+            case__project=project,
+            case__split=Split.EVAL,
             source=AnnotationSource.QUEUE,
             superseded_at__isnull=True,
             skipped=False,
@@ -263,10 +321,14 @@ def evaluation_set(*, project: Project) -> LabelSet:
         if labelled_hash == current_hash:
             votes[case_id][label_id] += 1
             hashes[case_id] = current_hash
-    for case_id, counter in votes.items():
-        ranked = counter.most_common(2)
-        if len(ranked) == 1 or ranked[0][1] > ranked[1][1]:
-            chosen.append((case_id, hashes[case_id], ranked[0][0]))
+    # Analysts' resolutions count unless their labels tie (waiting for the reviewer).
+    chosen = [row for row in by_analysts if not _tied(votes.get(row[0], Counter()))]
+    chosen += settled
+    decided_ids = set(decided.values_list("case_id", flat=True)) - settled_ids
+    for case_id in decided_ids & set(votes):
+        counter = votes[case_id]
+        if not _tied(counter):
+            chosen.append((case_id, hashes[case_id], counter.most_common(1)[0][0]))
     labels = _label_set([(cid, h, label, 1.0, True) for cid, h, label in chosen])
     labels.weights = evaluation_weights(project=project, case_ids=labels.case_ids)
     return labels

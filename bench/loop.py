@@ -601,6 +601,7 @@ def arm_run(state: ArmState, test: TestSplit, limit: int, target: float) -> dict
         "strategy": project.strategy,
         "given_label_weight": project.given_label_weight,
         "retrain_after_n": project.retrain_after_n,
+        "evaluation_overlap": project.evaluation_overlap,
         "labels": labels,
         "stopped": stopped,
         "analyst_accuracy": round(answers["right"] / max(1, labels), 4),

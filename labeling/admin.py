@@ -27,7 +27,15 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(models.Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "strategy", "overlap", "evaluation_fraction", "blind_mode")
+    list_display = (
+        "name",
+        "slug",
+        "strategy",
+        "overlap",
+        "evaluation_fraction",
+        "evaluation_overlap",
+        "blind_mode",
+    )
     list_filter = ("strategy", "blind_mode", "classes_fixed")
     search_fields = ("name", "slug", "description")
     prepopulated_fields = {"slug": ("name",)}

@@ -7,8 +7,11 @@ case (named, or numbered in blind projects, where analysts stay anonymous), and 
 near-duplicates the decision may extend to, and the label-issue detector's latest view of the
 case (its score, suggestion with probability and agreeing views, read where every page reads
 it: `hooks.review_facts`). Reviewers always see the model's facts: blind mode
-keeps them from analysts, and a review is about the given label. A fixed number of queries,
-whatever the number of answers, neighbours or members.
+keeps them from analysts, and a review is about the given label. The one exception is an
+adjudication of an evaluation case without a suggestion (an evaluation draw's tie): its decision
+becomes the case's evaluation label, which judges the models, so the card shows no detector view
+either (`without_model`). A fixed number of queries, whatever the number of answers, neighbours
+or members.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from labeling.models import (
     QueueItem,
     QueueKind,
     ResolvedLabel,
+    Split,
 )
 from labeling.selectors_queue import (
     SNIPPET_CHARS,
@@ -100,6 +104,8 @@ class ReviewCard(Card):
     issue: ReviewFacts | None = None  # the label-issue detector's latest view of the case
     issue_suggestion: LabelClass | None = None
     issue_views: tuple[str, ...] = ()  # in words
+    # An evaluation case's tie: decided without any model's view (its decision evaluates them).
+    without_model: bool = False
     is_review: ClassVar[bool] = True
     exclude_reasons: ClassVar[tuple[tuple[str, str], ...]] = EXCLUDE_REASONS
 
@@ -124,6 +130,7 @@ class ReviewCard(Card):
             "answers": len(self.answers),
             "names_hidden": self.names_hidden,
             "group_size": self.group_size,
+            "without_model": self.without_model,
         }
 
 
@@ -220,7 +227,8 @@ def review_card(
     names_hidden = project.blind_mode
     group, group_size = _group(item=item, case=case, classes=classes)
     consensus = CaseConsensus.objects.filter(case=case).first()
-    issue = model_side().review_facts(case_id=case.pk)
+    without_model = evaluation_decision_without_model(item=item, case=case)
+    issue = None if without_model else model_side().review_facts(case_id=case.pk)
     issue_suggestion = (
         classes.get(issue.suggestion_id) if issue is not None and issue.suggestion_id else None
     )
@@ -247,4 +255,15 @@ def review_card(
         issue=issue,
         issue_suggestion=issue_suggestion,
         issue_views=detection_view_words(list(issue.views)) if issue is not None else (),
+        without_model=without_model,
+    )
+
+
+def evaluation_decision_without_model(*, item: QueueItem, case: Case) -> bool:
+    """Whether `item` asks for an evaluation case's decision without any model's view: an
+    adjudication without a suggestion (`adjudication.tie_adjudication_request` makes them)."""
+    return (
+        item.kind == QueueKind.ADJUDICATION
+        and item.suggestion_id is None
+        and case.split == Split.EVAL
     )

@@ -402,8 +402,9 @@ def eval_items_top_up(*, project: Project, scores: Scores | None = None) -> int:
     """Keep a stock of open evaluation items, drawn in the evaluation design's order (stratified by
     the first champion's predicted class, `evaluation_sample`), never by a model's pick order.
 
-    The stock is about a batch, scaled up while the claim draw serves evaluation items at the
-    warm-up share.
+    The stock is about a batch of items, scaled up while the claim draw serves evaluation items
+    at the warm-up share; each drawn case gives `project.evaluation_overlap` of them (at least),
+    so the cases drawn are the missing items divided by that.
     """
     if project.evaluation_fraction <= 0:
         return 0
@@ -416,7 +417,8 @@ def eval_items_top_up(*, project: Project, scores: Scores | None = None) -> int:
     ).count()
     if have >= want:
         return 0
-    ids = evaluation_cases_to_draw(project=project, count=want - have)
+    per_case = max(1, int(project.evaluation_overlap))
+    ids = evaluation_cases_to_draw(project=project, count=math.ceil((want - have) / per_case))
     facts = card_facts(project=project, scores=scores, case_ids=ids) if scores else {}
     version = scores.version.pk if scores is not None else None
     entries = []

@@ -7,6 +7,11 @@ the tie keeps the case's previous resolution meanwhile), and at each retrain's c
 consensus posterior below the project's threshold or a disagreement touching the prohibited tier
 (`adjudication_items_refresh`). A case gets one decision item: an open review item of the case
 becomes its adjudication.
+
+A tie on an evaluation-split case (two analysts of an evaluation draw disagree) asks for a
+decision without any model's facts: the item carries no suggestion (a review it takes over loses
+its own), so the reviewer's decision can be the case's evaluation label
+(`active_learning.selectors.evaluation_set`) without leaning towards the model it judges.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from labeling.models import (
     QueueKind,
     QueueStatus,
     ResolvedLabel,
+    Split,
 )
 from labeling.services.queue import QueueEntry, queue_items_create
 from labeling.services.queue.fill import DECISION_KINDS, cases_lock
@@ -47,17 +53,36 @@ TIE_SENTENCE = "The analysts' labels are tied: the case keeps its earlier label 
 TIE_PRIORITY = 0.5  # as uncertain as a consensus posterior of 0.5
 
 
-def _take_over_review(item: QueueItem, reason: PickReason, priority: float) -> QueueItem:
+# What a tie item on an evaluation case carries instead of model facts.
+NO_MODEL_FACTS: dict[str, object] = {
+    "suggestion_id": None,
+    "suggestion_p": None,
+    "alternatives": [],
+    "model_version_id": None,
+}
+
+
+def _take_over_review(
+    item: QueueItem, reason: PickReason, priority: float, *, without_model: bool = False
+) -> QueueItem:
     """An open review item of the case becomes its adjudication: one decision per case, and
     the higher-ranked kind (reviewers take adjudications first). It keeps what it answered, and
-    a later consensus step never cancels it (`KEEP_OPEN`)."""
+    a later consensus step never cancels it (`KEEP_OPEN`). `without_model`: it drops its model
+    facts (a tie on an evaluation case)."""
     item.kind = QueueKind.ADJUDICATION
     before = PickReason.from_json(item.reason)
     reason = replace(reason, details={**reason.details, KEEP_OPEN: before.strategy})
     item.reason = reason.to_json()
     item.priority = max(item.priority, priority)
+    facts = NO_MODEL_FACTS if without_model else {}
+    for name, value in facts.items():
+        setattr(item, name, value)
     QueueItem.objects.filter(pk=item.pk, status=QueueStatus.OPEN).update(
-        kind=item.kind, reason=item.reason, priority=item.priority, updated_at=timezone.now()
+        kind=item.kind,
+        reason=item.reason,
+        priority=item.priority,
+        updated_at=timezone.now(),
+        **facts,
     )
     return item
 
@@ -66,7 +91,10 @@ def tie_adjudication_request(
     *, case: Case, annotation: Annotation, resolved: ResolvedLabel | None
 ) -> QueueItem | None:
     """An adjudication item for a case whose analysts' labels just tied, made in the label's
-    transaction (expects the case's row lock); None when the case has one or was decided."""
+    transaction (expects the case's row lock); None when the case has one or was decided.
+
+    On an evaluation-split case the item shows no model's facts (a review item it takes over
+    drops its own): the decision then counts as the case's evaluation label."""
     if not getattr(resolved, "tied", False):
         return None
     if resolved is not None and resolved.source in DECIDED_SOURCES:
@@ -74,13 +102,14 @@ def tie_adjudication_request(
     reason = PickReason(
         strategy=TIE, sentence=TIE_SENTENCE, sentence_blind=TIE_SENTENCE, score=TIE_PRIORITY
     )
+    evaluation = Case.objects.filter(pk=case.pk, split=Split.EVAL).exists()
     live = QueueItem.objects.filter(
         case_id=case.pk, kind__in=DECISION_KINDS, status__in=LIVE
     ).first()
     if live is not None:
         # A reviewer holding the case's review decides it anyway; an adjudication stands.
         if live.kind == QueueKind.REVIEW and live.status == QueueStatus.OPEN:
-            return _take_over_review(live, reason, TIE_PRIORITY)
+            return _take_over_review(live, reason, TIE_PRIORITY, without_model=evaluation)
         return None
     return decision_item_create(
         case=case,
@@ -88,6 +117,7 @@ def tie_adjudication_request(
         priority=TIE_PRIORITY,
         reason=reason,
         from_item_id=annotation.queue_item_id,
+        suggestion=(None, None) if evaluation else None,
     )
 
 

@@ -34,6 +34,7 @@ PROJECT_SETTINGS = (
     "overlap",
     "overlap_fraction",
     "evaluation_fraction",
+    "evaluation_overlap",
     "warmup_evaluation_fraction",
     "target_precision",
     "given_label_weight",

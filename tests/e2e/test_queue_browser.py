@@ -345,6 +345,8 @@ def test_screenshot_and_narrow_layout(live_server, guarded_page, tmp_path) -> No
     """
     page = guarded_page
     project = small_project(slug="merchant-risk", name="Merchant risk")
+    # The first claim must be a pool draw (the evaluation draw depends on the analyst's id).
+    Project.objects.filter(pk=project.pk).update(evaluation_fraction=0.0)
     _champion_card(project)
     analyst = member(project, name="dana")
     log_in(page, live_server.url, analyst.username)

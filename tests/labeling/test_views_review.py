@@ -488,3 +488,21 @@ def test_an_adjudication_card_on_a_flagged_case_shows_the_detectors_suggestion(
         r'<span class="proba">0.64</span>',
         card,
     )
+
+
+def test_an_evaluation_tie_card_shows_no_model_or_detector_view(client, world) -> None:
+    """An adjudication of an evaluation case without a suggestion (an evaluation draw's tie):
+    its decision is the evaluation label, so neither the detector's view nor a suggestion is
+    shown, and there is no suggestion to accept; the pool case's card still shows them."""
+    from labeling.models import Case, Split
+
+    Case.objects.filter(pk=world["case"].pk).update(split=Split.EVAL)
+    QueueItem.objects.filter(pk=world["item"].pk).update(
+        kind=QueueKind.ADJUDICATION, suggestion=None, suggestion_p=None, group=[]
+    )
+    _label_issue(world, suggested_p=0.64)
+    card = card_part(review_page(client, world))
+    assert 'class="item-kind">Adjudication<' in card
+    assert "An evaluation case" in card and 'id="label-issue"' not in card
+    assert "suggests" not in card and 'value="accept"' not in card
+    assert "alice" in card  # the analysts' answers are what the decision rests on

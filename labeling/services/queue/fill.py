@@ -3,8 +3,11 @@
 An entry is (case_id, priority, reason, model_version_id, similar_cases, facts, kind): the reason
 and facts are the typed values of `labeling.contracts`. Each queued case gets `project.overlap`
 items (slots after its existing ones) when its seeded overlap draw falls under
-`project.overlap_fraction`, else one; eval-split cases give evaluation items, other cases pool
-items unless the entry names its kind (review, adjudication, gold). A review or adjudication item
+`project.overlap_fraction`, else one; eval-split cases give evaluation items, at least
+`project.evaluation_overlap` of them (1 by default; at 2, two analysts who agree settle an
+evaluation label and a tie goes to a reviewer), other cases pool items unless the entry names its kind (review,
+adjudication, gold). All slots of an evaluation case share one serve key, so its analysts take
+it one after the other rather than batches apart. A review or adjudication item
 is one item (one decision wanted, whatever the overlap), on any split, and is not blocked by a
 case's open labelling items, only by an open item of its own kind. A gold item (a decided case
 served back, unmarked, to measure analysts) is one item too, on pool-split cases only.
@@ -190,9 +193,10 @@ def queue_items_create(
 
     Cases of other projects and cases that already have an open or claimed item are skipped, so
     queueing a case twice never doubles its wanted labels; gold entries of eval-split cases or of
-    cases with any live item are skipped too (gold never reaches evaluation). Pool picks likely to be mislabelled get a
-    second slot on top of the random overlap draw (`_noise_aware`). Takes the project's row
-    lock, so two fills never race for the same slots.
+    cases with any live item are skipped too (gold never reaches evaluation). An evaluation
+    item's case gets at least `project.evaluation_overlap` slots. Pool picks likely to be
+    mislabelled get a second slot on top of the random overlap draw (`_noise_aware`). Takes
+    the project's row lock, so two fills never race for the same slots.
     """
     Project.objects.select_for_update().filter(pk=project.pk).values_list("pk").first()
     rows = [QueueEntry(*e) for e in entries]
@@ -231,6 +235,7 @@ def queue_items_create(
         ):
             continue  # gold: pool cases only, and none someone is labelling or deciding now
         queued.add((case_id, group))
+        kind = _kind(entry, splits[case_id])
         k = (
             1
             if entry.kind in SINGLE_KINDS
@@ -241,13 +246,17 @@ def queue_items_create(
                 overlap_fraction=project.overlap_fraction,
             )
         )
-        planned.append(_Planned(entry, _kind(entry, splits[case_id]), k))
+        if kind == QueueKind.EVALUATION:
+            k = max(k, int(project.evaluation_overlap))
+        planned.append(_Planned(entry, kind, k))
     planned = _noise_aware(project=project, planned=planned, given=given)
     items: list[QueueItem] = []
     for entry, kind, k, noise in planned:
         case_id = entry.case_id
         first = next_slot.get(case_id, 0)
         next_slot[case_id] = first + k
+        # An evaluation case's slots share its first slot's key: served one after the other.
+        key_slot = first if kind == QueueKind.EVALUATION else None
         for slot in range(first, first + k):
             items.append(
                 QueueItem(
@@ -263,7 +272,11 @@ def queue_items_create(
                     similar_cases=list(entry.similar_cases),
                     group=list(entry.group),
                     **item_facts(entry.facts),
-                    random_key=order_key(split_seed=project.split_seed, case_id=case_id, slot=slot),
+                    random_key=order_key(
+                        split_seed=project.split_seed,
+                        case_id=case_id,
+                        slot=slot if key_slot is None else key_slot,
+                    ),
                 )
             )
     return QueueItem.objects.bulk_create(items, batch_size=1000)

@@ -7,6 +7,8 @@ labels; the evaluation split has too few labels for the main rule.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
 
@@ -24,9 +26,18 @@ from active_learning.services.evaluation_sample import evaluation_design_ensure
 from active_learning.services.promotion import promotion_decide
 from active_learning.services.queue_refresh import eval_items_top_up
 from active_learning.services.scoring import Scores
-from labeling.models import Case, Project, QueueItem, QueueKind, ResolvedLabel, Split, Tier
+from labeling.models import (
+    Case,
+    Project,
+    QueueItem,
+    QueueKind,
+    QueueStatus,
+    ResolvedLabel,
+    Split,
+    Tier,
+)
 from labeling.services.queue.draws import effective_evaluation_fraction
-from tests.factories import CaseFactory, LabelClassFactory, ProjectFactory
+from tests.factories import AnalystFactory, CaseFactory, LabelClassFactory, ProjectFactory
 from tests.pipeline import store_vectors
 
 pytestmark = pytest.mark.django_db
@@ -157,17 +168,47 @@ def _scores(project: Project, classes) -> Scores:
     )
 
 
-def test_evaluation_items_are_drawn_stratified_and_weighted_by_inclusion(world):
+@pytest.mark.parametrize(
+    ("per_case", "cases", "done", "more_cases"),
+    [
+        (1, 150, 40, 40),  # the default: one item (analyst) per case
+        (2, 75, 75, 38),  # evaluation_overlap = 2: 75 items missing, 38 cases of 2
+    ],
+)
+def test_evaluation_items_are_drawn_stratified_and_weighted_by_inclusion(
+    world, per_case, cases, done, more_cases
+):
+    """Cases are drawn in the design's key order, `evaluation_overlap` items (analysts) each,
+    never a case twice; each labelled case weighs 1 / its own inclusion probability, one per
+    case."""
     project, classes, truth = world
+    assert project.evaluation_overlap == 1  # the default
+    project.evaluation_overlap = per_case
+    project.save()
     scores = _scores(project, classes)
     assert evaluation_design_ensure(project=project, scores=scores) == 200
     assert evaluation_design_ensure(project=project, scores=scores) == 0  # made once
     made = eval_items_top_up(project=project)  # the design stands; cards without model facts
-    # warm-up: the stock is scaled to the warm-up share (0.3 / 0.1 of a batch of 50)
+    # warm-up: the stock is scaled to the warm-up share (0.3 / 0.1 of a batch of 50), in
+    # items: `cases` cases of `per_case` items each
     assert made == 150 == QueueItem.objects.filter(kind=QueueKind.EVALUATION).count()
-    drawn = set(
+    per_case_items = Counter(
         QueueItem.objects.filter(kind=QueueKind.EVALUATION).values_list("case_id", flat=True)
     )
+    assert len(per_case_items) == cases and set(per_case_items.values()) == {per_case}
+    drawn = set(per_case_items)
+    # The first item of `done` cases done (at 2, the other one still open): the stock is short
+    # by `done` items, and the top-up draws new cases only (a drawn case is never drawn again).
+    first_slots = QueueItem.objects.filter(kind=QueueKind.EVALUATION, slot=0).order_by("pk")
+    QueueItem.objects.filter(pk__in=list(first_slots.values_list("pk", flat=True)[:done])).update(
+        status=QueueStatus.DONE, assigned_to=AnalystFactory()
+    )
+    assert eval_items_top_up(project=project) == more_cases * per_case
+    again = Counter(
+        QueueItem.objects.filter(kind=QueueKind.EVALUATION).values_list("case_id", flat=True)
+    )
+    assert set(again.values()) == {per_case} and len(again) == cases + more_cases
+    QueueItem.objects.filter(kind=QueueKind.EVALUATION).exclude(case_id__in=drawn).delete()
     design = {d.case_id: d for d in EvaluationDesign.objects.filter(project=project)}
     threshold = draw_threshold(project=project)
     assert all(design[c].key < threshold for c in drawn)  # drawn in key order
@@ -181,7 +222,7 @@ def test_evaluation_items_are_drawn_stratified_and_weighted_by_inclusion(world):
 
     _label(list(drawn), truth)
     labels = evaluation_set(project=project)
-    assert len(labels) == 150
+    assert len(labels) == cases  # one label per case, whatever its items
     weights = dict(zip(labels.case_ids.tolist(), labels.weights.tolist(), strict=True))
     expected = {c: 1 / min(1.0, threshold * design[c].size) for c in drawn}
     assert weights == pytest.approx(expected)

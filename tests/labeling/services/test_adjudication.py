@@ -1,5 +1,6 @@
 """Adjudication: ties ask for it at once and keep the earlier label; its decision outranks
-consensus and review; the consensus step's items are refreshed."""
+consensus and review; the consensus step's items are refreshed. On an evaluation case a tie's
+item shows no model's view, and its decision is the case's evaluation label."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import uuid
 
 import pytest
 
+from active_learning.selectors import evaluation_set
+from labeling.contracts import ModelFacts, PickReason
 from labeling.models import (
     QueueItem,
     QueueKind,
     QueueStatus,
     ResolutionSource,
     ResolvedLabel,
+    Split,
     Tier,
 )
 from labeling.services.adjudication import (
@@ -22,7 +26,7 @@ from labeling.services.adjudication import (
     adjudication_items_refresh,
 )
 from labeling.services.annotations import Verdict, annotation_submit, annotation_undo, review_submit
-from labeling.services.queue import queue_claim_next
+from labeling.services.queue import QueueEntry, queue_claim_next, queue_items_create
 from tests.factories import AnalystFactory, CaseFactory, LabelClassFactory
 
 pytestmark = pytest.mark.django_db
@@ -177,3 +181,179 @@ def test_a_dispute_on_an_adjudicated_case_keeps_its_item_open(project, case, cla
     _label(case, classes[1], analyst=AnalystFactory())  # given is classes[0]: a dispute
     assert adjudication_items_refresh(project=project, wanted=[])["cancelled"] == 0
     assert len(_adjudication_items(case)) == 1
+
+
+# Evaluation cases with two analysts per evaluation draw (`Project.evaluation_overlap` = 2, not
+# the default); a tie goes to a reviewer without any model's view, and that decision is the
+# case's evaluation label.
+
+
+@pytest.fixture
+def drawn(project, classes):
+    """An eval-split case drawn for evaluation (given label classes[0]): its two items carry a
+    champion's suggestion (classes[1]), as evaluation cards do; claims draw evaluation items."""
+    project.evaluation_fraction, project.evaluation_overlap = 1.0, 2
+    project.save()
+    case = CaseFactory(project=project, split=Split.EVAL, given_label=classes[0])
+    facts = ModelFacts(model_version_id=7, suggestion_id=classes[1].pk, suggestion_p=0.9)
+    entry = QueueEntry(case.pk, 0.0, PickReason(strategy="random"), 7, [], facts)
+    items = queue_items_create(project=project, entries=[entry])
+    assert [(i.kind, i.suggestion_id) for i in items] == [(QueueKind.EVALUATION, classes[1].pk)] * 2
+    return case
+
+
+def _answer(project, case, label, analyst=None):
+    """An analyst claims their next item (the drawn case's) and labels it."""
+    analyst = analyst or AnalystFactory()
+    item = queue_claim_next(project=project, analyst=analyst, refill=False).current
+    assert item is not None and item.case_id == case.pk and item.kind == QueueKind.EVALUATION
+    return annotation_submit(
+        item_or_case=item, analyst=analyst, submission_id=uuid.uuid4(), label=label
+    )
+
+
+def _evaluation_labels(project) -> dict[int, int]:
+    labels = evaluation_set(project=project)
+    return dict(zip(labels.case_ids.tolist(), labels.labels.tolist(), strict=True))
+
+
+def _adjudicate(project, label, item=None):
+    reviewer = AnalystFactory()
+    if item is None:
+        item = queue_claim_next(project=project, analyst=reviewer, role="reviewer").current
+    assert item is not None and item.kind == QueueKind.ADJUDICATION
+    return review_submit(
+        item=item,
+        reviewer=reviewer,
+        submission_id=uuid.uuid4(),
+        verdict=Verdict.RELABEL,
+        label=label,
+    )
+
+
+def test_two_agreeing_analysts_give_the_evaluation_label(project, classes, drawn) -> None:
+    """Both evaluation slots answered alike: that is the case's evaluation label; no reviewer
+    is asked."""
+    _answer(project, drawn, classes[2])
+    _answer(project, drawn, classes[2])
+    assert not _adjudication_items(drawn)
+    assert _evaluation_labels(project) == {drawn.pk: classes[2].pk}
+
+
+def test_disagreeing_analysts_of_an_evaluation_case_ask_for_a_decision_without_the_model(
+    project, classes, drawn
+) -> None:
+    """A tie on an eval-split case makes its adjudication item in the label's transaction, with
+    no model facts although the analysts' cards carried the champion's; until it is decided
+    the tie gives no evaluation label (not the earlier label the resolution keeps, nor a
+    consensus the retrain may set)."""
+    _answer(project, drawn, classes[0])  # the given label
+    _answer(project, drawn, classes[2])
+    (item,) = _adjudication_items(drawn)
+    assert item.reason["strategy"] == TIE
+    assert (item.suggestion_id, item.suggestion_p, item.alternatives) == (None, None, [])
+    assert item.model_version_id is None
+    resolved = _resolved(drawn)
+    assert (resolved.label, resolved.source) == (classes[0], ResolutionSource.ANNOTATION)
+    assert drawn.pk not in _evaluation_labels(project)
+    ResolvedLabel.objects.filter(case=drawn).update(source=ResolutionSource.CONSENSUS)
+    assert drawn.pk not in _evaluation_labels(project)
+
+
+def test_a_tie_on_a_pool_case_keeps_the_items_model_facts(project, classes) -> None:
+    """Outside the evaluation split a tie's item shows what the labelled item showed (no given
+    label here, so no second opinion is asked first)."""
+    case = CaseFactory(project=project, given_label=None)
+    project.overlap, project.overlap_fraction = 2, 1.0
+    project.save()
+    facts = ModelFacts(model_version_id=7, suggestion_id=classes[1].pk, suggestion_p=0.9)
+    queue_items_create(project=project, entries=[QueueEntry(case.pk, 1.0, {}, 7, [], facts)])
+    for label in (classes[0], classes[2]):
+        analyst = AnalystFactory()
+        item = queue_claim_next(project=project, analyst=analyst, refill=False).current
+        assert item.case_id == case.pk
+        annotation_submit(
+            item_or_case=item, analyst=analyst, submission_id=uuid.uuid4(), label=label
+        )
+    (item,) = _adjudication_items(case)
+    assert (item.suggestion_id, item.model_version_id) == (classes[1].pk, 7)
+
+
+def test_a_second_opinion_taken_over_by_an_evaluation_tie_drops_its_suggestion(
+    project, classes, drawn
+) -> None:
+    """The first analyst disputes the given label (a second-opinion review with the detector's
+    suggestion); the second gives the given label: the tie turns that review into the
+    adjudication, without the suggestion."""
+    from active_learning.models import LabelIssue
+
+    LabelIssue.objects.create(
+        project=project,
+        case=drawn,
+        given_label=classes[0],
+        suggested_label=classes[1],
+        suggested_p=0.8,
+        score=0.9,
+        self_confidence=0.1,
+    )
+    _answer(project, drawn, classes[2])
+    review = QueueItem.objects.get(case=drawn, kind=QueueKind.REVIEW)
+    assert review.suggestion_id == classes[1].pk
+    _answer(project, drawn, classes[0])
+    (item,) = _adjudication_items(drawn)
+    assert item.pk == review.pk and item.reason["strategy"] == TIE
+    assert (item.suggestion_id, item.suggestion_p, item.alternatives) == (None, None, [])
+    _adjudicate(project, classes[2])
+    assert _evaluation_labels(project) == {drawn.pk: classes[2].pk}
+
+
+def test_the_reviewers_decision_of_an_evaluation_tie_is_the_evaluation_label(
+    project, classes, drawn
+) -> None:
+    """The tie's decision (source adjudicated, made without a model's view) counts; an undo
+    takes it back out."""
+    from labeling.services.annotations import annotation_undo
+
+    _answer(project, drawn, classes[0])
+    _answer(project, drawn, classes[2])
+    decision = _adjudicate(project, classes[1])
+    resolved = _resolved(drawn)
+    assert (resolved.label, resolved.source) == (classes[1], ResolutionSource.ADJUDICATED)
+    labels = evaluation_set(project=project)
+    assert labels.case_ids.tolist() == [drawn.pk] and labels.labels.tolist() == [classes[1].pk]
+    assert labels.from_analyst.all()
+    annotation_undo(analyst=decision.annotation.annotator, project=project)
+    assert drawn.pk not in _evaluation_labels(project)
+
+
+def test_a_decision_beside_a_suggestion_is_no_evaluation_label(project, classes, drawn) -> None:
+    """An adjudication item that carries a suggestion (the consensus step's, made before the
+    second analyst's tie) decides the case, but the evaluation label stays the analysts'
+    majority: here a tie, so none."""
+    _answer(project, drawn, classes[0])
+    wanted = [AdjudicationWanted(drawn.pk, UNCERTAIN, "Unsure.", 0.4, classes[1].pk, 0.7)]
+    assert adjudication_items_refresh(project=project, wanted=wanted)["created"] == 1
+    _answer(project, drawn, classes[2])
+    (item,) = _adjudication_items(drawn)
+    assert item.reason["strategy"] == UNCERTAIN and item.suggestion_id == classes[1].pk
+    _adjudicate(project, classes[1])
+    assert _resolved(drawn).source == ResolutionSource.ADJUDICATED
+    assert drawn.pk not in _evaluation_labels(project)
+
+
+def test_a_decision_beside_a_suggestion_leaves_the_analysts_majority(project, classes) -> None:
+    """Three analysts (2-1) and an adjudication with a suggestion that picks a third class:
+    the evaluation label is the majority of the analysts' labels, not the decision."""
+    project.evaluation_fraction, project.evaluation_overlap = 1.0, 3
+    project.save()
+    # No given label: no analyst's answer asks for a second opinion (a review item).
+    case = CaseFactory(project=project, split=Split.EVAL, given_label=None)
+    assert len(queue_items_create(project=project, entries=[(case.pk,)])) == 3
+    for label in (classes[2], classes[2], classes[0]):
+        _answer(project, case, label)
+    assert not _adjudication_items(case)
+    wanted = [AdjudicationWanted(case.pk, UNCERTAIN, "Unsure.", 0.4, classes[1].pk, 0.7)]
+    adjudication_items_refresh(project=project, wanted=wanted)
+    _adjudicate(project, classes[1])
+    assert _resolved(case).label == classes[1]
+    assert _evaluation_labels(project) == {case.pk: classes[2].pk}

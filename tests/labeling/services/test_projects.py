@@ -19,6 +19,7 @@ description: Decide whether merchants are supportable.
 overlap: 2
 overlap_fraction: 0.2
 evaluation_fraction: 0.15
+evaluation_overlap: 3
 target_precision: 0.98
 given_label_weight: 0.3
 strategy: margin
@@ -56,6 +57,7 @@ def test_create_project_from_yaml(tmp_path: Path, capsys) -> None:
         0.2,
         0.15,
     )
+    assert project.evaluation_overlap == 3
     assert (project.target_precision, project.given_label_weight) == (0.98, 0.3)
     assert (project.strategy, project.batch_size, project.retrain_after_n) == ("margin", 25, 40)
     assert project.blind_mode is True
@@ -133,6 +135,7 @@ def test_the_documented_example_file_creates_its_project() -> None:
     call_command("create_project", "example", "--classes", str(example))
     project = Project.objects.get(slug="example")
     assert project.name == "Merchant risk" and project.strategy == "diversity"
+    assert project.evaluation_overlap == 1  # the default, as the file says
     classes = list(project.label_classes.values_list("name", "tier", "shortcut_key"))
     assert classes == [
         ("retail", "supportable", "1"),

@@ -448,3 +448,69 @@ def test_noise_aware_overlap_adds_on_top_of_the_random_overlap_draw(project, tie
     project.save()
     without_facts = CaseFactory(project=project, given_label=bad)  # a random or cold-start pick
     assert len(queue_items_create(project=project, entries=[(without_facts.pk,)])) == 2
+
+
+def test_evaluation_overlap_gives_evaluation_cases_one_item_by_default_and_two_at_2(
+    project,
+) -> None:
+    """An eval-split case gets `evaluation_overlap` items: one by default; at 2, two sharing one
+    serve key, while pool and decision entries are unchanged."""
+    assert project.evaluation_overlap == 1 and project.overlap_fraction == 0.0
+    single = CaseFactory(project=project, split=Split.EVAL)
+    (item,) = queue_items_create(project=project, entries=[(single.pk,)])
+    assert (item.kind, item.slot) == ("evaluation", 0)
+    project.evaluation_overlap = 2
+    project.save()
+    evaluation = CaseFactory(project=project, split=Split.EVAL)
+    pool = CaseFactory(project=project)
+    decided = CaseFactory(project=project, split=Split.EVAL)
+    created = queue_items_create(
+        project=project,
+        entries=[(evaluation.pk,), (pool.pk,), QueueEntry(decided.pk, kind="adjudication")],
+    )
+    slots = {(i.case_id, i.kind, i.slot) for i in created}
+    assert slots == {
+        (evaluation.pk, "evaluation", 0),
+        (evaluation.pk, "evaluation", 1),
+        (pool.pk, "pool", 0),
+        (decided.pk, "adjudication", 0),
+    }
+    keys = {i.random_key for i in created if i.case_id == evaluation.pk}
+    assert len(keys) == 1  # served one after the other
+
+
+def test_evaluation_overlap_is_a_floor_under_the_random_overlap_draw(project) -> None:
+    """An eval case the overlap draw gives more slots keeps them; pool cases get no floor."""
+    project.overlap, project.overlap_fraction, project.evaluation_overlap = 3, 1.0, 2
+    project.save()
+    evaluation, pool = CaseFactory(project=project, split=Split.EVAL), CaseFactory(project=project)
+    created = queue_items_create(project=project, entries=[(evaluation.pk,), (pool.pk,)])
+    assert _slots(created) == {evaluation.pk: 3, pool.pk: 3}
+    project.overlap_fraction, project.evaluation_overlap = 0.0, 4
+    project.save()
+    evaluation, pool = CaseFactory(project=project, split=Split.EVAL), CaseFactory(project=project)
+    created = queue_items_create(project=project, entries=[(evaluation.pk,), (pool.pk,)])
+    assert _slots(created) == {evaluation.pk: 4, pool.pk: 1}
+
+
+def test_one_analyst_never_claims_both_evaluation_slots_of_a_case() -> None:
+    """Claims draw evaluation items only here: the analyst takes one slot of the case, then
+    falls back to a pool item rather than the case's second slot, before and after answering;
+    a second analyst takes that slot."""
+    project = ProjectFactory(evaluation_fraction=1.0, evaluation_overlap=2)
+    case = CaseFactory(project=project, split=Split.EVAL)
+    evaluation = queue_items_create(project=project, entries=[(case.pk,)])
+    assert len(evaluation) == 2
+    pool = queued_items(project, 3, priorities=[3, 2, 1])
+    first = AnalystFactory()
+    claim = queue_claim_next(project=project, analyst=first, refill=False)
+    assert claim.current.case_id == case.pk and claim.current.kind == "evaluation"
+    assert claim.next.pk == pool[0].pk
+    _done(claim.current)
+    _done(claim.next)
+    after = queue_claim_next(project=project, analyst=first, refill=False)
+    assert {after.current.pk, after.next.pk} == {pool[1].pk, pool[2].pk}
+    second = queue_claim_next(project=project, analyst=AnalystFactory(), refill=False)
+    assert second.current.case_id == case.pk and second.current.pk != claim.current.pk
+    holders = QueueItem.objects.filter(case=case).values_list("assigned_to", flat=True)
+    assert len(set(holders)) == 2
