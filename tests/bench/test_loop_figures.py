@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from bench.common import labels_to_reach
-from bench.loop import Change, figures, first_change, gap_closed, largest_drop, rank_agreement
+from bench.loop import (
+    Change,
+    challenger_mean,
+    figures,
+    first_change,
+    gap_closed,
+    largest_drop,
+    rank_agreement,
+)
 
 
 def test_labels_to_reach_is_the_first_count_at_or_above_the_target() -> None:
@@ -31,6 +39,21 @@ def test_gap_closed_is_the_share_of_the_way_from_v1_to_the_ceiling() -> None:
     assert gap_closed(0.80, 0.78, 0.90) == pytest.approx(-0.2)
     assert gap_closed(0.91, 0.92, 0.90) is None  # v1 already at the ceiling: no gap to close
     assert gap_closed(None, 0.85, 0.90) is None
+
+
+def test_challenger_mean_averages_the_challengers_trained_in_the_range() -> None:
+    arm = {
+        "retrains": [
+            {"labels": 0, "challenger_test": {"macro_f1": 0.80}},
+            {"labels": 500, "challenger_test": {"macro_f1": 0.84}},
+            {"labels": 750, "challenger_test": None},  # a retrain that trained nothing
+            {"labels": 1000, "challenger_test": {"macro_f1": 0.86}},
+            {"labels": 1050, "challenger_test": {"macro_f1": 0.99}},
+        ]
+    }
+    assert challenger_mean(arm, 500, 1000) == pytest.approx(0.85)
+    assert challenger_mean(arm, 2000, 3000) is None
+    assert challenger_mean({}, 500, 1000) is None
 
 
 def _arm(weight: float, changes: list[tuple[int, int, float]], every: int, last: int) -> dict:
