@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 from django.db import connection
-from django.db.models import Count, Exists, F, OuterRef, QuerySet
+from django.db.models import Count, Exists, F, OuterRef
 
 from active_learning.ml.evaluation_design import inverse_inclusion_weights
 from active_learning.ml.pool_probe import probe_keys, probe_sample, probe_threshold, probe_weights
@@ -230,42 +230,43 @@ def training_set(*, project: Project) -> LabelSet:
     return _subset(ids, hashes, keep, labels, weights, from_analyst)
 
 
+CHUNK = 5000  # case ids per IN list
+
 # Resolutions that are the evaluation draws' own labels; a decision above them is not, unless
 # it was made without a model's view (`adjudicated_without_model`).
 EVALUATION_SOURCES = (ResolutionSource.ANNOTATION, ResolutionSource.CONSENSUS)
 
 
-def adjudicated_without_model(*, resolved: QuerySet[ResolvedLabel]) -> list[tuple[int, str, int]]:
-    """(case id, content hash, label id) of the `resolved` rows of source `adjudicated` whose
-    deciding annotation (the case's latest current adjudication, as the resolution takes it)
-    was made on an adjudication item that carried no model suggestion, on the case itself (not
-    a decision extended from a near-duplicate), with the label the case resolved to."""
-    decided = resolved.filter(source=ResolutionSource.ADJUDICATED, label__isnull=False)
-    adjudicated = dict(decided.values_list("case_id", "label_id"))
-    if not adjudicated:
-        return []
+def adjudicated_without_model(*, adjudicated: dict[int, int]) -> list[tuple[int, str, int]]:
+    """(case id, content hash, label id) of the cases in `adjudicated` (case id -> the label an
+    `adjudicated` resolution set) whose deciding annotation (the case's latest current
+    adjudication, as the resolution takes it) was made on an adjudication item that carried no
+    model suggestion, on the case itself (not a decision extended from a near-duplicate), with
+    the label the case resolved to."""
     latest: dict[int, tuple[Any, ...]] = {}
-    for row in (
-        Annotation.objects.filter(
-            case_id__in=decided.values("case_id"),
-            source=AnnotationSource.ADJUDICATION,
-            superseded_at__isnull=True,
-            skipped=False,
-            content_hash=F("case__content_hash"),
-        )
-        .order_by()
-        .values_list(
-            "case_id",
-            "id",
-            "label_id",
-            "group_decision_id",
-            "queue_item__kind",
-            "queue_item__suggestion_id",
-            "content_hash",
-        )
-    ):
-        if row[0] not in latest or row[1] > latest[row[0]][1]:
-            latest[row[0]] = row
+    ids = list(adjudicated)
+    for start in range(0, len(ids), CHUNK):
+        for row in (
+            Annotation.objects.filter(
+                case_id__in=ids[start : start + CHUNK],
+                source=AnnotationSource.ADJUDICATION,
+                superseded_at__isnull=True,
+                skipped=False,
+                content_hash=F("case__content_hash"),
+            )
+            .order_by()
+            .values_list(
+                "case_id",
+                "id",
+                "label_id",
+                "group_decision_id",
+                "queue_item__kind",
+                "queue_item__suggestion_id",
+                "content_hash",
+            )
+        ):
+            if row[0] not in latest or row[1] > latest[row[0]][1]:
+                latest[row[0]] = row
     return [
         (case_id, content_hash, label_id)
         for case_id, _, label_id, group, kind, suggestion, content_hash in latest.values()
@@ -290,41 +291,53 @@ def evaluation_set(*, project: Project) -> LabelSet:
     other case a reviewer or adjudicator decided, the majority of its current queue labels
     instead (a decision made beside a model's suggestion would favour that model: not an
     evaluation label; ties dropped). Excluded cases are left out."""
-    resolved = ResolvedLabel.objects.filter(
-        case__project=project, case__split=Split.EVAL, excluded=False
+    # One read of the split's resolutions other than given labels: the cases analysts labelled
+    # (a million-case project's split holds ~100k given-label rows, its labels a few thousand).
+    rows = list(
+        ResolvedLabel.objects.filter(case__project=project, case__split=Split.EVAL, excluded=False)
+        .exclude(source=ResolutionSource.GIVEN)
+        .values_list("case_id", "case__content_hash", "label_id", "source")
     )
-    by_analysts = list(
-        resolved.filter(source__in=EVALUATION_SOURCES, label__isnull=False).values_list(
-            "case_id", "case__content_hash", "label_id"
-        )
+    by_analysts = [
+        (case_id, content_hash, label_id)
+        for case_id, content_hash, label_id, source in rows
+        if source in EVALUATION_SOURCES and label_id is not None
+    ]
+    settled = adjudicated_without_model(
+        adjudicated={
+            case_id: label_id
+            for case_id, _, label_id, source in rows
+            if source == ResolutionSource.ADJUDICATED and label_id is not None
+        }
     )
-    settled = adjudicated_without_model(resolved=resolved)
     settled_ids = {case_id for case_id, _, _ in settled}
-    decided = resolved.exclude(source__in=[*EVALUATION_SOURCES, ResolutionSource.GIVEN])
+    decided_ids = {
+        case_id for case_id, _, _, source in rows if source not in EVALUATION_SOURCES
+    } - settled_ids
     votes: dict[int, Counter[int]] = defaultdict(Counter)
     hashes: dict[int, str] = {}
-    for case_id, label_id, labelled_hash, current_hash in (
-        Annotation.objects.filter(
-            case__project=project,
-            case__split=Split.EVAL,
-            source=AnnotationSource.QUEUE,
-            superseded_at__isnull=True,
-            skipped=False,
-            label__isnull=False,
-        )
-        # Gold items are pool-split only; should one ever name an eval case, its answers are
-        # still no evaluation draw's.
-        .exclude(queue_item__kind=QueueKind.GOLD)
-        .order_by()
-        .values_list("case_id", "label_id", "content_hash", "case__content_hash")
-    ):
-        if labelled_hash == current_hash:
-            votes[case_id][label_id] += 1
-            hashes[case_id] = current_hash
+    ids = [case_id for case_id, *_ in rows]
+    for start in range(0, len(ids), CHUNK):
+        for case_id, label_id, labelled_hash, current_hash in (
+            Annotation.objects.filter(
+                case_id__in=ids[start : start + CHUNK],
+                source=AnnotationSource.QUEUE,
+                superseded_at__isnull=True,
+                skipped=False,
+                label__isnull=False,
+            )
+            # Gold items are pool-split only; should one ever name an eval case, its answers
+            # are still no evaluation draw's.
+            .exclude(queue_item__kind=QueueKind.GOLD)
+            .order_by()
+            .values_list("case_id", "label_id", "content_hash", "case__content_hash")
+        ):
+            if labelled_hash == current_hash:
+                votes[case_id][label_id] += 1
+                hashes[case_id] = current_hash
     # Analysts' resolutions count unless their labels tie (waiting for the reviewer).
     chosen = [row for row in by_analysts if not _tied(votes.get(row[0], Counter()))]
     chosen += settled
-    decided_ids = set(decided.values_list("case_id", flat=True)) - settled_ids
     for case_id in decided_ids & set(votes):
         counter = votes[case_id]
         if not _tied(counter):

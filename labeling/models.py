@@ -92,8 +92,8 @@ class Project(models.Model):
     )
     # 1: in the loop benchmark (2026-12-04) two analysts made the evaluation labels 99.3% right
     # (one: 86.9-90%) but half as many (137 vs 275 at 1,000 labels), the first champion change
-    # came at 208 labels (one: 83) and the ranking of the model versions was no better. 2 is for
-    # teams who would pay double for accurate evaluation labels.
+    # came at 208 labels (one, same day: 166) and the ranking of the model versions was no
+    # better. 2 is for teams who would pay double for accurate evaluation labels.
     evaluation_overlap = models.PositiveSmallIntegerField(
         default=1,
         help_text="Analysts' labels wanted per evaluation case (1 by default); with 2 or more, "

@@ -110,6 +110,12 @@ def tie_adjudication_request(
         # A reviewer holding the case's review decides it anyway; an adjudication stands.
         if live.kind == QueueKind.REVIEW and live.status == QueueStatus.OPEN:
             return _take_over_review(live, reason, TIE_PRIORITY, without_model=evaluation)
+        if evaluation and live.status == QueueStatus.OPEN and live.suggestion_id is not None:
+            # An open adjudication of an evaluation case (the consensus step's) loses its model
+            # facts too: else the tie's decision, made beside a suggestion, is no evaluation label.
+            QueueItem.objects.filter(pk=live.pk, status=QueueStatus.OPEN).update(
+                updated_at=timezone.now(), **NO_MODEL_FACTS
+            )
         return None
     return decision_item_create(
         case=case,

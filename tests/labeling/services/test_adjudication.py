@@ -326,17 +326,44 @@ def test_the_reviewers_decision_of_an_evaluation_tie_is_the_evaluation_label(
     assert drawn.pk not in _evaluation_labels(project)
 
 
-def test_a_decision_beside_a_suggestion_is_no_evaluation_label(project, classes, drawn) -> None:
-    """An adjudication item that carries a suggestion (the consensus step's, made before the
-    second analyst's tie) decides the case, but the evaluation label stays the analysts'
-    majority: here a tie, so none."""
+def test_an_open_adjudication_loses_its_suggestion_when_the_evaluation_tie_comes(
+    project, classes, drawn
+) -> None:
+    """The consensus step's adjudication (with a suggestion) is open when the second analyst
+    ties: it stays the case's one decision item but drops its model facts, so its decision is
+    the evaluation label."""
     _answer(project, drawn, classes[0])
     wanted = [AdjudicationWanted(drawn.pk, UNCERTAIN, "Unsure.", 0.4, classes[1].pk, 0.7)]
     assert adjudication_items_refresh(project=project, wanted=wanted)["created"] == 1
     _answer(project, drawn, classes[2])
     (item,) = _adjudication_items(drawn)
-    assert item.reason["strategy"] == UNCERTAIN and item.suggestion_id == classes[1].pk
-    _adjudicate(project, classes[1])
+    assert item.reason["strategy"] == UNCERTAIN
+    assert (item.suggestion_id, item.suggestion_p, item.alternatives) == (None, None, [])
+    _adjudicate(project, classes[2])
+    assert _resolved(drawn).source == ResolutionSource.ADJUDICATED
+    assert _evaluation_labels(project) == {drawn.pk: classes[2].pk}
+
+
+def test_a_decision_beside_a_suggestion_is_no_evaluation_label(project, classes, drawn) -> None:
+    """A reviewer already holds the consensus step's adjudication (with its suggestion) when
+    the tie comes: the decision is made beside the suggestion, so the evaluation label stays the
+    analysts' majority: here a tie, so none."""
+    _answer(project, drawn, classes[0])
+    wanted = [AdjudicationWanted(drawn.pk, UNCERTAIN, "Unsure.", 0.4, classes[1].pk, 0.7)]
+    assert adjudication_items_refresh(project=project, wanted=wanted)["created"] == 1
+    reviewer = AnalystFactory()
+    held = queue_claim_next(project=project, analyst=reviewer, role="reviewer").current
+    assert held is not None and held.kind == QueueKind.ADJUDICATION
+    _answer(project, drawn, classes[2])
+    held.refresh_from_db()
+    assert held.suggestion_id == classes[1].pk
+    review_submit(
+        item=held,
+        reviewer=reviewer,
+        submission_id=uuid.uuid4(),
+        verdict=Verdict.RELABEL,
+        label=classes[1],
+    )
     assert _resolved(drawn).source == ResolutionSource.ADJUDICATED
     assert drawn.pk not in _evaluation_labels(project)
 

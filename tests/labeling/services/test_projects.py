@@ -135,7 +135,6 @@ def test_the_documented_example_file_creates_its_project() -> None:
     call_command("create_project", "example", "--classes", str(example))
     project = Project.objects.get(slug="example")
     assert project.name == "Merchant risk" and project.strategy == "diversity"
-    assert project.evaluation_overlap == 1  # the default, as the file says
     classes = list(project.label_classes.values_list("name", "tier", "shortcut_key"))
     assert classes == [
         ("retail", "supportable", "1"),
