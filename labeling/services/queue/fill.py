@@ -5,10 +5,10 @@ and facts are the typed values of `labeling.contracts`. Each queued case gets `p
 items (slots after its existing ones) when its seeded overlap draw falls under
 `project.overlap_fraction`, else one; eval-split cases give evaluation items, at least
 `project.evaluation_overlap` of them (1 by default; at 2, two analysts who agree settle an
-evaluation label and a tie goes to a reviewer), other cases pool items unless the entry names its kind (review,
-adjudication, gold). All slots of an evaluation case share one serve key, so its analysts take
-it one after the other rather than batches apart. A review or adjudication item
-is one item (one decision wanted, whatever the overlap), on any split, and is not blocked by a
+evaluation label and a tie goes to a reviewer), other cases pool items unless the entry names
+its kind (review, adjudication, gold). All slots of an evaluation case share one serve key, so
+its analysts take it one after the other rather than batches apart. A review or adjudication
+item is one item (one decision wanted, whatever the overlap), on any split, and is not blocked by a
 case's open labelling items, only by an open item of its own kind. A gold item (a decided case
 served back, unmarked, to measure analysts) is one item too, on pool-split cases only.
 
@@ -255,8 +255,6 @@ def queue_items_create(
         case_id = entry.case_id
         first = next_slot.get(case_id, 0)
         next_slot[case_id] = first + k
-        # An evaluation case's slots share its first slot's key: served one after the other.
-        key_slot = first if kind == QueueKind.EVALUATION else None
         for slot in range(first, first + k):
             items.append(
                 QueueItem(
@@ -272,10 +270,12 @@ def queue_items_create(
                     similar_cases=list(entry.similar_cases),
                     group=list(entry.group),
                     **item_facts(entry.facts),
+                    # An evaluation case's slots share its first slot's key: served one after
+                    # the other.
                     random_key=order_key(
                         split_seed=project.split_seed,
                         case_id=case_id,
-                        slot=slot if key_slot is None else key_slot,
+                        slot=first if kind == QueueKind.EVALUATION else slot,
                     ),
                 )
             )

@@ -217,8 +217,8 @@ def _evaluation_labels(project) -> dict[int, int]:
     return dict(zip(labels.case_ids.tolist(), labels.labels.tolist(), strict=True))
 
 
-def _adjudicate(project, label, item=None):
-    reviewer = AnalystFactory()
+def _adjudicate(project, label, item=None, reviewer=None):
+    reviewer = reviewer or AnalystFactory()
     if item is None:
         item = queue_claim_next(project=project, analyst=reviewer, role="reviewer").current
     assert item is not None and item.kind == QueueKind.ADJUDICATION
@@ -357,13 +357,7 @@ def test_a_decision_beside_a_suggestion_is_no_evaluation_label(project, classes,
     _answer(project, drawn, classes[2])
     held.refresh_from_db()
     assert held.suggestion_id == classes[1].pk
-    review_submit(
-        item=held,
-        reviewer=reviewer,
-        submission_id=uuid.uuid4(),
-        verdict=Verdict.RELABEL,
-        label=classes[1],
-    )
+    _adjudicate(project, classes[1], item=held, reviewer=reviewer)
     assert _resolved(drawn).source == ResolutionSource.ADJUDICATED
     assert drawn.pk not in _evaluation_labels(project)
 
