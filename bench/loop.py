@@ -37,15 +37,21 @@ test macro-F1; beside it, the same cases' true labels). Writes bench/results/loo
 loop.png (`--result`: another name).
 
     .venv/bin/python bench/loop.py [--quick] [--labels 3000] [--arms product,random] [--keep-db]
-        [--result loop]
+        [--seed 16] [--result loop]
 
 The full run labels up to 3,000 per arm; a weight-0 arm stops once its champion reaches 95% of
-the ceiling. `--quick`: 1,000 labels at the default weight, 500 at weight 0.
+the ceiling. `--quick`: 1,000 labels at the default weight, 500 at weight 0. One run's figures
+move with its seed's luck (which challenger promotion kept, which analyst answered which case):
+run several seeds (`--seed`, each with its own BENCH_PG_DB and `--result`, two at a time on two
+cores) and combine them, each figure per run beside its mean:
+
+    .venv/bin/python bench/loop.py --combine loop_s16,loop_s17,loop_s18 --result loop_seeds
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -157,6 +163,7 @@ class ArmState:
     given: dict[int, int | None]  # case id -> given class index
     classes: list[Any]  # LabelClass by class index (taxonomy order)
     started: float
+    seed: int  # the generated cases', the analysts' and the reviewer's draws
     retrains: list[dict[str, Any]] = field(default_factory=list)
     changes: list[Change] = field(default_factory=list)
     tested: dict[int, dict[str, Any]] = field(default_factory=dict)  # version pk -> figures
@@ -305,7 +312,7 @@ def ceiling_fit(state: ArmState, test: TestSplit) -> dict[str, Any]:
     return ceiling
 
 
-def arm_start(arm: Arm, test: TestSplit) -> ArmState:
+def arm_start(arm: Arm, test: TestSplit, seed: int) -> ArmState:
     """The arm's project with the generated cases imported, its analysts as members, and the
     retrain the import asked for run."""
     from django.contrib.auth.models import User
@@ -321,7 +328,7 @@ def arm_start(arm: Arm, test: TestSplit) -> ArmState:
     if arm.weight is not None:
         options["given_label_weight"] = arm.weight
     project = Project.objects.create(name=f"loop {arm.name}", slug=f"loop-{arm.name}", **options)
-    report = demo_data_generate(project=project, cases=CASES, noise=NOISE, seed=SEED)
+    report = demo_data_generate(project=project, cases=CASES, noise=NOISE, seed=seed)
     if not report.ok:
         raise SystemExit(report.summary())
     # The import queued an embedding job (retrains never wait for one): run it here, as a worker
@@ -344,7 +351,7 @@ def arm_start(arm: Arm, test: TestSplit) -> ArmState:
         ProjectMembership.objects.create(project=project, user=user)
     user = User.objects.create_user(username=f"{arm.name}-{REVIEWER_NAME}", password=None)
     ProjectMembership.objects.create(project=project, user=user, role=ProjectRole.REVIEWER)
-    state = ArmState(arm, project, truth_ids, truth, given, classes, time.perf_counter())
+    state = ArmState(arm, project, truth_ids, truth, given, classes, time.perf_counter(), seed)
     retrain_pending(state, 0, test, reason="bench")  # the import asked for one: that one runs
     return state
 
@@ -545,7 +552,7 @@ def arm_run(state: ArmState, test: TestSplit, limit: int, target: float) -> dict
     from labeling.synthetic.crowd import analyst_confusion, draw_labels
 
     project = state.project
-    streams = np.random.default_rng(SEED).spawn(len(ANALYSTS))
+    streams = np.random.default_rng(state.seed).spawn(len(ANALYSTS))
     people = [
         (
             User.objects.get(username=f"{state.arm.name}-{a.name}"),
@@ -556,7 +563,7 @@ def arm_run(state: ArmState, test: TestSplit, limit: int, target: float) -> dict
     ]
     labels, stopped, answers = 0, "limit", {"right": 0, "flags": 0}
     reviewer = User.objects.get(username=f"{state.arm.name}-{REVIEWER_NAME}")
-    person = Reviewer([c.pk for c in state.classes], seed=SEED)
+    person = Reviewer([c.pk for c in state.classes], seed=state.seed)
     reviews = {"decisions": 0, "given_was_wrong": 0}
     points = [checkpoint(state, 0, test)]
     while labels < limit:
@@ -690,6 +697,44 @@ def figures(arms: dict[str, dict[str, Any]], ceiling: float) -> dict[str, Any]:
     return out
 
 
+def seeds_combined(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Figures of several stored runs (one per seed) side by side, with each per-arm number's
+    mean over the runs that have it: one run's figure moves with its seed's luck."""
+    combined: dict[str, Any] = {}
+    keys = dict.fromkeys(key for run in runs.values() for key in run["figures"])
+    for key in keys:
+        values = {name: run["figures"].get(key) for name, run in runs.items()}
+        if all(not isinstance(v, dict) for v in values.values()):
+            numbers = [float(v) for v in values.values() if isinstance(v, int | float)]
+            mean = round(float(np.mean(numbers)), 4) if numbers else None
+            combined[key] = {"runs": values, "mean": mean}
+            continue
+        arms = dict.fromkeys(arm for v in values.values() if isinstance(v, dict) for arm in v)
+        combined[key] = {}
+        for arm in arms:
+            per_run = {
+                name: v.get(arm) if isinstance(v, dict) else None for name, v in values.items()
+            }
+            numbers = [float(x) for x in per_run.values() if isinstance(x, int | float)]
+            combined[key][arm] = {
+                "runs": per_run,
+                "mean": round(float(np.mean(numbers)), 4) if numbers else None,
+            }
+    return combined
+
+
+def combine(names: list[str], result: str) -> None:
+    """Write `result`: the stored runs `names` (bench/results/<name>.json) combined."""
+    from bench.common import RESULTS_DIR
+
+    runs = {n: json.loads((RESULTS_DIR / f"{n}.json").read_text(encoding="utf-8")) for n in names}
+    combined = seeds_combined(runs)
+    configs = {n: {"seed": r["config"]["seed"], "arms": list(r["arms"])} for n, r in runs.items()}
+    write_result(result, {"runs": configs, "figures": combined})
+    for key, value in combined.items():
+        print(f"  {key}: {json.dumps(value)}")
+
+
 def plot(results: dict[str, Any], result: str) -> None:
     fig, ax = new_figure(figsize=(9, 5))
     colours = {"product": "#1f77b4", "random": "#ff7f0e", "product_w0": "#2ca02c"}
@@ -740,9 +785,21 @@ def main() -> None:
     parser.add_argument("--arms", default=",".join(a.name for a in ARMS))
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument(
+        "--seed", type=int, default=SEED, help="the generated cases' and the people's draws"
+    )
+    parser.add_argument(
         "--result", default="loop", help="bench/results/<name>.json and .png (default: loop)"
     )
+    parser.add_argument(
+        "--combine",
+        default="",
+        help="comma-separated stored runs (one per --seed): write their figures side by side "
+        "with the means to --result, and run nothing",
+    )
     args = parser.parse_args()
+    if args.combine:
+        combine([n for n in args.combine.split(",") if n], args.result)
+        return
     limit = 1_000 if args.quick else args.labels
     limit_w0 = limit // 2 if args.quick else limit
     arms = [a for a in (*ARMS, ORACLE_ARM) if a.name in args.arms.split(",")]
@@ -763,7 +820,7 @@ def main() -> None:
             "cases": CASES,
             "test_cases": TEST_CASES,
             "noise": NOISE,
-            "seed": SEED,
+            "seed": args.seed,
             "test_seed": TEST_SEED,
             "labels": limit,
             "labels_weight0": limit_w0,
@@ -778,7 +835,7 @@ def main() -> None:
         ceiling: dict[str, Any] | None = None
         for arm in arms:
             print(f"arm {arm.name}: importing {CASES} cases", flush=True)
-            state = arm_start(arm, test)
+            state = arm_start(arm, test, args.seed)
             if ceiling is None:  # the first arm's retrain embedded the cases it fits on
                 ceiling = ceiling_fit(state, test)
                 results["ceiling"] = ceiling

@@ -13,6 +13,7 @@ from bench.loop import (
     gap_closed,
     largest_drop,
     rank_agreement,
+    seeds_combined,
 )
 
 
@@ -123,3 +124,18 @@ def test_rank_agreement_is_spearman_over_the_pairs_with_both_values() -> None:
     # A version without a figure on one side is left out; fewer than 3 left: no correlation.
     assert rank_agreement([(0.70, 0.84), (0.72, 0.85), (None, 0.86), (0.9, None)]) is None
     assert rank_agreement([(0.70, 0.84), (0.70, 0.85), (0.70, 0.86)]) is None  # all tied
+
+
+def test_seeds_combined_puts_each_runs_figure_beside_the_mean() -> None:
+    runs = {
+        "s16": {"figures": {"ceiling_macro_f1": 0.86, "gap": {"product": 0.2, "random": None}}},
+        "s17": {"figures": {"ceiling_macro_f1": 0.88, "gap": {"product": 0.4}}},
+    }
+    combined = seeds_combined(runs)
+    assert combined["ceiling_macro_f1"] == {
+        "runs": {"s16": 0.86, "s17": 0.88},
+        "mean": pytest.approx(0.87),
+    }
+    assert combined["gap"]["product"] == {"runs": {"s16": 0.2, "s17": 0.4}, "mean": 0.3}
+    # A run without the arm, or with no figure for it, is shown and left out of the mean.
+    assert combined["gap"]["random"] == {"runs": {"s16": None, "s17": None}, "mean": None}
