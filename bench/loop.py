@@ -720,7 +720,29 @@ def seeds_combined(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 "runs": per_run,
                 "mean": round(float(np.mean(numbers)), 4) if numbers else None,
             }
+            if key in GAP_FIGURES:
+                combined[key][arm]["pooled"] = gap_pooled(runs, key, arm)
     return combined
+
+
+GAP_FIGURES = ("gap_closed_at_1000", "challenger_mean_gap_closed_500_1000")
+
+
+def gap_pooled(runs: dict[str, dict[str, Any]], key: str, arm: str) -> float | None:
+    """The gap closed over all `runs` together: their gains over v1 summed over their gaps
+    (v1 -> ceiling) summed. A seed whose v1 starts near its ceiling leaves a small gap, where
+    one retrain's luck makes its own share swing by tens of points; pooled, it weighs little."""
+    gains = gaps = 0.0
+    for run in runs.values():
+        figures = run["figures"]
+        share = (figures.get(key) or {}).get(arm)
+        v1 = (figures.get("v1_macro_f1") or {}).get(arm)
+        if share is None or v1 is None:
+            continue
+        gap = float(figures["ceiling_macro_f1"]) - float(v1)
+        gains += float(share) * gap
+        gaps += gap
+    return round(gains / gaps, 4) if gaps > 0 else None
 
 
 def combine(names: list[str], result: str) -> None:

@@ -11,6 +11,7 @@ from bench.loop import (
     figures,
     first_change,
     gap_closed,
+    gap_pooled,
     largest_drop,
     rank_agreement,
     seeds_combined,
@@ -139,3 +140,21 @@ def test_seeds_combined_puts_each_runs_figure_beside_the_mean() -> None:
     assert combined["gap"]["product"] == {"runs": {"s16": 0.2, "s17": 0.4}, "mean": 0.3}
     # A run without the arm, or with no figure for it, is shown and left out of the mean.
     assert combined["gap"]["random"] == {"runs": {"s16": None, "s17": None}, "mean": None}
+
+
+def test_gap_pooled_weighs_each_seed_by_its_gap() -> None:
+    def run(ceiling: float, v1: float, share: float | None) -> dict:
+        return {
+            "figures": {
+                "ceiling_macro_f1": ceiling,
+                "v1_macro_f1": {"product": v1},
+                "challenger_mean_gap_closed_500_1000": {"product": share},
+            }
+        }
+
+    # Gains 0.005 and 0.0075 over gaps 0.02 and 0.01: 0.0125 / 0.03, not the shares' mean 0.5.
+    runs = {"a": run(0.87, 0.85, 0.25), "b": run(0.86, 0.85, 0.75), "c": run(0.86, 0.85, None)}
+    figure = seeds_combined(runs)["challenger_mean_gap_closed_500_1000"]["product"]
+    assert figure["mean"] == pytest.approx(0.5)
+    assert figure["pooled"] == pytest.approx(0.4167, abs=1e-4)
+    assert gap_pooled({"c": runs["c"]}, "challenger_mean_gap_closed_500_1000", "product") is None
