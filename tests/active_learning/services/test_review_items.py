@@ -384,3 +384,44 @@ def test_a_sentence_never_rounds_a_probability_to_certainty(p, text) -> None:
     from active_learning.services.review_items import _probability
 
     assert _probability(p) == text
+
+
+def test_a_large_projects_detection_fixes_each_cases_folds_by_its_texts_hash(
+    world, monkeypatch
+) -> None:
+    """From KEYED_FOLDS_MIN_LABELS labels (lowered here to this world's 96), each case's
+    out-of-fold probability comes from folds keyed by its content hash, not the shuffle."""
+    from active_learning.ml.hashing import hash_keys
+    from active_learning.ml.noise import find_label_issues_iterative
+    from active_learning.selectors import detection_set, project_classes
+    from active_learning.services import issues
+    from active_learning.services.embeddings import embedded_only
+
+    labels = embedded_only(detection_set(project=world.project))
+    column = {c.pk: i for i, c in enumerate(project_classes(project=world.project))}
+    y = np.array([column[int(label)] for label in labels.labels])
+    X = issues._features(labels.hashes)
+
+    def given_label_probability(keys: np.ndarray | None) -> np.ndarray:
+        _, proba = find_label_issues_iterative(
+            X, y, n_classes=len(column), estimator=issues._FoldModels(None), rounds=2,
+            filter_by=issues.FILTER_BY, random_state=0, fit_max_rows=issues.FIT_MAX_ROWS,
+            fold_keys=keys,
+        )  # fmt: skip
+        return proba[np.arange(y.size), y]
+
+    keyed = given_label_probability(hash_keys(labels.hashes))
+    shuffled = given_label_probability(None)
+    assert not np.allclose(keyed, shuffled, atol=1e-6)
+    monkeypatch.setattr(issues, "KEYED_FOLDS_MIN_LABELS", len(labels))
+    find_label_issues(project=world.project)
+    stored = LabelIssue.objects.filter(project=world.project).in_bulk(field_name="case_id")
+    np.testing.assert_allclose(
+        [stored[int(case)].self_confidence for case in labels.case_ids], keyed, atol=1e-6
+    )
+    monkeypatch.setattr(issues, "KEYED_FOLDS_MIN_LABELS", len(labels) + 1)
+    find_label_issues(project=world.project)
+    stored = LabelIssue.objects.filter(project=world.project).in_bulk(field_name="case_id")
+    np.testing.assert_allclose(
+        [stored[int(case)].self_confidence for case in labels.case_ids], shuffled, atol=1e-6
+    )
