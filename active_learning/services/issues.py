@@ -135,8 +135,8 @@ def find_label_issues(
         fit_max_rows=FIT_MAX_ROWS,
         # A case keeps its fold from one retrain to the next, by its text's hash: flags move
         # where labels or the model do, not with a re-dealt shuffle (offline, 40 new labels
-        # flipped this view's flags on 117 other cases instead of 269); identical texts share
-        # a fold, so they never vouch for each other's label out of fold.
+        # flipped 117 unchanged cases' flags instead of 269); identical texts share a fold, so
+        # they never vouch for each other's label out of fold.
         fold_keys=keys,
     )
     quality = label_quality_scores(y, proba, method="self_confidence")

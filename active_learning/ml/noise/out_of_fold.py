@@ -31,7 +31,7 @@ _MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: spreads consecutive i
 
 
 def folds_of(keys: np.ndarray, n_splits: int) -> np.ndarray:
-    """Each row's fold from its key (e.g. a text's hash): fixed, whatever other rows there are."""
+    """Each row's fold from its key (e.g. a case id): fixed, whatever other rows there are."""
     mixed = np.asarray(keys).astype(np.uint64) * _MIX  # wraps around: the hash wants that
     return ((mixed >> np.uint64(33)) % np.uint64(n_splits)).astype(np.int64)
 
@@ -75,11 +75,11 @@ def out_of_fold_proba(
         (``np.random.default_rng(m).choice(m, fit_max_rows, replace=False)`` of its ``m`` rows,
         in row order); only the sample is read from ``X``. Default: all of them.
     fold_keys : ndarray of shape (n,), int, optional
-        One key per row (e.g. its case text's hash) that fixes its fold (``folds_of``) instead
-        of the stratified shuffle: a row keeps its fold however other rows come and go or
-        change label, so from one run to the next its prediction moves only where the labels
-        or the models do (a shuffle re-deals every row when one label changes). Folds are then
-        stratified only in expectation.
+        One key per row (a case id) that fixes its fold (``folds_of``) instead of the stratified
+        shuffle: a row keeps its fold however other rows come and go or change label, so from
+        one run to the next its prediction moves only where the labels or the models do (a
+        shuffle re-deals every row when one label changes). Folds are then stratified only in
+        expectation.
 
     Returns
     -------
