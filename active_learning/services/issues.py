@@ -34,7 +34,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 from sklearn.metrics import average_precision_score
 
-from active_learning.ml.hashing import hash_keys
 from active_learning.ml.neighbours import GROUP_COSINE, GROUP_MAX, near_duplicate_groups
 from active_learning.ml.noise import (
     MIN_REVIEWS,
@@ -70,9 +69,6 @@ from labeling.models import Case, Project, ResolutionSource, ResolvedLabel
 from workbench.core.models import Job
 
 MIN_LABELS = 20
-# From this many labels, each case's folds are fixed by its text's hash (see below); fewer keep
-# the stratified shuffle, since keyed folds are stratified only by chance.
-KEYED_FOLDS_MIN_LABELS = 2_000
 # Above this many labels, each out-of-fold model fits on a seeded sample of this many rows of its
 # training folds (a 1M-label detection: ~90 s instead of ~30 min; see bench/pipeline.py); only
 # the sample is read from the matrix file.
@@ -123,7 +119,6 @@ def find_label_issues(
     if progress:
         progress(0.1, f"out-of-fold models on {len(labels)} labels")
     fold_models = _FoldModels(None)
-    keys = hash_keys(labels.hashes) if len(labels) >= KEYED_FOLDS_MIN_LABELS else None
     mask, proba = find_label_issues_iterative(
         X,
         y,
@@ -133,11 +128,6 @@ def find_label_issues(
         filter_by=FILTER_BY,
         random_state=0,
         fit_max_rows=FIT_MAX_ROWS,
-        # A case keeps its fold from one retrain to the next, by its text's hash: flags move
-        # where labels or the model do, not with a re-dealt shuffle (offline, 40 new labels
-        # flipped 117 unchanged cases' flags instead of 269); identical texts share a fold, so
-        # they never vouch for each other's label out of fold.
-        fold_keys=keys,
     )
     quality = label_quality_scores(y, proba, method="self_confidence")
     if progress:
@@ -150,7 +140,6 @@ def find_label_issues(
         embedding_proba=proba,
         embedding_mask=np.asarray(mask, dtype=bool),
         seed=0,
-        fold_keys=keys,
     )
     views = [proba, votes, lexical]
     weights = view_weights(y[checked], [v[checked] for v in views])

@@ -21,7 +21,6 @@ from active_learning.ml.noise._common import (
     BAD_PRED_PROBS,
     EMPTY_INPUT,
     FILTERS,
-    FOLD_KEYS_SHAPE,
     RANKINGS,
     SHAPE_MISMATCH,
     TOO_FEW_CLASSES,
@@ -41,11 +40,7 @@ from active_learning.ml.noise.confident_learning import (
 from active_learning.ml.noise.iterative import find_label_issues_iterative
 from active_learning.ml.noise.lexical import lexical_out_of_fold_proba
 from active_learning.ml.noise.neighbours import neighbour_label_votes
-from active_learning.ml.noise.out_of_fold import (
-    ensemble_out_of_fold_proba,
-    folds_of,
-    out_of_fold_proba,
-)
+from active_learning.ml.noise.out_of_fold import ensemble_out_of_fold_proba, out_of_fold_proba
 from active_learning.ml.noise.reviewers import (
     MIN_REVIEWS,
     Corrections,
@@ -72,7 +67,6 @@ __all__ = [
     "BAD_PRED_PROBS",
     "EMPTY_INPUT",
     "FILTERS",
-    "FOLD_KEYS_SHAPE",
     "MIN_REVIEWS",
     "RANKINGS",
     "SHAPE_MISMATCH",
@@ -98,7 +92,6 @@ __all__ = [
     "find_label_issues",
     "find_label_issues_iterative",
     "fit_reviewer_model",
-    "folds_of",
     "label_quality_scores",
     "lexical_out_of_fold_proba",
     "neighbour_label_votes",

@@ -20,7 +20,6 @@ BAD_PRED_PROBS = "pred_probs must be a 2-D array of shape (n_samples, n_classes 
 UNKNOWN_FILTER = "Unknown filter_by {value!r}; expected one of {choices}."
 UNKNOWN_RANKING = "Unknown ranking method {value!r}; expected one of {choices}."
 TOO_FEW_SPLITS = "n_splits must be at least 2, got {value}."
-FOLD_KEYS_SHAPE = "fold_keys must hold one key per row ({n}), got shape {shape}."
 TOO_FEW_CLASSES = "Out-of-fold probabilities need at least two classes in labels."
 EMPTY_INPUT = "There are no labelled rows to check."
 BAD_PARAMETER = "{name} must be {expected}, got {value!r}."

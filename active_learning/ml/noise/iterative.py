@@ -25,7 +25,6 @@ def find_label_issues_iterative(
     pred_probs: np.ndarray | None = None,
     random_state: int = 0,
     fit_max_rows: int | None = None,
-    fold_keys: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Confident learning, then again on probabilities from models trained without the flagged rows.
 
@@ -52,8 +51,6 @@ def find_label_issues_iterative(
         Fold seed of round 1; round r uses ``random_state + r - 1``.
     fit_max_rows : int, optional
         See ``out_of_fold_proba``.
-    fold_keys : ndarray of shape (n,), int, optional
-        See ``out_of_fold_proba``: every round then keeps each row in its keyed fold.
 
     Returns
     -------
@@ -74,7 +71,6 @@ def find_label_issues_iterative(
             n_splits=n_splits,
             random_state=random_state,
             fit_max_rows=fit_max_rows,
-            fold_keys=fold_keys,
         )
     mask = find_label_issues(labels, pred_probs, filter_by=filter_by)
     for r in range(1, rounds):
@@ -87,7 +83,6 @@ def find_label_issues_iterative(
             train_mask=~mask,
             random_state=random_state + r,
             fit_max_rows=fit_max_rows,
-            fold_keys=fold_keys,
         )
         mask = find_label_issues(labels, pred_probs, filter_by=filter_by)
     return mask, pred_probs

@@ -69,7 +69,6 @@ def lexical_out_of_fold_proba(
     random_state: int = 0,
     features: sp.csr_matrix | None = None,
     train_mask: np.ndarray | None = None,
-    fold_keys: np.ndarray | None = None,
 ) -> np.ndarray:
     """Out-of-fold probabilities of a linear model (SGD, logistic loss) over ``lexical_features``.
 
@@ -93,8 +92,6 @@ def lexical_out_of_fold_proba(
         Precomputed ``lexical_features(texts)``.
     train_mask : ndarray of shape (n,), bool, optional
         Rows allowed to train (e.g. not flagged by another view); all are predicted out of fold.
-    fold_keys : ndarray of shape (n,), int, optional
-        Keys that fix each row's fold (see ``out_of_fold_proba``).
 
     Returns
     -------
@@ -113,7 +110,6 @@ def lexical_out_of_fold_proba(
         n_splits=n_splits,
         train_mask=train_mask,
         random_state=random_state,
-        fold_keys=fold_keys,
     )
 
 

@@ -1,5 +1,4 @@
-"""Out-of-fold predicted probabilities (stratified K-fold, or folds fixed per row by a key), single
-and averaged over seeds.
+"""Out-of-fold predicted probabilities (stratified K-fold), single and averaged over seeds.
 
 ``X`` is ``(n, dim)`` embeddings, ``labels`` ``(n,)`` class indices; results are ``(n, n_classes)``.
 """
@@ -16,7 +15,6 @@ from active_learning.ml.neighbours import RowReader
 from active_learning.ml.noise._common import (
     BAD_LABELS,
     EMPTY_INPUT,
-    FOLD_KEYS_SHAPE,
     TOO_FEW_CLASSES,
     TOO_FEW_SPLITS,
     EstimatorLike,
@@ -27,13 +25,6 @@ from active_learning.ml.noise._common import (
 # Rows predicted per ``predict_proba`` call: a million-row fold predicts in slices, never from
 # one copy of all its test rows (a fifth of a 1M x 384 float32 matrix is 300 MB).
 PREDICT_ROWS = 65_536
-_MIX = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: spreads consecutive ids over folds
-
-
-def folds_of(keys: np.ndarray, n_splits: int) -> np.ndarray:
-    """Each row's fold from its key (e.g. a case id): fixed, whatever other rows there are."""
-    mixed = np.asarray(keys).astype(np.uint64) * _MIX  # wraps around: the hash wants that
-    return ((mixed >> np.uint64(33)) % np.uint64(n_splits)).astype(np.int64)
 
 
 def out_of_fold_proba(
@@ -46,7 +37,6 @@ def out_of_fold_proba(
     train_mask: np.ndarray | None = None,
     random_state: int | None = 0,
     fit_max_rows: int | None = None,
-    fold_keys: np.ndarray | None = None,
 ) -> np.ndarray:
     """Out-of-fold predicted probabilities by stratified K-fold.
 
@@ -74,12 +64,6 @@ def out_of_fold_proba(
         Each fold model fits on a seeded sample of at most this many of its training rows
         (``np.random.default_rng(m).choice(m, fit_max_rows, replace=False)`` of its ``m`` rows,
         in row order); only the sample is read from ``X``. Default: all of them.
-    fold_keys : ndarray of shape (n,), int, optional
-        One key per row (a case id) that fixes its fold (``folds_of``) instead of the stratified
-        shuffle: a row keeps its fold however other rows come and go or change label, so from
-        one run to the next its prediction moves only where the labels or the models do (a
-        shuffle re-deals every row when one label changes). Folds are then stratified only in
-        expectation.
 
     Returns
     -------
@@ -87,8 +71,6 @@ def out_of_fold_proba(
     """
     labels = np.asarray(labels).astype(np.int64)
     n = labels.shape[0]
-    if fold_keys is not None and np.shape(fold_keys) != (n,):
-        raise NoiseError(FOLD_KEYS_SHAPE.format(n=n, shape=np.shape(fold_keys)))
     if n == 0:
         raise NoiseError(EMPTY_INPUT)
     if n_splits < 2:
@@ -116,34 +98,14 @@ def out_of_fold_proba(
     if common.size == 0:  # every class is rare: in-sample is all there is
         proba[:] = fit_predict(np.arange(n), np.arange(n))
         return proba
-    splits = _splits(common, labels, n_splits, random_state, fold_keys)
-    for train_pos, test_pos in splits:
+    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
+    for train_pos, test_pos in folds.split(np.zeros(common.size), labels[common]):
         train = np.concatenate([common[train_pos], rare_rows])
         test = np.concatenate([common[test_pos], rare_rows])
         out = fit_predict(train, test)
         proba[common[test_pos]] = out[: test_pos.size]
-        proba[rare_rows] += out[test_pos.size :] / len(splits)
+        proba[rare_rows] += out[test_pos.size :] / n_splits
     return proba
-
-
-def _splits(
-    common: np.ndarray,
-    labels: np.ndarray,
-    n_splits: int,
-    random_state: int | None,
-    fold_keys: np.ndarray | None,
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, test) positions within `common`: fixed by the keys, else a stratified shuffle
-    (also when keyed folds would leave a fold's model fewer than two classes: a tiny input)."""
-    if fold_keys is not None:
-        fold = folds_of(np.asarray(fold_keys)[common], n_splits)
-        keyed = [(np.flatnonzero(fold != i), np.flatnonzero(fold == i)) for i in range(n_splits)]
-        # A fold with no rows has nothing to predict.
-        keyed = [(train, test) for train, test in keyed if test.size]
-        if all(np.unique(labels[common[train]]).size >= 2 for train, _ in keyed):
-            return keyed
-    folds = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=random_state)
-    return list(folds.split(np.zeros(common.size), labels[common]))
 
 
 def predict_proba_in_slices(

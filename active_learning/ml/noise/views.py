@@ -192,7 +192,6 @@ def auxiliary_views(
     k: int = K_NEIGHBOURS,
     max_reference: int = MAX_REFERENCE,
     max_rows: int = AUX_MAX_ROWS,
-    fold_keys: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The neighbour and lexical views, computed on the ``auxiliary_rows``.
 
@@ -217,8 +216,6 @@ def auxiliary_views(
         See ``neighbour_label_votes``.
     max_rows : int
         See ``auxiliary_rows``.
-    fold_keys : ndarray of shape (n,), int, optional
-        Keys that fix each row's lexical fold (see ``out_of_fold_proba``).
 
     Returns
     -------
@@ -255,7 +252,6 @@ def auxiliary_views(
         n_classes=n_classes,
         random_state=seed,
         train_mask=trainable[both],
-        fold_keys=None if fold_keys is None else np.asarray(fold_keys)[both],
     )[: rows.size]
     return votes, lexical, checked
 

@@ -121,64 +121,6 @@ def test_out_of_fold_proba_handles_rare_classes_and_factories() -> None:
     np.testing.assert_array_equal(p1, p2)
 
 
-def test_keyed_folds_move_a_prediction_only_where_its_models_training_changed(confusable) -> None:
-    """With fold keys, one changed label leaves every other row of its fold exactly as it was
-    (their model never saw that row) and no row is predicted by a model that saw it; the
-    stratified shuffle re-deals rows when a label changes, moving rows of every fold."""
-    X, _, noisy, _ = confusable
-    keys = np.arange(10_000, 10_000 + noisy.size)
-    fold = noise.folds_of(keys, 5)
-    assert np.all(np.abs(np.bincount(fold, minlength=5) - noisy.size / 5) < 0.1 * noisy.size / 5)
-    changed = noisy.copy()
-    j = int(np.flatnonzero(fold == fold[0])[3])
-    changed[j] = (changed[j] + 2) % 6
-    before = noise.out_of_fold_proba(X, noisy, n_classes=6, fold_keys=keys)
-    after = noise.out_of_fold_proba(X, changed, n_classes=6, fold_keys=keys)
-    same_fold = fold == fold[j]
-    np.testing.assert_array_equal(before[same_fold], after[same_fold])
-    assert not np.allclose(before[~same_fold], after[~same_fold])
-    shuffled = noise.out_of_fold_proba(X, noisy, n_classes=6, random_state=0)
-    reshuffled = noise.out_of_fold_proba(X, changed, n_classes=6, random_state=0)
-    assert not np.allclose(
-        shuffled[same_fold & (np.arange(noisy.size) != j)],
-        reshuffled[same_fold & (np.arange(noisy.size) != j)],
-    )
-
-    # A row is never predicted by a model that trained on it: a memorising model (1-NN on
-    # duplicated points) would otherwise return the row's own label.
-    from sklearn.neighbors import KNeighborsClassifier
-
-    twins = np.repeat(np.arange(30.0), 2)[:, None]  # rows 2i and 2i+1 share a point ...
-    y_twins = np.tile([0, 1], 30)  # ... and carry different labels
-    proba = noise.out_of_fold_proba(
-        twins, y_twins, estimator=lambda: KNeighborsClassifier(1), fold_keys=np.arange(60)
-    )
-    alone = noise.folds_of(np.arange(60), 5)
-    apart = alone[0::2] != alone[1::2]  # twins in different folds see only each other
-    assert apart.sum() >= 15
-    assert np.all(proba[0::2][apart, 1] == 1.0) and np.all(proba[1::2][apart, 0] == 1.0)
-
-
-def test_keyed_folds_fall_back_to_the_shuffle_when_a_fold_would_lose_a_class() -> None:
-    """Keys that put every row of a class in one fold leave its model one class short there:
-    the stratified shuffle is used instead; keys of the wrong length are refused."""
-    rng = np.random.default_rng(4)
-    X = np.vstack([rng.normal(0, 1, (10, 3)), rng.normal(4, 1, (10, 3))])
-    y = np.repeat([0, 1], 10)
-    candidates = np.arange(10_000)
-    zero, one = (
-        candidates[noise.folds_of(candidates, 5) == 0],
-        candidates[noise.folds_of(candidates, 5) == 1],
-    )
-    keys = np.concatenate([zero[:10], one[:10]])  # class 0 all in fold 0, class 1 in fold 1
-    keyed = noise.out_of_fold_proba(X, y, n_classes=2, fold_keys=keys, random_state=7)
-    np.testing.assert_array_equal(keyed, noise.out_of_fold_proba(X, y, n_classes=2, random_state=7))
-    with pytest.raises(
-        noise.NoiseError, match=re.escape(noise.FOLD_KEYS_SHAPE.format(n=20, shape=(19,)))
-    ):
-        noise.out_of_fold_proba(X, y, fold_keys=keys[:-1])
-
-
 def test_iterative_detection_finds_more_confusable_noise(confusable) -> None:
     """One round equals the plain detector; a second round is at least as good on confusable noise."""
     X, y, noisy, pred_probs = confusable
