@@ -30,6 +30,7 @@ class World:
 
     def __init__(self) -> None:
         self.rng = np.random.default_rng(3)
+        self.words = np.random.default_rng(4)
         self.vectors: dict[int, np.ndarray] = {}
         self.project = ProjectFactory(batch_size=5, given_label_weight=1.0)
         self.retail = LabelClassFactory(project=self.project, name="Retail", tier=Tier.SUPPORTABLE)
@@ -47,7 +48,12 @@ class World:
         self.eval_wrong = [self.case(self.retail, self.gambling, Split.EVAL, 0.3) for _ in "ab"]
 
     def case(self, given, cluster, split: str, spread: float = 1.0):
-        case = CaseFactory(project=self.project, given_label=given, split=split)
+        # A text that says nothing of the class: the factory's numbers follow creation order
+        # across the whole test run, and the detector's word model would learn them.
+        words = "".join(self.words.choice(list("abcdefghij"), 8))
+        case = CaseFactory(
+            project=self.project, given_label=given, split=split, text=f"Merchant {words}."
+        )
         vector = self.centre[cluster.pk] + self.rng.normal(0.0, spread, DIM)
         unit = (vector / np.linalg.norm(vector)).astype("<f4")
         Embedding.objects.create(
