@@ -700,26 +700,24 @@ def figures(arms: dict[str, dict[str, Any]], ceiling: float) -> dict[str, Any]:
 def seeds_combined(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """Figures of several stored runs (one per seed) side by side, with each per-arm number's
     mean over the runs that have it: one run's figure moves with its seed's luck."""
+
+    def side_by_side(per_run: dict[str, Any]) -> dict[str, Any]:
+        numbers = [float(v) for v in per_run.values() if isinstance(v, int | float)]
+        return {"runs": per_run, "mean": round(float(np.mean(numbers)), 4) if numbers else None}
+
     combined: dict[str, Any] = {}
     keys = dict.fromkeys(key for run in runs.values() for key in run["figures"])
     for key in keys:
         values = {name: run["figures"].get(key) for name, run in runs.items()}
         if all(not isinstance(v, dict) for v in values.values()):
-            numbers = [float(v) for v in values.values() if isinstance(v, int | float)]
-            mean = round(float(np.mean(numbers)), 4) if numbers else None
-            combined[key] = {"runs": values, "mean": mean}
+            combined[key] = side_by_side(values)
             continue
         arms = dict.fromkeys(arm for v in values.values() if isinstance(v, dict) for arm in v)
         combined[key] = {}
         for arm in arms:
-            per_run = {
-                name: v.get(arm) if isinstance(v, dict) else None for name, v in values.items()
-            }
-            numbers = [float(x) for x in per_run.values() if isinstance(x, int | float)]
-            combined[key][arm] = {
-                "runs": per_run,
-                "mean": round(float(np.mean(numbers)), 4) if numbers else None,
-            }
+            combined[key][arm] = side_by_side(
+                {name: v.get(arm) if isinstance(v, dict) else None for name, v in values.items()}
+            )
             if key in GAP_FIGURES:
                 combined[key][arm]["pooled"] = gap_pooled(runs, key, arm)
     return combined
