@@ -635,6 +635,11 @@ def f1_at(arm: dict[str, Any], labels: int) -> float | None:
     return None
 
 
+def labels_run(arm: dict[str, Any]) -> int:
+    """The labels an arm's run answered (its last checkpoint)."""
+    return max((int(p["labels"]) for p in arm.get("checkpoints", [])), default=0)
+
+
 def v1_f1(arm: dict[str, Any]) -> float | None:
     changes = arm["champion_changes"]
     return float(changes[0]["macro_f1"]) if changes else None
@@ -672,6 +677,11 @@ def figures(arms: dict[str, dict[str, Any]], ceiling: float) -> dict[str, Any]:
     }
     w0 = {n: to_target(n) for n in ("product_w0", "random_w0")}
     out["weight0_labels_to_target"] = {**w0, "ratio": ratio(w0["product_w0"], w0["random_w0"])}
+    # Random order may not reach the target within its run: then the ratio is below the
+    # product's count over the labels random order answered without reaching it.
+    ran = labels_run(arms["random_w0"]) if "random_w0" in arms else None
+    if w0["product_w0"] is not None and w0["random_w0"] is None and ran:
+        out["weight0_labels_to_target"]["ratio_below"] = round(w0["product_w0"] / ran, 4)
     # The oracle arm is opt-in: its figures appear only when it ran.
     default_weight = ("product", "random", *([ORACLE_ARM.name] if ORACLE_ARM.name in arms else []))
     for at in (500, 1000):
@@ -755,6 +765,45 @@ def combine(names: list[str], result: str) -> None:
         print(f"  {key}: {json.dumps(value)}")
 
 
+def arms_merged(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One result from stored runs of different arms on the same seed (so the same cases, test
+    split and ceiling), each arm run in its own process: their arms side by side, the figures
+    computed over all of them."""
+    seeds = {r["config"]["seed"] for r in runs.values()}
+    ceilings = {r["ceiling"]["macro_f1"] for r in runs.values()}
+    if len(seeds) != 1 or len(ceilings) != 1:
+        raise SystemExit(f"--merge needs runs of one seed and ceiling: seeds {seeds}, {ceilings}")
+    arms: dict[str, Any] = {}
+    for name, run in runs.items():
+        for arm, figures_of_arm in run["arms"].items():
+            if arm in arms:
+                raise SystemExit(f"--merge: arm {arm} is in more than one run ({name})")
+            arms[arm] = figures_of_arm
+    first = next(iter(runs.values()))
+    config = {**first["config"], "merged": list(runs)}
+    config["labels_per_arm"] = {arm: labels_run(a) for arm, a in arms.items()}
+    ceiling = first["ceiling"]
+    return {
+        "config": config,
+        "arms": arms,
+        "ceiling": ceiling,
+        "figures": figures(arms, ceiling["macro_f1"]),
+        "total_seconds": round(sum(r.get("total_seconds", 0.0) for r in runs.values()), 1),
+    }
+
+
+def merge(names: list[str], result: str) -> None:
+    """Write `result` (and its plot): the stored runs `names` merged by `arms_merged`."""
+    from bench.common import RESULTS_DIR
+
+    runs = {n: json.loads((RESULTS_DIR / f"{n}.json").read_text(encoding="utf-8")) for n in names}
+    merged = arms_merged(runs)
+    write_result(result, merged)
+    plot(merged, result)
+    for key, value in merged["figures"].items():
+        print(f"  {key}: {json.dumps(value)}")
+
+
 def plot(results: dict[str, Any], result: str) -> None:
     fig, ax = new_figure(figsize=(9, 5))
     colours = {"product": "#1f77b4", "random": "#ff7f0e", "product_w0": "#2ca02c"}
@@ -816,7 +865,16 @@ def main() -> None:
         help="comma-separated stored runs (one per --seed): write their figures side by side "
         "with the means to --result, and run nothing",
     )
+    parser.add_argument(
+        "--merge",
+        default="",
+        help="comma-separated stored runs of one seed, each of other arms (run in parallel): "
+        "write them as one run, with the figures across their arms, to --result, and run nothing",
+    )
     args = parser.parse_args()
+    if args.merge:
+        merge([n for n in args.merge.split(",") if n], args.result)
+        return
     if args.combine:
         combine([n for n in args.combine.split(",") if n], args.result)
         return

@@ -7,6 +7,7 @@ import pytest
 from bench.common import labels_to_reach
 from bench.loop import (
     Change,
+    arms_merged,
     challenger_mean,
     figures,
     first_change,
@@ -117,6 +118,41 @@ def test_figures_leave_out_what_a_shorter_run_did_not_reach() -> None:
     assert out["gain_over_v1_at_500"] == {"product": None, "random": None}
     assert out["weight0_labels_to_target"]["ratio"] is None
     assert out["gap_closed_at_1000"] == {"product": None}
+
+
+def test_a_random_arm_short_of_the_target_bounds_the_ratio_from_above() -> None:
+    """Random order that never reaches the target within its 2,000 labels needs more: the
+    product's 600 make the ratio below 600 / 2,000."""
+    arms = {
+        "product_w0": _arm(0.0, [(50, 1, 0.60), (600, 5, 0.86)], 100, 600),
+        "random_w0": _arm(0.0, [(50, 1, 0.55), (900, 8, 0.80)], 100, 2000),
+    }
+    out = figures(arms, ceiling=0.90)["weight0_labels_to_target"]
+    assert out == {"product_w0": 600, "random_w0": None, "ratio": None, "ratio_below": 0.3}
+    # Neither reached, or both did: no bound.
+    arms["product_w0"] = _arm(0.0, [(50, 1, 0.60)], 100, 600)
+    assert "ratio_below" not in figures(arms, ceiling=0.90)["weight0_labels_to_target"]
+
+
+def test_runs_of_one_seed_merge_into_one_with_figures_across_their_arms() -> None:
+    def run(seed: int, ceiling: float, **arms: dict) -> dict:
+        return {"config": {"seed": seed}, "ceiling": {"macro_f1": ceiling}, "arms": arms,
+                "total_seconds": 10.0}  # fmt: skip
+
+    product = _arm(0.0, [(50, 1, 0.60), (600, 5, 0.86)], 100, 600)
+    random_order = _arm(0.0, [(50, 1, 0.55), (1500, 8, 0.86)], 100, 1500)
+    merged = arms_merged({"a": run(16, 0.9, product_w0=product),
+                          "b": run(16, 0.9, random_w0=random_order)})  # fmt: skip
+    assert set(merged["arms"]) == {"product_w0", "random_w0"}
+    assert merged["figures"]["weight0_labels_to_target"]["ratio"] == pytest.approx(0.4)
+    assert merged["config"]["labels_per_arm"] == {"product_w0": 600, "random_w0": 1500}
+    assert merged["total_seconds"] == 20.0
+    with pytest.raises(SystemExit, match="one seed"):
+        arms_merged({"a": run(16, 0.9, product_w0=product),
+                     "b": run(17, 0.9, random_w0=random_order)})  # fmt: skip
+    with pytest.raises(SystemExit, match="more than one run"):
+        arms_merged({"a": run(16, 0.9, product_w0=product),
+                     "b": run(16, 0.9, product_w0=product)})  # fmt: skip
 
 
 def test_rank_agreement_is_spearman_over_the_pairs_with_both_values() -> None:
