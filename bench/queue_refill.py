@@ -11,7 +11,9 @@ last ten minutes with a 300 s last retrain (the buffer's inputs). Then, timed:
   query            `stored_candidates` alone, per measure (margin, least confidence, entropy)
   top_up           `queue_top_up` end to end, as a claim's after-commit runs it: buffer sizing,
                    the query, reasons and facts, `queue_items_create` (repeated, the queue
-                   emptied between runs)
+                   emptied between runs), past the warm-up
+  top_up_warmup    the same while evaluation evidence is short: a fifth of it is the pool
+                   probe's, the free pool cases with the lowest probe keys
   write            `predictions_write` of every case: first, then replacing the version's rows
                    with and without the two partial indexes of migration 0008
   without_indexes  the margin query with those indexes dropped
@@ -235,9 +237,13 @@ def time_top_up(project: Any) -> dict[str, Any]:
             "reason__strategy", flat=True
         )
     )
+    probes = QueueItem.objects.filter(
+        project=project, status=QueueStatus.OPEN, reason__details__has_key="pool_probe"
+    ).count()
     return {
         "buffer": queue_buffer(project=project),
         "created": created,
+        "probe_items": probes,
         "median_ms": 1000 * statistics.median(runs),
         "max_ms": 1000 * max(runs),
         "strategies": sorted(strategies),
@@ -287,8 +293,15 @@ def run(n: int) -> dict[str, Any]:
         for measure in ("margin", "least_confidence", "entropy")
     }
     plan = _plan(version.pk, "margin", limit)
+    # Past the warm-up (the steady state), then during it: the pool probe's share of a top-up
+    # reads the ids of every free pool case to find the lowest probe keys.
+    project.evaluation_evidence_short = False
+    project.save(update_fields=["evaluation_evidence_short"])
     top_up = time_top_up(project)
-    print(f"queries {queries}\ntop-up {top_up}", flush=True)
+    project.evaluation_evidence_short = True
+    project.save(update_fields=["evaluation_evidence_short"])
+    top_up_warmup = time_top_up(project)
+    print(f"queries {queries}\ntop-up {top_up}\nduring warm-up {top_up_warmup}", flush=True)
     # The writer's cost of the two partial indexes: a retrain replaces a version's rows.
     replace_indexed = write(project, scores)
     drop_indexes()
@@ -311,6 +324,7 @@ def run(n: int) -> dict[str, Any]:
         "query": queries,
         "plan": plan,
         "top_up": top_up,
+        "top_up_warmup": top_up_warmup,
         "write_seconds": {
             "first": write_seconds,
             "replace_with_indexes": replace_indexed,

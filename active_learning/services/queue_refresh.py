@@ -9,7 +9,6 @@ through `active_learning.strategies`) and the 5 most similar labelled cases.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Any
 
@@ -19,7 +18,7 @@ from django.db.models import Exists, OuterRef
 
 from active_learning.ml.coldstart import kmeans_medoids, select_zero_shot
 from active_learning.ml.neighbours import top_k_similar
-from active_learning.ml.pool_probe import PROBE_SHARE, interleave, probe_count, probe_keys
+from active_learning.ml.pool_probe import probe_count
 from active_learning.ml.strategies import Selection
 from active_learning.ml.strategies.uncertainty import margin_uncertainty
 from active_learning.selectors import (
@@ -31,6 +30,7 @@ from active_learning.selectors import (
 )
 from active_learning.services.embeddings import embedded_only, encoder_get, matrix_load
 from active_learning.services.evaluation_sample import evaluation_design_ensure
+from active_learning.services.queue_probe import probe_share, with_probes
 from active_learning.services.scoring import Scores
 from active_learning.strategies import (
     Pool,
@@ -230,35 +230,18 @@ def _refresh_pool(*, project: Project, scores: Scores | None) -> dict[str, Any]:
     }
 
 
-PROBE = "pool_probe"  # the reason details' key of a probe pick (its key): benchmarks count them
-
-
-def probe_share(project: Project) -> float:
-    """The share of pool picks the probe draws: PROBE_SHARE while evaluation evidence is short
-    (the warm-up comparison judges on the probe's labels), else none."""
-    return PROBE_SHARE if project.evaluation_evidence_short else 0.0
-
-
 def _with_probes(
     project: Project, scores: Scores | None, picks: list[QueueEntry], probes: np.ndarray
 ) -> list[QueueEntry]:
-    """The strategy's picks (best first) with the probe's cases spread among them
-    (`pool_probe.interleave`), priorities descending in that order. A probe's card is a random
-    pick's (`card_facts`): that is what it is."""
+    """`queue_probe.with_probes`, a probe's card being a random pick's (`card_facts`): that is
+    what it is."""
     facts = card_facts(project=project, scores=scores, case_ids=probes.tolist()) if scores else {}
-    keys = probe_keys(probes, project.split_seed)
     version = scores.version.pk if scores is not None else None
-    probe_entries = []
-    for case_id, key in zip(probes.tolist(), keys.tolist(), strict=True):
+    cards = {}
+    for case_id in probes.tolist():
         reason, similar, card = facts.get(case_id, (PickReason(strategy="random"), [], None))
-        reason = dataclasses.replace(reason, details={**reason.details, PROBE: round(key, 6)})
-        probe_entries.append(QueueEntry(case_id, 0.0, reason, version, similar, card))
-    total = len(picks) + len(probe_entries)
-    at_probe = interleave(total, len(probe_entries))
-    ordered, p, q = [], iter(probe_entries), iter(picks)
-    for is_probe in at_probe.tolist():
-        ordered.append(next(p) if is_probe else next(q))
-    return [e._replace(priority=float(total - rank)) for rank, e in enumerate(ordered)]
+        cards[case_id] = QueueEntry(case_id, 0.0, reason, version, similar, card)
+    return with_probes(project, picks, probes, cards)
 
 
 def _sorted_isin(values: np.ndarray, members: np.ndarray) -> np.ndarray:

@@ -20,7 +20,8 @@ from sklearn.metrics import roc_auc_score
 
 from active_learning.models import Embedding, LabelIssue, ModelStatus, ModelVersion, Prediction
 from active_learning.services.embeddings import matrix_dir, model_name_current
-from active_learning.services.queue_refresh import PROBE, SIMILAR
+from active_learning.services.queue_probe import PROBE
+from active_learning.services.queue_refresh import SIMILAR
 from active_learning.services.retrain import retrain_due_check
 from labeling.models import Case, Project, QueueItem, QueueStatus, Split
 from tests.conftest import redis_url

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from active_learning.ml.pool_probe import interleave, probe_keys
 from active_learning.ml.strategies.uncertainty import entropy, margin_uncertainty
 from active_learning.models import ModelStatus, ModelVersion
+from active_learning.services.queue_probe import PROBE
 from active_learning.services.queue_refill import SOURCE, queue_refill_stored
 from active_learning.services.scoring import Scores, full_rows_mask, predictions_write
 from labeling.contracts import PickReason
@@ -25,6 +27,8 @@ def _project(*, strategy: str = "diversity", with_top_k: bool = True, **fields):
     """A project of N_CASES pool cases with a champion whose scores are stored (no retrain can
     run: a retrain is already queued, waiting for a busy worker). Returns (project, version,
     case ids, proba) with proba's rows in case-id order."""
+    # Past the warm-up unless a test says otherwise: the pool probe takes no share of the picks.
+    fields.setdefault("evaluation_evidence_short", False)
     project = ProjectFactory(batch_size=5, strategy=strategy, evaluation_fraction=0.0, **fields)
     classes = [LabelClassFactory(project=project) for _ in range(4)]
     cases = CaseFactory.create_batch(N_CASES, project=project)
@@ -173,6 +177,55 @@ def test_only_rows_stored_with_top_k_are_candidates() -> None:
     ranked = sorted(priority, key=lambda c: -priority[c])
     assert ranked == _by_margin(case_ids[full], proba[full], set())
     assert queue_refill_stored(project=project, count=5) == 0  # none left: no random here
+
+
+def test_during_warm_up_the_top_up_serves_the_pool_probe_at_its_share() -> None:
+    """While evaluation evidence is short, a fifth of a top-up is the pool probe's: the free pool
+    cases with the lowest probe keys, whatever their stored scores, spread among the margin
+    picks and said as random picks with the champion's facts; the next top-up goes on in key
+    order past the cases taken meanwhile."""
+    project, version, case_ids, proba = _project(
+        evaluation_evidence_short=True, noise_aware_overlap=False
+    )
+    keys = dict(
+        zip(case_ids.tolist(), probe_keys(case_ids, project.split_seed).tolist(), strict=True)
+    )
+    by_key = sorted(keys, key=keys.get)
+    label = project.label_classes.first()
+    ResolvedLabel.objects.create(case_id=by_key[0], label=label, source="annotation")
+    assert queue_refill_stored(project=project, count=20) == 20
+    items = list(QueueItem.objects.filter(project=project).order_by("-priority"))
+    reasons = [PickReason.from_json(i.reason) for i in items]
+    is_probe = [PROBE in r.details for r in reasons]
+    assert is_probe == interleave(20, 4).tolist()
+    probes = [i.case_id for i, p in zip(items, is_probe, strict=True) if p]
+    assert sorted(probes, key=keys.get) == by_key[1:5]  # the labelled lowest key is settled
+    picks = [i.case_id for i, p in zip(items, is_probe, strict=True) if not p]
+    assert picks == _by_margin(case_ids, proba, set(probes) | {by_key[0]})[:16]
+    class_ids = [c.pk for c in project.label_classes.order_by("pk")]
+    p = dict(zip(case_ids.tolist(), proba.tolist(), strict=True))
+    for item, reason in zip(items, reasons, strict=True):
+        if PROBE not in reason.details:
+            assert reason.strategy == "margin"
+            continue
+        assert reason.strategy == "random" and reason.details["source"] == SOURCE
+        assert reason.details[PROBE] == pytest.approx(keys[item.case_id], abs=1e-6)
+        assert item.model_version_id == version.pk
+        assert item.suggestion_id == class_ids[int(np.argmax(p[item.case_id]))]
+    # The next top-up: the next four keys among the cases still free.
+    assert queue_refill_stored(project=project, count=20) == 20
+    later = QueueItem.objects.filter(project=project).exclude(
+        case_id__in=[i.case_id for i in items]
+    )
+    probes_later = [i.case_id for i in later if PROBE in i.reason.get("details", {})]
+    assert sorted(probes_later, key=keys.get) == by_key[5:9]
+    # Past the warm-up the top-up is the strategy's alone.
+    QueueItem.objects.filter(project=project).update(status=QueueStatus.CANCELLED)
+    project.evaluation_evidence_short = False
+    project.save(update_fields=["evaluation_evidence_short"])
+    queue_refill_stored(project=project, count=20)
+    open_items = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN)
+    assert not [i for i in open_items if PROBE in i.reason.get("details", {})]
 
 
 def test_without_champion_or_stored_scores_the_top_up_is_random() -> None:

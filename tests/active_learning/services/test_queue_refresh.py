@@ -11,7 +11,8 @@ from active_learning.services.embeddings import (
     matrix_sync,
     model_name_current,
 )
-from active_learning.services.queue_refresh import PROBE, refresh_queue, target_size
+from active_learning.services.queue_probe import PROBE
+from active_learning.services.queue_refresh import refresh_queue, target_size
 from labeling.contracts import NEUTRAL_REASON, PickReason
 from labeling.models import LabelClass, QueueItem, QueueStatus
 from tests.pipeline import generated_project

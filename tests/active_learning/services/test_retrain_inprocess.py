@@ -16,7 +16,8 @@ from active_learning.models import (
     Prediction,
 )
 from active_learning.reasons import TORN_MARGIN
-from active_learning.services.queue_refresh import PROBE, SIMILAR
+from active_learning.services.queue_probe import PROBE
+from active_learning.services.queue_refresh import SIMILAR
 from active_learning.services.retrain import retrain_project, retrain_request
 from labeling.contracts import NEUTRAL_REASON, PickReason
 from labeling.models import Case, QueueItem, QueueStatus, Split

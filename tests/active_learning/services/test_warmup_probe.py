@@ -20,7 +20,8 @@ from active_learning.models import ModelStatus
 from active_learning.selectors import probe_cases_to_draw, probe_set, probe_state
 from active_learning.services import training
 from active_learning.services.promotion import promotion_decide
-from active_learning.services.queue_refresh import PROBE, probe_share, refresh_queue
+from active_learning.services.queue_probe import PROBE, probe_share
+from active_learning.services.queue_refresh import refresh_queue
 from labeling.contracts import PickReason
 from labeling.models import Case, QueueItem, QueueKind, QueueStatus, ResolvedLabel, Split
 from tests.active_learning.services.test_warmup import warmup_project
