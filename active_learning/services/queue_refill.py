@@ -171,12 +171,11 @@ def free_pool_case_ids(*, project: Project) -> np.ndarray:
 
 def _probe_cards(version: int, probes: np.ndarray, names: dict[int, str]) -> dict[int, QueueEntry]:
     """A random pick's card for each probe case: the champion's stored facts where it has a row
-    with top-k (the two closest classes said as facts, never as why it was picked)."""
+    (a compact row: the suggestion alone; with top-k, the two closest classes too, said as
+    facts, never as why it was picked)."""
     cards = {c: QueueEntry(c, model_version_id=version) for c in probes.tolist()}
-    stored = Prediction.objects.filter(
-        model_version_id=version, case_id__in=probes.tolist(), top_k__isnull=False
-    ).only(*_FIELDS)
-    for row in stored:
+    stored = Prediction.objects.filter(model_version_id=version, case_id__in=probes.tolist())
+    for row in stored.only(*_FIELDS):
         shown = _top(row)[:2]
         raw = {
             "strategy": "random",

@@ -214,11 +214,10 @@ def test_during_warm_up_the_top_up_serves_the_pool_probe_at_its_share() -> None:
         assert item.suggestion_id == class_ids[int(np.argmax(p[item.case_id]))]
     # The next top-up: the next four keys among the cases still free.
     assert queue_refill_stored(project=project, count=20) == 20
-    later = QueueItem.objects.filter(project=project).exclude(
-        case_id__in=[i.case_id for i in items]
-    )
+    taken = {i.case_id for i in items} | {by_key[0]}
+    later = QueueItem.objects.filter(project=project).exclude(case_id__in=taken)
     probes_later = [i.case_id for i in later if PROBE in i.reason.get("details", {})]
-    assert sorted(probes_later, key=keys.get) == by_key[5:9]
+    assert sorted(probes_later, key=keys.get) == [c for c in by_key if c not in taken][:4]
     # Past the warm-up the top-up is the strategy's alone.
     QueueItem.objects.filter(project=project).update(status=QueueStatus.CANCELLED)
     project.evaluation_evidence_short = False
@@ -226,6 +225,31 @@ def test_during_warm_up_the_top_up_serves_the_pool_probe_at_its_share() -> None:
     queue_refill_stored(project=project, count=20)
     open_items = QueueItem.objects.filter(project=project, status=QueueStatus.OPEN)
     assert not [i for i in open_items if PROBE in i.reason.get("details", {})]
+
+
+def test_a_probe_case_stored_compact_still_shows_the_champions_suggestion() -> None:
+    """Most of a large pool is stored without top-k: a probe case there gets the suggestion and
+    its probability from its compact row, and no classes in its reason."""
+    project, version, case_ids, proba = _project(
+        evaluation_evidence_short=True, noise_aware_overlap=False
+    )
+    scores = Scores(
+        version,
+        case_ids,
+        np.zeros(N_CASES, dtype=bool),
+        np.arange(N_CASES),
+        proba,
+        [c.pk for c in project.label_classes.order_by("pk")],
+    )
+    predictions_write(scores=scores, full_case_ids=set(), full_mask=np.zeros(N_CASES, dtype=bool))
+    assert queue_refill_stored(project=project, count=5) == 1  # the probe's one; no top-k left
+    item = QueueItem.objects.get(project=project)
+    reason = PickReason.from_json(item.reason)
+    assert PROBE in reason.details and reason.strategy == "random" and reason.class_ids == ()
+    row = int(np.flatnonzero(case_ids == item.case_id)[0])
+    class_ids = [c.pk for c in project.label_classes.order_by("pk")]
+    assert item.suggestion_id == class_ids[int(np.argmax(proba[row]))]
+    assert item.suggestion_p == pytest.approx(float(proba[row].max()), abs=1e-3)
 
 
 def test_without_champion_or_stored_scores_the_top_up_is_random() -> None:
