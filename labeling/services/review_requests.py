@@ -100,10 +100,7 @@ def second_opinion_request(
     of the case is kept and moved up if this makes it more urgent. Expects the case's row lock.
     """
     given = case.given_label_id
-    disputes = annotation.noise_flag or (annotation.label_id not in (None, given))
-    if given is None or not disputes:
-        return None
-    if resolved is not None and resolved.source in DECIDED_SOURCES:
+    if given is None or not dispute_open(case=case, annotation=annotation, resolved=resolved):
         return None
     facts = model_side().review_facts(case_id=case.pk)
     suggested = annotation.label_id if annotation.label_id not in (None, given) else None
@@ -117,21 +114,7 @@ def second_opinion_request(
         given_tier=names.get(given, ("", ""))[1] or None,
         suggested_tier=names.get(suggested, ("", ""))[1] or None if suggested else None,
     )
-    given_name = names.get(given, ("?", ""))[0]
-    if annotation.label_id not in (None, given):
-        sentence = (
-            f"An analyst labelled this {names.get(annotation.label_id, ('?', ''))[0]}; "
-            f"the given label is {given_name}."
-        )
-    else:
-        sentence = f"An analyst flagged the given label {given_name} as wrong."
-    reason = PickReason(
-        strategy=SECOND_OPINION,
-        sentence=sentence,
-        sentence_blind="An analyst's answer disputes the given label: a second opinion is wanted.",
-        score=round(error_p, 4),
-        details={"annotation_id": annotation.pk, "noise_flag": annotation.noise_flag},
-    )
+    reason = dispute_reason(annotation=annotation, given=given, score=error_p)
     live = QueueItem.objects.filter(
         case_id=case.pk,
         kind__in=[QueueKind.REVIEW, QueueKind.ADJUDICATION],
@@ -166,6 +149,36 @@ def second_opinion_request(
     )
 
 
+def dispute_open(*, case: Case, annotation: Annotation, resolved: ResolvedLabel | None) -> bool:
+    """Whether `annotation` disputes the case's given label (a noise flag, or a label of another
+    class) while no reviewer or adjudicator has decided the case."""
+    given = case.given_label_id
+    disputes = annotation.noise_flag or (annotation.label_id not in (None, given))
+    if given is None or not disputes:
+        return False
+    return resolved is None or resolved.source not in DECIDED_SOURCES
+
+
+def dispute_reason(*, annotation: Annotation, given: int | None, score: float) -> PickReason:
+    """A second opinion's reason: what the analyst said against the given label."""
+    names = _label_names([c for c in (given, annotation.label_id) if c is not None])
+    given_name = names.get(given, ("?", ""))[0] if given is not None else "?"
+    if annotation.label_id not in (None, given):
+        sentence = (
+            f"An analyst labelled this {names.get(annotation.label_id, ('?', ''))[0]}; "
+            f"the given label is {given_name}."
+        )
+    else:
+        sentence = f"An analyst flagged the given label {given_name} as wrong."
+    return PickReason(
+        strategy=SECOND_OPINION,
+        sentence=sentence,
+        sentence_blind="An analyst's answer disputes the given label: a second opinion is wanted.",
+        score=round(score, 4),
+        details={"annotation_id": annotation.pk, "noise_flag": annotation.noise_flag},
+    )
+
+
 def second_opinion_withdraw(*, case: Case, annotation: Annotation, now: datetime) -> int:
     """Cancel the case's open second-opinion item once the label `annotation` is taken back (an
     undo) and no other current answer of the case disputes the given label any more.
@@ -185,9 +198,11 @@ def second_opinion_withdraw(*, case: Case, annotation: Annotation, now: datetime
     )
     if disputed:
         return 0
+    # An evaluation case's dispute is an adjudication of this strategy (`adjudication.
+    # evaluation_dispute_request`): it answers this label alone, so it goes too.
     return QueueItem.objects.filter(
         case_id=case.pk,
-        kind=QueueKind.REVIEW,
+        kind__in=[QueueKind.REVIEW, QueueKind.ADJUDICATION],
         status=QueueStatus.OPEN,
         reason__strategy=SECOND_OPINION,
     ).update(status=QueueStatus.CANCELLED, updated_at=now)

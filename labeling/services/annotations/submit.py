@@ -28,8 +28,9 @@ from labeling.models import (
     QueueActionKind,
     QueueItem,
     QueueStatus,
+    Split,
 )
-from labeling.services.adjudication import tie_adjudication_request
+from labeling.services.adjudication import evaluation_dispute_request, tie_adjudication_request
 from labeling.services.resolution import (
     ResolutionInputs,
     resolution_inputs,
@@ -180,9 +181,15 @@ def record_label(
     events: list[AuditEvent] = []
     resolved = resolution_recompute(case=case, actor=analyst, inputs=after, events=events)
     if annotation.source == AnnotationSource.QUEUE:
-        # A dispute of the given label asks a reviewer at once, not at the next retrain.
-        second_opinion_request(case=case, annotation=annotation, resolved=resolved, now=now)
-        tie_adjudication_request(case=case, annotation=annotation, resolved=resolved)
+        # A dispute of the given label asks a reviewer at once, not at the next retrain; on an
+        # evaluation case blind, so the decision is its evaluation label (a tie's item, if the
+        # label also ties the case, is that decision).
+        if case.split == Split.EVAL:
+            tie_adjudication_request(case=case, annotation=annotation, resolved=resolved)
+            evaluation_dispute_request(case=case, annotation=annotation, resolved=resolved)
+        else:
+            second_opinion_request(case=case, annotation=annotation, resolved=resolved, now=now)
+            tie_adjudication_request(case=case, annotation=annotation, resolved=resolved)
     events.append(
         audit_event(
             actor=analyst,

@@ -27,6 +27,7 @@ from labeling.services.adjudication import (
 )
 from labeling.services.annotations import Verdict, annotation_submit, annotation_undo, review_submit
 from labeling.services.queue import QueueEntry, queue_claim_next, queue_items_create
+from labeling.services.review_requests import SECOND_OPINION
 from tests.factories import AnalystFactory, CaseFactory, LabelClassFactory
 
 pytestmark = pytest.mark.django_db
@@ -279,30 +280,60 @@ def test_a_tie_on_a_pool_case_keeps_the_items_model_facts(project, classes) -> N
     assert (item.suggestion_id, item.model_version_id) == (classes[1].pk, 7)
 
 
-def test_a_second_opinion_taken_over_by_an_evaluation_tie_drops_its_suggestion(
-    project, classes, drawn
+def test_a_dispute_on_an_evaluation_case_asks_for_a_decision_without_the_model(
+    project, classes
 ) -> None:
-    """The first analyst disputes the given label (a second-opinion review with the detector's
-    suggestion); the second gives the given label: the tie turns that review into the
-    adjudication, without the suggestion."""
+    """One analyst's evaluation label that disputes the given label asks at once for an
+    adjudication without model facts (not a review beside the detector's suggestion); the
+    analyst's label counts until it is decided, then the decision does; an undo of the
+    disputing label withdraws the item. A label agreeing with the given label asks nothing."""
     from active_learning.models import LabelIssue
 
-    LabelIssue.objects.create(
-        project=project,
-        case=drawn,
-        given_label=classes[0],
-        suggested_label=classes[1],
-        suggested_p=0.8,
-        score=0.9,
-        self_confidence=0.1,
+    project.evaluation_fraction = 1.0
+    project.save()
+    agreed, disputed = (
+        CaseFactory(project=project, split=Split.EVAL, given_label=classes[0]) for _ in range(2)
     )
+    facts = ModelFacts(model_version_id=7, suggestion_id=classes[1].pk, suggestion_p=0.9)
+    analyst = AnalystFactory()
+    for case, label in ((agreed, classes[0]), (disputed, classes[2])):  # one queued at a time
+        LabelIssue.objects.create(
+            project=project, case=case, given_label=classes[0], suggested_label=classes[1],
+            suggested_p=0.8, score=0.9, self_confidence=0.1,
+        )  # fmt: skip
+        queue_items_create(project=project, entries=[QueueEntry(case.pk, 1.0, {}, 7, [], facts)])
+        _answer(project, case, label, analyst=analyst)
+    decisions = (QueueKind.REVIEW, QueueKind.ADJUDICATION)
+    assert not QueueItem.objects.filter(case=agreed, kind__in=decisions).exists()
+    assert not QueueItem.objects.filter(case=disputed, kind=QueueKind.REVIEW).exists()
+    (item,) = _adjudication_items(disputed)
+    assert item.reason["strategy"] == SECOND_OPINION
+    assert (item.suggestion_id, item.suggestion_p, item.alternatives) == (None, None, [])
+    assert item.model_version_id is None
+    assert _evaluation_labels(project) == {agreed.pk: classes[0].pk, disputed.pk: classes[2].pk}
+    annotation_undo(analyst=analyst, project=project)
+    item.refresh_from_db()
+    assert item.status == QueueStatus.CANCELLED
+    _answer(project, disputed, classes[2], analyst=analyst)
+    _adjudicate(project, classes[1])
+    assert _resolved(disputed).source == ResolutionSource.ADJUDICATED
+    assert _evaluation_labels(project) == {agreed.pk: classes[0].pk, disputed.pk: classes[1].pk}
+
+
+def test_with_two_analysts_per_evaluation_case_a_dispute_waits_for_the_second(
+    project, classes, drawn
+) -> None:
+    """At `evaluation_overlap` 2 a dispute asks nothing at once (no review beside a model's
+    suggestion either): the second analyst's answer settles the label or ties it, and a tie's
+    blind adjudication decides it."""
     _answer(project, drawn, classes[2])
-    review = QueueItem.objects.get(case=drawn, kind=QueueKind.REVIEW)
-    assert review.suggestion_id == classes[1].pk
+    assert not QueueItem.objects.filter(
+        case=drawn, kind__in=[QueueKind.REVIEW, QueueKind.ADJUDICATION]
+    ).exists()
     _answer(project, drawn, classes[0])
     (item,) = _adjudication_items(drawn)
-    assert item.pk == review.pk and item.reason["strategy"] == TIE
-    assert (item.suggestion_id, item.suggestion_p, item.alternatives) == (None, None, [])
+    assert item.reason["strategy"] == TIE and item.suggestion_id is None
+    assert drawn.pk not in _evaluation_labels(project)
     _adjudicate(project, classes[2])
     assert _evaluation_labels(project) == {drawn.pk: classes[2].pk}
 
