@@ -82,8 +82,8 @@ def queue_refill_stored(*, project: Project, count: int) -> int | None:
     count -= probes.size
     limit = count * ENTROPY_PRESELECT if measure == "entropy" else count
     rows = stored_candidates(version_id=version, measure=measure, limit=limit, skip=probes)
-    if not rows and not probes.size:
-        return 0 if Prediction.objects.filter(model_version_id=version).exists() else None
+    if not rows and not Prediction.objects.filter(model_version_id=version).exists():
+        return None  # no stored scores at all: the caller fills at random, probe or not
     classes = project_classes(project=project)
     tops = [_top(row) for row in rows]
     scores = _scores(tops, measure=measure, n_classes=len(classes))

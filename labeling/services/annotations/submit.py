@@ -36,7 +36,7 @@ from labeling.services.resolution import (
     resolution_inputs,
     resolution_recompute,
 )
-from labeling.services.review_requests import second_opinion_request
+from labeling.services.review_requests import dispute_open, second_opinion_request
 from workbench.core import sql
 from workbench.core.audit import audit_event
 from workbench.core.models import AuditEvent
@@ -184,7 +184,9 @@ def record_label(
         # A dispute of the given label asks a reviewer at once, not at the next retrain; on an
         # evaluation case blind, so the decision is its evaluation label (a tie's item, if the
         # label also ties the case, is that decision).
-        if case.split == Split.EVAL:
+        disputed = dispute_open(case=case, annotation=annotation, resolved=resolved)
+        # (the split is read only for a dispute: the label path's few statements stay few)
+        if disputed and Case.objects.filter(pk=case.pk, split=Split.EVAL).exists():
             tie_adjudication_request(case=case, annotation=annotation, resolved=resolved)
             evaluation_dispute_request(case=case, annotation=annotation, resolved=resolved)
         else:
