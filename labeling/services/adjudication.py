@@ -130,10 +130,8 @@ def evaluation_dispute_request(
     overlap = Project.objects.filter(pk=case.project_id).values_list(
         "evaluation_overlap", flat=True
     )
-    if (overlap.first() or 1) > 1:
-        return (
-            None  # the case's other analysts settle it, or tie and ask (`tie_adjudication_request`)
-        )
+    if (overlap.first() or 1) > 1:  # its other analysts settle it, or tie and ask
+        return None
     reason = dispute_reason(annotation=annotation, given=case.given_label_id, score=TIE_PRIORITY)
     return _decision_wanted(case=case, annotation=annotation, reason=reason, evaluation=True)
 
