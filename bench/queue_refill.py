@@ -220,6 +220,7 @@ def time_query(version_id: int, measure: str, limit: int) -> dict[str, Any]:
 
 
 def time_top_up(project: Any) -> dict[str, Any]:
+    from active_learning.services.queue_probe import PROBE
     from labeling.models import QueueItem, QueueKind, QueueStatus
     from labeling.services.queue.refill import queue_buffer, queue_top_up
 
@@ -238,7 +239,7 @@ def time_top_up(project: Any) -> dict[str, Any]:
         )
     )
     probes = QueueItem.objects.filter(
-        project=project, status=QueueStatus.OPEN, reason__details__has_key="pool_probe"
+        project=project, status=QueueStatus.OPEN, reason__details__has_key=PROBE
     ).count()
     return {
         "buffer": queue_buffer(project=project),

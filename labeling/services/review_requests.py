@@ -114,7 +114,7 @@ def second_opinion_request(
         given_tier=names.get(given, ("", ""))[1] or None,
         suggested_tier=names.get(suggested, ("", ""))[1] or None if suggested else None,
     )
-    reason = dispute_reason(annotation=annotation, given=given, score=error_p)
+    reason = dispute_reason(annotation=annotation, given=given, score=error_p, names=names)
     live = QueueItem.objects.filter(
         case_id=case.pk,
         kind__in=[QueueKind.REVIEW, QueueKind.ADJUDICATION],
@@ -159,9 +159,17 @@ def dispute_open(*, case: Case, annotation: Annotation, resolved: ResolvedLabel 
     return resolved is None or resolved.source not in DECIDED_SOURCES
 
 
-def dispute_reason(*, annotation: Annotation, given: int | None, score: float) -> PickReason:
-    """A second opinion's reason: what the analyst said against the given label."""
-    names = _label_names([c for c in (given, annotation.label_id) if c is not None])
+def dispute_reason(
+    *,
+    annotation: Annotation,
+    given: int | None,
+    score: float,
+    names: dict[int, tuple[str, str]] | None = None,
+) -> PickReason:
+    """A second opinion's reason: what the analyst said against the given label. `names`: the
+    classes' (name, tier) already read, the given label's and the analyst's among them."""
+    if names is None:
+        names = _label_names([c for c in (given, annotation.label_id) if c is not None])
     given_name = names.get(given, ("?", ""))[0] if given is not None else "?"
     if annotation.label_id not in (None, given):
         sentence = (

@@ -30,23 +30,23 @@ def _project(*, strategy: str = "diversity", with_top_k: bool = True, **fields):
     # Past the warm-up unless a test says otherwise: the pool probe takes no share of the picks.
     fields.setdefault("evaluation_evidence_short", False)
     project = ProjectFactory(batch_size=5, strategy=strategy, evaluation_fraction=0.0, **fields)
-    classes = [LabelClassFactory(project=project) for _ in range(4)]
+    LabelClassFactory.create_batch(4, project=project)
     cases = CaseFactory.create_batch(N_CASES, project=project)
     case_ids = np.array(sorted(c.pk for c in cases), dtype=np.int64)
     proba = np.random.default_rng(3).dirichlet(np.ones(4), size=N_CASES).astype(np.float32)
     version = ModelVersion.objects.create(project=project, number=1, status=ModelStatus.CHAMPION)
-    scores = Scores(
-        version,
-        case_ids,
-        np.zeros(N_CASES, dtype=bool),
-        np.arange(N_CASES),
-        proba,
-        [c.pk for c in classes],
-    )
+    scores = _scores(project, version, case_ids, proba)
     full = full_rows_mask(project=project, scores=scores) if with_top_k else None
     predictions_write(scores=scores, full_case_ids=set(), full_mask=full)
     Job.objects.create(kind=JobKind.RETRAIN, project=project, status=JobStatus.QUEUED)
     return project, version, case_ids, proba
+
+
+def _scores(project, version, case_ids: np.ndarray, proba: np.ndarray) -> Scores:
+    """`proba` (rows in case-id order) as the version's scores of the pool cases `case_ids`."""
+    class_ids = [c.pk for c in project.label_classes.order_by("pk")]
+    n = len(case_ids)
+    return Scores(version, case_ids, np.zeros(n, dtype=bool), np.arange(n), proba, class_ids)
 
 
 def _by_margin(case_ids: np.ndarray, proba: np.ndarray, taken: set[int]) -> list[int]:
@@ -163,14 +163,7 @@ def test_only_rows_stored_with_top_k_are_candidates() -> None:
     project, version, case_ids, proba = _project(noise_aware_overlap=False)
     full = np.zeros(N_CASES, dtype=bool)
     full[::6] = True  # 10 rows
-    scores = Scores(
-        version,
-        case_ids,
-        np.zeros(N_CASES, dtype=bool),
-        np.arange(N_CASES),
-        proba,
-        [c.pk for c in project.label_classes.order_by("pk")],
-    )
+    scores = _scores(project, version, case_ids, proba)
     predictions_write(scores=scores, full_case_ids=set(), full_mask=full)
     assert queue_refill_stored(project=project, count=N_CASES) == 10
     priority = dict(QueueItem.objects.filter(project=project).values_list("case_id", "priority"))
@@ -233,14 +226,7 @@ def test_a_probe_case_stored_compact_still_shows_the_champions_suggestion() -> N
     project, version, case_ids, proba = _project(
         evaluation_evidence_short=True, noise_aware_overlap=False
     )
-    scores = Scores(
-        version,
-        case_ids,
-        np.zeros(N_CASES, dtype=bool),
-        np.arange(N_CASES),
-        proba,
-        [c.pk for c in project.label_classes.order_by("pk")],
-    )
+    scores = _scores(project, version, case_ids, proba)
     predictions_write(scores=scores, full_case_ids=set(), full_mask=np.zeros(N_CASES, dtype=bool))
     assert queue_refill_stored(project=project, count=5) == 1  # the probe's one; no top-k left
     item = QueueItem.objects.get(project=project)
