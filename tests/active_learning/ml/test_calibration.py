@@ -86,6 +86,32 @@ def test_single_label_class_is_kept_in_training():
     assert proba[:, 3].max() > 0
 
 
+def test_single_label_class_keeps_one_model_fitted_on_all_labels():
+    """Temperature scaling with a one-label class: one estimator fitted on every label (its
+    argmax, not an average of fold models), its temperature fitted on held-out logits."""
+    X, y = noisy_problem(400, seed=6)
+    y = np.where(y == 3, 0, y)
+    y[0] = 3
+    X_test, _ = noisy_problem(2000, seed=7)
+    model = CalibratedClassifier(Overconfident(), random_state=0).fit(X, y)
+    raw = Overconfident().fit(X, y)
+    np.testing.assert_array_equal(model.predict(X_test), raw.predict(X_test))
+    assert model.beta_ < 0.5  # logits blown up 4x: the fitted temperature takes most of it back
+    assert "one model on all labels" in model.fallback_reason_
+    assert model.n_folds_ == 5
+
+
+def test_single_label_class_with_sigmoid_averages_the_fold_models():
+    """One-vs-rest calibrators need every fold's model: sigmoid keeps the fold ensemble."""
+    X, y = noisy_problem(300, seed=4)
+    y = np.where(y == 3, 0, y)
+    y[0] = 3
+    model = CalibratedClassifier(LogisticRegression(), method="sigmoid", random_state=0).fit(X, y)
+    assert model.beta_ is None
+    assert "ensemble of 5 fold models" in model.fallback_reason_
+    assert len(model.estimator_.calibrated_classifiers_) == 5
+
+
 def test_too_few_labels_fall_back_to_uncalibrated():
     """Below min_samples the model is fitted uncalibrated, with the reason."""
     X, y = noisy_problem(12, seed=5)

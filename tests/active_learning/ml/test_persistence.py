@@ -44,6 +44,17 @@ def test_round_trip_keeps_predictions(tmp_path, kind, calibration):
     assert list(loaded.classes_) == ["a", "b", "c", "d"]
 
 
+def test_round_trip_of_a_model_with_a_one_label_class(tmp_path):
+    """A temperature fitted beside one estimator (a one-label class) survives the round trip."""
+    model, X = fitted()
+    y = model.predict(X)
+    y[0] = "d"  # a single label
+    model.fit(X, y)
+    assert model.estimator_.beta_ is not None
+    loaded = load_model(save_model(model, tmp_path / "v2.skops"))
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
 def test_unlisted_type_is_refused(tmp_path):
     """A file naming a type outside the allow-list is refused before anything is built."""
     path = save_model(Sneaky(), tmp_path / "sneaky.skops")
