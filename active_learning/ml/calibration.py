@@ -203,7 +203,12 @@ def _logits(estimator: Any, X: Any) -> np.ndarray:
 
 
 def _held_out_inverse_temperature(
-    base: Any, X: np.ndarray, y: np.ndarray, sample_weight: Any, splits: list, labels: np.ndarray
+    base: Any,
+    X: np.ndarray,
+    y: np.ndarray,
+    sample_weight: Any,
+    splits: list[tuple[np.ndarray, np.ndarray]],
+    labels: np.ndarray,
 ) -> float | None:
     """The inverse temperature minimising the (weighted) log loss of the held-out logits of
     `splits` ((train, test) index pairs), each fold's model fitted on its training part. None
