@@ -212,7 +212,8 @@ def _held_out_inverse_temperature(
 ) -> float | None:
     """The inverse temperature minimising the (weighted) log loss of the held-out logits of
     `splits` ((train, test) index pairs), each fold's model fitted on its training part. None
-    when a training part misses a class (its logits would not line up)."""
+    when a training part misses a class (its logits would not line up) or the held-out labels
+    weigh nothing."""
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
     test_rows = np.concatenate([test for _, test in splits])
     logits = np.zeros((test_rows.size, labels.size))
@@ -225,6 +226,8 @@ def _held_out_inverse_temperature(
         at += test.size
     columns = np.searchsorted(labels, y[test_rows])
     weights = np.ones(test_rows.size) if w is None else w[test_rows]
+    if not np.sum(weights) > 0:
+        return None
     rows = np.arange(test_rows.size)
 
     def log_loss(log_beta: float) -> float:
