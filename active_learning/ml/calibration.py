@@ -49,9 +49,8 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
     (at least 2). Classes with a single label stay in every training fold and out of the
     calibration folds; temperature scaling then still fits one estimator on all labels, its
     temperature chosen on the folds' held-out logits (sigmoid and isotonic form an ensemble of
-    the fold models instead). With fewer than
-    ``min_samples`` calibration labels or fewer than two classes with two labels each, the
-    estimator is fitted uncalibrated. ``fallback_reason_`` records what happened (None when not).
+    the fold models instead). With fewer than ``min_samples`` calibration labels or fewer than
+    two classes with two labels each, the estimator is fitted uncalibrated. ``fallback_reason_`` records what happened (None when not).
     An estimator with a ``tune(X, y, sample_weight)`` method (e.g. ``TunedLogisticRegression``)
     chooses its hyperparameters once on all labels, not inside every fold.
 
@@ -63,15 +62,15 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
     ensemble : bool, default=False
         False: one estimator fitted on all labels plus a calibrator fitted on out-of-fold
         predictions (temperature then keeps the estimator's argmax).
+    min_samples : int, default=20
+    random_state : int, RandomState or None
+        Shuffles the folds.
 
     Attributes
     ----------
     beta_ : float or None
         The inverse temperature when this class fitted it itself (one-label classes present);
         None when ``estimator_`` is scikit-learn's calibrated classifier or uncalibrated.
-    min_samples : int, default=20
-    random_state : int, RandomState or None
-        Shuffles the folds.
     """
 
     def __init__(
