@@ -91,6 +91,8 @@ def main() -> None:
             elif hasattr(getattr(inner, "estimator_", None), "calibrated_classifiers_"):
                 fitted = inner.estimator_.calibrated_classifiers_[0].estimator
                 row["C"] = getattr(fitted, "C", None)
+            else:  # one model beside its own temperature (a class with one label)
+                row["C"] = getattr(getattr(inner, "estimator_", None), "C", None)
             for target in TARGETS:
                 report = evaluate(y_test, proba, classes=classes, target_precision=target,
                                   n_bootstrap=args.n_bootstrap, random_state=0)  # fmt: skip

@@ -50,7 +50,8 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
     calibration folds; temperature scaling then still fits one estimator on all labels, its
     temperature chosen on the folds' held-out logits (sigmoid and isotonic form an ensemble of
     the fold models instead). With fewer than ``min_samples`` calibration labels or fewer than
-    two classes with two labels each, the estimator is fitted uncalibrated. ``fallback_reason_`` records what happened (None when not).
+    two classes with two labels each, the estimator is fitted uncalibrated.
+    ``fallback_reason_`` records what happened (None when not).
     An estimator with a ``tune(X, y, sample_weight)`` method (e.g. ``TunedLogisticRegression``)
     chooses its hyperparameters once on all labels, not inside every fold.
 
@@ -148,9 +149,10 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):
         model = CalibratedClassifierCV(base, method=self.method, cv=cv, ensemble=ensemble)
         try:
             self.estimator_ = model.fit(X, y, sample_weight=sample_weight)
-        except RuntimeError as exc:
+        except (RuntimeError, ValueError) as exc:
             # scikit-learn's temperature search can hit NaN on tiny, nearly separable folds
-            # (seen with ~300 labels over 20 classes): keep the model, uncalibrated, and say so.
+            # (seen with ~300 labels over 20 classes), and a fold whose labels all weigh zero
+            # cannot be fitted: keep the model, uncalibrated, and say so.
             self.fallback_reason_ = UNCALIBRATED_REASON.format(why=f"calibration failed: {exc}")
             self.method_, self.n_folds_ = "none", 0
             self.estimator_ = _fit(base, X, y, sample_weight)
@@ -211,8 +213,8 @@ def _held_out_inverse_temperature(
 ) -> float | None:
     """The inverse temperature minimising the (weighted) log loss of the held-out logits of
     `splits` ((train, test) index pairs), each fold's model fitted on its training part. None
-    when a training part misses a class (its logits would not line up) or the held-out labels
-    weigh nothing."""
+    when a training part misses a class (its logits would not line up), the held-out labels
+    weigh nothing or the search fails: the fold ensemble's path then says what went wrong."""
     w = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
     test_rows = np.concatenate([test for _, test in splits])
     logits = np.zeros((test_rows.size, labels.size))
@@ -234,7 +236,10 @@ def _held_out_inverse_temperature(
         return float(-np.sum(weights * log_proba[rows, columns]) / np.sum(weights))
 
     # As scikit-learn's temperature scaling: the log of beta searched on [-10, 10].
-    return float(np.exp(minimize_scalar(log_loss, bounds=(-10.0, 10.0)).x))
+    found = minimize_scalar(log_loss, bounds=(-10.0, 10.0))
+    if not (found.success and np.isfinite(found.fun)):
+        return None
+    return float(np.exp(found.x))
 
 
 def _fit(estimator: Any, X: Any, y: Any, sample_weight: Any) -> Any:

@@ -101,6 +101,20 @@ def test_single_label_class_keeps_one_model_fitted_on_all_labels():
     assert model.n_folds_ == 5
 
 
+def test_held_out_labels_weighing_nothing_leave_the_model_uncalibrated():
+    """Only the one-label class weighs anything: no temperature can be fitted, and the model
+    is fitted uncalibrated with the reason instead of failing."""
+    X, y = noisy_problem(60, seed=8)
+    y = np.where(y == 3, 0, y)
+    y[5] = 3
+    weights = np.zeros(60)
+    weights[5] = 1.0
+    model = CalibratedClassifier(LogisticRegression(), random_state=0)
+    model.fit(X, y, sample_weight=weights)
+    assert model.method_ == "none" and model.beta_ is None
+    assert model.fallback_reason_.startswith("not calibrated: calibration failed")
+
+
 def test_single_label_class_with_sigmoid_averages_the_fold_models():
     """One-vs-rest calibrators need every fold's model: sigmoid keeps the fold ensemble."""
     X, y = noisy_problem(300, seed=4)
