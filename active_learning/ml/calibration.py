@@ -189,10 +189,7 @@ def predict_scores(estimator: Any, X: Any) -> np.ndarray:
     """
     if hasattr(estimator, "predict_proba"):
         return np.asarray(estimator.predict_proba(X))
-    scores = np.asarray(estimator.decision_function(X), dtype=float)
-    if scores.ndim == 1:  # binary: margin of the second class
-        scores = np.column_stack([-scores, scores]) / 2.0
-    return np.asarray(softmax(scores, axis=1))
+    return np.asarray(softmax(_logits(estimator, X), axis=1))
 
 
 def _logits(estimator: Any, X: Any) -> np.ndarray:
@@ -200,7 +197,9 @@ def _logits(estimator: Any, X: Any) -> np.ndarray:
     if not hasattr(estimator, "decision_function"):
         return np.log(np.clip(np.asarray(estimator.predict_proba(X)), 1e-12, None))
     scores = np.asarray(estimator.decision_function(X), dtype=float)
-    return np.column_stack([-scores, scores]) / 2.0 if scores.ndim == 1 else scores
+    if scores.ndim == 1:  # binary: margin of the second class
+        return np.column_stack([-scores, scores]) / 2.0
+    return scores
 
 
 def _held_out_inverse_temperature(
