@@ -272,7 +272,12 @@ def truth_fit(
     from threadpoolctl import threadpool_limits
 
     from active_learning.ml.classifiers import make_classifier
-    from active_learning.services.training import CALIBRATION, ESTIMATOR, features_for
+    from active_learning.services.training import (
+        CALIBRATION,
+        CLASS_WEIGHT,
+        ESTIMATOR,
+        features_for,
+    )
     from labeling.models import Case
 
     started = time.perf_counter()
@@ -280,7 +285,11 @@ def truth_fit(
     X = features_for([hash_of[pk] for pk in case_ids])
     y = np.array([state.classes[state.truth[pk]].pk for pk in case_ids])
     model = make_classifier(
-        ESTIMATOR, classes=[c.pk for c in state.classes], calibration=CALIBRATION, random_state=0
+        ESTIMATOR,
+        classes=[c.pk for c in state.classes],
+        calibration=CALIBRATION,
+        class_weight=CLASS_WEIGHT,
+        random_state=0,
     )
     with threadpool_limits(settings.WORKER_THREADS):
         model.fit(X, y, sample_weight=weights)

@@ -35,6 +35,8 @@ from workbench.errors import ApplicationError
 
 ESTIMATOR = "logreg"
 CALIBRATION = "temperature"
+# Rare classes weighed up, fully on small training sets (see AUTO_BALANCE_POWERS).
+CLASS_WEIGHT = "auto"
 SNAPSHOT_IDS_IN_DB = 100_000
 # The deciding model fits on at most this many labels (all analysts' labels first): a tuned,
 # calibrated fit is ~20 logistic regressions, ~2 min at 50,000 labels on one thread.
@@ -220,7 +222,11 @@ def train_model(*, project: Project) -> ModelVersion | None:
     X = features_for(labels.hashes)
     loaded = time.perf_counter()
     model = make_classifier(
-        ESTIMATOR, classes=[c.pk for c in classes], calibration=CALIBRATION, random_state=0
+        ESTIMATOR,
+        classes=[c.pk for c in classes],
+        calibration=CALIBRATION,
+        class_weight=CLASS_WEIGHT,
+        random_state=0,
     )
     fault_point("train")  # crash tests kill the worker here, mid-fit
     model.fit(X, labels.labels, sample_weight=labels.weights)

@@ -39,6 +39,7 @@ from active_learning.selectors import (
 from active_learning.services import training
 from active_learning.services.embeddings import matrix_load
 from active_learning.services.training import (
+    CLASS_WEIGHT,
     ESTIMATOR,
     TRAINING_ROWS_KEY,
     paired_f1_of,
@@ -155,7 +156,13 @@ def warmup_compare(
         return training.features_for([hashes[int(p)] for p in pos])
 
     def fit_predict(X: np.ndarray, y: np.ndarray, w: np.ndarray, X_test: np.ndarray) -> np.ndarray:
-        model = make_classifier(ESTIMATOR, classes=class_ids, calibration=None, C=DEFAULT_C)
+        model = make_classifier(
+            ESTIMATOR,
+            classes=class_ids,
+            calibration=None,
+            C=DEFAULT_C,
+            class_weight=CLASS_WEIGHT,
+        )
         return np.asarray(model.fit(X, y, sample_weight=w).predict_proba(X_test))
 
     fitted = cross_fit(

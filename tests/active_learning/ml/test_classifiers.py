@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.utils.class_weight import compute_sample_weight
 
 from active_learning.ml.classifiers import (
     DEFAULT_C,
+    TUNE_MIN_SAMPLES,
     AlignedClassifier,
     TunedLogisticRegression,
+    class_balance_weights,
     make_classifier,
 )
 
@@ -89,6 +92,42 @@ def test_balanced_class_weight_favours_the_rare_class():
         "logreg", classes=CLASSES, C=1.0, calibration=None, class_weight="balanced"
     ).fit(X, y)
     assert balanced.predict_proba(X)[:, casino].mean() > plain.predict_proba(X)[:, casino].mean()
+
+
+def test_class_balance_weights_follow_the_weighted_class_totals():
+    """Unit weights: scikit-learn's "balanced"; sample weights count as mass; power 1/2: the
+    square root; a class weighing nothing keeps 1."""
+    y = np.array(["a"] * 6 + ["b"] * 3 + ["c"])
+    np.testing.assert_allclose(class_balance_weights(y), compute_sample_weight("balanced", y))
+    w = np.array([0.5] * 6 + [1.0] * 3 + [1.0])  # masses 3, 3, 1 of 7
+    expected = {"a": 7 / 9, "b": 7 / 9, "c": 7 / 3}
+    np.testing.assert_allclose(class_balance_weights(y, w), [expected[c] for c in y])
+    np.testing.assert_allclose(
+        class_balance_weights(y, w, power=0.5), [expected[c] ** 0.5 for c in y]
+    )
+    zero = class_balance_weights(y, np.where(y == "c", 0.0, 1.0))
+    assert zero[-1] == 1.0 and zero[0] == pytest.approx(9 / 12)
+
+
+@pytest.mark.parametrize(("n_per_class", "power"), [(100, 1.0), (TUNE_MIN_SAMPLES // 2, 0.5)])
+def test_auto_class_weight_balances_fully_only_small_training_sets(n_per_class, power):
+    """ "auto" fits exactly as the balance weights at power 1 below TUNE_MIN_SAMPLES rows and
+    at 1/2 from there, times the caller's sample weights."""
+    X, y = blobs(n_per_class=n_per_class, spread=2.5)
+    keep = (y != "casino") | (np.arange(len(y)) % 5 == 0)  # a rare class
+    X, y = X[keep], y[keep]
+    assert (len(y) < TUNE_MIN_SAMPLES) == (power == 1.0)
+    weights = np.where(np.arange(len(y)) % 2 == 0, 1.0, 0.5)
+    auto = make_classifier("logreg", classes=CLASSES, C=1.0, calibration=None, class_weight="auto")
+    auto.fit(X, y, sample_weight=weights)
+    explicit = make_classifier("logreg", classes=CLASSES, C=1.0, calibration=None).fit(
+        X, y, sample_weight=weights * class_balance_weights(y, weights, power=power)
+    )
+    np.testing.assert_allclose(auto.predict_proba(X), explicit.predict_proba(X), atol=1e-6)
+    plain = make_classifier("logreg", classes=CLASSES, C=1.0, calibration=None)
+    plain.fit(X, y, sample_weight=weights)
+    casino = CLASSES.index("casino")
+    assert auto.predict_proba(X)[:, casino].mean() > plain.predict_proba(X)[:, casino].mean()
 
 
 def test_tuned_logreg_chooses_C_by_cross_validation():
