@@ -25,8 +25,8 @@ Arms: the default strategy (product order) and `random`, each at the default
 `given_label_weight` and at 0 (analysts' labels only); opt-in, `product_oracle`: product order
 at the default weight with analysts who always answer the truth (the most any training mix could
 make of the analysts' labels). The ceiling: the product's classifier (`make_classifier` with its
-estimator and calibration) fit on the true labels of all 10,000 imported cases; beside it, the
-same fit on the true labels of exactly v1's rows (what the kept given labels' remaining noise
+estimator, calibration and class weights) fit on the true labels of all 10,000 imported cases;
+beside it, the same fit on the true labels of exactly v1's rows (what the kept given labels' remaining noise
 costs, and what leaving out the doubtful cases costs). Figures: the first label count at which
 the champion changes; the largest drop of test macro-F1 at a promotion; at weight 0, labels to
 reach 95% of the ceiling's macro-F1, product against random; at the default weight, the gain
