@@ -246,6 +246,7 @@ def train_model(*, project: Project) -> ModelVersion | None:
     )
     version.params = {
         "given_label_weight": project.given_label_weight,
+        "class_weight": CLASS_WEIGHT,
         "n_from_analysts": int(labels.from_analyst.sum()),
         "n_given": int((~labels.from_analyst).sum()),
         "snapshot_ids_file": str(ids_path),

@@ -19,6 +19,7 @@ from active_learning.reasons import TORN_MARGIN
 from active_learning.services.queue_probe import PROBE
 from active_learning.services.queue_refresh import SIMILAR
 from active_learning.services.retrain import retrain_project, retrain_request
+from active_learning.services.training import load_version
 from labeling.contracts import NEUTRAL_REASON, PickReason
 from labeling.models import Case, QueueItem, QueueStatus, Split
 from labeling.services.annotations import Verdict, review_submit
@@ -46,6 +47,9 @@ def test_chain_trains_promotes_scores_and_fills_the_queue(pipeline_settings) -> 
     champion = ModelVersion.objects.get(project=project, status=ModelStatus.CHAMPION)
     assert result["trained"] == champion.number == 1
     assert Prediction.objects.filter(model_version=champion).count() == 300
+    # Rare classes are weighed up (class_weight "auto"): the stored model and its record say so.
+    assert champion.params["class_weight"] == "auto"
+    assert load_version(champion).class_weight == "auto"
     # The chain's last step stored the dashboard's snapshot for this champion.
     snapshot = DashboardSnapshot.objects.get(project=project)
     assert result["dashboard"]["stored"] and snapshot.champion_id == champion.pk
