@@ -26,8 +26,8 @@ Arms: the default strategy (product order) and `random`, each at the default
 at the default weight with analysts who always answer the truth (the most any training mix could
 make of the analysts' labels). The ceiling: the product's classifier (`make_classifier` with its
 estimator, calibration and class weights) fit on the true labels of all 10,000 imported cases;
-beside it, the same fit on the true labels of exactly v1's rows (what the kept given labels' remaining noise
-costs, and what leaving out the doubtful cases costs). Figures: the first label count at which
+beside it, the same fit on the true labels of exactly v1's rows (what the kept given labels'
+remaining noise costs, and what leaving out the doubtful cases costs). Figures: the first label count at which
 the champion changes; the largest drop of test macro-F1 at a promotion; at weight 0, labels to
 reach 95% of the ceiling's macro-F1, product against random; at the default weight, the gain
 over v1 at 500 and 1,000 labels; the share of the gap v1 -> ceiling closed at 1,000 labels, by

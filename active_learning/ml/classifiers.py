@@ -204,13 +204,13 @@ class AlignedClassifier(ClassifierMixin, BaseEstimator):
         if unknown:
             raise ValueError(UNKNOWN_LABELS_MESSAGE.format(labels=unknown))
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        if isinstance(self.class_weight, str) and self.class_weight == "auto":
-            small, large = AUTO_BALANCE_POWERS
-            power = small if len(y) < TUNE_MIN_SAMPLES else large
-            balance = class_balance_weights(y, weights, power=power)
-            weights = balance if weights is None else weights * balance
-        elif self.class_weight is not None:
-            balance = compute_sample_weight(self.class_weight, y)
+        if self.class_weight is not None:
+            if self.class_weight == "auto":
+                small, large = AUTO_BALANCE_POWERS
+                power = small if len(y) < TUNE_MIN_SAMPLES else large
+                balance = class_balance_weights(y, weights, power=power)
+            else:
+                balance = compute_sample_weight(self.class_weight, y)
             weights = balance if weights is None else weights * balance
         seen = np.unique(y)
         index = {c: i for i, c in enumerate(self.classes_.tolist())}
