@@ -10,6 +10,7 @@ naming the file, removes the version's files, and leaves the champion as it was.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import time
@@ -24,7 +25,7 @@ from django.utils import timezone
 
 from active_learning.ml.classifiers import make_classifier
 from active_learning.ml.metrics import EvaluationReport, evaluate
-from active_learning.ml.paired import PairedF1, paired_macro_f1
+from active_learning.ml.paired import PairedF1, paired_log_loss, paired_macro_f1
 from active_learning.ml.persistence import load_model, save_model
 from active_learning.models import ModelStatus, ModelVersion
 from active_learning.selectors import LabelSet, evaluation_set, project_classes, training_set
@@ -167,16 +168,18 @@ def paired_f1_of(
     new: np.ndarray,
     weights: np.ndarray | None = None,
 ) -> PairedF1:
-    """Both models' macro-F1 on labels `y` from their probabilities (columns: `classes`),
-    paired by resampling, each label weighted by `weights`."""
+    """Both models' macro-F1 and per-class log loss on labels `y` from their probabilities
+    (columns: `classes`), paired by resampling, each label weighted by `weights`."""
     ids = np.array([c.pk for c in classes])
-    return paired_macro_f1(
+    f1 = paired_macro_f1(
         y,
         ids[old.argmax(axis=1)],
         ids[new.argmax(axis=1)],
         classes=ids.tolist(),
         sample_weight=weights,
     )
+    loss = paired_log_loss(y, old, new, classes=ids.tolist(), sample_weight=weights)
+    return dataclasses.replace(f1, loss=loss)
 
 
 def training_rows_save(folder: Path, number: int, labels: LabelSet) -> Path:

@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from sklearn.metrics import f1_score
+from sklearn.metrics import f1_score, log_loss
 
 from active_learning.ml.crossfit import TrainingRows, cross_fit, fold_of, rows_capped
-from active_learning.ml.paired import MIN_POSITIVES, paired_macro_f1, paired_recall
+from active_learning.ml.paired import (
+    LOSS_FLOOR,
+    MIN_POSITIVES,
+    PairedF1,
+    paired_log_loss,
+    paired_macro_f1,
+    paired_recall,
+)
 
 
 def scores(seed: int, n: int = 200, positives: int = 30, skill: float = 2.0):
@@ -126,3 +133,60 @@ def test_paired_macro_f1_weighs_cases_like_sklearn():
     equal = paired_macro_f1(y, old, new, classes=list(range(5)), sample_weight=np.full(400, 3.0))
     assert equal.champion == pytest.approx(plain.champion)
     assert equal.p_better == plain.p_better
+
+
+def probabilities(y: np.ndarray, k: int, on_truth: np.ndarray) -> np.ndarray:
+    """Each row puts `on_truth` on its true class and spreads the rest evenly."""
+    proba = np.repeat(((1 - on_truth) / (k - 1))[:, None], k, axis=1)
+    proba[np.arange(y.size), y] = on_truth
+    return proba
+
+
+def test_paired_log_loss_is_the_class_balanced_log_loss():
+    """Each class present counts once: sklearn's log loss with every case weighted by its
+    design weight over its class's total, and equal weights change nothing."""
+    rng = np.random.default_rng(3)
+    k, n = 5, 300
+    y = rng.choice(k, size=n, p=[0.5, 0.3, 0.1, 0.07, 0.03])
+    old = 0.9 * rng.dirichlet(np.ones(k), size=n) + 0.1 / k  # above the floor
+    new = 0.9 * rng.dirichlet(np.ones(k), size=n) + 0.1 / k
+    w = rng.choice([1.0, 3.0, 8.0], size=n)
+    balanced = w / np.bincount(y, weights=w, minlength=k)[y]
+    paired = paired_log_loss(y, old, new, classes=list(range(k)), sample_weight=w)
+    assert paired.champion == pytest.approx(log_loss(y, old, sample_weight=balanced))
+    assert paired.challenger == pytest.approx(log_loss(y, new, sample_weight=balanced))
+    plain = paired_log_loss(y, old, new, classes=list(range(k)))
+    equal = paired_log_loss(y, old, new, classes=list(range(k)), sample_weight=np.full(n, 2.0))
+    assert equal.champion == pytest.approx(plain.champion)
+    assert equal.p_better == plain.p_better
+
+
+def test_paired_log_loss_sees_what_macro_f1_cannot():
+    """Two models with the same top class on every case have the same macro-F1 on any labels;
+    the one that puts more probability on the truth is told apart on 150 of them."""
+    rng = np.random.default_rng(8)
+    k, n = 4, 150
+    y = rng.integers(0, k, size=n)
+    old = probabilities(y, k, rng.uniform(0.3, 0.6, size=n))
+    new = probabilities(y, k, np.minimum(0.95, old[np.arange(n), y] + rng.uniform(0, 0.1, n)))
+    ids = list(range(k))
+    f1 = paired_macro_f1(y, old.argmax(axis=1), new.argmax(axis=1), classes=ids)
+    assert f1.champion == f1.challenger and f1.p_better == 0.0
+    loss = paired_log_loss(y, old, new, classes=ids)
+    assert loss.challenger < loss.champion and loss.p_better > 0.95
+    assert paired_log_loss(y, new, old, classes=ids).p_better < 0.05
+    same = paired_log_loss(y, old, old, classes=ids)
+    assert same.champion == same.challenger and same.p_better == 0.0
+
+
+def test_one_confident_mistake_costs_the_floor_not_infinity():
+    y = np.array([0, 1, 1, 0])
+    sure = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]])  # the third is wrong
+    loss = paired_log_loss(y, sure, sure, classes=[0, 1])
+    assert loss.champion == pytest.approx(-np.log(LOSS_FLOOR) / 2 / 2)
+    # Class ids need not be column numbers: the columns follow `classes`.
+    ids = paired_log_loss(np.array([20, 10, 10, 20]), sure, sure, classes=[20, 10])
+    assert ids.champion == pytest.approx(loss.champion)
+    stored = PairedF1(champion=0.5, challenger=0.6, p_better=0.9, loss=loss)
+    assert PairedF1.from_json(stored.to_json()) == stored
+    assert PairedF1.from_json({"champion": 0.5, "challenger": 0.6, "p_better": 0.9}).loss is None

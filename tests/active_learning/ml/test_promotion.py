@@ -8,7 +8,7 @@ import pytest
 
 from active_learning.ml.metrics import EvaluationReport
 from active_learning.ml.operating_points import OperatingPoint
-from active_learning.ml.paired import PairedF1, PairedRecall
+from active_learning.ml.paired import PairedF1, PairedLoss, PairedRecall
 from active_learning.ml.promotion import ComparedValues, PromotionDecision, decide, decide_warmup
 
 TARGET = 0.9
@@ -261,3 +261,36 @@ def test_the_main_rule_promotes_on_macro_f1_only_when_paired_resamples_agree():
                     paired_f1=PairedF1(champion=0.75, challenger=0.75, p_better=0.3),
                     **kwargs)  # fmt: skip
     assert recall.promote
+
+
+def test_a_surely_lower_log_loss_promotes_within_the_tolerances():
+    """At the default weight the first model is good and a challenger's lead is a few cases'
+    top class in hundreds: macro-F1 cannot show it, every label's probability can. The
+    tolerances still bind: a lower loss never carries a macro-F1 below them."""
+    kwargs = {"champion_number": 1, "target_precision": TARGET}
+
+    def paired(f1_better: float, loss_better: float, new_loss: float = 0.50) -> PairedF1:
+        loss = PairedLoss(champion=0.55, challenger=new_loss, p_better=loss_better)
+        return PairedF1(champion=0.80, challenger=0.80, p_better=f1_better, loss=loss)
+
+    sure = decide(challenger=report(0.80), champion=report(0.80),
+                  paired_f1=paired(0.3, 0.9), **kwargs)  # fmt: skip
+    assert sure.promote and sure.metric is None
+    assert "per-class log loss 0.5000 vs 0.5500, lower in 90%" in sure.reason
+    assert PromotionDecision.from_json(sure.to_json()) == sure
+    unsure = decide(challenger=report(0.80), champion=report(0.80),
+                    paired_f1=paired(0.3, 0.6), **kwargs)  # fmt: skip
+    assert not unsure.promote and unsure.metric == "macro_f1"
+    assert "per-class log loss" in unsure.reason and "lower in 60%" in unsure.reason
+    # higher, however sure the resamples (the point decides the direction)
+    higher = decide(challenger=report(0.80), champion=report(0.80),
+                    paired_f1=paired(0.3, 0.9, new_loss=0.6), **kwargs)  # fmt: skip
+    assert not higher.promote
+    worse_f1 = decide(challenger=report(0.79), champion=report(0.80),
+                      paired_f1=paired(0.1, 0.99), **kwargs)  # fmt: skip
+    assert not worse_f1.promote and "macro-F1 0.7900 < champion 0.8000 - 0.005" in worse_f1.reason
+    warmup = decide_warmup(challenger=report(0.80, n=60), champion=report(0.80, n=60),
+                           guard=None, evaluation=EvaluationReport.empty(), n_folds=3,
+                           n_labels=60, n_classes=2, paired_f1=paired(0.3, 0.9),
+                           **kwargs)  # fmt: skip
+    assert warmup.promote and warmup.provisional
