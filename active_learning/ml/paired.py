@@ -271,30 +271,42 @@ def paired_log_loss(
     sample_weight: Any = None,
     n_bootstrap: int = N_BOOTSTRAP,
     random_state: Any = 0,
-) -> PairedLoss:
+) -> PairedLoss | None:
     """Both models' per-class log loss on the same labels, paired like `paired_macro_f1`.
 
     A macro-F1 moves only where the two models' top classes differ, a few cases in a few
     hundred; every case's probability of its true class moves, so the same labels tell a model
     that learnt more from one that did not with far fewer of them. Columns of the probabilities
     follow `classes`; each class present in `y_true` counts once (its cases' weighted mean
-    loss), each case's probability floored at LOSS_FLOOR.
+    loss), each case's probability floored at LOSS_FLOOR. Labels outside `classes` are left
+    out (as `paired_macro_f1` leaves them out). None when a probability is not a finite number
+    (no comparison beats a broken model) or no label is left.
     """
     y = np.asarray(y_true)
+    old, new = np.asarray(champion_proba, float), np.asarray(challenger_proba, float)
+    if not (np.isfinite(old).all() and np.isfinite(new).all()):
+        return None
     column = {c: i for i, c in enumerate(classes)}
-    index = np.array([column[label] for label in y.tolist()], dtype=int)
-    present = sorted(set(index.tolist()))
-    truth = (index[:, None] == np.array(present)[None, :]).astype(float)
-    reps = _replicates(y.size, n_bootstrap, random_state, sample_weight)
+    known = np.array([label in column for label in y.tolist()], dtype=bool)
+    if not known.any():
+        return None
+    index = np.array([column[label] for label in y[known].tolist()], dtype=int)
+    old, new = old[known], new[known]
+    weights = None if sample_weight is None else np.asarray(sample_weight, float)[known]
+    present = np.unique(index)
+    truth = (index[:, None] == present[None, :]).astype(float)
+    reps = _replicates(index.size, n_bootstrap, random_state, weights)
     counts = reps @ truth
+    seen = counts > 0  # a class a resample missed drops out of that resample, for both sides
+    n_seen = seen.sum(axis=1)
     losses = []
-    for proba in (np.asarray(champion_proba, float), np.asarray(challenger_proba, float)):
-        case_loss = -np.log(np.maximum(proba[np.arange(y.size), index], LOSS_FLOOR))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            per_class = (reps @ (truth * case_loss[:, None])) / counts
-            # a class a resample missed drops out (an empty resample: NaN, never better)
-            losses.append(np.nansum(per_class, axis=1) / (counts > 0).sum(axis=1))
-    old, new = losses
+    for proba in (old, new):
+        case_loss = -np.log(np.maximum(proba[np.arange(index.size), index], LOSS_FLOOR))
+        per_class = (reps @ (truth * case_loss[:, None])) / np.where(seen, counts, 1.0)
+        with np.errstate(invalid="ignore", divide="ignore"):  # an empty resample: NaN, never better
+            losses.append(np.where(seen, per_class, 0.0).sum(axis=1) / n_seen)
     return PairedLoss(
-        champion=float(old[0]), challenger=float(new[0]), p_better=float(np.mean(new[1:] < old[1:]))
+        champion=float(losses[0][0]),
+        challenger=float(losses[1][0]),
+        p_better=float(np.mean(losses[1][1:] < losses[0][1:])),
     )

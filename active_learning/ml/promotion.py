@@ -2,8 +2,9 @@
 
 Promote when macro-F1 >= champion - 0.005 and the prohibited tier's recall >= champion - 0.01,
 and at least one is better; a higher macro-F1 counts only when it is higher in F1_CONFIDENCE
-of paired bootstrap replicates of the same labels, and a lower per-class log loss (from both
-models' probabilities, in LOSS_CONFIDENCE of them) counts as better too. The recall guard is paired
+of paired bootstrap replicates of the same labels. Where macro-F1 is not lower at all, a
+per-class log loss (from both models' probabilities) lower in LOSS_CONFIDENCE of them counts as
+better too. The recall guard is paired
 (`active_learning.ml.paired`): both models on the same labels, at the precision the champion
 reaches there, so it acts from the first few prohibited labels; it blocks only when the
 challenger is worse by more than the tolerance in at least GUARD_CONFIDENCE of the paired
@@ -43,9 +44,9 @@ MIN_WARMUP_LABELS = 30
 # benchmark a bare point difference swapped in champions 0.011 worse on the test split; at 70%
 # drops above 0.01 still happen, fewer).
 F1_CONFIDENCE = 0.7
-# Within the tolerances, a challenger whose per-class log loss is lower in this share of paired
-# resamples is better: every label weighs in a log loss, where a macro-F1 moves only on the few
-# cases whose top class changes, so at the default weight a challenger 0.01-0.02 better on the
+# A challenger whose per-class log loss is lower in this share of paired resamples (macro-F1
+# not lower) is better: every label weighs in a log loss, where a macro-F1 moves only on the few
+# cases whose top class changes, so at the default weight challengers 0.005-0.014 better on the
 # test split never showed it in macro-F1 on 100-300 evaluation labels, and v1 stayed champion.
 LOSS_CONFIDENCE = 0.8
 # Likewise a higher prohibited-tier recall, where the paired guard measured it: one more of 19
@@ -68,14 +69,19 @@ REASON_RECALL_WORSE = (
     "kept champion v{champion}: prohibited-tier recall at precision {target} {new:.4f} < "
     "champion {old:.4f} - {tol}"
 )
+LOSS_SHOWN = ", per-class log loss ({new:.4f} vs {old:.4f})"
 REASON_NOT_BETTER = (
-    "kept champion v{champion}: neither macro-F1 ({new:.4f} vs {old:.4f}), per-class log loss "
-    "nor prohibited-tier recall at precision {target} ({new_recall} vs {old_recall}) is surely "
-    "better"
+    "kept champion v{champion}: neither macro-F1 ({new:.4f} vs {old:.4f}){loss} nor "
+    "prohibited-tier recall at precision {target} ({new_recall} vs {old_recall}) is surely better"
 )
 REASON_BETTER = (
     "promoted over v{champion}: macro-F1 {new:.4f} vs {old:.4f}; prohibited-tier recall at "
     "precision {target} {new_recall} vs {old_recall}"
+)
+REASON_BETTER_LOSS = (
+    "promoted over v{champion}: per-class log loss {new_loss:.4f} vs {old_loss:.4f}, lower in "
+    "{p_loss:.0%} of paired resamples; macro-F1 not lower ({new:.4f} vs {old:.4f}); "
+    "prohibited-tier recall at precision {target} {new_recall} vs {old_recall}"
 )
 REASON_RECALL_WORSE_PAIRED = (
     "kept champion v{champion}: prohibited-tier recall at the champion's precision {level:.3f} "
@@ -167,7 +173,8 @@ class PromotionDecision:
     provisional: bool = False
     guard: PairedRecall | None = None
     basis: str | None = None  # "evaluation" or "cross_fit": the labels both sides were judged on
-    paired_f1: PairedF1 | None = None  # both sides' macro-F1 on the same resamples, when compared
+    # Both sides' macro-F1 (and per-class log loss) on the same resamples, when compared.
+    paired_f1: PairedF1 | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The stored form: the sides, `metric`, the guard and the basis appear only when present."""
@@ -239,7 +246,8 @@ def decide(
     waived : collection of str, optional
         Class ids the evaluation split cannot show MIN_EVAL_PER_CLASS of: not waited for.
     paired_f1 : PairedF1, optional
-        Both models' macro-F1 on the same labels, paired; without it a bare higher point counts.
+        Both models' macro-F1 on the same labels, paired, with their per-class log loss when
+        measured; without it a bare higher macro-F1 point counts.
     """
     mine = ComparedValues.of(challenger, guard, side="challenger")
     if champion is None:
@@ -298,8 +306,7 @@ def decide_warmup(
     predicted out of fold (refitted without the fold), and the `n_evaluation` evaluation labels
     scored beside them; ``evaluation`` is the short evaluation report, named in the reason, as
     are the probe's labels there are (`n_labels`; the reports are empty when too few) and the
-    project's `n_classes`. Tolerances are the main rule's; a higher macro-F1 counts as better
-    only when `paired_f1` finds it higher in at least F1_CONFIDENCE of paired resamples.
+    project's `n_classes`. Tolerances and the better clause are the main rule's (`_compare`).
     """
     n = n_labels
     short = (
@@ -350,7 +357,8 @@ def _compare(
     provisional: bool,
     paired_f1: PairedF1 | None = None,
 ) -> PromotionDecision:
-    """The tolerances and the strictly-better clause, for either rule (macro-F1 present)."""
+    """The tolerances and the better clause (macro-F1, prohibited recall or log loss), for
+    either rule (macro-F1 present)."""
     mine = ComparedValues.of(challenger, guard, side="challenger")
     theirs = ComparedValues.of(champion, guard, side="champion")
     kind = "cross_fit" if provisional else "evaluation"
@@ -402,20 +410,37 @@ def _compare(
         recall_better = new_recall > old_recall
     shown = {**values, "new_recall": _fmt(new_recall), "old_recall": _fmt(old_recall)}
     f1_better = new_f1 > old_f1
-    loss_better = False
+    loss = paired_f1.loss if paired_f1 is not None else None
+    # A lower loss promotes only where macro-F1 is not lower at all: each loss-only promotion
+    # may otherwise give up to the tolerance, and successive ones would add up.
+    loss_better = (
+        loss is not None
+        and new_f1 >= old_f1
+        and loss.challenger < loss.champion
+        and loss.p_better >= LOSS_CONFIDENCE
+    )
     if paired_f1 is not None:
         f1_better = f1_better and paired_f1.p_better >= F1_CONFIDENCE
         basis = f"{basis}; macro-F1 higher in {paired_f1.p_better:.0%} of paired resamples"
-        loss = paired_f1.loss
+    shown["loss"] = (
+        "" if loss is None else LOSS_SHOWN.format(new=loss.challenger, old=loss.champion)
+    )
+    if not (f1_better or recall_better or loss_better):
         if loss is not None:
-            loss_better = loss.challenger < loss.champion and loss.p_better >= LOSS_CONFIDENCE
+            basis = f"{basis}; log loss lower in {loss.p_better:.0%}"
+        return decision(False, REASON_NOT_BETTER.format(**shown), METRIC_MACRO_F1)
+    if f1_better or recall_better:
+        promoted = REASON_BETTER.format(**shown)
+        if loss is not None:
             basis = (
                 f"{basis}; per-class log loss {loss.challenger:.4f} vs {loss.champion:.4f}, "
                 f"lower in {loss.p_better:.0%}"
             )
-    if not (f1_better or recall_better or loss_better):
-        return decision(False, REASON_NOT_BETTER.format(**shown), METRIC_MACRO_F1)
-    promoted = REASON_BETTER.format(**shown)
+    else:
+        assert loss is not None
+        promoted = REASON_BETTER_LOSS.format(
+            **shown, new_loss=loss.challenger, old_loss=loss.champion, p_loss=loss.p_better
+        )
     if provisional:
         promoted = "provisionally " + promoted
     return decision(True, promoted, None)

@@ -12,8 +12,9 @@ Both training sets (the champion's as it was fitted, the challenger's) are refit
 recipe (`active_learning.ml.crossfit`) on all of their rows but each fold of the probe's labels,
 and predict that fold and the evaluation labels (averaged over folds), so neither side is scored
 on a label it trained on. The recipe is the deciding model's logistic regression at a fixed C
-without calibration: both sides get the same one, so the comparison is of their labels, and a
-temperature never changes the predicted class.
+without calibration: both sides get the same one, so the comparison is of their labels (a
+temperature never changes the predicted class, and the one uncalibrated recipe on both sides
+keeps their log losses comparable).
 """
 
 from __future__ import annotations

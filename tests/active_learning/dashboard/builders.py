@@ -105,7 +105,7 @@ def version(
     else:
         reason = (
             f"kept champion v{number - 1}: neither macro-F1 ({f1:.4f}) nor prohibited-tier "
-            f"recall is strictly better; judged on {report.n_samples} evaluation labels"
+            f"recall is surely better; judged on {report.n_samples} evaluation labels"
         )
     v = ModelVersion.objects.create(
         project=project, number=number, status=status, metrics=report.to_json(),

@@ -3,6 +3,8 @@ cross-fitted warm-up comparison."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.metrics import f1_score, log_loss
@@ -190,3 +192,32 @@ def test_one_confident_mistake_costs_the_floor_not_infinity():
     stored = PairedF1(champion=0.5, challenger=0.6, p_better=0.9, loss=loss)
     assert PairedF1.from_json(stored.to_json()) == stored
     assert PairedF1.from_json({"champion": 0.5, "challenger": 0.6, "p_better": 0.9}).loss is None
+
+
+def test_a_broken_model_never_wins_on_loss():
+    """A probability that is not a number gives no loss comparison at all (else NaN losses
+    summed as nothing would make the broken side the better one)."""
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 3, size=60)
+    good = probabilities(y, 3, np.full(60, 0.7))
+    broken = good.copy()
+    broken[5] = np.nan
+    assert paired_log_loss(y, good, broken, classes=[0, 1, 2]) is None
+    assert paired_log_loss(y, broken, good, classes=[0, 1, 2]) is None
+
+
+def test_labels_outside_the_classes_and_classes_a_resample_missed():
+    """A label no column stands for is left out, as macro-F1 leaves it out; a rare class that
+    some resamples miss drops out of those resamples only, without a warning."""
+    rng = np.random.default_rng(6)
+    y = np.r_[rng.integers(0, 3, size=80), 3]  # one case of class 3, missed by ~37% of resamples
+    old = probabilities(y, 4, rng.uniform(0.3, 0.6, size=81))
+    new = probabilities(y, 4, rng.uniform(0.3, 0.6, size=81))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        full = paired_log_loss(y, old, new, classes=[0, 1, 2, 3])
+        assert full is not None and 0.0 < full.p_better < 1.0
+        stranger = paired_log_loss(np.r_[y, 99], np.r_[old, old[:1]], np.r_[new, new[:1]],
+                                   classes=[0, 1, 2, 3])  # fmt: skip
+    assert stranger == full
+    assert paired_log_loss(np.array([99]), old[:1], new[:1], classes=[0, 1, 2, 3]) is None

@@ -62,7 +62,7 @@ ROWS = {
         report(0.82, 0.7), report(0.80, 0.7), True, None,
         ("promoted over v3", f"{F1} 0.8200 vs 0.8000", f"{RECALL} 0.7000 vs 0.7000"),
     ),
-    "macro-F1 equal, recall equal: neither strictly better": Row(
+    "macro-F1 equal, recall equal: neither better": Row(
         report(0.80, 0.7), report(0.80, 0.7), False, "macro_f1",
         ("kept champion v3", f"neither {F1} (0.8000 vs 0.8000)", f"{RECALL} (0.7000 vs 0.7000)"),
     ),
@@ -74,7 +74,7 @@ ROWS = {
         report(0.797, 0.75), report(0.80, 0.7), True, None,
         (f"{F1} 0.7970 vs 0.8000", f"{RECALL} 0.7500 vs 0.7000"),
     ),
-    "macro-F1 within 0.005 below, recall equal: not strictly better": Row(
+    "macro-F1 within 0.005 below, recall equal: not better": Row(
         report(0.797, 0.7), report(0.80, 0.7), False, "macro_f1",
         (f"neither {F1} (0.7970 vs 0.8000)", f"{RECALL} (0.7000 vs 0.7000)"),
     ),
@@ -98,7 +98,7 @@ ROWS = {
         report(0.85, 0.1), report(0.80, 0.9, enough=False), True, None,
         (f"{F1} 0.8500 vs 0.8000", f"{RECALL} 0.1000 vs {NO_EVIDENCE}"),
     ),
-    "recall skipped and macro-F1 equal: not strictly better": Row(
+    "recall skipped and macro-F1 equal: not better": Row(
         report(0.80, None), report(0.80, 0.7), False, "macro_f1",
         (f"neither {F1} (0.8000 vs 0.8000)", f"({NO_EVIDENCE} vs 0.7000)"),
     ),
@@ -276,12 +276,42 @@ def test_a_surely_lower_log_loss_promotes_within_the_tolerances():
     sure = decide(challenger=report(0.80), champion=report(0.80),
                   paired_f1=paired(0.3, 0.9), **kwargs)  # fmt: skip
     assert sure.promote and sure.metric is None
-    assert "per-class log loss 0.5000 vs 0.5500, lower in 90%" in sure.reason
+    # the reason leads with what won
+    assert sure.reason.startswith(
+        "promoted over v1: per-class log loss 0.5000 vs 0.5500, lower in 90% of paired "
+        "resamples; macro-F1 not lower (0.8000 vs 0.8000)"
+    )
     assert PromotionDecision.from_json(sure.to_json()) == sure
     unsure = decide(challenger=report(0.80), champion=report(0.80),
                     paired_f1=paired(0.3, 0.6), **kwargs)  # fmt: skip
     assert not unsure.promote and unsure.metric == "macro_f1"
-    assert "per-class log loss" in unsure.reason and "lower in 60%" in unsure.reason
+    assert "neither macro-F1 (0.8000 vs 0.8000), per-class log loss (0.5000 vs 0.5500) nor" in (
+        unsure.reason
+    )
+    assert "log loss lower in 60%" in unsure.reason
+    # exactly at the confidence counts
+    assert decide(challenger=report(0.80), champion=report(0.80),
+                  paired_f1=paired(0.3, 0.8), **kwargs).promote  # fmt: skip
+    # a macro-F1 lower at all, even within the tolerance, is not carried by a lower loss
+    lower_f1 = decide(challenger=report(0.798), champion=report(0.80),
+                      paired_f1=paired(0.3, 0.99), **kwargs)  # fmt: skip
+    assert not lower_f1.promote
+    # the paired recall guard still blocks
+    blocked = decide(challenger=report(0.80), champion=report(0.80), guard=guard(-0.2, 0.95),
+                     paired_f1=paired(0.3, 0.99), **kwargs)  # fmt: skip
+    assert not blocked.promote and blocked.metric == "prohibited_recall"
+    # won on macro-F1, the loss is named in the basis with its values
+    both = decide(challenger=report(0.80), champion=report(0.79),
+                  paired_f1=PairedF1(champion=0.79, challenger=0.80, p_better=0.9,
+                                     loss=PairedLoss(champion=0.55, challenger=0.5, p_better=0.7)),
+                  **kwargs)  # fmt: skip
+    assert both.reason.startswith("promoted over v1: macro-F1 0.8000 vs 0.7900")
+    assert "per-class log loss 0.5000 vs 0.5500, lower in 70%" in both.reason
+    # without a loss measured the reason does not name one
+    plain = decide(challenger=report(0.80), champion=report(0.80),
+                   paired_f1=PairedF1(champion=0.8, challenger=0.8, p_better=0.3),
+                   **kwargs)  # fmt: skip
+    assert "log loss" not in plain.reason
     # higher, however sure the resamples (the point decides the direction)
     higher = decide(challenger=report(0.80), champion=report(0.80),
                     paired_f1=paired(0.3, 0.9, new_loss=0.6), **kwargs)  # fmt: skip

@@ -87,3 +87,28 @@ def test_labels_arriving_after_training_rescore_the_challenger_on_them(project, 
     assert evaluations == [60, 61]
     version.refresh_from_db()
     assert version.metrics["n_samples"] == version.n_eval == 61
+
+
+def test_the_decision_stores_both_sides_log_loss_the_right_way_round(project):
+    """A champion trained on swapped labels against a challenger trained on the right ones:
+    the stored decision's paired comparison puts the challenger's lower log loss on its side."""
+    from labeling.models import Case
+
+    pool = list(Case.objects.filter(project=project, split=Split.POOL))
+    right = {case.pk: case.given_label_id for case in pool}
+    ids = sorted(set(right.values()))
+    for case in pool:
+        Case.objects.filter(pk=case.pk).update(given_label_id=ids[1 - ids.index(right[case.pk])])
+    champion = training.train_model(project=project)
+    assert promotion_decide(challenger=champion).promote  # no champion yet
+    for case_id, label_id in right.items():
+        Case.objects.filter(pk=case_id).update(given_label_id=label_id)
+    challenger = training.train_model(project=project)
+    decision = promotion_decide(challenger=challenger)
+    assert decision.promote
+    loss = decision.paired_f1.loss
+    assert loss is not None and loss.challenger < loss.champion and loss.p_better == 1.0
+    challenger.refresh_from_db()
+    stored = challenger.decision["paired_f1"]
+    assert stored["loss"]["challenger"] == loss.challenger < stored["loss"]["champion"]
+    assert stored["challenger"] > stored["champion"]
