@@ -161,46 +161,42 @@ def paired_recall(
 
 
 @dataclass(frozen=True)
-class PairedLoss:
-    """Per-class log loss of champion and challenger on the same labels (the mean over classes of
-    each class's mean loss, so rare classes count like macro-F1 counts them), and the share of
-    paired-bootstrap replicates in which the challenger's is lower (``p_better``)."""
+class _PairedFigures:
+    """One metric of champion and challenger on the same labels, and the paired-bootstrap share
+    of replicates in which the challenger's is better (``p_better``)."""
 
     champion: float
     challenger: float
     p_better: float
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"champion": self.champion, "challenger": self.challenger, "p_better": self.p_better}
 
-    @classmethod
-    def from_json(cls, data: dict[str, Any] | None) -> PairedLoss | None:
-        if not data:
-            return None
-        return cls(
-            champion=float(data["champion"]),
-            challenger=float(data["challenger"]),
-            p_better=float(data["p_better"]),
-        )
+    @staticmethod
+    def _figures(data: dict[str, Any]) -> dict[str, float]:
+        return {key: float(data[key]) for key in ("champion", "challenger", "p_better")}
 
 
 @dataclass(frozen=True)
-class PairedF1:
-    """Macro-F1 of champion and challenger on the same labels, and the paired-bootstrap share of
-    replicates in which the challenger is higher (``p_better``); with both models'
-    probabilities, ``loss`` compares their per-class log loss on the same replicates."""
+class PairedLoss(_PairedFigures):
+    """Per-class log loss of champion and challenger (the mean over classes of each class's mean
+    loss, so rare classes count like macro-F1 counts them); ``p_better``: the challenger's is
+    lower."""
 
-    champion: float
-    challenger: float
-    p_better: float
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | None) -> PairedLoss | None:
+        return cls(**cls._figures(data)) if data else None
+
+
+@dataclass(frozen=True)
+class PairedF1(_PairedFigures):
+    """Macro-F1 of champion and challenger (``p_better``: the challenger's is higher); with both
+    models' probabilities, ``loss`` compares their per-class log loss on the same replicates."""
+
     loss: PairedLoss | None = None
 
     def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "champion": self.champion,
-            "challenger": self.challenger,
-            "p_better": self.p_better,
-        }
+        out = super().to_json()
         if self.loss is not None:
             out["loss"] = self.loss.to_json()
         return out
@@ -209,12 +205,7 @@ class PairedF1:
     def from_json(cls, data: dict[str, Any] | None) -> PairedF1 | None:
         if not data:
             return None
-        return cls(
-            champion=float(data["champion"]),
-            challenger=float(data["challenger"]),
-            p_better=float(data["p_better"]),
-            loss=PairedLoss.from_json(data.get("loss")),
-        )
+        return cls(**cls._figures(data), loss=PairedLoss.from_json(data.get("loss")))
 
 
 def _replicates(n: int, n_bootstrap: int, random_state: Any, sample_weight: Any) -> np.ndarray:
