@@ -302,13 +302,17 @@ def ceiling_fit(state: ArmState, test: TestSplit) -> dict[str, Any]:
     """The product's classifier fit on the true labels of every imported case, and on the true
     labels of exactly v1's rows (the given labels detection kept, as weighted): v1 against the
     second is what the kept labels' remaining noise costs, the second against the ceiling what
-    leaving out the doubtful cases (and the evaluation split) costs."""
+    leaving out the doubtful cases (and the evaluation split) costs; and on the true labels of
+    every pool case, the most the product's training could use."""
     from active_learning.models import ModelVersion
     from active_learning.services.training import TRAINING_ROWS_KEY
-    from labeling.models import Case
+    from labeling.models import Case, Split
 
-    ceiling = truth_fit(
-        state, test, list(Case.objects.filter(project=state.project).values_list("pk", flat=True))
+    cases = Case.objects.filter(project=state.project)
+    ceiling = truth_fit(state, test, list(cases.values_list("pk", flat=True)))
+    # What any mix of the product's could reach: the evaluation split never trains.
+    ceiling["pool_true_labels"] = truth_fit(
+        state, test, list(cases.filter(split=Split.POOL).values_list("pk", flat=True))
     )
     # A weight-0 arm's import trains no v1 (no analysts' labels yet): nothing to split then.
     v1 = ModelVersion.objects.filter(project=state.project, number=1).first()
@@ -672,7 +676,15 @@ def challenger_mean(arm: dict[str, Any], low: int, high: int) -> float | None:
     return float(np.mean(scores)) if scores else None
 
 
-def figures(arms: dict[str, dict[str, Any]], ceiling: float) -> dict[str, Any]:
+def pool_macro_f1(ceiling: dict[str, Any]) -> float | None:
+    """The pool ceiling's macro-F1 (None in runs stored before it was measured)."""
+    pool = ceiling.get("pool_true_labels")
+    return float(pool["macro_f1"]) if pool else None
+
+
+def figures(
+    arms: dict[str, dict[str, Any]], ceiling: float, pool_ceiling: float | None = None
+) -> dict[str, Any]:
     target = TARGET_SHARE * ceiling
 
     def changes(name: str) -> list[Change]:
@@ -720,6 +732,19 @@ def figures(arms: dict[str, dict[str, Any]], ceiling: float) -> dict[str, Any]:
         for n in default_weight
         if n in arms
     }  # fmt: skip
+    if pool_ceiling is not None:  # the same two, against what the pool's true labels reach
+        out["pool_ceiling_macro_f1"] = pool_ceiling
+        scores = {
+            "gap_closed_at_1000": lambda arm: f1_at(arm, 1000),
+            "challenger_mean_gap_closed_500_1000": lambda arm: challenger_mean(arm, 500, 1000),
+        }
+        for key, score in scores.items():
+            out[f"{key}_pool"] = {
+                n: None if (g := gap_closed(v1_f1(arms[n]), score(arms[n]), pool_ceiling)) is None
+                else round(g, 4)
+                for n in default_weight
+                if n in arms
+            }  # fmt: skip
     return out
 
 
@@ -803,7 +828,7 @@ def arms_merged(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "config": config,
         "arms": arms,
         "ceiling": ceiling,
-        "figures": figures(arms, ceiling["macro_f1"]),
+        "figures": figures(arms, ceiling["macro_f1"], pool_macro_f1(ceiling)),
         "total_seconds": round(sum(r.get("total_seconds", 0.0) for r in runs.values()), 1),
     }
 
@@ -950,7 +975,7 @@ def main() -> None:
         if not args.keep_db:
             scratch_database_drop(SERVER, DB_NAME)
     assert ceiling is not None
-    results["figures"] = figures(results["arms"], ceiling["macro_f1"])
+    results["figures"] = figures(results["arms"], ceiling["macro_f1"], pool_macro_f1(ceiling))
     results["total_seconds"] = round(time.perf_counter() - started, 1)
     print(f"\nceiling macro-F1 {ceiling['macro_f1']:.4f}; total {results['total_seconds']} s")
     for key, value in results["figures"].items():

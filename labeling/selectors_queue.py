@@ -4,7 +4,9 @@ A *card* is built the same way for every item, from what the item carries (its r
 facts, written by the pipeline when it made the item: `labeling.contracts`); evaluation items
 carry the same kind of facts, so nothing on the page tells them apart. In blind mode the
 suggestion, probabilities, alternatives, given label and its source, class names in the reason
-and the similar cases' labels are left out of the card itself (not hidden later). `Card.shown()`
+and the similar cases' labels are left out of the card itself (not hidden later). A card drawn at
+random is always blind (`drawn_at_random`): its label may judge models, and a label given beside
+the champion's suggestion leans to the champion. `Card.shown()`
 is what the annotation records as shown. A *ticket* is the signed (item, analyst, submission id,
 shown, render time) a rendered card carries, so a submit proves the server showed that item to
 that analyst and what it showed. Review and adjudication items get a review card instead
@@ -32,8 +34,10 @@ from labeling.models import (
     Project,
     QueueAction,
     QueueItem,
+    QueueKind,
     ResolutionSource,
     ResolvedLabel,
+    Strategy,
 )
 from workbench.core import sql
 
@@ -235,11 +239,27 @@ def business_name(case: Case) -> str:
     return case.external_id
 
 
+def drawn_at_random(item: QueueItem, reason: Any) -> bool:
+    """Whether `item` is an evaluation draw or its stored reason a random pick's: evaluation
+    draws, gold items and the pool probe's picks say so (as does any random pick, so that nothing
+    tells them apart).
+
+    Their cards are blind whatever the project's mode. Evaluation labels and the probe's judge
+    champion against challenger, and gold answers judge the analysts: an answer given beside the
+    champion's suggestion (or the given label, or the neighbours' labels) leans towards it, so the
+    champion would be judged on labels that follow its own view and keep a lead it never earned.
+    """
+    return item.kind == QueueKind.EVALUATION or (
+        PickReason.from_json(reason).strategy == Strategy.RANDOM
+    )
+
+
 def queue_card(*, project: Project, item: QueueItem, classes: dict[int, LabelClass]) -> Card:
-    """The card of `item` (whose `case` is loaded); `classes` maps the project's class ids."""
-    blind = project.blind_mode
+    """The card of `item` (whose `case` is loaded); `classes` maps the project's class ids. Blind
+    in blind projects and for items drawn at random (`drawn_at_random`)."""
     case = item.case
     reason = item.reason if isinstance(item.reason, dict) else {}
+    blind = project.blind_mode or drawn_at_random(item, reason)
     card = Card(
         item=item,
         case=case,

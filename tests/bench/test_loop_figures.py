@@ -111,6 +111,22 @@ def test_figures_report_the_oracle_arm_beside_the_product_when_it_ran() -> None:
     assert out["first_champion_change"] == {"product": 700, "product_oracle": 300}
 
 
+def test_figures_measure_the_gap_to_the_pool_ceiling_too_when_known() -> None:
+    """The pool's true labels (all the product may train on) give a second, lower ceiling; runs
+    stored before it was measured have no such figures."""
+    arms = {"product": _arm(0.5, [(0, 1, 0.80), (700, 3, 0.83)], 100, 1000)}
+    arms["product"]["retrains"] = [
+        {"labels": 500, "challenger_test": {"macro_f1": 0.82}},
+        {"labels": 1000, "challenger_test": {"macro_f1": 0.84}},
+    ]
+    out = figures(arms, ceiling=0.90, pool_ceiling=0.86)
+    assert out["pool_ceiling_macro_f1"] == 0.86
+    assert out["gap_closed_at_1000"] == {"product": 0.3}
+    assert out["gap_closed_at_1000_pool"] == {"product": 0.5}
+    assert out["challenger_mean_gap_closed_500_1000_pool"] == {"product": 0.5}
+    assert "gap_closed_at_1000_pool" not in figures(arms, ceiling=0.90)
+
+
 def test_figures_leave_out_what_a_shorter_run_did_not_reach() -> None:
     arms = {"product": _arm(0.5, [(0, 1, 0.80)], 100, 300)}
     out = figures(arms, ceiling=0.90)

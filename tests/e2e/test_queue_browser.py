@@ -10,6 +10,7 @@ import pytest
 
 from active_learning.models import ModelStatus, ModelVersion, Prediction
 from active_learning.strategies import pick_reason
+from labeling.contracts import PickReason
 from labeling.models import (
     Annotation,
     Case,
@@ -17,6 +18,7 @@ from labeling.models import (
     Project,
     ProjectRole,
     QueueItem,
+    QueueKind,
     ResolvedLabel,
     Tier,
 )
@@ -75,6 +77,9 @@ def test_keyboard_only_session(live_server, guarded_page) -> None:
     """Log in, label 10 cases by keyboard, undo one, flag one as noise, comment, skip, guideline."""
     page = guarded_page
     project = small_project()
+    # The strategy's picks: a random pick's card is blind, with no given label to flag.
+    unsure = PickReason(strategy="margin", sentence="The model is unsure about this case.")
+    QueueItem.objects.filter(project=project, kind=QueueKind.POOL).update(reason=unsure.to_json())
     analyst = member(project)
     log_in(page, live_server.url, analyst.username)
     page.goto(f"{live_server.url}/projects/{project.slug}/queue/")
@@ -248,6 +253,19 @@ def _champion_card(project, *, similar: int = 5) -> QueueItem:
     return item
 
 
+# What a blind card leaves out of the DOM.
+MODEL_VIEW = (
+    "#suggestion",
+    "#alternatives",
+    "#given-label",
+    "#label-source",
+    "[data-accept]",
+    ".similar-label",
+    ".proba",
+    "#noise-flag",
+)
+
+
 def test_blind_mode_leaves_hidden_things_out_of_the_dom(live_server, guarded_page) -> None:
     """Blind mode: suggestion, probabilities, alternatives, given label, class names in the reason
     and similar cases' labels are not in the DOM at all."""
@@ -260,16 +278,7 @@ def test_blind_mode_leaves_hidden_things_out_of_the_dom(live_server, guarded_pag
     log_in(page, live_server.url, analyst.username)
     page.goto(f"{live_server.url}/projects/{project.slug}/queue/")
     assert page.inner_text(".case-id") == item.case.external_id
-    for selector in (
-        "#suggestion",
-        "#alternatives",
-        "#given-label",
-        "#label-source",
-        "[data-accept]",
-        ".similar-label",
-        ".proba",
-        "#noise-flag",
-    ):
+    for selector in MODEL_VIEW:
         assert page.query_selector(selector) is None, selector
     assert page.inner_text("#reason") == "The model is torn between two classes."
     assert page.locator(".similar-list li").count() == 5
@@ -277,6 +286,36 @@ def test_blind_mode_leaves_hidden_things_out_of_the_dom(live_server, guarded_pag
     assert "0.46" not in card_html and "Gambling" not in card_html
     press_and_wait(page, "1")
     assert Annotation.objects.get(annotator=analyst).shown["blind"] is True
+
+
+def test_a_card_drawn_at_random_shows_no_model_view(live_server, guarded_page) -> None:
+    """Outside blind mode, a random pick's card carrying the champion's facts (as evaluation, gold
+    and probe items do) leaves them, the given label and the neighbours' labels out of the DOM,
+    says so, and its label is stored as given blind; the strategy's pick after it shows them."""
+    page = guarded_page
+    project = small_project()
+    Project.objects.filter(pk=project.pk).update(evaluation_fraction=0.0)
+    item = _champion_card(project)
+    item.reason = PickReason(strategy="random").to_json()
+    item.save(update_fields=["reason"])
+    analyst = member(project)
+    log_in(page, live_server.url, analyst.username)
+    page.goto(f"{live_server.url}/projects/{project.slug}/queue/")
+    assert page.inner_text(".case-id") == item.case.external_id
+    for selector in MODEL_VIEW:
+        assert page.query_selector(selector) is None, selector
+    assert page.is_visible("#unaided") and page.locator(".similar-list li").count() == 5
+    assert "0.46" not in page.inner_html("#queue-card article")
+    unsure = PickReason(strategy="margin", sentence="The model is unsure about this case.")
+    QueueItem.objects.filter(project=project, kind=QueueKind.POOL).exclude(pk=item.pk).update(
+        reason=unsure.to_json()
+    )
+    press_and_wait(page, "1")
+    shown = Annotation.objects.get(annotator=analyst).shown
+    assert shown["blind"] is True and shown["suggestion_id"] is None
+    assert shown["given_label_id"] is None
+    assert page.is_visible("#given-label") and page.is_visible("#noise-flag")
+    assert page.query_selector("#unaided") is None
 
 
 HOSTILE = (

@@ -370,6 +370,41 @@ def test_evaluation_items_look_like_random_ones(client, setup) -> None:
     second = client.post(url("queue_submit", project), data, **HX).content.decode()
     assert NEUTRAL_REASON in first and NEUTRAL_REASON in second
     assert _skeleton(first) == _skeleton(second)
+    for html in (first, second):  # drawn at random: both blind (`drawn_at_random`)
+        _assert_no_model_view(html[html.index('id="queue-card"') :])
+
+
+def test_a_card_drawn_at_random_is_blind_and_a_strategy_pick_is_not(client, setup) -> None:
+    """Outside blind mode, a card drawn at random (evaluation, gold and probe items say so)
+    shows neither the champion's suggestion nor the given label or the neighbours' labels, and
+    its annotation records it as blind; the strategy's pick beside it shows them all."""
+    project, classes, analyst = setup
+    version = _champion(project, classes)
+    QueueItem.objects.all().delete()
+    neighbour = CaseFactory(project=project, given_label=classes[2])
+    for priority, reason in ((2, {"strategy": "random", "score": 0.1}), (1, _torn(classes))):
+        case = CaseFactory(project=project, given_label=classes[0])
+        QueueItemFactory(
+            case=case,
+            reason=reason,
+            priority=priority,
+            model_version_id=version.pk,
+            suggestion=classes[1],
+            suggestion_p=0.46,
+            alternatives=[[classes[2].pk, 0.42]],
+            similar_cases=[{"case_id": neighbour.pk, "similarity": 0.9}],
+        )
+    client.force_login(analyst)
+    drawn = client.get(url("queue", project), **HX).content.decode()
+    _assert_no_model_view(drawn[drawn.index('id="queue-card"') :])
+    data = {"ticket": ticket_of(drawn), "label": classes[2].pk}
+    picked = client.post(url("queue_submit", project), data, **HX).content.decode()
+    shown = Annotation.objects.get().shown
+    assert shown["blind"] is True and shown["suggestion_id"] is None
+    assert shown["given_label_id"] is None and shown["model_version_id"] is None
+    for present in ('id="suggestion"', 'id="given-label"', "data-accept", "0.46", "noise-flag"):
+        assert present in picked
+    assert "similar-label" in picked
 
 
 def test_a_gold_card_looks_like_a_pool_card(client, setup) -> None:
@@ -422,6 +457,21 @@ def test_a_gold_card_looks_like_a_pool_card(client, setup) -> None:
         assert "gold" not in html.lower()
 
 
+def _assert_no_model_view(card: str) -> None:
+    """No suggestion, probability, alternatives, given label or its source, or similar labels."""
+    for absent in (
+        'id="suggestion"',
+        'id="alternatives"',
+        'id="given-label"',
+        'id="label-source"',
+        "data-accept",
+        "similar-label",
+        "0.46",
+        "noise-flag",
+    ):
+        assert absent not in card
+
+
 def test_blind_mode_leaves_model_facts_out_of_the_page(client, setup) -> None:
     """Blind mode: no suggestion, probabilities, given label or its source, class names in reasons,
     or similar labels."""
@@ -443,18 +493,8 @@ def test_blind_mode_leaves_model_facts_out_of_the_page(client, setup) -> None:
     client.force_login(analyst)
     html = client.get(url("queue", project)).content.decode()
     card = html[html.index('id="queue-card"') : html.index('id="guidelines"')]
-    for absent in (
-        'id="suggestion"',
-        'id="alternatives"',
-        'id="given-label"',
-        'id="label-source"',
-        "vendor_feed",
-        "data-accept",
-        "similar-label",
-        "0.46",
-        "noise-flag",
-    ):
-        assert absent not in card
+    _assert_no_model_view(card)
+    assert "vendor_feed" not in card
     assert "The model is torn between two classes." in card
     client.post(
         url("queue_submit", project), {"ticket": ticket_of(html), "label": classes[0].pk}, **HX

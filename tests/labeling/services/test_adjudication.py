@@ -192,7 +192,8 @@ def test_a_dispute_on_an_adjudicated_case_keeps_its_item_open(project, case, cla
 @pytest.fixture
 def drawn(project, classes):
     """An eval-split case drawn for evaluation (given label classes[0]): its two items carry a
-    champion's suggestion (classes[1]), as evaluation cards do; claims draw evaluation items."""
+    champion's suggestion (classes[1]), as evaluation items do (their cards never show it);
+    claims draw evaluation items."""
     project.evaluation_fraction, project.evaluation_overlap = 1.0, 2
     project.save()
     case = CaseFactory(project=project, split=Split.EVAL, given_label=classes[0])
