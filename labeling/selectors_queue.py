@@ -1,15 +1,15 @@
 """What the queue page shows for one item: the case, the model's view of it, and why it is here.
 
 A *card* is built the same way for every item, from what the item carries (its reason and model
-facts, written by the pipeline when it made the item: `labeling.contracts`); evaluation items
-carry the same kind of facts, so nothing on the page tells them apart. In blind mode the
+facts, written by the pipeline when it made the item: `labeling.contracts`). In blind mode the
 suggestion, probabilities, alternatives, given label and its source, class names in the reason
 and the similar cases' labels are left out of the card itself (not hidden later). A card drawn at
-random is always blind (`drawn_at_random`): its label may judge models, and a label given beside
-the champion's suggestion leans to the champion. `Card.shown()`
-is what the annotation records as shown. A *ticket* is the signed (item, analyst, submission id,
-shown, render time) a rendered card carries, so a submit proves the server showed that item to
-that analyst and what it showed. Review and adjudication items get a review card instead
+random (evaluation, gold and pool-probe items, any random pick) is blind in every project
+(`drawn_at_random`): its label may judge models, and a label given beside the champion's
+suggestion leans to the champion; all such cards look alike. `Card.shown()` is what the
+annotation records as shown. A *ticket* is the signed (item, analyst, submission id, shown,
+render time) a rendered card carries, so a submit proves the server showed that item to that
+analyst and what it showed. Review and adjudication items get a review card instead
 (`labeling.selectors_review`), built on the same parts.
 """
 

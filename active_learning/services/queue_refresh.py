@@ -322,9 +322,9 @@ def card_facts(
     cases and model facts pool items carry.
 
     Evaluation items are drawn at random, never by a model, and gold items are decided cases
-    served back; their cards must still look like every other card (DESIGN), so they state the
-    same model facts about the case (never its decided label: a case is never its own
-    neighbour).
+    served back; their items state the same model facts about the case as a random pool pick's
+    (never its decided label: a case is never its own neighbour). Their cards show none of it:
+    a random pick's card is blind (`labeling.selectors_queue.drawn_at_random`).
     """
     present, at = _rows_of(scores, case_ids)
     if not present:
