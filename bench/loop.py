@@ -567,6 +567,7 @@ def arm_run(state: ArmState, test: TestSplit, limit: int, target: float) -> dict
     the target is reached on an arm that stops there), retraining whenever the product asks."""
     from django.contrib.auth.models import User
 
+    from labeling.selectors_queue import unaided
     from labeling.services.annotations import annotation_submit
     from labeling.services.queue import queue_claim_next
     from labeling.synthetic.crowd import analyst_confusion, draw_labels
@@ -598,17 +599,19 @@ def arm_run(state: ArmState, test: TestSplit, limit: int, target: float) -> dict
             true = state.truth[item.case_id]
             answer = int(draw_labels(confusion, np.array([true]), rng)[0])
             given = state.given[item.case_id]
+            # A blind card (evaluation, gold, probe) shows no given label to flag.
+            flag = given is not None and given != answer and not unaided(item)
             annotation_submit(
                 item_or_case=item,
                 analyst=user,
                 submission_id=uuid.uuid4(),
                 label=state.classes[answer],
-                noise_flag=given is not None and given != answer,
+                noise_flag=flag,
             )
             labels += 1
             served += 1
             answers["right"] += answer == true
-            answers["flags"] += given is not None and given != answer
+            answers["flags"] += flag
             retrain_pending(state, labels, test)
             if labels % CHECK_EVERY == 0:
                 points.append(checkpoint(state, labels, test))

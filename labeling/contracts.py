@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 NEUTRAL_REASON = "Drawn at random from the cases still to label."
+# The reason details' key of a pool-probe pick (its key): the warm-up judges models on its labels.
+PROBE_DETAIL = "pool_probe"
 
 
 @dataclass(frozen=True)

@@ -3,13 +3,12 @@
 A *card* is built the same way for every item, from what the item carries (its reason and model
 facts, written by the pipeline when it made the item: `labeling.contracts`). In blind mode the
 suggestion, probabilities, alternatives, given label and its source, class names in the reason
-and the similar cases' labels are left out of the card itself (not hidden later). A card drawn at
-random (evaluation, gold and pool-probe items, any random pick) is blind in every project
-(`drawn_at_random`): its label may judge models, and a label given beside the champion's
-suggestion leans to the champion; all such cards look alike. `Card.shown()` is what the
-annotation records as shown. A *ticket* is the signed (item, analyst, submission id, shown,
-render time) a rendered card carries, so a submit proves the server showed that item to that
-analyst and what it showed. Review and adjudication items get a review card instead
+and the similar cases' labels are left out of the card itself (not hidden later). The cards of
+evaluation, gold and pool-probe items are blind in every project (`unaided`): their labels judge
+models (or analysts), and a label given beside the champion's suggestion leans to the champion;
+the three look alike. `Card.shown()` is what the annotation records as shown. A *ticket* is the
+signed (item, analyst, submission id, shown, render time) a rendered card carries, so a submit
+proves the server showed that item to that analyst and what it showed. Review and adjudication items get a review card instead
 (`labeling.selectors_review`), built on the same parts.
 """
 
@@ -26,7 +25,7 @@ from django.core import signing
 from django.utils import timezone
 
 from labeling import statements as st
-from labeling.contracts import NEUTRAL_REASON, PickReason
+from labeling.contracts import NEUTRAL_REASON, PROBE_DETAIL, PickReason
 from labeling.models import (
     Annotation,
     Case,
@@ -37,7 +36,6 @@ from labeling.models import (
     QueueKind,
     ResolutionSource,
     ResolvedLabel,
-    Strategy,
 )
 from workbench.core import sql
 
@@ -69,6 +67,7 @@ __all__ = [
     "similar_cases",
     "ticket_make",
     "ticket_read",
+    "unaided",
 ]
 
 
@@ -239,27 +238,30 @@ def business_name(case: Case) -> str:
     return case.external_id
 
 
-def drawn_at_random(item: QueueItem, reason: Any) -> bool:
-    """Whether `item` is an evaluation draw or its stored reason a random pick's: evaluation
-    draws, gold items and the pool probe's picks say so (as does any random pick, so that nothing
-    tells them apart).
+# Items whose labels judge something: models (evaluation draws) or analysts (gold items).
+UNAIDED_KINDS = (QueueKind.EVALUATION, QueueKind.GOLD)
 
-    Their cards are blind whatever the project's mode. Evaluation labels and the probe's judge
-    champion against challenger, and gold answers judge the analysts: an answer given beside the
-    champion's suggestion (or the given label, or the neighbours' labels) leans towards it, so the
-    champion would be judged on labels that follow its own view and keep a lead it never earned.
+
+def unaided(item: QueueItem) -> bool:
+    """Whether `item`'s card is blind whatever the project's mode: an evaluation draw, a gold
+    item or a pool-probe pick.
+
+    Evaluation labels and the probe's judge champion against challenger, and gold answers judge
+    the analysts: an answer given beside the champion's suggestion (or the given label, or the
+    neighbours' labels) leans towards it, so the champion would be judged on labels that follow
+    its own view and keep a lead it never earned. The three carry a random pick's reason and look
+    alike; other picks, random ones included, show what they carry.
     """
-    return item.kind == QueueKind.EVALUATION or (
-        PickReason.from_json(reason).strategy == Strategy.RANDOM
-    )
+    reason = PickReason.from_json(item.reason)
+    return item.kind in UNAIDED_KINDS or PROBE_DETAIL in reason.details
 
 
 def queue_card(*, project: Project, item: QueueItem, classes: dict[int, LabelClass]) -> Card:
     """The card of `item` (whose `case` is loaded); `classes` maps the project's class ids. Blind
-    in blind projects and for items drawn at random (`drawn_at_random`)."""
+    in blind projects and for evaluation, gold and pool-probe items (`unaided`)."""
     case = item.case
     reason = item.reason if isinstance(item.reason, dict) else {}
-    blind = project.blind_mode or drawn_at_random(item, reason)
+    blind = project.blind_mode or unaided(item)
     card = Card(
         item=item,
         case=case,

@@ -13,11 +13,11 @@ import dataclasses
 import numpy as np
 
 from active_learning.ml.pool_probe import PROBE_SHARE, interleave, probe_keys
-from labeling.contracts import PickReason
+from labeling.contracts import PROBE_DETAIL, PickReason
 from labeling.models import Project
 from labeling.services.queue import QueueEntry
 
-PROBE = "pool_probe"  # the reason details' key of a probe pick (its key): benchmarks count them
+PROBE = PROBE_DETAIL  # the reason details' key of a probe pick (its key): benchmarks count them
 
 
 def probe_share(project: Project) -> float:

@@ -318,13 +318,13 @@ def _rows_of(scores: Scores, case_ids: list[int]) -> tuple[list[int], np.ndarray
 def card_facts(
     *, project: Project, scores: Scores, case_ids: list[int]
 ) -> dict[int, tuple[PickReason, list[dict[str, Any]], ModelFacts]]:
-    """For evaluation and gold cases: a random pick's reason (which they are), and the similar
-    cases and model facts pool items carry.
+    """For evaluation, gold and pool-probe cases: a random pick's reason (which they are), and
+    the similar cases and model facts pool items carry.
 
     Evaluation items are drawn at random, never by a model, and gold items are decided cases
-    served back; their items state the same model facts about the case as a random pool pick's
-    (never its decided label: a case is never its own neighbour). Their cards show none of it:
-    a random pick's card is blind (`labeling.selectors_queue.drawn_at_random`).
+    served back; their items (and the pool probe's picks) state the same model facts about the
+    case as a random pool pick's (never its decided label: a case is never its own neighbour).
+    Their cards leave out the suggestion and every label (`labeling.selectors_queue.unaided`).
     """
     present, at = _rows_of(scores, case_ids)
     if not present:

@@ -10,7 +10,7 @@ import pytest
 
 from active_learning.models import ModelStatus, ModelVersion, Prediction
 from active_learning.strategies import pick_reason
-from labeling.contracts import PickReason
+from labeling.contracts import PROBE_DETAIL, PickReason
 from labeling.models import (
     Annotation,
     Case,
@@ -18,7 +18,6 @@ from labeling.models import (
     Project,
     ProjectRole,
     QueueItem,
-    QueueKind,
     ResolvedLabel,
     Tier,
 )
@@ -77,9 +76,8 @@ def test_keyboard_only_session(live_server, guarded_page) -> None:
     """Log in, label 10 cases by keyboard, undo one, flag one as noise, comment, skip, guideline."""
     page = guarded_page
     project = small_project()
-    # The strategy's picks: a random pick's card is blind, with no given label to flag.
-    unsure = PickReason(strategy="margin", sentence="The model is unsure about this case.")
-    QueueItem.objects.filter(project=project, kind=QueueKind.POOL).update(reason=unsure.to_json())
+    # Pool draws only: an evaluation item's card is blind, with no given label to flag.
+    Project.objects.filter(pk=project.pk).update(evaluation_fraction=0.0)
     analyst = member(project)
     log_in(page, live_server.url, analyst.username)
     page.goto(f"{live_server.url}/projects/{project.slug}/queue/")
@@ -288,15 +286,15 @@ def test_blind_mode_leaves_hidden_things_out_of_the_dom(live_server, guarded_pag
     assert Annotation.objects.get(annotator=analyst).shown["blind"] is True
 
 
-def test_a_card_drawn_at_random_shows_no_model_view(live_server, guarded_page) -> None:
-    """Outside blind mode, a random pick's card carrying the champion's facts (as evaluation, gold
-    and probe items do) leaves them, the given label and the neighbours' labels out of the DOM,
-    says so, and its label is stored as given blind; the strategy's pick after it shows them."""
+def test_a_probe_pick_shows_no_model_view(live_server, guarded_page) -> None:
+    """Outside blind mode, a pool-probe pick's card carrying the champion's facts (as evaluation
+    and gold items do) leaves them, the given label and the neighbours' labels out of the DOM,
+    says so, and its label is stored as given blind; the random pick after it shows them."""
     page = guarded_page
     project = small_project()
     Project.objects.filter(pk=project.pk).update(evaluation_fraction=0.0)
     item = _champion_card(project)
-    item.reason = PickReason(strategy="random").to_json()
+    item.reason = PickReason(strategy="random", details={PROBE_DETAIL: 0.01}).to_json()
     item.save(update_fields=["reason"])
     analyst = member(project)
     log_in(page, live_server.url, analyst.username)
@@ -306,10 +304,6 @@ def test_a_card_drawn_at_random_shows_no_model_view(live_server, guarded_page) -
         assert page.query_selector(selector) is None, selector
     assert page.is_visible("#unaided") and page.locator(".similar-list li").count() == 5
     assert "0.46" not in page.inner_html("#queue-card article")
-    unsure = PickReason(strategy="margin", sentence="The model is unsure about this case.")
-    QueueItem.objects.filter(project=project, kind=QueueKind.POOL).exclude(pk=item.pk).update(
-        reason=unsure.to_json()
-    )
     press_and_wait(page, "1")
     shown = Annotation.objects.get(annotator=analyst).shown
     assert shown["blind"] is True and shown["suggestion_id"] is None

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from active_learning.models import ModelStatus, ModelVersion
-from labeling.contracts import PickReason
+from labeling.contracts import PROBE_DETAIL, PickReason
 from labeling.models import (
     Annotation,
     AnnotationSource,
@@ -337,15 +337,15 @@ def _skeleton(html: str) -> list[str]:
     return [re.sub(r'="[^"]*"', '=""', t) for t in tags]
 
 
-def test_evaluation_items_look_like_random_ones(client, setup) -> None:
-    """An evaluation item and a random pool item render with identical markup."""
+def test_evaluation_items_look_like_probe_picks(client, setup) -> None:
+    """An evaluation item and a pool-probe pick render with identical markup, both blind."""
     project, classes, analyst = setup
     version = _champion(project, classes)
     QueueItem.objects.all().delete()
     cases = []
     for split, reason in (
         (Split.EVAL, {"strategy": "evaluation"}),
-        (Split.POOL, {"strategy": "random", "score": 0.1}),
+        (Split.POOL, PickReason(strategy="random", details={PROBE_DETAIL: 0.01}).to_json()),
     ):
         case = CaseFactory(
             project=project,
@@ -370,19 +370,21 @@ def test_evaluation_items_look_like_random_ones(client, setup) -> None:
     second = client.post(url("queue_submit", project), data, **HX).content.decode()
     assert NEUTRAL_REASON in first and NEUTRAL_REASON in second
     assert _skeleton(first) == _skeleton(second)
-    for html in (first, second):  # drawn at random: both blind (`drawn_at_random`)
+    for html in (first, second):  # both blind (`unaided`)
         _assert_no_model_view(html[html.index('id="queue-card"') :])
 
 
-def test_a_card_drawn_at_random_is_blind_and_a_strategy_pick_is_not(client, setup) -> None:
-    """Outside blind mode, a card drawn at random (evaluation, gold and probe items say so)
-    shows neither the champion's suggestion nor the given label or the neighbours' labels, and
-    its annotation records it as blind; the strategy's pick beside it shows them all."""
+def test_a_probe_pick_is_blind_and_other_picks_are_not(client, setup) -> None:
+    """Outside blind mode, a pool-probe pick's card shows neither the champion's suggestion nor
+    the given label or the neighbours' labels, and its annotation records it as blind; a random
+    pick and a strategy pick after it show them all."""
     project, classes, analyst = setup
     version = _champion(project, classes)
     QueueItem.objects.all().delete()
     neighbour = CaseFactory(project=project, given_label=classes[2])
-    for priority, reason in ((2, {"strategy": "random", "score": 0.1}), (1, _torn(classes))):
+    probe = PickReason(strategy="random", details={PROBE_DETAIL: 0.01}).to_json()
+    reasons = (probe, PickReason(strategy="random").to_json(), _torn(classes))
+    for priority, reason in zip((3, 2, 1), reasons, strict=True):
         case = CaseFactory(project=project, given_label=classes[0])
         QueueItemFactory(
             case=case,
@@ -395,21 +397,25 @@ def test_a_card_drawn_at_random_is_blind_and_a_strategy_pick_is_not(client, setu
             similar_cases=[{"case_id": neighbour.pk, "similarity": 0.9}],
         )
     client.force_login(analyst)
-    drawn = client.get(url("queue", project), **HX).content.decode()
-    _assert_no_model_view(drawn[drawn.index('id="queue-card"') :])
-    data = {"ticket": ticket_of(drawn), "label": classes[2].pk}
-    picked = client.post(url("queue_submit", project), data, **HX).content.decode()
-    shown = Annotation.objects.get().shown
+    html = client.get(url("queue", project), **HX).content.decode()
+    _assert_no_model_view(html[html.index('id="queue-card"') :])
+    assert 'id="unaided"' in html
+    for _ in reasons[1:]:
+        data = {"ticket": ticket_of(html), "label": classes[2].pk}
+        html = client.post(url("queue_submit", project), data, **HX).content.decode()
+        for present in ('id="suggestion"', 'id="given-label"', "data-accept", "0.46", "noise-flag"):
+            assert present in html
+        assert "similar-label" in html and 'id="unaided"' not in html
+    shown = Annotation.objects.order_by("id").first().shown
     assert shown["blind"] is True and shown["suggestion_id"] is None
     assert shown["given_label_id"] is None and shown["model_version_id"] is None
-    for present in ('id="suggestion"', 'id="given-label"', "data-accept", "0.46", "noise-flag"):
-        assert present in picked
-    assert "similar-label" in picked
+    assert Annotation.objects.order_by("id").last().shown["blind"] is False
 
 
-def test_a_gold_card_looks_like_a_pool_card(client, setup) -> None:
-    """A gold item (a decided case served back) renders with the markup of a pool item carrying
-    the same kind of facts, and nothing on the page says gold."""
+def test_a_gold_card_looks_like_a_probe_pick(client, setup) -> None:
+    """A gold item (a decided case served back, with a random pick's reason and the champion's
+    facts, as the pipeline writes it) renders blind with the markup of a pool-probe pick carrying
+    the same facts, and nothing on the page says gold."""
     project, classes, analyst = setup
     project.gold_fraction = 1.0  # the first claim is the gold item, the next a pool item
     project.save()
@@ -435,7 +441,9 @@ def test_a_gold_card_looks_like_a_pool_card(client, setup) -> None:
         QueueItemFactory(
             case=case,
             kind=kind,
-            reason=_torn(classes),
+            reason=PickReason(
+                strategy="random", details={} if kind == "gold" else {PROBE_DETAIL: 0.01}
+            ).to_json(),
             priority=1,
             model_version_id=version.pk,
             suggestion=classes[1],
@@ -451,10 +459,11 @@ def test_a_gold_card_looks_like_a_pool_card(client, setup) -> None:
     data = {"ticket": ticket_of(first), "label": classes[1].pk}
     second = client.post(url("queue_submit", project), data, **HX).content.decode()
     assert QueueItem.objects.get(pk=gold.pk).status == QueueStatus.DONE
-    assert "The model is torn" in first and "The model is torn" in second
+    assert NEUTRAL_REASON in first and NEUTRAL_REASON in second
     assert _skeleton(first) == _skeleton(second)
     for html in (first, second):
         assert "gold" not in html.lower()
+        _assert_no_model_view(html[html.index('id="queue-card"') :])
 
 
 def _assert_no_model_view(card: str) -> None:
