@@ -264,6 +264,18 @@ MODEL_VIEW = (
 )
 
 
+def _open_blind_card(page, live_server, project, item):
+    """A new analyst of `project` opens the queue on `item`'s card, which shows nothing of
+    `MODEL_VIEW`; returns the analyst."""
+    analyst = member(project)
+    log_in(page, live_server.url, analyst.username)
+    page.goto(f"{live_server.url}/projects/{project.slug}/queue/")
+    assert page.inner_text(".case-id") == item.case.external_id
+    for selector in MODEL_VIEW:
+        assert page.query_selector(selector) is None, selector
+    return analyst
+
+
 def test_blind_mode_leaves_hidden_things_out_of_the_dom(live_server, guarded_page) -> None:
     """Blind mode: suggestion, probabilities, alternatives, given label, class names in the reason
     and similar cases' labels are not in the DOM at all."""
@@ -271,13 +283,7 @@ def test_blind_mode_leaves_hidden_things_out_of_the_dom(live_server, guarded_pag
     project = small_project(blind_mode=True)
     # The first claim must be a pool draw (the evaluation draw depends on the analyst's id).
     Project.objects.filter(pk=project.pk).update(evaluation_fraction=0.0)
-    item = _champion_card(project)
-    analyst = member(project)
-    log_in(page, live_server.url, analyst.username)
-    page.goto(f"{live_server.url}/projects/{project.slug}/queue/")
-    assert page.inner_text(".case-id") == item.case.external_id
-    for selector in MODEL_VIEW:
-        assert page.query_selector(selector) is None, selector
+    analyst = _open_blind_card(page, live_server, project, _champion_card(project))
     assert page.inner_text("#reason") == "The model is torn between two classes."
     assert page.locator(".similar-list li").count() == 5
     card_html = page.inner_html("#queue-card article")
@@ -296,12 +302,7 @@ def test_a_probe_pick_shows_no_model_view(live_server, guarded_page) -> None:
     item = _champion_card(project)
     item.reason = PickReason(strategy="random", details={PROBE_DETAIL: 0.01}).to_json()
     item.save(update_fields=["reason"])
-    analyst = member(project)
-    log_in(page, live_server.url, analyst.username)
-    page.goto(f"{live_server.url}/projects/{project.slug}/queue/")
-    assert page.inner_text(".case-id") == item.case.external_id
-    for selector in MODEL_VIEW:
-        assert page.query_selector(selector) is None, selector
+    analyst = _open_blind_card(page, live_server, project, item)
     assert page.is_visible("#unaided") and page.locator(".similar-list li").count() == 5
     assert "0.46" not in page.inner_html("#queue-card article")
     press_and_wait(page, "1")
